@@ -1,0 +1,145 @@
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use emergent_engine::Rng;
+
+use crate::DataError;
+
+/// Where a corpus comes from.
+#[derive(Debug, Clone)]
+pub enum CorpusSource {
+    /// Plain text: documents are separated by blank lines.
+    Text(PathBuf),
+    /// JSON Lines with one document per line in the string field `field`.
+    Jsonl { path: PathBuf, field: String },
+}
+
+impl CorpusSource {
+    /// Chooses the reader by extension: `.jsonl`/`.json` as JSONL, anything else as text.
+    pub fn from_path(path: &Path, field: &str) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("jsonl") | Some("json") => CorpusSource::Jsonl {
+                path: path.into(),
+                field: field.into(),
+            },
+            _ => CorpusSource::Text(path.into()),
+        }
+    }
+}
+
+/// Reads all documents of a user corpus.
+pub fn read_corpus(source: &CorpusSource) -> Result<Vec<String>, DataError> {
+    match source {
+        CorpusSource::Text(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+            let mut docs = Vec::new();
+            let mut cur = String::new();
+            for line in text.lines() {
+                if line.trim().is_empty() {
+                    if !cur.is_empty() {
+                        docs.push(std::mem::take(&mut cur));
+                    }
+                } else {
+                    if !cur.is_empty() {
+                        cur.push('\n');
+                    }
+                    cur.push_str(line);
+                }
+            }
+            if !cur.is_empty() {
+                docs.push(cur);
+            }
+            Ok(docs)
+        }
+        CorpusSource::Jsonl { path, field } => {
+            let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+            let mut docs = Vec::new();
+            for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+                let line = line.map_err(|e| DataError::io(path, e))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let at = |message: String| DataError::Line {
+                    path: path.clone(),
+                    line: i + 1,
+                    message,
+                };
+                let v: serde_json::Value =
+                    serde_json::from_str(&line).map_err(|e| at(format!("invalid JSON: {e}")))?;
+                match v.get(field) {
+                    Some(serde_json::Value::String(s)) => docs.push(s.clone()),
+                    Some(_) => return Err(at(format!("field `{field}` is not a string"))),
+                    None => return Err(at(format!("missing field `{field}`"))),
+                }
+            }
+            Ok(docs)
+        }
+    }
+}
+
+/// Splits documents into (train, validation) by document, seeded; at least one
+/// document goes to each side when there are two or more.
+pub fn split_documents(
+    mut docs: Vec<String>,
+    validation_fraction: f64,
+    seed: u64,
+) -> (Vec<String>, Vec<String>) {
+    let mut rng = Rng::derive(seed, 0x5911);
+    rng.shuffle(&mut docs);
+    let mut n_val = (docs.len() as f64 * validation_fraction).round() as usize;
+    if docs.len() >= 2 {
+        n_val = n_val.clamp(1, docs.len() - 1);
+    }
+    let train = docs.split_off(n_val);
+    (train, docs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_errors_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.jsonl");
+        std::fs::write(&p, "{\"text\": \"a\"}\n{\"text\": 3}\n").unwrap();
+        let e = read_corpus(&CorpusSource::from_path(&p, "text"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.jsonl:2") && e.contains("`text`"), "{e}");
+        std::fs::write(&p, "{\"text\": \"a\"}\n{oops\n").unwrap();
+        let e = read_corpus(&CorpusSource::from_path(&p, "text"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.jsonl:2") && e.contains("invalid JSON"), "{e}");
+        std::fs::write(&p, "{\"body\": \"a\"}\n").unwrap();
+        let e = read_corpus(&CorpusSource::from_path(&p, "text"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.jsonl:1") && e.contains("missing field `text`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = read_corpus(&CorpusSource::Text("/nonexistent/corpus.txt".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/corpus.txt"), "{e}");
+    }
+
+    #[test]
+    fn text_splits_on_blank_lines_and_split_is_seeded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.txt");
+        std::fs::write(&p, "a\nb\n\nc\n\n\nd").unwrap();
+        let docs = read_corpus(&CorpusSource::from_path(&p, "text")).unwrap();
+        assert_eq!(docs, vec!["a\nb", "c", "d"]);
+        let (t1, v1) = split_documents(docs.clone(), 0.34, 7);
+        let (t2, v2) = split_documents(docs, 0.34, 7);
+        assert_eq!((t1.len(), v1.len()), (2, 1));
+        assert_eq!((t1, v1), (t2, v2));
+    }
+}

@@ -1,0 +1,15 @@
+//! Text in, tokens out: the built-in generated world, user corpora (plain text,
+//! JSONL), a held-out validation split, byte-level BPE tokenizers (Hugging Face
+//! `tokenizers`) and memory-mapped token shards.
+
+mod corpus;
+mod error;
+mod shard;
+mod tokenizer;
+pub mod world;
+
+pub use corpus::{read_corpus, split_documents, CorpusSource};
+pub use error::DataError;
+pub use shard::{write_shard, Shard, ShardHeader};
+pub use tokenizer::{train_bpe, write_tokenizer_config, Tokenizer, EOS_TOKEN};
+pub use world::World;

@@ -1,0 +1,142 @@
+//! Byte-level BPE through Hugging Face `tokenizers`, saved as `tokenizer.json` so
+//! `transformers` and emergent encode identically.
+
+use std::path::Path;
+
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::models::TrainerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::AddedToken;
+
+use crate::DataError;
+
+/// The one special token: document separator, BOS and EOS at once (as in GPT-2).
+pub const EOS_TOKEN: &str = "<|endoftext|>";
+
+/// A loaded tokenizer.
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+}
+
+/// Trains a byte-level BPE of `vocab_size` entries (special token included) on `docs`.
+pub fn train_bpe(docs: &[String], vocab_size: usize) -> Result<Tokenizer, DataError> {
+    let alphabet = ByteLevel::alphabet().into_iter().collect();
+    let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+        .vocab_size(vocab_size)
+        .min_frequency(2)
+        .show_progress(false)
+        .special_tokens(vec![AddedToken::from(EOS_TOKEN, true)])
+        .initial_alphabet(alphabet)
+        .build()
+        .into();
+    let mut tok = tokenizers::Tokenizer::new(BPE::default());
+    // No prefix space: " " + word is its own token, as lm-evaluation-harness expects.
+    tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    tok.with_decoder(Some(ByteLevel::new(false, true, true)));
+    tok.with_post_processor(Some(ByteLevel::new(false, true, true)));
+    tok.train(&mut trainer, docs.iter())
+        .map_err(|e| DataError::Tokenizer(format!("training failed: {e}")))?;
+    Ok(Tokenizer { inner: tok })
+}
+
+impl Tokenizer {
+    /// Loads a Hugging Face `tokenizer.json`.
+    pub fn load(path: &Path) -> Result<Tokenizer, DataError> {
+        if !path.exists() {
+            return Err(DataError::file(path, "no such file"));
+        }
+        let inner = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| DataError::file(path, format!("not a valid tokenizer.json: {e}")))?;
+        Ok(Tokenizer { inner })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), DataError> {
+        let tmp = path.with_extension("json.tmp");
+        self.inner
+            .save(&tmp, false)
+            .map_err(|e| DataError::file(path, e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Token ids of `text`, without special tokens added.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        self.inner
+            .encode_fast(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .unwrap_or_else(|e| panic!("encoding cannot fail for byte-level BPE: {e}"))
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> String {
+        self.inner.decode(ids, false).unwrap_or_default()
+    }
+
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// The id used as BOS/EOS: the end-of-text token if present.
+    pub fn eos_id(&self) -> Option<u32> {
+        self.token_id(EOS_TOKEN)
+    }
+}
+
+/// `tokenizer_config.json` so `AutoTokenizer` loads `tokenizer.json` as a fast tokenizer.
+pub fn write_tokenizer_config(
+    dir: &Path,
+    max_len: usize,
+    eos: Option<&str>,
+) -> Result<(), DataError> {
+    let cfg = serde_json::json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": eos,
+        "eos_token": eos,
+        "unk_token": null,
+        "pad_token": eos,
+        "add_bos_token": false,
+        "add_eos_token": false,
+        "clean_up_tokenization_spaces": false,
+        "model_max_length": max_len,
+    });
+    let path = dir.join("tokenizer_config.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap())
+        .map_err(|e| DataError::io(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trains_saves_loads_and_round_trips() {
+        let docs: Vec<String> = (0..200)
+            .map(|i| format!("The fox number {i} lives in Amber Hollow. 数字 {}", i * 7))
+            .collect();
+        let tok = train_bpe(&docs, 300).unwrap();
+        assert_eq!(tok.eos_id(), Some(0));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tokenizer.json");
+        tok.save(&p).unwrap();
+        let tok2 = Tokenizer::load(&p).unwrap();
+        let text = "The fox number 17 lives in Amber Hollow. 数字 é";
+        let ids = tok2.encode(text);
+        assert_eq!(ids, tok.encode(text));
+        assert_eq!(tok2.decode(&ids), text);
+        assert!(tok2.vocab_size() <= 300);
+    }
+
+    #[test]
+    fn a_broken_tokenizer_json_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tokenizer.json");
+        std::fs::write(&p, "{ not json").unwrap();
+        let e = Tokenizer::load(&p).err().unwrap().to_string();
+        assert!(
+            e.contains("tokenizer.json") && e.contains("not a valid"),
+            "{e}"
+        );
+    }
+}

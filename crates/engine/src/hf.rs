@@ -1,0 +1,227 @@
+//! Hugging Face checkpoint I/O: `config.json` plus `model.safetensors` (or shards
+//! listed in `model.safetensors.index.json`), with the tensor names of
+//! `LlamaForCausalLM`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::{CpuModel, EngineError, ModelConfig, ParamLayout};
+
+/// One tensor read from a safetensors file, converted to f32.
+#[derive(Debug, Clone)]
+pub struct HfTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Writes f32 tensors as a safetensors file (with `{"format": "pt"}` metadata, which
+/// `transformers` requires). Written to a temporary name and renamed.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(&str, &[usize], &[f32])],
+) -> Result<(), EngineError> {
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
+    let mut offset = 0usize;
+    for (name, shape, data) in tensors {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "shape of {name}"
+        );
+        let end = offset + data.len() * 4;
+        header.insert(
+            name.to_string(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut json = serde_json::to_vec(&header).expect("header serialises");
+    // Pad the header with spaces to 8 bytes so the data is aligned.
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    let tmp = path.with_extension("safetensors.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        f.write_all(&(json.len() as u64).to_le_bytes())?;
+        f.write_all(&json)?;
+        for (_, _, data) in tensors {
+            for x in data.iter() {
+                f.write_all(&x.to_le_bytes())?;
+            }
+        }
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| EngineError::io(path, e))
+}
+
+/// Reads every tensor of one safetensors file as f32 (from F32, F16 or BF16).
+/// The header and every offset are validated before any data is touched.
+pub fn read_safetensors(path: &Path) -> Result<HashMap<String, HfTensor>, EngineError> {
+    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    // SAFETY: the file is opened read-only and emergent never writes to it while mapped.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(path, e))?;
+    let st = safetensors::SafeTensors::deserialize(&map).map_err(|e| EngineError::Safetensors {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        let bytes = view.data();
+        let data: Vec<f32> = match view.dtype() {
+            safetensors::Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            safetensors::Dtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+                .collect(),
+            safetensors::Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+            other => {
+                return Err(EngineError::Tensor {
+                    path: path.into(),
+                    name,
+                    message: format!("dtype {other:?} is not supported (F32, F16, BF16 are)"),
+                })
+            }
+        };
+        out.insert(
+            name,
+            HfTensor {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// IEEE half to single precision, subnormals included.
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        (0, f) => {
+            // subnormal: value = f · 2^-24
+            let v = f as f32 * (1.0 / 16_777_216.0);
+            return if sign != 0 { -v } else { v };
+        }
+        (31, 0) => sign | 0x7f80_0000,
+        (31, f) => sign | 0x7fc0_0000 | (f << 13),
+        (e, f) => sign | ((e + 112) << 23) | (f << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// The weight files of a checkpoint directory: one file, or the shards of an index.
+fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
+    let single = dir.join("model.safetensors");
+    if single.exists() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    let text = std::fs::read_to_string(&index).map_err(|e| {
+        EngineError::io(
+            dir,
+            std::io::Error::new(
+                e.kind(),
+                "no model.safetensors or model.safetensors.index.json in the checkpoint directory",
+            ),
+        )
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|source| EngineError::Json {
+        path: index.clone(),
+        source,
+    })?;
+    let map = v
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| EngineError::Config {
+            path: index.clone(),
+            field: "weight_map".into(),
+            message: "missing or not an object".into(),
+        })?;
+    let mut files: Vec<PathBuf> = map
+        .values()
+        .filter_map(|f| f.as_str())
+        .map(|f| dir.join(f))
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Loads a Hugging Face LLaMA checkpoint directory (ours or anyone's).
+pub fn load_checkpoint(dir: &Path) -> Result<CpuModel, EngineError> {
+    let config_path = dir.join("config.json");
+    let config = ModelConfig::from_hf_json(&config_path)?;
+    let layout = ParamLayout::new(&config);
+    let mut tensors = HashMap::new();
+    let mut source: HashMap<String, PathBuf> = HashMap::new();
+    for file in weight_files(dir)? {
+        for (name, t) in read_safetensors(&file)? {
+            source.insert(name.clone(), file.clone());
+            tensors.insert(name, t);
+        }
+    }
+    let mut params = vec![0.0f32; layout.total()];
+    for slot in &layout.slots {
+        let t = tensors.get(&slot.name).ok_or_else(|| EngineError::Tensor {
+            path: dir.to_path_buf(),
+            name: slot.name.clone(),
+            message: "missing from the checkpoint".into(),
+        })?;
+        if t.shape != slot.shape {
+            return Err(EngineError::Tensor {
+                path: source[&slot.name].clone(),
+                name: slot.name.clone(),
+                message: format!(
+                    "shape {:?}, expected {:?} from config.json",
+                    t.shape, slot.shape
+                ),
+            });
+        }
+        params[slot.range()].copy_from_slice(&t.data);
+    }
+    Ok(CpuModel::from_params(config, params))
+}
+
+impl CpuModel {
+    /// Writes `config.json` and `model.safetensors` into `dir` (which must exist).
+    pub fn save_hf(&self, dir: &Path) -> Result<(), EngineError> {
+        let cfg =
+            serde_json::to_string_pretty(&self.config.to_hf_json()).expect("config serialises");
+        let cfg_path = dir.join("config.json");
+        std::fs::write(&cfg_path, cfg).map_err(|e| EngineError::io(&cfg_path, e))?;
+        let tensors: Vec<(&str, &[usize], &[f32])> = self
+            .layout
+            .slots
+            .iter()
+            .map(|s| (s.name.as_str(), s.shape.as_slice(), &self.params[s.range()]))
+            .collect();
+        write_safetensors(&dir.join("model.safetensors"), &tensors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_conversion_covers_normal_subnormal_and_special() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0001), 5.960_464_5e-8);
+        assert!(f16_to_f32(0x7c00).is_infinite());
+        assert_eq!(f16_to_f32(0x3555), 0.333_251_95);
+    }
+}

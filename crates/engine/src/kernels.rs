@@ -1,0 +1,378 @@
+//! Element-wise and row-wise kernels of the LLaMA block, each forward beside its
+//! backward. Rows are independent, so every kernel parallelises over rows and the
+//! result does not depend on the thread count.
+
+use rayon::prelude::*;
+
+use crate::matmul::{matmul, Mat, Threads};
+
+/// A raw pointer that rayon tasks may share when each writes a disjoint region.
+#[derive(Clone, Copy)]
+pub struct SharedMut(pub *mut f32);
+// SAFETY: used only where callers guarantee disjoint writes (see attention).
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// # Safety
+    /// `offset + len` must lie inside the buffer and no other task may touch it.
+    pub unsafe fn slice<'a>(self, offset: usize, len: usize) -> &'a mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(offset), len)
+    }
+}
+
+/// `y = x / rms(x) * w`, keeping `1 / rms(x)` per row for the backward pass.
+/// The order of operations is Hugging Face's `LlamaRMSNorm`.
+pub fn rmsnorm_forward(y: &mut [f32], rstd: &mut [f32], x: &[f32], w: &[f32], d: usize, eps: f32) {
+    y.par_chunks_mut(d)
+        .zip(rstd.par_iter_mut())
+        .zip(x.par_chunks(d))
+        .for_each(|((y, r), x)| {
+            let ms = x.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / d as f64;
+            *r = 1.0 / (ms as f32 + eps).sqrt();
+            for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+                *y = (x * *r) * w;
+            }
+        });
+}
+
+/// `dx (+)= ∂L/∂x` of [`rmsnorm_forward`]: `r·g − x·r³·mean(g·x)` with `g = dy·w`.
+pub fn rmsnorm_backward_input(
+    dx: &mut [f32],
+    accumulate: bool,
+    dy: &[f32],
+    x: &[f32],
+    w: &[f32],
+    rstd: &[f32],
+    d: usize,
+) {
+    dx.par_chunks_mut(d)
+        .zip(dy.par_chunks(d))
+        .zip(x.par_chunks(d))
+        .zip(rstd.par_iter())
+        .for_each(|(((dx, dy), x), &r)| {
+            let dot: f64 = dy
+                .iter()
+                .zip(w)
+                .zip(x)
+                .map(|((&g, &w), &x)| (g * w) as f64 * x as f64)
+                .sum();
+            let c = (dot / d as f64) as f32 * r * r * r;
+            for j in 0..d {
+                let v = r * dy[j] * w[j] - x[j] * c;
+                if accumulate {
+                    dx[j] += v;
+                } else {
+                    dx[j] = v;
+                }
+            }
+        });
+}
+
+/// `dw += Σ_rows dy · x · r`, split by columns so each sum runs in a fixed order.
+pub fn rmsnorm_backward_weight(dw: &mut [f32], dy: &[f32], x: &[f32], rstd: &[f32], d: usize) {
+    const COLS: usize = 64;
+    dw.par_chunks_mut(COLS).enumerate().for_each(|(c, dw)| {
+        let c0 = c * COLS;
+        let mut acc = vec![0f64; dw.len()];
+        for (row, &r) in rstd.iter().enumerate() {
+            let base = row * d + c0;
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a += (dy[base + j] * x[base + j] * r) as f64;
+            }
+        }
+        for (w, a) in dw.iter_mut().zip(acc) {
+            *w += a as f32;
+        }
+    });
+}
+
+/// Rotary tables in Hugging Face's layout: the angle of pair `i` at position `p` is
+/// `p · θ^(−2i/d)`, computed in f32 as `transformers` does so the tables agree bit for bit
+/// as far as `cos`/`sin` allow.
+pub struct Rope {
+    pub half: usize,
+    pub cos: Vec<f32>,
+    pub sin: Vec<f32>,
+}
+
+impl Rope {
+    pub fn new(head_dim: usize, max_pos: usize, theta: f32) -> Self {
+        let half = head_dim / 2;
+        let inv_freq: Vec<f32> = (0..half)
+            .map(|i| 1.0 / theta.powf((2 * i) as f32 / head_dim as f32))
+            .collect();
+        let mut cos = Vec::with_capacity(max_pos * half);
+        let mut sin = Vec::with_capacity(max_pos * half);
+        for p in 0..max_pos {
+            for &f in &inv_freq {
+                let a = p as f32 * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+        Rope { half, cos, sin }
+    }
+
+    pub fn max_positions(&self) -> usize {
+        self.cos.len() / self.half.max(1)
+    }
+
+    /// Rotates every head of `x` (rows × heads·head_dim) in place; row `r` sits at
+    /// position `start + r % t`. `inverse` applies the transpose (the backward pass).
+    pub fn apply(&self, x: &mut [f32], width: usize, t: usize, start: usize, inverse: bool) {
+        let h = self.half;
+        x.par_chunks_mut(width).enumerate().for_each(|(row, xr)| {
+            let p = start + row % t;
+            let (c, s) = (&self.cos[p * h..(p + 1) * h], &self.sin[p * h..(p + 1) * h]);
+            for head in xr.chunks_mut(2 * h) {
+                let (a, b) = head.split_at_mut(h);
+                for i in 0..h {
+                    let (x1, x2) = (a[i], b[i]);
+                    if inverse {
+                        a[i] = x1 * c[i] + x2 * s[i];
+                        b[i] = x2 * c[i] - x1 * s[i];
+                    } else {
+                        a[i] = x1 * c[i] - x2 * s[i];
+                        b[i] = x2 * c[i] + x1 * s[i];
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Shapes of one causal attention call over `b` sequences of `t` tokens.
+#[derive(Clone, Copy)]
+pub struct AttnShape {
+    pub b: usize,
+    pub t: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl AttnShape {
+    fn q_dim(&self) -> usize {
+        self.heads * self.head_dim
+    }
+    fn kv_dim(&self) -> usize {
+        self.kv_heads * self.head_dim
+    }
+    fn group(&self) -> usize {
+        self.heads / self.kv_heads
+    }
+}
+
+/// Causal softmax attention: `probs[b,h] = softmax(q kᵀ · scale)` (kept for the
+/// backward pass) and `out = probs · v`. One task per (sequence, key/value head) so
+/// grouped-query heads share their keys without write conflicts.
+pub fn attention_forward(
+    out: &mut [f32],
+    probs: &mut [f32],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    s: AttnShape,
+) {
+    let (t, hd, qd, kvd) = (s.t, s.head_dim, s.q_dim(), s.kv_dim());
+    let scale = 1.0 / (hd as f32).sqrt();
+    let out_ptr = SharedMut(out.as_mut_ptr());
+    let probs_ptr = SharedMut(probs.as_mut_ptr());
+    let rows_len = t * qd;
+    (0..s.b * s.kv_heads).into_par_iter().for_each(|task| {
+        let (b, g) = (task / s.kv_heads, task % s.kv_heads);
+        let kb = Mat::strided(&k[b * t * kvd + g * hd..], t, hd, kvd, 1);
+        let vb = Mat::strided(&v[b * t * kvd + g * hd..], t, hd, kvd, 1);
+        for h in g * s.group()..(g + 1) * s.group() {
+            // SAFETY: probs[b, h] and the (b, h) block of `out` belong to this task alone.
+            let p = unsafe { probs_ptr.slice((b * s.heads + h) * t * t, t * t) };
+            let qb = Mat::strided(&q[b * t * qd + h * hd..], t, hd, qd, 1);
+            matmul(p, t, qb, kb.t(), false, Threads::One);
+            for i in 0..t {
+                let row = &mut p[i * t..(i + 1) * t];
+                let (live, masked) = row.split_at_mut(i + 1);
+                let mut max = f32::NEG_INFINITY;
+                for x in live.iter_mut() {
+                    *x *= scale;
+                    max = max.max(*x);
+                }
+                let mut sum = 0f32;
+                for x in live.iter_mut() {
+                    *x = (*x - max).exp();
+                    sum += *x;
+                }
+                let inv = 1.0 / sum;
+                live.iter_mut().for_each(|x| *x *= inv);
+                masked.fill(0.0);
+            }
+            let o = unsafe { out_ptr.slice(b * rows_len + h * hd, rows_len - h * hd) };
+            matmul(o, qd, Mat::new(p, t, t), vb, false, Threads::One);
+        }
+    });
+}
+
+/// Backward of [`attention_forward`]. `dprobs` is scratch of the size of `probs`.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward(
+    dq: &mut [f32],
+    dk: &mut [f32],
+    dv: &mut [f32],
+    dprobs: &mut [f32],
+    dout: &[f32],
+    probs: &[f32],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    s: AttnShape,
+) {
+    let (t, hd, qd, kvd) = (s.t, s.head_dim, s.q_dim(), s.kv_dim());
+    let scale = 1.0 / (hd as f32).sqrt();
+    let (dq_ptr, dk_ptr, dv_ptr) = (
+        SharedMut(dq.as_mut_ptr()),
+        SharedMut(dk.as_mut_ptr()),
+        SharedMut(dv.as_mut_ptr()),
+    );
+    let dp_ptr = SharedMut(dprobs.as_mut_ptr());
+    (0..s.b * s.kv_heads).into_par_iter().for_each(|task| {
+        let (b, g) = (task / s.kv_heads, task % s.kv_heads);
+        let kb = Mat::strided(&k[b * t * kvd + g * hd..], t, hd, kvd, 1);
+        let vb = Mat::strided(&v[b * t * kvd + g * hd..], t, hd, kvd, 1);
+        // SAFETY: the (b, g) blocks of dk/dv and the (b, h) blocks of dq/dprobs are this task's.
+        let dkb = unsafe { dk_ptr.slice(b * t * kvd + g * hd, t * kvd - g * hd) };
+        let dvb = unsafe { dv_ptr.slice(b * t * kvd + g * hd, t * kvd - g * hd) };
+        for (n, h) in (g * s.group()..(g + 1) * s.group()).enumerate() {
+            let first = n == 0;
+            let p = &probs[(b * s.heads + h) * t * t..][..t * t];
+            let dp = unsafe { dp_ptr.slice((b * s.heads + h) * t * t, t * t) };
+            let dob = Mat::strided(&dout[b * t * qd + h * hd..], t, hd, qd, 1);
+            let qb = Mat::strided(&q[b * t * qd + h * hd..], t, hd, qd, 1);
+            matmul(dp, t, dob, vb.t(), false, Threads::One);
+            matmul(dvb, kvd, Mat::new(p, t, t).t(), dob, !first, Threads::One);
+            for i in 0..t {
+                let (pr, dr) = (&p[i * t..i * t + i + 1], &mut dp[i * t..(i + 1) * t]);
+                let dot: f32 = pr.iter().zip(dr.iter()).map(|(a, b)| a * b).sum();
+                for j in 0..=i {
+                    dr[j] = pr[j] * (dr[j] - dot) * scale;
+                }
+                dr[i + 1..].fill(0.0);
+            }
+            let dqb = unsafe { dq_ptr.slice(b * t * qd + h * hd, t * qd - h * hd) };
+            matmul(dqb, qd, Mat::new(dp, t, t), kb, false, Threads::One);
+            matmul(dkb, kvd, Mat::new(dp, t, t).t(), qb, !first, Threads::One);
+        }
+    });
+}
+
+/// SwiGLU: `h = silu(gate) · up`.
+pub fn swiglu_forward(h: &mut [f32], gate: &[f32], up: &[f32]) {
+    h.par_chunks_mut(4096)
+        .zip(gate.par_chunks(4096))
+        .zip(up.par_chunks(4096))
+        .for_each(|((h, g), u)| {
+            for ((h, &g), &u) in h.iter_mut().zip(g).zip(u) {
+                *h = g / (1.0 + (-g).exp()) * u;
+            }
+        });
+}
+
+/// Backward of [`swiglu_forward`], overwriting `dgate` and `dup`.
+pub fn swiglu_backward(dgate: &mut [f32], dup: &mut [f32], dh: &[f32], gate: &[f32], up: &[f32]) {
+    dgate
+        .par_chunks_mut(4096)
+        .zip(dup.par_chunks_mut(4096))
+        .zip(
+            dh.par_chunks(4096)
+                .zip(gate.par_chunks(4096))
+                .zip(up.par_chunks(4096)),
+        )
+        .for_each(|((dg, du), ((dh, g), u))| {
+            for i in 0..dg.len() {
+                let sig = 1.0 / (1.0 + (-g[i]).exp());
+                let silu = g[i] * sig;
+                du[i] = dh[i] * silu;
+                dg[i] = dh[i] * u[i] * sig * (1.0 + g[i] * (1.0 - sig));
+            }
+        });
+}
+
+/// Per-row cross-entropy `logsumexp(l) − l[target]` into `nll`.
+/// With `grad_scale`, each row of `logits` becomes its gradient `(softmax − onehot) · scale`.
+pub fn cross_entropy(
+    logits: &mut [f32],
+    nll: &mut [f64],
+    targets: &[u32],
+    v: usize,
+    grad_scale: Option<f32>,
+) {
+    logits
+        .par_chunks_mut(v)
+        .zip(nll.par_iter_mut())
+        .zip(targets.par_iter())
+        .for_each(|((row, nll), &target)| {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+            let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
+            let lse = max as f64 + sum.ln();
+            *nll = lse - row[target as usize] as f64;
+            if let Some(scale) = grad_scale {
+                for x in row.iter_mut() {
+                    *x = (((*x as f64) - lse).exp() as f32) * scale;
+                }
+                row[target as usize] -= scale;
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric_grad(f: &mut dyn FnMut(&[f32]) -> f64, x: &[f32]) -> Vec<f64> {
+        let mut x = x.to_vec();
+        (0..x.len())
+            .map(|i| {
+                let h = 1e-3f32;
+                let orig = x[i];
+                x[i] = orig + h;
+                let up = f(&x);
+                x[i] = orig - h;
+                let down = f(&x);
+                x[i] = orig;
+                (up - down) / (2.0 * h as f64)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rmsnorm_backward_matches_finite_differences() {
+        let d = 6;
+        let x: Vec<f32> = (0..2 * d).map(|i| (i as f32 * 0.7).sin() + 0.1).collect();
+        let w: Vec<f32> = (0..d).map(|i| 1.0 + 0.1 * i as f32).collect();
+        let dy: Vec<f32> = (0..2 * d).map(|i| (i as f32 * 0.3).cos()).collect();
+        let mut loss = |x: &[f32]| {
+            let (mut y, mut r) = (vec![0.0; 2 * d], vec![0.0; 2]);
+            rmsnorm_forward(&mut y, &mut r, x, &w, d, 1e-5);
+            y.iter().zip(&dy).map(|(a, b)| (a * b) as f64).sum()
+        };
+        let want = numeric_grad(&mut loss, &x);
+        let (mut y, mut r) = (vec![0.0; 2 * d], vec![0.0; 2]);
+        rmsnorm_forward(&mut y, &mut r, &x, &w, d, 1e-5);
+        let mut dx = vec![0.0; 2 * d];
+        rmsnorm_backward_input(&mut dx, false, &dy, &x, &w, &r, d);
+        for (a, b) in dx.iter().zip(want) {
+            assert!((*a as f64 - b).abs() < 2e-3, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn rope_inverse_undoes_rotation() {
+        let rope = Rope::new(8, 16, 10000.0);
+        let x: Vec<f32> = (0..3 * 16).map(|i| (i as f32).sin()).collect();
+        let mut y = x.clone();
+        rope.apply(&mut y, 16, 3, 0, false);
+        rope.apply(&mut y, 16, 3, 0, true);
+        for (a, b) in x.iter().zip(&y) {
+            assert!((a - b).abs() < 1e-6);
+        }
+    }
+}

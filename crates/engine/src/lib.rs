@@ -1,0 +1,25 @@
+//! The LLaMA architecture, written for this one architecture: forward and backward
+//! passes over flat f32 buffers allocated once, AdamW with a warm-up/cosine schedule,
+//! and Hugging Face checkpoint I/O (`config.json` + `model.safetensors`).
+//!
+//! The rest of emergent talks to a model through [`LanguageModel`] (scoring and
+//! decoding) and [`Trainer`] (one optimisation step), so a GPU backend can implement
+//! the same two traits later without touching the callers.
+
+mod adamw;
+mod config;
+mod error;
+mod hf;
+mod kernels;
+mod layout;
+mod matmul;
+mod model;
+pub mod rng;
+
+pub use adamw::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule};
+pub use config::ModelConfig;
+pub use error::EngineError;
+pub use hf::{load_checkpoint, read_safetensors, write_safetensors, HfTensor};
+pub use layout::{ParamLayout, TensorSlot};
+pub use model::{CpuModel, LanguageModel, Trainer};
+pub use rng::Rng;

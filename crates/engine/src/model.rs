@@ -1,0 +1,586 @@
+//! The CPU model: parameters in one flat buffer ([`ParamLayout`]), activations in a
+//! workspace allocated once for a batch shape and reused by every step.
+
+use crate::kernels::{self, AttnShape, Rope};
+use crate::layout::LayerSlots;
+use crate::matmul::{linear, linear_backward};
+use crate::{ModelConfig, ParamLayout, Rng};
+
+/// What evaluation needs from a model, whichever backend computes it.
+pub trait LanguageModel {
+    fn config(&self) -> &ModelConfig;
+
+    /// For each `i` in `0..tokens.len()-1`: `log p(tokens[i+1] | tokens[..=i])` and
+    /// whether `tokens[i+1]` is the arg-max (ties to the lowest id) at that position.
+    fn next_token_logprobs(&mut self, tokens: &[u32]) -> Vec<(f64, bool)>;
+
+    /// Greedy decoding from `prompt`: at most `max_new` tokens, stopping early once
+    /// `stop` returns true for the tokens generated so far.
+    fn greedy(
+        &mut self,
+        prompt: &[u32],
+        max_new: usize,
+        stop: &mut dyn FnMut(&[u32]) -> bool,
+    ) -> Vec<u32>;
+
+    /// Sum of next-token negative log-likelihoods over `b` rows of `t` tokens.
+    fn sum_nll(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f64;
+}
+
+/// What training needs: one forward and backward pass that leaves the gradient of the
+/// mean loss in [`CpuModel::grads`].
+pub trait Trainer {
+    fn forward_backward(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f32;
+}
+
+/// Activations of one block, kept for the backward pass.
+#[derive(Default)]
+struct LayerActs {
+    x_in: Vec<f32>,
+    rstd1: Vec<f32>,
+    xn1: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    probs: Vec<f32>,
+    att: Vec<f32>,
+    x_mid: Vec<f32>,
+    rstd2: Vec<f32>,
+    xn2: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    hact: Vec<f32>,
+}
+
+/// Buffers for a batch of `b × t`; gradients buffers only when training.
+#[derive(Default)]
+struct Workspace {
+    b: usize,
+    t: usize,
+    training: bool,
+    layers: Vec<LayerActs>,
+    x_out: Vec<f32>,
+    rstd_f: Vec<f32>,
+    xf: Vec<f32>,
+    logits: Vec<f32>,
+    nll: Vec<f64>,
+    // gradients of activations
+    dx: Vec<f32>,
+    dxn: Vec<f32>,
+    dq: Vec<f32>,
+    dk: Vec<f32>,
+    dv: Vec<f32>,
+    datt: Vec<f32>,
+    dgate: Vec<f32>,
+    dup: Vec<f32>,
+    dh: Vec<f32>,
+    dprobs: Vec<f32>,
+}
+
+fn alloc(c: &ModelConfig, b: usize, t: usize, training: bool) -> Workspace {
+    let n = b * t;
+    let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+    let probs = b * c.num_attention_heads * t * t;
+    let layer = || LayerActs {
+        x_in: vec![0.0; n * d],
+        rstd1: vec![0.0; n],
+        xn1: vec![0.0; n * d],
+        q: vec![0.0; n * c.q_dim()],
+        k: vec![0.0; n * c.kv_dim()],
+        v: vec![0.0; n * c.kv_dim()],
+        probs: vec![0.0; probs],
+        att: vec![0.0; n * c.q_dim()],
+        x_mid: vec![0.0; n * d],
+        rstd2: vec![0.0; n],
+        xn2: vec![0.0; n * d],
+        gate: vec![0.0; n * f],
+        up: vec![0.0; n * f],
+        hact: vec![0.0; n * f],
+    };
+    let kept = if training { c.num_hidden_layers } else { 1 };
+    let g = |len: usize| if training { vec![0.0; len] } else { Vec::new() };
+    Workspace {
+        b,
+        t,
+        training,
+        layers: (0..kept).map(|_| layer()).collect(),
+        x_out: vec![0.0; n * d],
+        rstd_f: vec![0.0; n],
+        xf: vec![0.0; n * d],
+        logits: vec![0.0; n * v],
+        nll: vec![0.0; n],
+        dx: g(n * d),
+        dxn: g(n * d),
+        dq: g(n * c.q_dim()),
+        dk: g(n * c.kv_dim()),
+        dv: g(n * c.kv_dim()),
+        datt: g(n * c.q_dim()),
+        dgate: g(n * f),
+        dup: g(n * f),
+        dh: g(n * f),
+        dprobs: g(probs),
+    }
+}
+
+pub struct CpuModel {
+    pub config: ModelConfig,
+    pub layout: ParamLayout,
+    pub params: Vec<f32>,
+    /// Gradient of the last [`Trainer::forward_backward`], in the parameter layout.
+    pub grads: Vec<f32>,
+    rope: Rope,
+    ws: Workspace,
+}
+
+impl CpuModel {
+    /// A model with the given parameters (in [`ParamLayout`] order).
+    pub fn from_params(config: ModelConfig, params: Vec<f32>) -> Self {
+        let layout = ParamLayout::new(&config);
+        assert_eq!(
+            params.len(),
+            layout.total(),
+            "parameter count differs from the layout"
+        );
+        let rope = Rope::new(
+            config.head_dim(),
+            config.max_position_embeddings,
+            config.rope_theta,
+        );
+        CpuModel {
+            config,
+            layout,
+            params,
+            grads: Vec::new(),
+            rope,
+            ws: Workspace::default(),
+        }
+    }
+
+    /// GPT-2/LLaMA-style initialisation: N(0, 0.02) for matrices, with the two
+    /// projections that write into the residual stream scaled by 1/√(2·layers);
+    /// norm gains at 1.
+    pub fn init(config: ModelConfig, seed: u64) -> Self {
+        let layout = ParamLayout::new(&config);
+        let mut params = vec![0.0f32; layout.total()];
+        let mut rng = Rng::derive(seed, 0x1417);
+        let residual_std = 0.02 / (2.0 * config.num_hidden_layers as f64).sqrt();
+        for slot in &layout.slots {
+            let std = if slot.name.ends_with("o_proj.weight")
+                || slot.name.ends_with("down_proj.weight")
+            {
+                residual_std
+            } else {
+                0.02
+            };
+            for p in &mut params[slot.range()] {
+                *p = if slot.is_norm {
+                    1.0
+                } else {
+                    (rng.normal() * std) as f32
+                };
+            }
+        }
+        Self::from_params(config, params)
+    }
+
+    fn ensure_workspace(&mut self, b: usize, t: usize, training: bool) {
+        assert!(
+            t <= self.rope.max_positions(),
+            "sequence of {t} tokens exceeds max_position_embeddings {}",
+            self.rope.max_positions()
+        );
+        let ws = &self.ws;
+        if ws.b != b || ws.t != t || ws.training != training {
+            self.ws = Workspace::default(); // free the old buffers before allocating new ones
+            self.ws = alloc(&self.config, b, t, training);
+        }
+        if training && self.grads.len() != self.params.len() {
+            self.grads = vec![0.0; self.params.len()];
+        }
+    }
+
+    /// Forward pass over `b × t` tokens; fills `ws.logits`.
+    fn forward(&mut self, tokens: &[u32], b: usize, t: usize, training: bool) {
+        self.ensure_workspace(b, t, training);
+        let c = &self.config;
+        let (n, d, f) = (b * t, c.hidden_size, c.intermediate_size);
+        let (qd, kvd) = (c.q_dim(), c.kv_dim());
+        let p = &self.params;
+        let lay = &self.layout;
+        let ws = &mut self.ws;
+        let shape = AttnShape {
+            b,
+            t,
+            heads: c.num_attention_heads,
+            kv_heads: c.num_key_value_heads,
+            head_dim: c.head_dim(),
+        };
+        // The residual stream enters block 0 as the embedding rows.
+        let x0 = &mut ws.layers[0].x_in;
+        for (row, &tok) in x0.chunks_mut(d).zip(tokens) {
+            let e = lay.embed + tok as usize * d;
+            row.copy_from_slice(&p[e..e + d]);
+        }
+        for (l, s) in lay.layers.iter().enumerate() {
+            let li = if training { l } else { 0 };
+            let a = &mut ws.layers[li];
+            kernels::rmsnorm_forward(
+                &mut a.xn1,
+                &mut a.rstd1,
+                &a.x_in,
+                &p[s.attn_norm..][..d],
+                d,
+                c.rms_norm_eps,
+            );
+            linear(&mut a.q, &a.xn1, &p[s.wq..], n, d, qd);
+            linear(&mut a.k, &a.xn1, &p[s.wk..], n, d, kvd);
+            linear(&mut a.v, &a.xn1, &p[s.wv..], n, d, kvd);
+            self.rope.apply(&mut a.q, qd, t, 0, false);
+            self.rope.apply(&mut a.k, kvd, t, 0, false);
+            kernels::attention_forward(&mut a.att, &mut a.probs, &a.q, &a.k, &a.v, shape);
+            linear(&mut a.x_mid, &a.att, &p[s.wo..], n, qd, d);
+            add_assign(&mut a.x_mid, &a.x_in);
+            kernels::rmsnorm_forward(
+                &mut a.xn2,
+                &mut a.rstd2,
+                &a.x_mid,
+                &p[s.mlp_norm..][..d],
+                d,
+                c.rms_norm_eps,
+            );
+            linear(&mut a.gate, &a.xn2, &p[s.w_gate..], n, d, f);
+            linear(&mut a.up, &a.xn2, &p[s.w_up..], n, d, f);
+            kernels::swiglu_forward(&mut a.hact, &a.gate, &a.up);
+            // The block's output is the next block's input (or the final stream).
+            let last = l + 1 == lay.layers.len();
+            let (head, tail) = ws.layers.split_at_mut(li + 1);
+            let a = &head[li];
+            let out = if training && !last {
+                &mut tail[0].x_in
+            } else {
+                &mut ws.x_out
+            };
+            linear(out, &a.hact, &p[s.w_down..], n, f, d);
+            add_assign(out, &a.x_mid);
+            if !training && !last {
+                std::mem::swap(&mut ws.x_out, &mut ws.layers[0].x_in);
+            }
+        }
+        kernels::rmsnorm_forward(
+            &mut ws.xf,
+            &mut ws.rstd_f,
+            &ws.x_out,
+            &p[lay.final_norm..][..d],
+            d,
+            c.rms_norm_eps,
+        );
+        linear(
+            &mut ws.logits,
+            &ws.xf,
+            &p[lay.lm_head..],
+            n,
+            d,
+            c.vocab_size,
+        );
+    }
+
+    fn backward(&mut self, tokens: &[u32]) {
+        let c = &self.config;
+        let (b, t) = (self.ws.b, self.ws.t);
+        let (n, d, f, v) = (b * t, c.hidden_size, c.intermediate_size, c.vocab_size);
+        let (qd, kvd) = (c.q_dim(), c.kv_dim());
+        let p = &self.params;
+        let lay = &self.layout;
+        let g = &mut self.grads;
+        let ws = &mut self.ws;
+        let shape = AttnShape {
+            b,
+            t,
+            heads: c.num_attention_heads,
+            kv_heads: c.num_key_value_heads,
+            head_dim: c.head_dim(),
+        };
+        g.fill(0.0);
+        // Output head and final norm; ws.logits already holds d(loss)/d(logits).
+        linear_backward(
+            &mut ws.dxn,
+            false,
+            &mut g[lay.lm_head..][..v * d],
+            &ws.logits,
+            &ws.xf,
+            &p[lay.lm_head..],
+            n,
+            d,
+            v,
+        );
+        let (fw, fg) = (lay.final_norm, &mut g[lay.final_norm..][..d]);
+        kernels::rmsnorm_backward_weight(fg, &ws.dxn, &ws.x_out, &ws.rstd_f, d);
+        kernels::rmsnorm_backward_input(
+            &mut ws.dx,
+            false,
+            &ws.dxn,
+            &ws.x_out,
+            &p[fw..][..d],
+            &ws.rstd_f,
+            d,
+        );
+        for (l, s) in lay.layers.iter().enumerate().rev() {
+            block_backward(ws, l, s, p, g, &self.rope, shape, (n, d, f, qd, kvd));
+        }
+        // Embedding rows: a serial scatter keeps the sum order fixed.
+        for (row, &tok) in ws.dx.chunks(d).zip(tokens) {
+            let e = lay.embed + tok as usize * d;
+            for (gi, &x) in g[e..e + d].iter_mut().zip(row) {
+                *gi += x;
+            }
+        }
+    }
+
+    fn check_tokens(&self, tokens: &[u32]) {
+        let v = self.config.vocab_size as u32;
+        if let Some(bad) = tokens.iter().find(|&&x| x >= v) {
+            panic!("token id {bad} is outside the vocabulary of {v}");
+        }
+    }
+}
+
+/// Gradient through one block: `ws.dx` holds d(loss)/d(block output) on entry and
+/// d(loss)/d(block input) on exit.
+#[allow(clippy::too_many_arguments)]
+fn block_backward(
+    ws: &mut Workspace,
+    l: usize,
+    s: &LayerSlots,
+    p: &[f32],
+    g: &mut [f32],
+    rope: &Rope,
+    shape: AttnShape,
+    (n, d, f, qd, kvd): (usize, usize, usize, usize, usize),
+) {
+    let a = &ws.layers[l];
+    // MLP: out = x_mid + down(silu(gate) * up)
+    linear_backward(
+        &mut ws.dh,
+        false,
+        &mut g[s.w_down..][..d * f],
+        &ws.dx,
+        &a.hact,
+        &p[s.w_down..],
+        n,
+        f,
+        d,
+    );
+    kernels::swiglu_backward(&mut ws.dgate, &mut ws.dup, &ws.dh, &a.gate, &a.up);
+    linear_backward(
+        &mut ws.dxn,
+        false,
+        &mut g[s.w_gate..][..f * d],
+        &ws.dgate,
+        &a.xn2,
+        &p[s.w_gate..],
+        n,
+        d,
+        f,
+    );
+    linear_backward(
+        &mut ws.dxn,
+        true,
+        &mut g[s.w_up..][..f * d],
+        &ws.dup,
+        &a.xn2,
+        &p[s.w_up..],
+        n,
+        d,
+        f,
+    );
+    kernels::rmsnorm_backward_weight(&mut g[s.mlp_norm..][..d], &ws.dxn, &a.x_mid, &a.rstd2, d);
+    kernels::rmsnorm_backward_input(
+        &mut ws.dx,
+        true,
+        &ws.dxn,
+        &a.x_mid,
+        &p[s.mlp_norm..][..d],
+        &a.rstd2,
+        d,
+    );
+    // Attention: x_mid = x_in + o_proj(attention(rope(q), rope(k), v))
+    linear_backward(
+        &mut ws.datt,
+        false,
+        &mut g[s.wo..][..d * qd],
+        &ws.dx,
+        &a.att,
+        &p[s.wo..],
+        n,
+        qd,
+        d,
+    );
+    kernels::attention_backward(
+        &mut ws.dq,
+        &mut ws.dk,
+        &mut ws.dv,
+        &mut ws.dprobs,
+        &ws.datt,
+        &a.probs,
+        &a.q,
+        &a.k,
+        &a.v,
+        shape,
+    );
+    rope.apply(&mut ws.dq, qd, shape.t, 0, true);
+    rope.apply(&mut ws.dk, kvd, shape.t, 0, true);
+    linear_backward(
+        &mut ws.dxn,
+        false,
+        &mut g[s.wq..][..qd * d],
+        &ws.dq,
+        &a.xn1,
+        &p[s.wq..],
+        n,
+        d,
+        qd,
+    );
+    linear_backward(
+        &mut ws.dxn,
+        true,
+        &mut g[s.wk..][..kvd * d],
+        &ws.dk,
+        &a.xn1,
+        &p[s.wk..],
+        n,
+        d,
+        kvd,
+    );
+    linear_backward(
+        &mut ws.dxn,
+        true,
+        &mut g[s.wv..][..kvd * d],
+        &ws.dv,
+        &a.xn1,
+        &p[s.wv..],
+        n,
+        d,
+        kvd,
+    );
+    kernels::rmsnorm_backward_weight(&mut g[s.attn_norm..][..d], &ws.dxn, &a.x_in, &a.rstd1, d);
+    kernels::rmsnorm_backward_input(
+        &mut ws.dx,
+        true,
+        &ws.dxn,
+        &a.x_in,
+        &p[s.attn_norm..][..d],
+        &a.rstd1,
+        d,
+    );
+}
+
+fn add_assign(dst: &mut [f32], src: &[f32]) {
+    use rayon::prelude::*;
+    dst.par_chunks_mut(4096)
+        .zip(src.par_chunks(4096))
+        .for_each(|(d, s)| {
+            d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
+        });
+}
+
+impl Trainer for CpuModel {
+    fn forward_backward(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f32 {
+        assert_eq!(inputs.len(), b * t);
+        assert_eq!(targets.len(), b * t);
+        self.check_tokens(inputs);
+        self.check_tokens(targets);
+        self.forward(inputs, b, t, true);
+        let v = self.config.vocab_size;
+        let scale = 1.0 / (b * t) as f32;
+        kernels::cross_entropy(
+            &mut self.ws.logits,
+            &mut self.ws.nll,
+            targets,
+            v,
+            Some(scale),
+        );
+        let loss = self.ws.nll.iter().sum::<f64>() / (b * t) as f64;
+        self.backward(inputs);
+        loss as f32
+    }
+}
+
+impl CpuModel {
+    /// Logits of the last forward pass, `b·t × vocab`.
+    pub fn logits(&mut self, tokens: &[u32], b: usize, t: usize) -> &[f32] {
+        self.check_tokens(tokens);
+        self.forward(tokens, b, t, false);
+        &self.ws.logits
+    }
+}
+
+impl LanguageModel for CpuModel {
+    fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    fn next_token_logprobs(&mut self, tokens: &[u32]) -> Vec<(f64, bool)> {
+        let t = tokens.len();
+        if t < 2 {
+            return Vec::new();
+        }
+        let v = self.config.vocab_size;
+        let logits = self.logits(&tokens[..t - 1], 1, t - 1);
+        logits
+            .chunks(v)
+            .zip(&tokens[1..])
+            .map(|(row, &target)| {
+                let (mut best, mut max) = (0usize, f32::NEG_INFINITY);
+                for (j, &x) in row.iter().enumerate() {
+                    if x > max {
+                        max = x;
+                        best = j;
+                    }
+                }
+                let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
+                let lp = (row[target as usize] - max) as f64 - sum.ln();
+                (lp, best == target as usize)
+            })
+            .collect()
+    }
+
+    fn greedy(
+        &mut self,
+        prompt: &[u32],
+        max_new: usize,
+        stop: &mut dyn FnMut(&[u32]) -> bool,
+    ) -> Vec<u32> {
+        let v = self.config.vocab_size;
+        let max_ctx = self.config.max_position_embeddings;
+        let mut seq = prompt.to_vec();
+        let mut out = Vec::new();
+        for _ in 0..max_new {
+            let start = seq.len().saturating_sub(max_ctx);
+            let window = &seq[start..];
+            let t = window.len();
+            let logits = self.logits(window, 1, t);
+            let row = &logits[(t - 1) * v..t * v];
+            let mut best = 0usize;
+            for j in 1..v {
+                if row[j] > row[best] {
+                    best = j;
+                }
+            }
+            seq.push(best as u32);
+            out.push(best as u32);
+            if stop(&out) {
+                break;
+            }
+        }
+        out
+    }
+
+    fn sum_nll(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f64 {
+        self.check_tokens(inputs);
+        self.check_tokens(targets);
+        self.forward(inputs, b, t, false);
+        let v = self.config.vocab_size;
+        kernels::cross_entropy(&mut self.ws.logits, &mut self.ws.nll, targets, v, None);
+        self.ws.nll.iter().sum()
+    }
+}
