@@ -130,6 +130,9 @@ pub struct CpuModel {
     pub grads: Vec<f32>,
     rope: Rope,
     ws: Workspace,
+    /// The other workspace (training or scoring), kept so that validation between
+    /// training steps allocates nothing.
+    spare_ws: Workspace,
 }
 
 impl CpuModel {
@@ -153,6 +156,7 @@ impl CpuModel {
             grads: Vec::new(),
             rope,
             ws: Workspace::default(),
+            spare_ws: Workspace::default(),
         }
     }
 
@@ -189,6 +193,9 @@ impl CpuModel {
             "sequence of {t} tokens exceeds max_position_embeddings {}",
             self.rope.max_positions()
         );
+        if self.ws.training != training {
+            std::mem::swap(&mut self.ws, &mut self.spare_ws);
+        }
         let ws = &self.ws;
         if ws.b != b || ws.t != t || ws.training != training {
             self.ws = Workspace::default(); // free the old buffers before allocating new ones

@@ -1,1 +1,261 @@
+//! One SQLite database per study: runs, checkpoints (with validation loss) and
+//! evaluations (checkpoint × task × metric, with standard error and n).
 
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection};
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// A run of the grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    pub run: String,
+    pub size: String,
+    pub params: u64,
+    pub non_embedding_params: u64,
+    pub token_budget: u64,
+    pub spec_hash: String,
+}
+
+/// A checkpoint with its validation loss.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointRow {
+    pub checkpoint: String,
+    pub run: String,
+    pub step: u64,
+    pub tokens: u64,
+    pub flops: f64,
+    pub val_loss: f64,
+    pub path: String,
+}
+
+/// One metric of one task on one checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalRow {
+    pub checkpoint: String,
+    pub task: String,
+    pub task_hash: String,
+    pub shots: u32,
+    pub metric: String,
+    pub value: f64,
+    pub stderr: f64,
+    pub n: u64,
+    pub baseline: f64,
+}
+
+/// An evaluation joined with its checkpoint and run: one point of a figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub run: String,
+    pub size: String,
+    pub params: u64,
+    pub non_embedding_params: u64,
+    pub checkpoint: String,
+    pub step: u64,
+    pub tokens: u64,
+    pub flops: f64,
+    pub val_loss: f64,
+    pub task: String,
+    pub shots: u32,
+    pub metric: String,
+    pub value: f64,
+    pub stderr: f64,
+    pub n: u64,
+    pub baseline: f64,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    run TEXT PRIMARY KEY, size TEXT NOT NULL, params INTEGER NOT NULL,
+    non_embedding_params INTEGER NOT NULL, token_budget INTEGER NOT NULL, spec_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    checkpoint TEXT PRIMARY KEY, run TEXT NOT NULL REFERENCES runs(run), step INTEGER NOT NULL,
+    tokens INTEGER NOT NULL, flops REAL NOT NULL, val_loss REAL NOT NULL, path TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evaluations (
+    checkpoint TEXT NOT NULL REFERENCES checkpoints(checkpoint), task TEXT NOT NULL,
+    task_hash TEXT NOT NULL, shots INTEGER NOT NULL, metric TEXT NOT NULL, value REAL,
+    stderr REAL, n INTEGER NOT NULL, baseline REAL NOT NULL,
+    PRIMARY KEY (checkpoint, task, shots, metric));
+";
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening results database {}", path.display()))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;")?;
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("{}: creating tables", path.display()))?;
+        Ok(Store { conn })
+    }
+
+    pub fn put_run(&self, r: &RunRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                r.run,
+                r.size,
+                r.params as i64,
+                r.non_embedding_params as i64,
+                r.token_budget as i64,
+                r.spec_hash
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn put_checkpoint(&self, c: &CheckpointRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO checkpoints VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                c.checkpoint,
+                c.run,
+                c.step as i64,
+                c.tokens as i64,
+                c.flops,
+                c.val_loss,
+                c.path
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Stores all metrics of one task on one checkpoint in a single transaction.
+    pub fn put_evaluations(&mut self, rows: &[EvalRow]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for e in rows {
+            tx.execute(
+                "INSERT OR REPLACE INTO evaluations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    e.checkpoint,
+                    e.task,
+                    e.task_hash,
+                    e.shots,
+                    e.metric,
+                    finite(e.value),
+                    finite(e.stderr),
+                    e.n as i64,
+                    e.baseline
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Whether `task` (with this exact spec hash) was already scored on `checkpoint`.
+    pub fn has_evaluation(&self, checkpoint: &str, task: &str, task_hash: &str) -> Result<bool> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM evaluations WHERE checkpoint = ?1 AND task = ?2 AND task_hash = ?3",
+            params![checkpoint, task, task_hash],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
+    pub fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
+        let mut st = self.conn.prepare("SELECT checkpoint, run, step, tokens, flops, val_loss, path FROM checkpoints ORDER BY run, step")?;
+        let rows = st.query_map([], |r| {
+            Ok(CheckpointRow {
+                checkpoint: r.get(0)?,
+                run: r.get(1)?,
+                step: r.get::<_, i64>(2)? as u64,
+                tokens: r.get::<_, i64>(3)? as u64,
+                flops: r.get(4)?,
+                val_loss: r.get(5)?,
+                path: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every evaluation joined with its checkpoint and run.
+    pub fn points(&self) -> Result<Vec<Point>> {
+        let mut st = self.conn.prepare(
+            "SELECT r.run, r.size, r.params, r.non_embedding_params, c.checkpoint, c.step, c.tokens, c.flops,
+                    c.val_loss, e.task, e.shots, e.metric, e.value, e.stderr, e.n, e.baseline
+             FROM evaluations e JOIN checkpoints c ON e.checkpoint = c.checkpoint JOIN runs r ON c.run = r.run
+             ORDER BY e.task, e.metric, r.params, c.step",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Point {
+                run: r.get(0)?,
+                size: r.get(1)?,
+                params: r.get::<_, i64>(2)? as u64,
+                non_embedding_params: r.get::<_, i64>(3)? as u64,
+                checkpoint: r.get(4)?,
+                step: r.get::<_, i64>(5)? as u64,
+                tokens: r.get::<_, i64>(6)? as u64,
+                flops: r.get(7)?,
+                val_loss: r.get(8)?,
+                task: r.get(9)?,
+                shots: r.get(10)?,
+                metric: r.get(11)?,
+                value: r.get::<_, Option<f64>>(12)?.unwrap_or(f64::NAN),
+                stderr: r.get::<_, Option<f64>>(13)?.unwrap_or(f64::NAN),
+                n: r.get::<_, i64>(14)? as u64,
+                baseline: r.get(15)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// SQLite has no NaN: store it as NULL.
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_skip_logic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("r.sqlite")).unwrap();
+        s.put_run(&RunRow {
+            run: "d32-l1-tok10K".into(),
+            size: "d32-l1".into(),
+            params: 100,
+            non_embedding_params: 50,
+            token_budget: 10000,
+            spec_hash: "h".into(),
+        })
+        .unwrap();
+        s.put_checkpoint(&CheckpointRow {
+            checkpoint: "d32-l1-tok10K/step-0000010".into(),
+            run: "d32-l1-tok10K".into(),
+            step: 10,
+            tokens: 640,
+            flops: 1e6,
+            val_loss: 3.5,
+            path: "p".into(),
+        })
+        .unwrap();
+        let row = EvalRow {
+            checkpoint: "d32-l1-tok10K/step-0000010".into(),
+            task: "t".into(),
+            task_hash: "x".into(),
+            shots: 0,
+            metric: "acc".into(),
+            value: 0.25,
+            stderr: f64::NAN,
+            n: 4,
+            baseline: 0.25,
+        };
+        s.put_evaluations(&[row.clone()]).unwrap();
+        assert!(s.has_evaluation(&row.checkpoint, "t", "x").unwrap());
+        assert!(!s.has_evaluation(&row.checkpoint, "t", "y").unwrap());
+        let p = s.points().unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].val_loss, p[0].value, p[0].size.as_str()),
+            (3.5, 0.25, "d32-l1")
+        );
+        assert!(p[0].stderr.is_nan());
+    }
+}

@@ -1,0 +1,383 @@
+//! The data flow of a study, each stage skipped when its output (keyed by a hash of
+//! what produced it) already exists: corpus → tokenizer + shards → training runs →
+//! evaluation of every checkpoint on every task → report.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use emergent_data::{
+    read_corpus, split_documents, train_bpe, write_shard, write_tokenizer_config, CorpusSource,
+    Shard, Tokenizer, World, EOS_TOKEN,
+};
+use emergent_engine::{load_checkpoint, AdamWConfig, LrSchedule, ModelConfig};
+use emergent_eval::{evaluate, load_task, write_task, Doc, OutputType, Scorer, TaskSpec};
+use emergent_store::{CheckpointRow, EvalRow, RunRow, Store};
+use emergent_train::{list_checkpoints, log_spaced_steps, read_meta, train, RunSpec};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::study::Study;
+
+/// Short hex digest of anything serialisable: the key of a stage's output.
+pub fn hash_of<T: serde::Serialize>(value: &T) -> String {
+    let bytes = serde_json::to_vec(value).expect("serialisable");
+    let d = Sha256::digest(&bytes);
+    d.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The prepared corpus: tokenizer and shards in one directory.
+pub struct Prepared {
+    pub dir: PathBuf,
+    pub tokenizer: Tokenizer,
+    pub train: Shard,
+    pub val: Shard,
+}
+
+impl Prepared {
+    pub fn tokenizer_files(&self) -> Vec<PathBuf> {
+        vec![
+            self.dir.join("tokenizer.json"),
+            self.dir.join("tokenizer_config.json"),
+        ]
+    }
+}
+
+pub fn bar(len: u64, template: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+fn world(study: &Study) -> World {
+    World::new(
+        study.seed,
+        study.corpus.world_people,
+        study.corpus.world_cities,
+    )
+}
+
+/// Corpus, validation split, tokenizer and shards, under `data/<hash>/`.
+pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
+    let key = hash_of(&(
+        &study.corpus,
+        &study.tokenizer,
+        study.seed,
+        study.training.seq_len,
+    ));
+    let dir = out.join("data").join(&key);
+    if !dir.join("done").exists() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let c = &study.corpus;
+        eprintln!("corpus: preparing {}", dir.display());
+        let docs = if c.source == "builtin" {
+            world(study).documents(c.builtin_documents, study.seed)
+        } else {
+            read_corpus(&CorpusSource::from_path(
+                Path::new(&c.source),
+                &c.text_field,
+            ))?
+        };
+        if docs.len() < 2 {
+            bail!(
+                "corpus {}: {} documents; at least 2 are needed for a validation split",
+                c.source,
+                docs.len()
+            );
+        }
+        let (train_docs, val_docs) = split_documents(docs, c.validation_fraction, study.seed);
+        let tokenizer = match &study.tokenizer.path {
+            Some(p) => Tokenizer::load(Path::new(p))?,
+            None => train_bpe(&train_docs, study.tokenizer.vocab_size)?,
+        };
+        tokenizer.save(&dir.join("tokenizer.json"))?;
+        write_tokenizer_config(
+            &dir,
+            study.training.seq_len,
+            tokenizer.eos_id().map(|_| EOS_TOKEN),
+        )?;
+        for (name, docs) in [("train.bin", &train_docs), ("val.bin", &val_docs)] {
+            let mut tokens = Vec::new();
+            for d in docs {
+                tokens.extend(tokenizer.encode(d));
+                tokens.extend(tokenizer.eos_id());
+            }
+            write_shard(&dir.join(name), &tokens)?;
+        }
+        std::fs::write(dir.join("done"), "")?;
+    }
+    let tokenizer = Tokenizer::load(&dir.join("tokenizer.json"))?;
+    let train = Shard::open(&dir.join("train.bin"))?;
+    let val = Shard::open(&dir.join("val.bin"))?;
+    eprintln!(
+        "corpus: {} training and {} validation tokens, vocabulary {}",
+        train.len(),
+        val.len(),
+        tokenizer.vocab_size()
+    );
+    Ok(Prepared {
+        dir,
+        tokenizer,
+        train,
+        val,
+    })
+}
+
+fn human_tokens(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{}K", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// One run per (model size × token budget).
+pub fn grid(study: &Study, vocab: usize, eos: Option<u32>) -> Vec<(String, RunSpec)> {
+    let t = &study.training;
+    let tokens_per_step = (t.batch_size * t.seq_len) as u64;
+    let mut runs = Vec::new();
+    for size in &study.models {
+        for &budget in &t.budgets {
+            let total_steps = (budget / tokens_per_step).max(1);
+            let first = (t.first_checkpoint_tokens / tokens_per_step).max(1);
+            let model = ModelConfig {
+                vocab_size: vocab,
+                hidden_size: size.hidden,
+                num_hidden_layers: size.layers,
+                num_attention_heads: size.heads,
+                num_key_value_heads: size.kv_heads.unwrap_or(size.heads),
+                intermediate_size: size.mlp_width(),
+                max_position_embeddings: t.seq_len,
+                rope_theta: t.rope_theta,
+                rms_norm_eps: 1e-5,
+                tie_word_embeddings: t.tie_embeddings,
+                bos_token_id: eos,
+                eos_token_id: eos,
+            };
+            let name = format!("{}-tok{}", size.name(), human_tokens(budget));
+            let spec = RunSpec {
+                name: name.clone(),
+                model,
+                seed: study.seed,
+                batch_size: t.batch_size,
+                seq_len: t.seq_len,
+                total_steps,
+                checkpoint_steps: log_spaced_steps(first, total_steps, t.checkpoints),
+                schedule: LrSchedule {
+                    max_lr: t.lr,
+                    min_lr: t.lr * t.min_lr_ratio,
+                    warmup_steps: t.warmup_steps.min(total_steps / 2),
+                    total_steps,
+                },
+                adamw: AdamWConfig {
+                    beta1: t.beta1,
+                    beta2: t.beta2,
+                    eps: t.eps,
+                    weight_decay: t.weight_decay,
+                    decay_norms: false,
+                    decay_embeddings: false,
+                },
+                max_grad_norm: t.max_grad_norm,
+            };
+            runs.push((size.name(), spec));
+        }
+    }
+    runs
+}
+
+/// Trains every run of the grid (resuming where it stopped) and records its
+/// checkpoints in the results database.
+pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> Result<()> {
+    let runs = grid(study, data.tokenizer.vocab_size(), data.tokenizer.eos_id());
+    let multi = MultiProgress::new();
+    let overall = multi.add(bar(
+        runs.len() as u64,
+        "runs  [{elapsed_precise}] [{bar:30}] {pos}/{len} eta {eta}",
+    ));
+    for (size, spec) in &runs {
+        let run_dir = out.join("runs").join(&spec.name);
+        let key = hash_of(&(spec, &data.dir.file_name()));
+        let marker = run_dir.join("run.json");
+        if marker.exists() {
+            let old: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&marker)?)?;
+            if old["hash"] != key {
+                bail!(
+                    "{}: this run was trained with another configuration (hash {} ≠ {key}); use another --out or remove the directory",
+                    run_dir.display(),
+                    old["hash"]
+                );
+            }
+        } else {
+            std::fs::create_dir_all(&run_dir)?;
+            std::fs::write(
+                &marker,
+                serde_json::to_string_pretty(&serde_json::json!({"hash": key, "spec": spec}))?,
+            )?;
+        }
+        store.put_run(&RunRow {
+            run: spec.name.clone(),
+            size: size.clone(),
+            params: spec.model.num_params() as u64,
+            non_embedding_params: spec.model.non_embedding_params() as u64,
+            token_budget: spec.total_steps * (spec.batch_size * spec.seq_len) as u64,
+            spec_hash: key.clone(),
+        })?;
+        let pb = multi.add(bar(
+            spec.total_steps,
+            "{prefix:>16} [{bar:30}] {pos}/{len} steps {msg} eta {eta}",
+        ));
+        pb.set_prefix(spec.name.clone());
+        train(
+            spec,
+            &data.train,
+            &data.val,
+            &data.tokenizer_files(),
+            &run_dir,
+            &pb,
+            None,
+        )?;
+        pb.finish_and_clear();
+        for ckpt in list_checkpoints(&run_dir) {
+            let m = read_meta(&ckpt)?;
+            store.put_checkpoint(&CheckpointRow {
+                checkpoint: m.name,
+                run: m.run,
+                step: m.step,
+                tokens: m.tokens,
+                flops: m.flops,
+                val_loss: m.val_loss,
+                path: ckpt.display().to_string(),
+            })?;
+        }
+        overall.inc(1);
+    }
+    overall.finish();
+    Ok(())
+}
+
+/// Writes the built-in world's tasks into `out/tasks/` and returns every task spec path.
+pub fn prepare_tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
+    let dir = out.join("tasks");
+    let w = world(study);
+    let n = study.eval.documents;
+    let mut paths = Vec::new();
+    for name in &study.eval.tasks {
+        let spec = |task: &str, output_type, description: &str| TaskSpec {
+            task: task.into(),
+            output_type,
+            data: format!("{task}.jsonl"),
+            num_fewshot: study.eval.num_fewshot,
+            target_delimiter: " ".into(),
+            fewshot_delimiter: "\n\n".into(),
+            until: vec!["\n".into()],
+            max_gen_toks: 8,
+            baseline: None,
+            description: description.into(),
+        };
+        let path = match name.as_str() {
+            "world-city" => {
+                let docs: Vec<Doc> = w
+                    .city_questions(n, study.seed + 1)
+                    .into_iter()
+                    .map(|q| Doc {
+                        prompt: q.prompt,
+                        choices: q.choices,
+                        gold: Some(q.gold),
+                        answer: None,
+                    })
+                    .collect();
+                let s = spec(
+                    "world-city",
+                    OutputType::MultipleChoice,
+                    "closed-book recall of where a person lives; 4 choices",
+                );
+                write_task(&dir, &s, &docs)?
+            }
+            "world-sum" => {
+                let docs: Vec<Doc> = w
+                    .sum_questions(n, study.seed + 2)
+                    .into_iter()
+                    .map(|q| Doc {
+                        prompt: q.prompt,
+                        choices: vec![],
+                        gold: None,
+                        answer: Some(q.answer),
+                    })
+                    .collect();
+                let s = spec(
+                    "world-sum",
+                    OutputType::GenerateUntil,
+                    "two-number addition on held-out pairs; greedy, exact match",
+                );
+                write_task(&dir, &s, &docs)?
+            }
+            path => PathBuf::from(path),
+        };
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// Scores every checkpoint on every task that it was not already scored on.
+pub fn eval_all(study: &Study, store: &mut Store, task_paths: &[PathBuf]) -> Result<()> {
+    let mut tasks = Vec::new();
+    for p in task_paths {
+        let task = load_task(p)?;
+        let data = std::fs::read(p.parent().unwrap_or(Path::new(".")).join(&task.spec.data))?;
+        let key = hash_of(&(&task.spec, Sha256::digest(&data).to_vec(), study.seed));
+        tasks.push((task, key));
+    }
+    let ckpts = store.checkpoints()?;
+    let pb = bar(
+        (ckpts.len() * tasks.len()) as u64,
+        "eval  [{elapsed_precise}] [{bar:30}] {pos}/{len} {msg} eta {eta}",
+    );
+    for c in &ckpts {
+        let todo: Vec<_> = tasks
+            .iter()
+            .filter(|(t, k)| {
+                !store
+                    .has_evaluation(&c.checkpoint, &t.spec.task, k)
+                    .unwrap_or(false)
+            })
+            .collect();
+        pb.inc((tasks.len() - todo.len()) as u64);
+        if todo.is_empty() {
+            continue;
+        }
+        let dir = Path::new(&c.path);
+        let mut model = load_checkpoint(dir)?;
+        let tokenizer = Tokenizer::load(&dir.join("tokenizer.json"))?;
+        for (task, key) in todo {
+            pb.set_message(format!("{} on {}", task.spec.task, c.checkpoint));
+            let mut scorer = Scorer {
+                model: &mut model,
+                tokenizer: &tokenizer,
+            };
+            let r = evaluate(&mut scorer, task, study.seed, None);
+            let rows: Vec<EvalRow> = r
+                .metrics
+                .iter()
+                .map(|m| EvalRow {
+                    checkpoint: c.checkpoint.clone(),
+                    task: r.task.clone(),
+                    task_hash: key.clone(),
+                    shots: r.shots as u32,
+                    metric: m.metric.clone(),
+                    value: m.value,
+                    stderr: m.stderr,
+                    n: m.n as u64,
+                    baseline: r.baseline,
+                })
+                .collect();
+            store.put_evaluations(&rows)?;
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Checkpoint directories: a Hugging Face model (`config.json`, `model.safetensors`,
+//! `tokenizer.json`, `tokenizer_config.json`) with emergent's `meta.json` and the
+//! trainer state beside it. Written under `NAME.tmp` and renamed when complete.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use emergent_engine::{read_safetensors, write_safetensors, AdamW, CpuModel, Rng};
+use serde::{Deserialize, Serialize};
+
+/// What a checkpoint records about itself (`meta.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckpointMeta {
+    pub run: String,
+    pub name: String,
+    pub step: u64,
+    pub tokens: u64,
+    pub params: u64,
+    pub non_embedding_params: u64,
+    /// Training FLOPs so far: 3 × forward FLOPs per token × tokens.
+    pub flops: f64,
+    pub val_loss: f64,
+    /// Mean training loss over the steps since the previous checkpoint.
+    pub train_loss: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+/// Everything besides the weights that a bit-exact resume needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainerState {
+    pub step: u64,
+    pub optimizer: AdamW,
+    pub epoch: u64,
+    pub position: u64,
+    pub rng: Rng,
+    pub seconds: f64,
+}
+
+pub fn step_dir_name(step: u64) -> String {
+    format!("step-{step:07}")
+}
+
+/// Complete checkpoints of a run directory, oldest first.
+pub fn list_checkpoints(run_dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            n.starts_with("step-") && !n.ends_with(".tmp") && p.join("meta.json").exists()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn latest_checkpoint(run_dir: &Path) -> Option<PathBuf> {
+    list_checkpoints(run_dir).pop()
+}
+
+pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
+    let p = dir.join("meta.json");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("{}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: invalid meta.json", p.display()))
+}
+
+/// Writes a checkpoint atomically: everything goes to `step-N.tmp`, then one rename.
+pub fn write_checkpoint(
+    run_dir: &Path,
+    model: &CpuModel,
+    state: &TrainerState,
+    meta: &CheckpointMeta,
+    tokenizer_files: &[PathBuf],
+) -> Result<PathBuf> {
+    let final_dir = run_dir.join(step_dir_name(state.step));
+    let tmp = run_dir.join(format!("{}.tmp", step_dir_name(state.step)));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    model.save_hf(&tmp)?;
+    for f in tokenizer_files {
+        let name = f.file_name().context("tokenizer file name")?;
+        std::fs::copy(f, tmp.join(name)).with_context(|| format!("copying {}", f.display()))?;
+    }
+    let gen = serde_json::json!({"bos_token_id": model.config.bos_token_id, "eos_token_id": model.config.eos_token_id});
+    std::fs::write(
+        tmp.join("generation_config.json"),
+        serde_json::to_string_pretty(&gen)?,
+    )?;
+    let n = model.params.len();
+    write_safetensors(
+        &tmp.join("optimizer.safetensors"),
+        &[
+            ("exp_avg", &[n], &state.optimizer.m),
+            ("exp_avg_sq", &[n], &state.optimizer.v),
+        ],
+    )?;
+    std::fs::write(
+        tmp.join("trainer_state.json"),
+        serde_json::to_string_pretty(state)?,
+    )?;
+    std::fs::write(tmp.join("meta.json"), serde_json::to_string_pretty(meta)?)?;
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir)?;
+    }
+    std::fs::rename(&tmp, &final_dir)
+        .with_context(|| format!("renaming {} into place", tmp.display()))?;
+    Ok(final_dir)
+}
+
+/// Restores model weights and trainer state from a checkpoint directory.
+pub fn read_trainer_state(dir: &Path, model: &CpuModel) -> Result<TrainerState> {
+    let p = dir.join("trainer_state.json");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("{}", p.display()))?;
+    let mut state: TrainerState = serde_json::from_str(&text)
+        .with_context(|| format!("{}: invalid trainer state", p.display()))?;
+    let opt_path = dir.join("optimizer.safetensors");
+    let mut moments = read_safetensors(&opt_path)?;
+    let mut take = |name: &str| -> Result<Vec<f32>> {
+        let t = moments
+            .remove(name)
+            .with_context(|| format!("{}: missing tensor `{name}`", opt_path.display()))?;
+        if t.data.len() != model.params.len() {
+            bail!(
+                "{}: `{name}` has {} values for {} parameters",
+                opt_path.display(),
+                t.data.len(),
+                model.params.len()
+            );
+        }
+        Ok(t.data)
+    };
+    let config = state.optimizer.config.clone();
+    let step = state.optimizer.step;
+    state.optimizer = AdamW::new(config, &model.layout);
+    state.optimizer.step = step;
+    state.optimizer.m = take("exp_avg")?;
+    state.optimizer.v = take("exp_avg_sq")?;
+    Ok(state)
+}

@@ -1,0 +1,126 @@
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use emergent_data::Shard;
+use emergent_engine::{
+    clip_grad_norm, load_checkpoint, AdamW, AdamWConfig, CpuModel, LrSchedule, ModelConfig, Rng,
+    Trainer,
+};
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{
+    latest_checkpoint, read_trainer_state, write_checkpoint, CheckpointMeta, TrainerState,
+};
+use crate::data::{validation_loss, WindowSampler};
+
+/// Everything that defines one run; its hash names the run's output.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunSpec {
+    pub name: String,
+    pub model: ModelConfig,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub seq_len: usize,
+    pub total_steps: u64,
+    /// Steps (update counts) after which a checkpoint is written; ends with `total_steps`.
+    pub checkpoint_steps: Vec<u64>,
+    pub schedule: LrSchedule,
+    pub adamw: AdamWConfig,
+    pub max_grad_norm: f64,
+}
+
+/// For tests of resumption: stop (as if killed) after this many updates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopAfter(pub u64);
+
+/// Trains `spec` into `run_dir`, resuming from its last complete checkpoint.
+/// Returns the metadata of every checkpoint written by this call.
+pub fn train(
+    spec: &RunSpec,
+    train: &Shard,
+    val: &Shard,
+    tokenizer_files: &[PathBuf],
+    run_dir: &Path,
+    progress: &ProgressBar,
+    stop_after: Option<StopAfter>,
+) -> Result<Vec<CheckpointMeta>> {
+    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let (mut model, mut state) = match latest_checkpoint(run_dir) {
+        Some(dir) => {
+            let model = load_checkpoint(&dir)?;
+            let state = read_trainer_state(&dir, &model)?;
+            (model, state)
+        }
+        None => {
+            let model = CpuModel::init(spec.model.clone(), spec.seed);
+            let state = TrainerState {
+                step: 0,
+                optimizer: AdamW::new(spec.adamw.clone(), &model.layout),
+                epoch: 0,
+                position: 0,
+                rng: Rng::derive(spec.seed, 0xda7a),
+                seconds: 0.0,
+            };
+            (model, state)
+        }
+    };
+    let (b, t) = (spec.batch_size, spec.seq_len);
+    let mut sampler = WindowSampler::new(train, t, b, spec.seed).map_err(anyhow::Error::msg)?;
+    let (mut inputs, mut targets) = (vec![0u32; b * t], vec![0u32; b * t]);
+    let flops_per_token = 3.0 * spec.model.forward_flops_per_token(t);
+    progress.set_length(spec.total_steps);
+    progress.set_position(state.step);
+    let mut written = Vec::new();
+    let (mut loss_sum, mut loss_n) = (0f64, 0u64);
+    let started = Instant::now();
+    let seconds_before = state.seconds;
+    while state.step < spec.total_steps {
+        if stop_after.is_some_and(|StopAfter(n)| state.step >= n) {
+            return Ok(written);
+        }
+        let step_start = Instant::now();
+        sampler.fill(train, state.step, &mut inputs, &mut targets);
+        let loss = model.forward_backward(&inputs, &targets, b, t);
+        clip_grad_norm(&mut model.grads, spec.max_grad_norm);
+        let lr = spec.schedule.lr(state.step);
+        state.optimizer.update(&mut model.params, &model.grads, lr);
+        state.step += 1;
+        (state.epoch, state.position) = sampler.position(state.step);
+        loss_sum += loss as f64;
+        loss_n += 1;
+        let tok_s = (b * t) as f64 / step_start.elapsed().as_secs_f64();
+        progress.set_position(state.step);
+        progress.set_message(format!("loss {loss:.3}  {tok_s:.0} tok/s"));
+        if spec.checkpoint_steps.contains(&state.step) {
+            state.seconds = seconds_before + started.elapsed().as_secs_f64();
+            let val_loss = validation_loss(&mut model, val, t, b);
+            let meta = CheckpointMeta {
+                run: spec.name.clone(),
+                name: format!(
+                    "{}/{}",
+                    spec.name,
+                    crate::checkpoint::step_dir_name(state.step)
+                ),
+                step: state.step,
+                tokens: state.step * (b * t) as u64,
+                params: spec.model.num_params() as u64,
+                non_embedding_params: spec.model.non_embedding_params() as u64,
+                flops: flops_per_token * (state.step * (b * t) as u64) as f64,
+                val_loss,
+                train_loss: loss_sum / loss_n.max(1) as f64,
+                lr,
+                seconds: state.seconds,
+            };
+            write_checkpoint(run_dir, &model, &state, &meta, tokenizer_files)?;
+            progress.println(format!(
+                "  {}  tokens {:>10}  train loss {:.4}  val loss {:.4}",
+                meta.name, meta.tokens, meta.train_loss, val_loss
+            ));
+            written.push(meta);
+            (loss_sum, loss_n) = (0.0, 0);
+        }
+    }
+    Ok(written)
+}

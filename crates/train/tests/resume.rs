@@ -1,0 +1,98 @@
+//! An interrupted run continues from its last checkpoint and ends bit-identical
+//! to an uninterrupted one; a half-written checkpoint is ignored.
+
+use emergent_data::{write_shard, Shard};
+use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
+use emergent_train::{latest_checkpoint, list_checkpoints, train, RunSpec, StopAfter};
+use indicatif::ProgressBar;
+
+fn spec() -> RunSpec {
+    let model = ModelConfig {
+        vocab_size: 50,
+        hidden_size: 32,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        intermediate_size: 64,
+        max_position_embeddings: 16,
+        rope_theta: 10000.0,
+        rms_norm_eps: 1e-5,
+        tie_word_embeddings: false,
+        bos_token_id: Some(0),
+        eos_token_id: Some(0),
+    };
+    RunSpec {
+        name: "tiny".into(),
+        model,
+        seed: 7,
+        batch_size: 4,
+        seq_len: 16,
+        total_steps: 12,
+        checkpoint_steps: vec![4, 8, 12],
+        schedule: LrSchedule {
+            max_lr: 3e-3,
+            min_lr: 3e-4,
+            warmup_steps: 3,
+            total_steps: 12,
+        },
+        adamw: AdamWConfig::default(),
+        max_grad_norm: 1.0,
+    }
+}
+
+fn shards(dir: &std::path::Path) -> (Shard, Shard) {
+    let tokens: Vec<u32> = (0..3000u32).map(|i| (i * 7 + i / 13) % 50).collect();
+    write_shard(&dir.join("train.bin"), &tokens[..2600]).unwrap();
+    write_shard(&dir.join("val.bin"), &tokens[2600..]).unwrap();
+    (
+        Shard::open(&dir.join("train.bin")).unwrap(),
+        Shard::open(&dir.join("val.bin")).unwrap(),
+    )
+}
+
+#[test]
+fn resumed_run_is_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, va) = shards(dir.path());
+    let s = spec();
+    let bar = ProgressBar::hidden();
+
+    let whole = dir.path().join("whole");
+    let metas = train(&s, &tr, &va, &[], &whole, &bar, None).unwrap();
+    assert_eq!(
+        metas.iter().map(|m| m.step).collect::<Vec<_>>(),
+        vec![4, 8, 12]
+    );
+    assert!(
+        metas[2].val_loss < metas[0].val_loss,
+        "validation loss should fall: {metas:?}"
+    );
+
+    let broken = dir.path().join("broken");
+    train(&s, &tr, &va, &[], &broken, &bar, Some(StopAfter(6))).unwrap();
+    assert_eq!(list_checkpoints(&broken).len(), 1);
+    // A crash while writing step 8 leaves a .tmp directory behind.
+    std::fs::create_dir_all(broken.join("step-0000008.tmp")).unwrap();
+    std::fs::write(broken.join("step-0000008.tmp/meta.json"), "{").unwrap();
+    let resumed = train(&s, &tr, &va, &[], &broken, &bar, None).unwrap();
+    assert_eq!(
+        resumed.iter().map(|m| m.step).collect::<Vec<_>>(),
+        vec![8, 12]
+    );
+
+    let a = std::fs::read(latest_checkpoint(&whole).unwrap().join("model.safetensors")).unwrap();
+    let b = std::fs::read(
+        latest_checkpoint(&broken)
+            .unwrap()
+            .join("model.safetensors"),
+    )
+    .unwrap();
+    assert!(
+        a == b,
+        "resumed parameters differ from the uninterrupted run"
+    );
+    let oa = std::fs::read(whole.join("step-0000012/optimizer.safetensors")).unwrap();
+    let ob = std::fs::read(broken.join("step-0000012/optimizer.safetensors")).unwrap();
+    assert!(oa == ob, "resumed optimiser moments differ");
+    assert_eq!(metas[2].val_loss, resumed[1].val_loss);
+}
