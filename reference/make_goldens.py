@@ -125,14 +125,14 @@ def checkpoint_goldens(ckpt):
     """transformers loads emergent's checkpoint unchanged; dump its logits and tokenizer."""
     out = os.path.join(GOLDEN, "checkpoint")
     os.makedirs(out, exist_ok=True)
-    model = AutoModelForCausalLM.from_pretrained(ckpt, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
     assert type(model).__name__ == "LlamaForCausalLM", type(model)
     model.eval()
     tok = AutoTokenizer.from_pretrained(ckpt)
     texts = ["The red fox lives in Amber Hollow.", "Q: What is 7 plus 5?\nA: 12",
              "  leading spaces, unicode é ü 数字 and numbers 1234567"]
     enc = [tok(text, add_special_tokens=False)["input_ids"] for text in texts]
-    ids = torch.tensor([enc[0] + enc[1]])
+    ids = torch.tensor([(enc[0] + enc[1])[: model.config.max_position_embeddings]])
     with torch.no_grad():
         logits = model(input_ids=ids).logits[0]
     save_file({"input_ids": ids[0].float().contiguous(), "logits": logits.contiguous()},

@@ -19,5 +19,5 @@ ckpt=$(ls -d "$ckpt_dir"/runs/*/step-* | sort | tail -n 1)
 rm -rf "$here/goldens/checkpoint"
 mkdir -p "$here/goldens/checkpoint"
 cp -r "$ckpt" "$here/goldens/checkpoint/model"
-rm -f "$here/goldens/checkpoint/model/trainer_state.bin"
+rm -f "$here/goldens/checkpoint/model/optimizer.safetensors" "$here/goldens/checkpoint/model/trainer_state.json"
 "$py" "$here/make_goldens.py" --checkpoint "$here/goldens/checkpoint/model"

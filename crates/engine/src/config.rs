@@ -55,7 +55,7 @@ impl ModelConfig {
                 return bad(field, "must be positive".into());
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(
                 "num_attention_heads",
                 format!(
@@ -64,7 +64,7 @@ impl ModelConfig {
                 ),
             );
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad(
                 "num_attention_heads",
                 format!(
@@ -73,7 +73,10 @@ impl ModelConfig {
                 ),
             );
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return bad(
                 "num_key_value_heads",
                 format!(
@@ -82,7 +85,11 @@ impl ModelConfig {
                 ),
             );
         }
-        if !(self.rope_theta > 0.0) || !(self.rms_norm_eps > 0.0) {
+        if self.rope_theta.is_nan()
+            || self.rope_theta <= 0.0
+            || self.rms_norm_eps.is_nan()
+            || self.rms_norm_eps <= 0.0
+        {
             return bad(
                 "rope_theta",
                 "rope_theta and rms_norm_eps must be positive".into(),
@@ -193,18 +200,6 @@ impl ModelConfig {
             bos_token_id: token("bos_token_id"),
             eos_token_id: token("eos_token_id"),
         };
-        if let Some(hd) = v.get("head_dim").and_then(|x| x.as_u64()) {
-            if hd as usize * heads != cfg.hidden_size {
-                return Err(EngineError::Config {
-                    path: path.into(),
-                    field: "head_dim".into(),
-                    message: format!(
-                        "head_dim {hd} × {heads} heads differs from hidden_size {}",
-                        cfg.hidden_size
-                    ),
-                });
-            }
-        }
         if v.get("hidden_act")
             .and_then(|x| x.as_str())
             .is_some_and(|a| a != "silu")
@@ -223,6 +218,18 @@ impl ModelConfig {
             },
             other => other,
         })?;
+        if let Some(hd) = v.get("head_dim").and_then(|x| x.as_u64()) {
+            if hd as usize * heads != cfg.hidden_size {
+                return Err(EngineError::Config {
+                    path: path.into(),
+                    field: "head_dim".into(),
+                    message: format!(
+                        "head_dim {hd} × {heads} heads differs from hidden_size {}",
+                        cfg.hidden_size
+                    ),
+                });
+            }
+        }
         Ok(cfg)
     }
 

@@ -39,7 +39,7 @@ pub fn write_safetensors(
     }
     let mut json = serde_json::to_vec(&header).expect("header serialises");
     // Pad the header with spaces to 8 bytes so the data is aligned.
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     let tmp = path.with_extension("safetensors.tmp");

@@ -115,6 +115,7 @@ pub fn linear(y: &mut [f32], x: &[f32], w: &[f32], rows: usize, inp: usize, out:
 }
 
 /// Backward of [`linear`]: `dx (+)= dy · W` and `dW += dyᵀ · x`.
+#[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
     dx: &mut [f32],
     accumulate_dx: bool,

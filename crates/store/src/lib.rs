@@ -247,7 +247,7 @@ mod tests {
             n: 4,
             baseline: 0.25,
         };
-        s.put_evaluations(&[row.clone()]).unwrap();
+        s.put_evaluations(std::slice::from_ref(&row)).unwrap();
         assert!(s.has_evaluation(&row.checkpoint, "t", "x").unwrap());
         assert!(!s.has_evaluation(&row.checkpoint, "t", "y").unwrap());
         let p = s.points().unwrap();

@@ -1,0 +1,163 @@
+//! The `emergent` binary end to end on a tiny study: results database, report,
+//! no repeated work, a killed training process resumed bit-identically, and clear
+//! errors for bad study files.
+
+use std::path::Path;
+use std::process::Command;
+
+const STUDY: &str = r#"
+name = "cli test"
+seed = 5
+threads = 2
+[corpus]
+builtin_documents = 1200
+world_people = 20
+world_cities = 6
+[tokenizer]
+vocab_size = 300
+[[models]]
+layers = 1
+hidden = 32
+heads = 2
+[[models]]
+layers = 2
+hidden = 48
+heads = 4
+kv_heads = 2
+[training]
+budgets = [30000]
+batch_size = 8
+seq_len = 32
+checkpoints = 3
+first_checkpoint_tokens = 4000
+[eval]
+documents = 12
+"#;
+
+fn emergent(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_emergent"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write_study(dir: &Path, text: &str) -> String {
+    let p = dir.join("study.toml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_study_runs_end_to_end_and_a_rerun_redoes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = write_study(dir.path(), STUDY);
+    let out = dir.path().join("out");
+    let o = emergent(&["run", &study, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let db = out.join("results.sqlite");
+    let ckpts = count(&db, "SELECT COUNT(*) FROM checkpoints");
+    assert_eq!(ckpts, 6, "2 runs × 3 checkpoints");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(DISTINCT checkpoint || task) FROM evaluations"
+        ),
+        ckpts * 2
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM checkpoints WHERE val_loss > 0 AND val_loss < 10"
+        ),
+        6
+    );
+    let html = std::fs::read_to_string(out.join("report/index.html")).unwrap();
+    assert!(html.contains("world-city") && html.contains("world-sum"));
+    assert!(out.join("report/figures/world-city-0shot-acc.svg").exists());
+    let modified = std::fs::metadata(out.join("runs/d32-l1-tok30K/step-0000117/model.safetensors"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let o = emergent(&["run", &study, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    let after = std::fs::metadata(out.join("runs/d32-l1-tok30K/step-0000117/model.safetensors"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(modified, after, "a re-run must not retrain");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM checkpoints"), 6);
+}
+
+#[test]
+fn a_killed_training_process_resumes_bit_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = STUDY
+        .replace("budgets = [30000]", "budgets = [400000]")
+        .replace("\ndocuments = 12", "\ntasks = []");
+    let study = write_study(dir.path(), &long);
+    let whole = dir.path().join("whole");
+    let o = emergent(&["train", &study, "--out", whole.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let killed = dir.path().join("killed");
+    let run = killed.join("runs/d48-l2-tok400K");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_emergent"))
+        .args(["train", &study, "--out", killed.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    // Kill it once the second run has written its first checkpoint.
+    let t0 = std::time::Instant::now();
+    while emergent_train::list_checkpoints(&run).is_empty() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = emergent_train::list_checkpoints(&run).len();
+    assert!(
+        (1..3).contains(&before),
+        "the kill should land mid-run ({before} checkpoints)"
+    );
+    let o = emergent(&["train", &study, "--out", killed.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in ["model.safetensors", "optimizer.safetensors"] {
+        let a = std::fs::read(whole.join("runs/d48-l2-tok400K/step-0001562").join(name)).unwrap();
+        let b = std::fs::read(run.join("step-0001562").join(name)).unwrap();
+        assert!(a == b, "{name} differs after resuming a killed run");
+    }
+}
+
+#[test]
+fn bad_study_files_fail_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, want) in [
+        ("[training]\nlearning_rate = 1.0\n", "learning_rate"),
+        ("seed = \"one\"\n", "invalid type"),
+        (
+            "[[models]]\nlayers = 1\nhidden = 30\nheads = 4\n",
+            "models[0].heads",
+        ),
+        (
+            "[corpus]\nsource = \"/nonexistent/corpus.txt\"\n",
+            "/nonexistent/corpus.txt",
+        ),
+    ] {
+        let study = write_study(dir.path(), text);
+        let o = emergent(&[
+            "run",
+            &study,
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{text} should fail");
+        assert!(err.contains(want), "{err} lacks {want}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
