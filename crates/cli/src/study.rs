@@ -187,7 +187,7 @@ impl SizeConfig {
 /// Parses a study; `origin` names the file in errors.
 pub fn parse_study(text: &str, origin: &str) -> Result<Study> {
     let study: Study = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
         match line {
             Some(l) => anyhow!("{origin}:{l}: {}", e.message().trim()),
             None => anyhow!("{origin}: {}", e.message().trim()),
