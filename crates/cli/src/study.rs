@@ -27,7 +27,7 @@ pub struct Study {
 #[serde(deny_unknown_fields, default)]
 pub struct CorpusConfig {
     /// `builtin`, or a path to a text file (documents separated by blank lines) or a
-    /// JSONL file (`.jsonl`) with one document per line.
+    /// JSONL file (`.jsonl`) with one document per line, or Parquet (`.parquet`).
     pub source: String,
     pub text_field: String,
     pub builtin_documents: usize,

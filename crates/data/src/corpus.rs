@@ -12,12 +12,19 @@ pub enum CorpusSource {
     Text(PathBuf),
     /// JSON Lines with one document per line in the string field `field`.
     Jsonl { path: PathBuf, field: String },
+    /// Parquet with one document per row in the string column `column`.
+    Parquet { path: PathBuf, column: String },
 }
 
 impl CorpusSource {
-    /// Chooses the reader by extension: `.jsonl`/`.json` as JSONL, anything else as text.
+    /// Chooses the reader by extension: `.jsonl`/`.json` as JSONL, `.parquet` as
+    /// Parquet, anything else as text.
     pub fn from_path(path: &Path, field: &str) -> Self {
         match path.extension().and_then(|e| e.to_str()) {
+            Some("parquet") => CorpusSource::Parquet {
+                path: path.into(),
+                column: field.into(),
+            },
             Some("jsonl") | Some("json") => CorpusSource::Jsonl {
                 path: path.into(),
                 field: field.into(),
@@ -74,7 +81,55 @@ pub fn read_corpus(source: &CorpusSource) -> Result<Vec<String>, DataError> {
             }
             Ok(docs)
         }
+        CorpusSource::Parquet { path, column } => read_parquet(path, column),
     }
+}
+
+fn read_parquet(path: &Path, column: &str) -> Result<Vec<String>, DataError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let reader = SerializedFileReader::new(f)
+        .map_err(|e| DataError::file(path, format!("not a readable Parquet file: {e}")))?;
+    let names: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.path().string())
+        .collect();
+    if !names.iter().any(|n| n == column) {
+        return Err(DataError::file(
+            path,
+            format!("no column `{column}` (columns: {})", names.join(", ")),
+        ));
+    }
+    let rows = reader
+        .get_row_iter(None)
+        .map_err(|e| DataError::file(path, e.to_string()))?;
+    let mut docs = Vec::new();
+    for (i, row) in rows.enumerate() {
+        let row = row.map_err(|e| DataError::file(path, format!("row {}: {e}", i + 1)))?;
+        match row
+            .get_column_iter()
+            .find(|(n, _)| n.as_str() == column)
+            .map(|(_, f)| f)
+        {
+            Some(Field::Str(s)) => docs.push(s.clone()),
+            Some(Field::Null) | None => {}
+            Some(other) => {
+                return Err(DataError::file(
+                    path,
+                    format!(
+                        "row {}: column `{column}` holds {other}, not a string",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(docs)
 }
 
 /// Splits documents into (train, validation) by document, seeded; at least one
@@ -120,6 +175,53 @@ mod tests {
             e.contains("c.jsonl:1") && e.contains("missing field `text`"),
             "{e}"
         );
+    }
+
+    fn write_parquet(path: &Path, texts: &[&str]) {
+        use parquet::data_type::{ByteArray, ByteArrayType};
+        use parquet::file::writer::SerializedFileWriter;
+        let schema = std::sync::Arc::new(
+            parquet::schema::parser::parse_message_type(
+                "message doc { REQUIRED BYTE_ARRAY text (UTF8); }",
+            )
+            .unwrap(),
+        );
+        let mut w = SerializedFileWriter::new(
+            std::fs::File::create(path).unwrap(),
+            schema,
+            Default::default(),
+        )
+        .unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        let mut col = rg.next_column().unwrap().unwrap();
+        let values: Vec<ByteArray> = texts.iter().map(|t| ByteArray::from(*t)).collect();
+        col.typed::<ByteArrayType>()
+            .write_batch(&values, None, None)
+            .unwrap();
+        col.close().unwrap();
+        rg.close().unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn parquet_text_column_is_read_and_a_missing_column_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.parquet");
+        write_parquet(&p, &["first document", "second, with 数字"]);
+        let docs = read_corpus(&CorpusSource::from_path(&p, "text")).unwrap();
+        assert_eq!(docs, vec!["first document", "second, with 数字"]);
+        let e = read_corpus(&CorpusSource::from_path(&p, "body"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.parquet") && e.contains("no column `body`") && e.contains("text"),
+            "{e}"
+        );
+        std::fs::write(&p, b"PAR1 not really").unwrap();
+        let e = read_corpus(&CorpusSource::from_path(&p, "text"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.parquet") && e.contains("Parquet"), "{e}");
     }
 
     #[test]
