@@ -191,6 +191,14 @@ fn eval_one(
     }
     let mut model = load_checkpoint(dir)?;
     let tokenizer = Tokenizer::load(&dir.join("tokenizer.json"))?;
+    if tokenizer.vocab_size() > model.config.vocab_size {
+        anyhow::bail!(
+            "{}: the tokenizer has {} tokens but config.json's vocab_size is {}",
+            dir.join("tokenizer.json").display(),
+            tokenizer.vocab_size(),
+            model.config.vocab_size
+        );
+    }
     let mut results = Vec::new();
     println!(
         "{:<24} {:>5} {:<26} {:>10} {:>9} {:>6}",

@@ -178,8 +178,8 @@ pub fn grid(study: &Study, vocab: usize, eos: Option<u32>) -> Vec<(String, RunSp
                     beta2: t.beta2,
                     eps: t.eps,
                     weight_decay: t.weight_decay,
-                    decay_norms: false,
-                    decay_embeddings: false,
+                    decay_norms: t.decay_norms,
+                    decay_embeddings: t.decay_embeddings,
                 },
                 max_grad_norm: t.max_grad_norm,
             };
@@ -283,12 +283,7 @@ pub fn prepare_tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
                 let docs: Vec<Doc> = w
                     .city_questions(n, study.seed + 1)
                     .into_iter()
-                    .map(|q| Doc {
-                        prompt: q.prompt,
-                        choices: q.choices,
-                        gold: Some(q.gold),
-                        answer: None,
-                    })
+                    .map(|q| Doc::multiple_choice(q.prompt, q.choices, q.gold))
                     .collect();
                 let s = spec(
                     "world-city",
@@ -301,12 +296,7 @@ pub fn prepare_tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
                 let docs: Vec<Doc> = w
                     .sum_questions(n, study.seed + 2)
                     .into_iter()
-                    .map(|q| Doc {
-                        prompt: q.prompt,
-                        choices: vec![],
-                        gold: None,
-                        answer: Some(q.answer),
-                    })
+                    .map(|q| Doc::generation(q.prompt, q.answer))
                     .collect();
                 let s = spec(
                     "world-sum",

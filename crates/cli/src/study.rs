@@ -71,6 +71,9 @@ pub struct TrainingConfig {
     pub beta2: f32,
     pub eps: f32,
     pub max_grad_norm: f64,
+    /// Apply weight decay to norm gains / to the embedding and output head too.
+    pub decay_norms: bool,
+    pub decay_embeddings: bool,
     pub tie_embeddings: bool,
     pub rope_theta: f32,
     /// Checkpoints per run, log-spaced from `first_checkpoint_tokens` to the budget.
@@ -154,6 +157,8 @@ impl Default for TrainingConfig {
             beta2: 0.95,
             eps: 1e-8,
             max_grad_norm: 1.0,
+            decay_norms: false,
+            decay_embeddings: false,
             tie_embeddings: false,
             rope_theta: 10000.0,
             checkpoints: 8,

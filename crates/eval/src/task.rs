@@ -62,6 +62,26 @@ pub struct Doc {
     pub answer: Option<String>,
 }
 
+impl Doc {
+    pub fn multiple_choice(prompt: String, choices: Vec<String>, gold: usize) -> Doc {
+        Doc {
+            prompt,
+            choices,
+            gold: Some(gold),
+            answer: None,
+        }
+    }
+
+    pub fn generation(prompt: String, answer: String) -> Doc {
+        Doc {
+            prompt,
+            choices: Vec::new(),
+            gold: None,
+            answer: Some(answer),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Task {
     pub spec: TaskSpec,
