@@ -132,10 +132,6 @@ impl Shard {
             *o = self.get(start + k);
         }
     }
-
-    pub fn max_token(&self) -> Option<u32> {
-        (0..self.len()).map(|i| self.get(i)).max()
-    }
 }
 
 #[cfg(test)]

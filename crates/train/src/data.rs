@@ -12,6 +12,8 @@ pub struct WindowSampler {
     windows: usize,
     epoch: u64,
     order: Vec<u32>,
+    /// One window's tokens, reused every step.
+    window: Vec<u32>,
 }
 
 impl WindowSampler {
@@ -31,6 +33,7 @@ impl WindowSampler {
             windows,
             epoch: u64::MAX,
             order: Vec::new(),
+            window: vec![0; seq + 1],
         })
     }
 
@@ -42,7 +45,6 @@ impl WindowSampler {
 
     /// Fills `inputs` and `targets` (batch × seq) for update number `step`.
     pub fn fill(&mut self, shard: &Shard, step: u64, inputs: &mut [u32], targets: &mut [u32]) {
-        let mut window = vec![0u32; self.seq + 1];
         for row in 0..self.batch {
             let idx = step * self.batch as u64 + row as u64;
             let (epoch, pos) = (
@@ -55,9 +57,9 @@ impl WindowSampler {
                 self.epoch = epoch;
             }
             let start = self.order[pos] as usize * self.seq;
-            shard.read_into(start, &mut window);
-            inputs[row * self.seq..(row + 1) * self.seq].copy_from_slice(&window[..self.seq]);
-            targets[row * self.seq..(row + 1) * self.seq].copy_from_slice(&window[1..]);
+            shard.read_into(start, &mut self.window);
+            inputs[row * self.seq..(row + 1) * self.seq].copy_from_slice(&self.window[..self.seq]);
+            targets[row * self.seq..(row + 1) * self.seq].copy_from_slice(&self.window[1..]);
         }
     }
 }
