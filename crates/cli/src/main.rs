@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use emergent_data::Tokenizer;
-use emergent_engine::load_checkpoint;
-use emergent_eval::{evaluate, load_task, Scorer};
+use emergent_eval::{evaluate, load_model, load_task, EvalOptions, Scorer};
 use emergent_store::Store;
+use std::io::Write;
 
 #[derive(Parser)]
 #[command(
@@ -60,10 +59,10 @@ enum Command {
     Eval {
         #[command(flatten)]
         study: StudyArgs,
-        /// A Hugging Face LLaMA checkpoint directory to score outside a study.
+        /// A Hugging Face LLaMA checkpoint directory or a GGUF file, scored outside a study.
         #[arg(long)]
         model: Option<PathBuf>,
-        /// Task spec files (.toml), comma-separated; with --model.
+        /// Tasks, comma-separated: spec files (.toml) or names of shipped specs; with --model.
         #[arg(long, value_delimiter = ',')]
         tasks: Vec<PathBuf>,
         /// Score at most this many documents per task.
@@ -72,7 +71,10 @@ enum Command {
         /// Override the tasks' few-shot count.
         #[arg(long)]
         num_fewshot: Option<usize>,
-        /// Write the results as JSON here (with --model).
+        /// Write per-document records (JSONL) here (with --model).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the aggregate results as JSON here (with --model).
         #[arg(long = "json")]
         json_out: Option<PathBuf>,
     },
@@ -124,7 +126,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut store = open_store(&study.out)?;
             pipeline::train_all(&s, &study.out, &data, &store)?;
             let tasks = pipeline::prepare_tasks(&s, &study.out)?;
-            pipeline::eval_all(&s, &mut store, &tasks)?;
+            pipeline::eval_all(&s, &mut store, &tasks, &study.out)?;
             analyze::analyze(&store, &study.out)?;
             if !no_report {
                 let index = emergent_report::write_report(&store, &study.out, &s.name)?;
@@ -143,17 +145,23 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Eval {
             study,
-            model: Some(dir),
+            model: Some(path),
             tasks,
             limit,
             num_fewshot,
+            out,
             json_out,
         } => {
-            eval_one(
-                &dir,
-                &tasks,
+            let opts = EvalOptions {
                 limit,
                 num_fewshot,
+                ..EvalOptions::default()
+            };
+            eval_one(
+                &path,
+                &tasks,
+                &opts,
+                out.as_deref(),
                 json_out.as_deref(),
                 study.study.is_some(),
             )?;
@@ -161,7 +169,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval { study, .. } => {
             let s = setup(&study)?;
             let tasks = pipeline::prepare_tasks(&s, &study.out)?;
-            pipeline::eval_all(&s, &mut open_store(&study.out)?, &tasks)?;
+            pipeline::eval_all(&s, &mut open_store(&study.out)?, &tasks, &study.out)?;
         }
         Command::Analyze { out } => {
             analyze::analyze(&open_store(&out)?, &out)?;
@@ -174,12 +182,34 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// `emergent eval --model DIR --tasks a.toml,b.toml`: scores one model, prints a table.
+/// Where `--tasks NAME` looks for NAME.toml: $EMERGENT_TASKS, else the specs shipped
+/// in the repository's `tasks/`.
+fn task_path(name: &Path) -> PathBuf {
+    if name.exists() || name.extension().is_some() {
+        return name.to_path_buf();
+    }
+    let dir = std::env::var_os("EMERGENT_TASKS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tasks")));
+    let direct = dir.join(name).with_extension("toml");
+    if direct.exists() {
+        return direct;
+    }
+    // Shipped specs sit in one folder per benchmark.
+    let nested = dir.join(name).join(name).with_extension("toml");
+    if nested.exists() {
+        return nested;
+    }
+    direct
+}
+
+/// `emergent eval --model DIR_OR_GGUF --tasks NAME_OR_PATH,...`: scores one model, prints
+/// a table, writes per-document records (`--out`) and aggregates (`--json`).
 fn eval_one(
-    dir: &Path,
+    model_path: &Path,
     tasks: &[PathBuf],
-    limit: Option<usize>,
-    shots: Option<usize>,
+    opts: &EvalOptions,
+    out: Option<&Path>,
     json_out: Option<&Path>,
     study_given: bool,
 ) -> Result<()> {
@@ -187,55 +217,94 @@ fn eval_one(
         anyhow::bail!("give either a study or --model, not both");
     }
     if tasks.is_empty() {
-        anyhow::bail!("--model needs --tasks (task spec files)");
+        anyhow::bail!("--model needs --tasks (task names or spec files)");
     }
-    let mut model = load_checkpoint(dir)?;
-    let tokenizer = Tokenizer::load(&dir.join("tokenizer.json"))?;
-    if tokenizer.vocab_size() > model.config.vocab_size {
-        anyhow::bail!(
-            "{}: the tokenizer has {} tokens but config.json's vocab_size is {}",
-            dir.join("tokenizer.json").display(),
-            tokenizer.vocab_size(),
-            model.config.vocab_size
-        );
-    }
+    let (mut model, tokenizer) = load_model(model_path)?;
+    let mut samples = match out {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => None,
+    };
     let mut results = Vec::new();
-    println!(
-        "{:<24} {:>5} {:<26} {:>10} {:>9} {:>6}",
-        "task", "shots", "metric", "value", "stderr", "n"
-    );
-    for path in tasks {
+    let mut failed = 0;
+    for name in tasks {
         // A bad task is reported and the others still run.
-        let mut task = match load_task(path) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                continue;
-            }
-        };
-        if let Some(k) = shots {
-            task.spec.num_fewshot = k;
-        }
-        let r = evaluate(
-            &mut Scorer {
+        let mut run = || -> Result<_> {
+            let task = load_task(&task_path(name))?;
+            let n = opts.limit.unwrap_or(task.docs.len()).min(task.docs.len());
+            let pb = progress_bar(n as u64, &task.spec.task);
+            let mut scorer = Scorer {
                 model: &mut model,
                 tokenizer: &tokenizer,
-            },
-            &task,
-            0,
-            limit,
-        );
-        for m in &r.metrics {
-            println!(
-                "{:<24} {:>5} {:<26} {:>10.4} {:>9.4} {:>6}",
-                r.task, r.shots, m.metric, m.value, m.stderr, m.n
-            );
+            };
+            let r = evaluate(&mut scorer, &task, opts, &mut |k| pb.inc(k as u64))?;
+            pb.finish_and_clear();
+            Ok(r)
+        };
+        match run() {
+            Ok((r, records)) => {
+                if let Some(w) = samples.as_mut() {
+                    for rec in &records {
+                        let line = serde_json::json!({"task": r.task, "record": rec});
+                        writeln!(w, "{line}")?;
+                    }
+                }
+                results.push(r);
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed += 1;
+            }
         }
-        results.push(r);
+    }
+    print_table(&results);
+    if let Some(w) = samples.as_mut() {
+        w.flush()?;
     }
     if let Some(p) = json_out {
         std::fs::write(p, serde_json::to_string_pretty(&results)?)
             .with_context(|| format!("writing {}", p.display()))?;
     }
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} tasks failed (the others were scored)",
+            tasks.len()
+        );
+    }
     Ok(())
+}
+
+fn progress_bar(n: u64, task: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(n);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:<20} [{elapsed_precise}] [{bar:30}] {pos}/{len} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    pb.set_message(task.to_string());
+    pb
+}
+
+fn print_table(results: &[emergent_eval::TaskResult]) {
+    println!(
+        "{:<24} {:>5} {:<30} {:>10} {:>9} {:>6} {:>9}",
+        "task", "shots", "metric", "value", "stderr", "n", "baseline"
+    );
+    for r in results {
+        for m in &r.metrics {
+            println!(
+                "{:<24} {:>5} {:<30} {:>10.4} {:>9.4} {:>6} {:>9.4}",
+                r.task, r.shots, m.metric, m.value, m.stderr, m.n, r.baseline
+            );
+        }
+        if r.truncated > 0 {
+            println!(
+                "{:<24} {} of {} prompts left-truncated to fit the context",
+                r.task, r.truncated, r.n_docs
+            );
+        }
+    }
 }

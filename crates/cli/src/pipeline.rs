@@ -10,7 +10,9 @@ use emergent_data::{
     Shard, Tokenizer, World, EOS_TOKEN,
 };
 use emergent_engine::{load_checkpoint, AdamWConfig, LrSchedule, ModelConfig};
-use emergent_eval::{evaluate, load_task, write_task, Doc, OutputType, Scorer, TaskSpec};
+use emergent_eval::{
+    evaluate, load_task, write_task, Doc, EvalOptions, OutputType, SampleRecord, Scorer, TaskSpec,
+};
 use emergent_store::{CheckpointRow, EvalRow, RunRow, Store};
 use emergent_train::{list_checkpoints, log_spaced_steps, read_meta, train, RunSpec};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -266,17 +268,13 @@ pub fn prepare_tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
     let n = study.eval.documents;
     let mut paths = Vec::new();
     for name in &study.eval.tasks {
-        let spec = |task: &str, output_type, description: &str| TaskSpec {
-            task: task.into(),
-            output_type,
-            data: format!("{task}.jsonl"),
-            num_fewshot: study.eval.num_fewshot,
-            target_delimiter: " ".into(),
-            fewshot_delimiter: "\n\n".into(),
-            until: vec!["\n".into()],
-            max_gen_toks: 8,
-            baseline: None,
-            description: description.into(),
+        // `_what` says what the task measures; kept beside the code, not in the prompt.
+        let spec = |task: &str, output_type, _what: &str| {
+            let mut s = TaskSpec::for_docs(task, output_type);
+            s.num_fewshot = study.eval.num_fewshot;
+            s.generation_kwargs.until = vec!["\n".into()];
+            s.generation_kwargs.max_gen_toks = 8;
+            s
         };
         let path = match name.as_str() {
             "world-city" => {
@@ -312,13 +310,37 @@ pub fn prepare_tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// Per-document records of one evaluation, `samples/<checkpoint>/<task>.jsonl`.
+fn write_samples(dir: &Path, checkpoint: &str, task: &str, records: &[SampleRecord]) -> Result<()> {
+    let dir = dir.join(checkpoint.replace(['/', '\\'], "_"));
+    std::fs::create_dir_all(&dir)?;
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r)?);
+        text.push('\n');
+    }
+    let path = dir.join(format!("{task}.jsonl"));
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Scores every checkpoint on every task that it was not already scored on.
-pub fn eval_all(study: &Study, store: &mut Store, task_paths: &[PathBuf]) -> Result<()> {
+pub fn eval_all(
+    study: &Study,
+    store: &mut Store,
+    task_paths: &[PathBuf],
+    out: &Path,
+) -> Result<()> {
+    let samples_dir = &out.join("samples");
     let mut tasks = Vec::new();
     for p in task_paths {
         let task = load_task(p)?;
-        let data = std::fs::read(p.parent().unwrap_or(Path::new(".")).join(&task.spec.data))?;
-        let key = hash_of(&(&task.spec, Sha256::digest(&data).to_vec(), study.seed));
+        let mut digest = Sha256::new();
+        for file in task.spec.data_files.values() {
+            digest.update(std::fs::read(
+                p.parent().unwrap_or(Path::new(".")).join(file),
+            )?);
+        }
+        let key = hash_of(&(&task.spec, digest.finalize().to_vec(), study.seed));
         tasks.push((task, key));
     }
     let ckpts = store.checkpoints()?;
@@ -348,7 +370,23 @@ pub fn eval_all(study: &Study, store: &mut Store, task_paths: &[PathBuf]) -> Res
                 model: &mut model,
                 tokenizer: &tokenizer,
             };
-            let r = evaluate(&mut scorer, task, study.seed, None);
+            let opts = EvalOptions {
+                fewshot_seed: study.seed,
+                ..EvalOptions::default()
+            };
+            let (r, records) = match evaluate(&mut scorer, task, &opts, &mut |_| {}) {
+                Ok(x) => x,
+                Err(e) => {
+                    // The other tasks still run; this one is retried next time.
+                    pb.println(format!(
+                        "error: {} on {}: {e:#}",
+                        task.spec.task, c.checkpoint
+                    ));
+                    pb.inc(1);
+                    continue;
+                }
+            };
+            write_samples(samples_dir, &c.checkpoint, &r.task, &records)?;
             let rows: Vec<EvalRow> = r
                 .metrics
                 .iter()

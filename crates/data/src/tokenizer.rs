@@ -16,6 +16,7 @@ pub const EOS_TOKEN: &str = "<|endoftext|>";
 /// A loaded tokenizer.
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    bos: Option<u32>,
 }
 
 /// Trains a byte-level BPE of `vocab_size` entries (special token included) on `docs`.
@@ -36,7 +37,10 @@ pub fn train_bpe(docs: &[String], vocab_size: usize) -> Result<Tokenizer, DataEr
     tok.with_post_processor(Some(ByteLevel::new(false, true, true)));
     tok.train(&mut trainer, docs.iter())
         .map_err(|e| DataError::Tokenizer(format!("training failed: {e}")))?;
-    Ok(Tokenizer { inner: tok })
+    Ok(Tokenizer {
+        inner: tok,
+        bos: None,
+    })
 }
 
 impl Tokenizer {
@@ -47,7 +51,7 @@ impl Tokenizer {
         }
         let inner = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| DataError::file(path, format!("not a valid tokenizer.json: {e}")))?;
-        Ok(Tokenizer { inner })
+        Ok(Tokenizer { inner, bos: None })
     }
 
     pub fn save(&self, path: &Path) -> Result<(), DataError> {
@@ -70,8 +74,40 @@ impl Tokenizer {
             .unwrap_or_else(|e| panic!("encoding cannot fail for byte-level BPE: {e}"))
     }
 
+    /// Token ids as Hugging Face's `tokenizer.encode(text)` gives them: special tokens
+    /// added by the post-processor where `tokenizer.json` has one (lm-eval's convention).
+    pub fn encode_with_special(&self, text: &str) -> Vec<u32> {
+        self.inner
+            .encode_fast(text, true)
+            .map(|e| e.get_ids().to_vec())
+            .unwrap_or_else(|_| self.encode(text))
+    }
+
+    /// Text of `ids`, special tokens left out (`skip_special_tokens=True`).
     pub fn decode(&self, ids: &[u32]) -> String {
+        self.inner.decode(ids, true).unwrap_or_default()
+    }
+
+    /// Text of `ids` with special tokens written out.
+    pub fn decode_with_special(&self, ids: &[u32]) -> String {
         self.inner.decode(ids, false).unwrap_or_default()
+    }
+
+    /// The BOS id if `tokenizer_config.json`-style metadata named one.
+    pub fn bos_id(&self) -> Option<u32> {
+        self.bos
+    }
+
+    pub fn set_bos(&mut self, id: Option<u32>) {
+        self.bos = id;
+    }
+
+    /// A tokenizer from `tokenizer.json` text.
+    pub fn from_json(json: &str) -> Result<Tokenizer, DataError> {
+        let inner = json
+            .parse::<tokenizers::Tokenizer>()
+            .map_err(|e| DataError::Tokenizer(format!("not a valid tokenizer: {e}")))?;
+        Ok(Tokenizer { inner, bos: None })
     }
 
     pub fn token_id(&self, token: &str) -> Option<u32> {

@@ -1,10 +1,23 @@
 //! The CPU model: parameters in one flat buffer ([`ParamLayout`]), activations in a
 //! workspace allocated once for a batch shape and reused by every step.
 
+use rayon::prelude::*;
+
+use crate::infer::{argmax, logprob_of, KvCache, Segment};
 use crate::kernels::{self, AttnShape, Rope};
 use crate::layout::LayerSlots;
 use crate::matmul::{linear, linear_backward};
 use crate::{ModelConfig, ParamLayout, Rng};
+
+/// Requests that share a prefix: `shared` is computed once, then each tail is scored
+/// after it. `scored[i]` is how many of the last tokens of `shared ++ tails[i]` get a
+/// log-probability (at most `tails[i].len()`, or one less when `shared` is empty).
+#[derive(Debug, Clone, Default)]
+pub struct ScoreGroup {
+    pub shared: Vec<u32>,
+    pub tails: Vec<Vec<u32>>,
+    pub scored: Vec<usize>,
+}
 
 /// What evaluation needs from a model, whichever backend computes it.
 pub trait LanguageModel {
@@ -12,16 +25,35 @@ pub trait LanguageModel {
 
     /// For each `i` in `0..tokens.len()-1`: `log p(tokens[i+1] | tokens[..=i])` and
     /// whether `tokens[i+1]` is the arg-max (ties to the lowest id) at that position.
+    /// One full forward pass, no cache: the reference the cached paths are tested against.
     fn next_token_logprobs(&mut self, tokens: &[u32]) -> Vec<(f64, bool)>;
 
-    /// Greedy decoding from `prompt`: at most `max_new` tokens, stopping early once
-    /// `stop` returns true for the tokens generated so far.
+    /// For every group and tail, the log-probabilities (and arg-max flags) of the scored
+    /// tokens, in order. The batch runs as two forward passes: the shared prefixes, then
+    /// every tail against its prefix's key/value cache.
+    fn score_groups(&mut self, groups: &[ScoreGroup]) -> Vec<Vec<Vec<(f64, bool)>>>;
+
+    /// Greedy decoding of several prompts at once with a key/value cache: for each, at
+    /// most `max_new` tokens, stopping early once `stop(i, generated)` returns true.
+    fn greedy_batch(
+        &mut self,
+        prompts: &[Vec<u32>],
+        max_new: usize,
+        stop: &mut dyn FnMut(usize, &[u32]) -> bool,
+    ) -> Vec<Vec<u32>>;
+
+    /// Greedy decoding of one prompt.
     fn greedy(
         &mut self,
         prompt: &[u32],
         max_new: usize,
         stop: &mut dyn FnMut(&[u32]) -> bool,
-    ) -> Vec<u32>;
+    ) -> Vec<u32> {
+        let mut one = |_: usize, out: &[u32]| stop(out);
+        self.greedy_batch(&[prompt.to_vec()], max_new, &mut one)
+            .pop()
+            .unwrap_or_default()
+    }
 
     /// Sum of next-token negative log-likelihoods over `b` rows of `t` tokens.
     fn sum_nll(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f64;
@@ -128,7 +160,7 @@ pub struct CpuModel {
     pub params: Vec<f32>,
     /// Gradient of the last [`Trainer::forward_backward`], in the parameter layout.
     pub grads: Vec<f32>,
-    rope: Rope,
+    pub(crate) rope: Rope,
     ws: Workspace,
     /// The other workspace (training or scoring), kept so that validation between
     /// training steps allocates nothing.
@@ -343,7 +375,7 @@ impl CpuModel {
         }
     }
 
-    fn check_tokens(&self, tokens: &[u32]) {
+    pub(crate) fn check_tokens(&self, tokens: &[u32]) {
         let v = self.config.vocab_size as u32;
         if let Some(bad) = tokens.iter().find(|&&x| x >= v) {
             panic!("token id {bad} is outside the vocabulary of {v}");
@@ -534,52 +566,117 @@ impl LanguageModel for CpuModel {
         let v = self.config.vocab_size;
         let logits = self.logits(&tokens[..t - 1], 1, t - 1);
         logits
-            .chunks(v)
+            .par_chunks(v)
             .zip(&tokens[1..])
-            .map(|(row, &target)| {
-                let (mut best, mut max) = (0usize, f32::NEG_INFINITY);
-                for (j, &x) in row.iter().enumerate() {
-                    if x > max {
-                        max = x;
-                        best = j;
-                    }
-                }
-                let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
-                let lp = (row[target as usize] - max) as f64 - sum.ln();
-                (lp, best == target as usize)
+            .map(|(row, &target)| logprob_of(row, target))
+            .collect()
+    }
+
+    fn score_groups(&mut self, groups: &[ScoreGroup]) -> Vec<Vec<Vec<(f64, bool)>>> {
+        let layers = self.config.num_hidden_layers;
+        let mut caches = vec![KvCache::new(layers); groups.len()];
+        let prefill: Vec<Segment> = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.shared.len() > 1)
+            .map(|(i, g)| Segment {
+                cache: i,
+                tokens: &g.shared[..g.shared.len() - 1],
+                append: true,
+                logits_from: usize::MAX,
+            })
+            .collect();
+        if !prefill.is_empty() {
+            self.forward_segments(&mut caches, &prefill);
+        }
+        // A tail's inputs are the last shared token (if any) and all its own but the last.
+        let mut inputs = Vec::new();
+        let mut targets = Vec::new();
+        let mut owner = Vec::new();
+        for (i, g) in groups.iter().enumerate() {
+            for (tail, &scored) in g.tails.iter().zip(&g.scored) {
+                let mut seq: Vec<u32> = g.shared.last().copied().into_iter().collect();
+                seq.extend_from_slice(tail);
+                let input = seq[..seq.len().saturating_sub(1)].to_vec();
+                assert!(scored <= input.len(), "more tokens scored than predicted");
+                targets.push(seq[seq.len() - scored..].to_vec());
+                inputs.push(input);
+                owner.push(i);
+            }
+        }
+        let segs: Vec<Segment> = (0..inputs.len())
+            .map(|k| Segment {
+                cache: owner[k],
+                tokens: &inputs[k],
+                append: false,
+                logits_from: inputs[k].len() - targets[k].len(),
+            })
+            .collect();
+        let logits = self.forward_segments(&mut caches, &segs);
+        let v = self.config.vocab_size;
+        let flat: Vec<u32> = targets.iter().flatten().copied().collect();
+        let scores: Vec<(f64, bool)> = logits
+            .par_chunks(v)
+            .zip(&flat)
+            .map(|(row, &t)| logprob_of(row, t))
+            .collect();
+        let mut rest = scores.as_slice();
+        let mut lens = targets.iter().map(Vec::len);
+        groups
+            .iter()
+            .map(|g| {
+                g.tails
+                    .iter()
+                    .map(|_| {
+                        let (head, tail) = rest.split_at(lens.next().unwrap_or(0));
+                        rest = tail;
+                        head.to_vec()
+                    })
+                    .collect()
             })
             .collect()
     }
 
-    fn greedy(
+    fn greedy_batch(
         &mut self,
-        prompt: &[u32],
+        prompts: &[Vec<u32>],
         max_new: usize,
-        stop: &mut dyn FnMut(&[u32]) -> bool,
-    ) -> Vec<u32> {
+        stop: &mut dyn FnMut(usize, &[u32]) -> bool,
+    ) -> Vec<Vec<u32>> {
         let v = self.config.vocab_size;
-        let max_ctx = self.config.max_position_embeddings;
-        let mut seq = prompt.to_vec();
-        let mut out = Vec::new();
-        for _ in 0..max_new {
-            let start = seq.len().saturating_sub(max_ctx);
-            let window = &seq[start..];
-            let t = window.len();
-            let logits = self.logits(window, 1, t);
-            let row = &logits[(t - 1) * v..t * v];
-            let mut best = 0usize;
-            for j in 1..v {
-                if row[j] > row[best] {
-                    best = j;
+        let max_pos = self.config.max_position_embeddings;
+        let mut caches = vec![KvCache::new(self.config.num_hidden_layers); prompts.len()];
+        let mut outs: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
+        // (prompt index, tokens to feed next)
+        let mut live: Vec<(usize, Vec<u32>)> = prompts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty() && max_new > 0)
+            .map(|(i, p)| (i, p[p.len().saturating_sub(max_pos)..].to_vec()))
+            .collect();
+        while !live.is_empty() {
+            let segs: Vec<Segment> = live
+                .iter()
+                .map(|(i, toks)| Segment {
+                    cache: *i,
+                    tokens: toks,
+                    append: true,
+                    logits_from: toks.len() - 1,
+                })
+                .collect();
+            let logits = self.forward_segments(&mut caches, &segs);
+            let mut still = Vec::new();
+            for (row, (i, _)) in logits.chunks(v).zip(&live) {
+                let tok = argmax(row);
+                outs[*i].push(tok);
+                let full = caches[*i].len() >= max_pos;
+                if outs[*i].len() < max_new && !full && !stop(*i, &outs[*i]) {
+                    still.push((*i, vec![tok]));
                 }
             }
-            seq.push(best as u32);
-            out.push(best as u32);
-            if stop(&out) {
-                break;
-            }
+            live = still;
         }
-        out
+        outs
     }
 
     fn sum_nll(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f64 {

@@ -1,11 +1,22 @@
-//! Tasks and their scoring. A task is a spec (TOML) and documents (JSONL); a model
-//! answers two kinds of request — log-likelihood of a continuation and greedy
-//! generation — following lm-evaluation-harness's conventions.
+//! Tasks and their scoring, following lm-evaluation-harness. A task is a spec (TOML,
+//! with Jinja templates) and documents (JSONL); a model answers log-likelihood requests
+//! (batched over a shared prompt's key/value cache) and greedy generation requests.
 
+mod extract;
 mod metrics;
+mod model_io;
+mod pyrandom;
 mod score;
 mod task;
+mod template;
 
-pub use metrics::{mean_stderr, MetricValue, TaskResult};
-pub use score::{evaluate, loglikelihood, Scorer};
-pub use task::{load_task, write_task, Doc, OutputType, Task, TaskSpec};
+pub use extract::{ExactMatch, Filter};
+pub use metrics::{argmax, mean_stderr, MetricValue, TaskResult};
+pub use model_io::load_model;
+pub use pyrandom::PyRandom;
+pub use score::{evaluate, EvalOptions, SampleRecord, Scorer};
+pub use task::{
+    load_task, write_task, Doc, DocFields, FilterSpec, GenerationKwargs, MetricSpec, OutputType,
+    Task, TaskSpec,
+};
+pub use template::{Field, Resolved, Templates};

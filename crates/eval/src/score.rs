@@ -1,9 +1,21 @@
-use emergent_data::Tokenizer;
-use emergent_engine::LanguageModel;
+//! Scoring a task as lm-evaluation-harness does, but batched: each document's requests
+//! share their prompt's key/value cache, documents are batched longest first, and
+//! generation decodes many prompts at once.
 
-use crate::metrics::{choice_scores, mean_stderr, MetricValue, TaskResult};
-use crate::task::{Doc, OutputType, Task};
-use emergent_engine::Rng;
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+
+use emergent_data::Tokenizer;
+use emergent_engine::{LanguageModel, ScoreGroup};
+
+use crate::extract::{ExactMatch, Filter};
+use crate::metrics::{argmax, mean_stderr, MetricValue, TaskResult};
+use crate::pyrandom::PyRandom;
+use crate::task::{OutputType, Task};
+use crate::template::Resolved;
 
 /// A model with its tokenizer: everything a task needs to be scored.
 pub struct Scorer<'a> {
@@ -11,160 +23,582 @@ pub struct Scorer<'a> {
     pub tokenizer: &'a Tokenizer,
 }
 
+/// How to run a task.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub limit: Option<usize>,
+    /// Overrides the spec's `num_fewshot`.
+    pub num_fewshot: Option<usize>,
+    /// lm-evaluation-harness's default few-shot seed is 1234.
+    pub fewshot_seed: u64,
+    /// Tokens per forward pass when batching log-likelihood requests.
+    pub batch_tokens: usize,
+    /// Prompts decoded together.
+    pub batch_generate: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            limit: None,
+            num_fewshot: None,
+            fewshot_seed: 1234,
+            batch_tokens: 4096,
+            batch_generate: 16,
+        }
+    }
+}
+
+/// Everything about one document's scoring, written as one JSONL line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SampleRecord {
+    pub doc_id: usize,
+    /// The prompt(s): one, or one per choice for tasks whose choices are contexts.
+    pub contexts: Vec<String>,
+    /// The continuations scored by log-likelihood.
+    pub continuations: Vec<String>,
+    pub loglikelihoods: Vec<f64>,
+    pub is_greedy: Vec<bool>,
+    pub target: Json,
+    pub prediction: Json,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub filtered: BTreeMap<String, String>,
+    pub metrics: BTreeMap<String, f64>,
+    /// The prompt was left-truncated to fit the context window.
+    pub truncated: bool,
+}
+
+/// Python's `str.isspace` characters (what `rstrip()` removes).
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// One scored document before the model runs.
+struct Prepared {
+    contexts: Vec<String>,
+    /// (context index, continuation)
+    requests: Vec<(usize, String)>,
+    gold: Vec<usize>,
+    references: Vec<String>,
+    target: Json,
+    choices: Vec<String>,
+}
+
+fn answer_text(fields_choices: &Option<Vec<String>>, target: &Resolved) -> String {
+    match target {
+        Resolved::Index(i) => fields_choices
+            .as_ref()
+            .and_then(|c| c.get(*i).cloned())
+            .unwrap_or_else(|| i.to_string()),
+        Resolved::List(l) => l.first().cloned().unwrap_or_default(),
+        Resolved::Text(s) => s.clone(),
+    }
+}
+
+impl Task {
+    /// The few-shot prefix for document `i`, drawing from `rnd` as lm-eval's sampler does.
+    fn fewshot_prefix(&self, i: usize, shots: usize, rnd: &mut PyRandom) -> Result<String> {
+        let doc = &self.docs[i];
+        let mut out = self.templates.render(&self.spec.description, doc)?;
+        if shots == 0 {
+            return Ok(out);
+        }
+        let pool = self.fewshot_docs.as_ref().unwrap_or(&self.docs);
+        let picked: Vec<usize> = if self.fewshot_docs.is_some() {
+            if shots > pool.len() {
+                bail!(
+                    "task `{}`: {shots} few-shot examples asked, the few-shot split has {}",
+                    self.spec.task,
+                    pool.len()
+                );
+            }
+            rnd.sample(pool.len(), shots)
+        } else {
+            if shots + 1 > pool.len() {
+                bail!(
+                    "task `{}`: {shots} few-shot examples need at least {} documents",
+                    self.spec.task,
+                    shots + 1
+                );
+            }
+            let mut p: Vec<usize> = rnd
+                .sample(pool.len(), shots + 1)
+                .into_iter()
+                .filter(|&j| pool[j] != *doc)
+                .take(shots)
+                .collect();
+            if p.len() < shots {
+                let rest: Vec<usize> = (0..pool.len()).filter(|&j| pool[j] != *doc).collect();
+                if rest.len() < shots {
+                    bail!(
+                        "task `{}`: not enough distinct few-shot documents",
+                        self.spec.task
+                    );
+                }
+                p = rnd
+                    .sample(rest.len(), shots)
+                    .into_iter()
+                    .map(|k| rest[k])
+                    .collect();
+            }
+            p
+        };
+        for j in picked {
+            let f = self.resolve(&pool[j])?;
+            let q = match &f.text {
+                Resolved::Index(k) => f
+                    .choices
+                    .as_ref()
+                    .and_then(|c| c.get(*k))
+                    .cloned()
+                    .unwrap_or_default(),
+                other => answer_text(&None, other),
+            };
+            let a = if matches!(f.text, Resolved::Index(_)) {
+                answer_text(&None, &f.target)
+            } else {
+                answer_text(&f.choices, &f.target)
+            };
+            out.push_str(&q);
+            if !a.is_empty() {
+                out.push_str(&self.spec.target_delimiter);
+                out.push_str(&a);
+                out.push_str(&self.spec.fewshot_delimiter);
+            }
+        }
+        Ok(out)
+    }
+
+    fn prepare(&self, i: usize, prefix: &str) -> Prepared {
+        let f = &self.fields[i];
+        let delim = &self.spec.target_delimiter;
+        let choices = f.choices.clone().unwrap_or_default();
+        let target_json = match &f.target {
+            Resolved::Index(k) => json!(k),
+            Resolved::List(l) => json!(l),
+            Resolved::Text(s) => json!(s),
+        };
+        let mut p = Prepared {
+            contexts: Vec::new(),
+            requests: Vec::new(),
+            gold: Vec::new(),
+            references: Vec::new(),
+            target: target_json,
+            choices: choices.clone(),
+        };
+        if let (OutputType::MultipleChoice, Resolved::Index(g)) = (self.spec.output_type, &f.text) {
+            // Choices are contexts; the target is the one continuation.
+            let cont = format!("{delim}{}", answer_text(&None, &f.target));
+            for (k, c) in choices.iter().enumerate() {
+                p.contexts.push(format!("{prefix}{c}"));
+                p.requests.push((k, cont.clone()));
+            }
+            p.gold = vec![*g];
+            p.target = json!(g);
+            return p;
+        }
+        let text = answer_text(&None, &f.text);
+        p.contexts.push(format!("{prefix}{text}"));
+        match self.spec.output_type {
+            OutputType::MultipleChoice => {
+                for c in &choices {
+                    p.requests.push((0, format!("{delim}{c}")));
+                }
+                p.gold = match &f.target {
+                    Resolved::Index(g) => vec![*g],
+                    Resolved::Text(s) => choices.iter().position(|c| c == s).into_iter().collect(),
+                    Resolved::List(l) => l.iter().filter_map(|s| s.parse().ok()).collect(),
+                };
+            }
+            OutputType::Loglikelihood => {
+                p.requests.push((0, answer_text(&f.choices, &f.target)));
+            }
+            OutputType::GenerateUntil => {
+                p.references = match &f.target {
+                    Resolved::List(l) => l.clone(),
+                    other => vec![answer_text(&f.choices, other)],
+                };
+                let first = p.references.first().cloned().unwrap_or_default();
+                p.requests.push((0, format!("{delim}{first}")));
+            }
+        }
+        p
+    }
+}
+
 impl Scorer<'_> {
-    /// The token id scored before an empty context (BOS, else EOS).
+    fn encode(&self, text: &str) -> Vec<u32> {
+        self.tokenizer.encode_with_special(text)
+    }
+
+    /// The token scored before an empty context: BOS, else EOS.
     fn prefix_token(&self) -> u32 {
         let c = self.model.config();
-        c.bos_token_id
+        self.tokenizer
+            .bos_id()
+            .or(c.bos_token_id)
             .or(c.eos_token_id)
             .or(self.tokenizer.eos_id())
             .unwrap_or(0)
     }
-}
 
-/// Log-likelihood of `continuation` after `context`, as lm-evaluation-harness computes
-/// it: trailing spaces of the context move into the continuation, the continuation's
-/// tokens are those of `encode(context + continuation)` past `len(encode(context))`,
-/// and the context is left-truncated to fit. Returns (sum of log-probs, greedy?).
-pub fn loglikelihood(s: &mut Scorer, context: &str, continuation: &str) -> (f64, bool) {
-    let trimmed = context.trim_end_matches(' ');
-    let moved = &context[trimmed.len()..];
-    let continuation = format!("{moved}{continuation}");
-    let context = trimmed;
-    let (ctx, cont) = if context.is_empty() {
-        (vec![s.prefix_token()], s.tokenizer.encode(&continuation))
-    } else {
-        let whole = s.tokenizer.encode(&format!("{context}{continuation}"));
-        let n_ctx = s.tokenizer.encode(context).len().min(whole.len());
-        (whole[..n_ctx].to_vec(), whole[n_ctx..].to_vec())
-    };
-    if cont.is_empty() {
-        return (0.0, true);
+    fn max_length(&self) -> usize {
+        self.model.config().max_position_embeddings
     }
-    let max_len = s.model.config().max_position_embeddings + 1;
-    let mut tokens = ctx;
-    tokens.extend_from_slice(&cont);
-    let start = tokens.len().saturating_sub(max_len);
-    let lps = s.model.next_token_logprobs(&tokens[start..]);
-    let tail = &lps[lps.len() - cont.len().min(lps.len())..];
-    (tail.iter().map(|x| x.0).sum(), tail.iter().all(|x| x.1))
-}
 
-/// Few-shot examples for document `i`: drawn with a seeded sampler, never `i` itself.
-fn fewshot_prefix(task: &Task, i: usize, seed: u64) -> String {
-    let k = task.spec.num_fewshot.min(task.docs.len().saturating_sub(1));
-    if k == 0 {
-        return String::new();
-    }
-    let mut rng = Rng::derive(seed, i as u64);
-    let mut picked = Vec::with_capacity(k);
-    while picked.len() < k {
-        let j = rng.below(task.docs.len());
-        if j != i && !picked.contains(&j) {
-            picked.push(j);
-        }
-    }
-    let mut out = String::new();
-    for j in picked {
-        let d = &task.docs[j];
-        let target = match task.spec.output_type {
-            OutputType::MultipleChoice => d.choices[d.gold.unwrap_or(0)].clone(),
-            OutputType::GenerateUntil => d.answer.clone().unwrap_or_default(),
+    /// lm-eval's `_encode_pair` plus its left truncation: the whole sequence (at most
+    /// max_length + 1 tokens), how many of its last tokens are the continuation, and
+    /// whether anything was cut.
+    pub fn request_tokens(&self, context: &str, continuation: &str) -> (Vec<u32>, usize, bool) {
+        let (ctx, cont) = if context.is_empty() {
+            (vec![self.prefix_token()], self.encode(continuation))
+        } else {
+            let trimmed = context.trim_end_matches(is_py_space);
+            let moved = &context[trimmed.len()..];
+            let continuation = format!("{moved}{continuation}");
+            let whole = self.encode(&format!("{trimmed}{continuation}"));
+            let n_ctx = self.encode(trimmed).len().min(whole.len());
+            (whole[..n_ctx].to_vec(), whole[n_ctx..].to_vec())
         };
-        out.push_str(&d.prompt);
-        out.push_str(&task.spec.target_delimiter);
-        out.push_str(&target);
-        out.push_str(&task.spec.fewshot_delimiter);
-    }
-    out
-}
-
-fn multiple_choice(s: &mut Scorer, doc: &Doc, context: &str, delim: &str, acc: &mut [Vec<f64>; 4]) {
-    let lls: Vec<f64> = doc
-        .choices
-        .iter()
-        .map(|c| loglikelihood(s, context, &format!("{delim}{c}")).0)
-        .collect();
-    let sc = choice_scores(&lls, &doc.choices, doc.gold.unwrap_or(0));
-    for (v, x) in acc
-        .iter_mut()
-        .zip([sc.acc, sc.acc_norm, sc.prob_correct, sc.brier])
-    {
-        v.push(x);
-    }
-}
-
-fn generate(s: &mut Scorer, task: &Task, doc: &Doc, context: &str, acc: &mut [Vec<f64>; 4]) {
-    let until = &task.spec.until;
-    let max_len = s.model.config().max_position_embeddings;
-    let mut prompt = s.tokenizer.encode(context);
-    let keep = max_len.saturating_sub(task.spec.max_gen_toks).max(1);
-    if prompt.len() > keep {
-        prompt.drain(..prompt.len() - keep);
-    }
-    let tokenizer = s.tokenizer;
-    let mut stop = |out: &[u32]| {
-        let text = tokenizer.decode(out);
-        until.iter().any(|u| text.contains(u.as_str()))
-    };
-    let out = s.model.greedy(&prompt, task.spec.max_gen_toks, &mut stop);
-    let mut text = tokenizer.decode(&out);
-    if let Some(cut) = until.iter().filter_map(|u| text.find(u.as_str())).min() {
-        text.truncate(cut);
-    }
-    let answer = doc.answer.as_deref().unwrap_or("");
-    let exact = (text.trim() == answer.trim()) as u8 as f64;
-    let (lp, _) = loglikelihood(
-        s,
-        context,
-        &format!("{}{answer}", task.spec.target_delimiter),
-    );
-    let n_tok = s.tokenizer.encode(answer).len().max(1) as f64;
-    acc[0].push(exact);
-    acc[1].push(lp);
-    acc[2].push(lp / n_tok);
-    acc[3].push(lp.exp());
-}
-
-/// Scores every document of `task`; metrics with their standard errors.
-pub fn evaluate(s: &mut Scorer, task: &Task, seed: u64, limit: Option<usize>) -> TaskResult {
-    let mut acc: [Vec<f64>; 4] = Default::default();
-    let n = limit.unwrap_or(task.docs.len()).min(task.docs.len());
-    for (i, doc) in task.docs.iter().take(n).enumerate() {
-        let context = format!("{}{}", fewshot_prefix(task, i, seed), doc.prompt);
-        match task.spec.output_type {
-            OutputType::MultipleChoice => {
-                multiple_choice(s, doc, &context, &task.spec.target_delimiter, &mut acc)
-            }
-            OutputType::GenerateUntil => generate(s, task, doc, &context, &mut acc),
+        let mut seq = ctx;
+        seq.extend_from_slice(&cont);
+        let keep = self.max_length() + 1;
+        let cut = seq.len() > keep;
+        if cut {
+            seq.drain(..seq.len() - keep);
         }
+        let n = cont.len().min(seq.len().saturating_sub(1));
+        (seq, n, cut)
     }
-    let names: [&str; 4] = match task.spec.output_type {
-        OutputType::MultipleChoice => ["acc", "acc_norm", "prob_correct", "brier"],
-        OutputType::GenerateUntil => [
-            "exact_match",
-            "answer_logprob",
-            "answer_logprob_per_token",
-            "answer_prob",
-        ],
-    };
-    let metrics = names
-        .iter()
-        .zip(&acc)
-        .map(|(name, xs)| {
-            let (value, stderr) = mean_stderr(xs);
-            MetricValue {
-                metric: name.to_string(),
-                value,
-                stderr,
-                n: xs.len(),
+
+    /// Log-likelihood of `continuation` after `context` with lm-eval's conventions, by
+    /// one uncached forward pass (the reference path the batched one is tested against).
+    pub fn loglikelihood(&mut self, context: &str, continuation: &str) -> (f64, bool) {
+        let (seq, n, _) = self.request_tokens(context, continuation);
+        if n == 0 {
+            return (0.0, true);
+        }
+        let lps = self.model.next_token_logprobs(&seq);
+        let tail = &lps[lps.len() - n..];
+        (tail.iter().map(|x| x.0).sum(), tail.iter().all(|x| x.1))
+    }
+
+    /// Scores every request of every document, in batches of whole documents.
+    fn run_loglikelihoods(
+        &mut self,
+        docs: &[Prepared],
+        batch_tokens: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> (Vec<Vec<(f64, bool)>>, Vec<bool>) {
+        let mut groups = Vec::with_capacity(docs.len());
+        let mut truncated = vec![false; docs.len()];
+        for (d, p) in docs.iter().enumerate() {
+            let reqs: Vec<(Vec<u32>, usize)> = p
+                .requests
+                .iter()
+                .map(|(ci, cont)| {
+                    let (seq, n, cut) = self.request_tokens(&p.contexts[*ci], cont);
+                    truncated[d] |= cut;
+                    (seq, n)
+                })
+                .collect();
+            groups.push(group_of(&reqs));
+        }
+        let mut order: Vec<usize> = (0..groups.len()).collect();
+        let size = |g: &ScoreGroup| g.shared.len() + g.tails.iter().map(Vec::len).sum::<usize>();
+        order.sort_by_key(|&i| std::cmp::Reverse(size(&groups[i])));
+        let mut results: Vec<Vec<(f64, bool)>> = vec![Vec::new(); groups.len()];
+        let mut start = 0;
+        while start < order.len() {
+            let mut end = start;
+            let mut tokens = 0;
+            while end < order.len()
+                && (end == start || tokens + size(&groups[order[end]]) <= batch_tokens)
+            {
+                tokens += size(&groups[order[end]]);
+                end += 1;
             }
+            let batch: Vec<ScoreGroup> = order[start..end]
+                .iter()
+                .map(|&i| std::mem::take(&mut groups[i]))
+                .collect();
+            let scores = self.model.score_groups(&batch);
+            for (&i, per_tail) in order[start..end].iter().zip(scores) {
+                results[i] = per_tail
+                    .into_iter()
+                    .map(|lp| (lp.iter().map(|x| x.0).sum(), lp.iter().all(|x| x.1)))
+                    .collect();
+            }
+            progress(end - start);
+            start = end;
+        }
+        (results, truncated)
+    }
+
+    /// Greedy generation for every context, lm-eval's way: the context left-truncated to
+    /// leave room for `max_gen_toks`, stopping at EOS or any `until` string (cut out).
+    fn run_generation(
+        &mut self,
+        contexts: &[String],
+        until: &[String],
+        max_gen_toks: usize,
+        batch: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(Vec<String>, Vec<bool>)> {
+        let max_ctx = self
+            .max_length()
+            .checked_sub(max_gen_toks)
+            .filter(|&m| m > 0);
+        let Some(max_ctx) = max_ctx else {
+            bail!(
+                "max_gen_toks {max_gen_toks} leaves no room for a prompt in a context of {}",
+                self.max_length()
+            );
+        };
+        let mut stops: Vec<String> = until.to_vec();
+        let eos = self.model.config().eos_token_id.or(self.tokenizer.eos_id());
+        if let Some(e) = eos {
+            let text = self.tokenizer.decode_with_special(&[e]);
+            if !text.is_empty() && !stops.contains(&text) {
+                stops.push(text);
+            }
+        }
+        let mut prompts = Vec::with_capacity(contexts.len());
+        let mut truncated = Vec::with_capacity(contexts.len());
+        for c in contexts {
+            let mut p = self.encode(c);
+            truncated.push(p.len() > max_ctx);
+            if p.len() > max_ctx {
+                p.drain(..p.len() - max_ctx);
+            }
+            if p.is_empty() {
+                p.push(self.prefix_token());
+            }
+            prompts.push(p);
+        }
+        let mut order: Vec<usize> = (0..prompts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(prompts[i].len()));
+        let mut outputs = vec![String::new(); prompts.len()];
+        let tokenizer = self.tokenizer;
+        for chunk in order.chunks(batch.max(1)) {
+            let batch_prompts: Vec<Vec<u32>> = chunk.iter().map(|&i| prompts[i].clone()).collect();
+            let mut stop = |_: usize, out: &[u32]| {
+                if eos.is_some_and(|e| out.last() == Some(&e)) {
+                    return true;
+                }
+                let text = tokenizer.decode_with_special(&out[out.len().saturating_sub(24)..]);
+                stops.iter().any(|s| text.contains(s.as_str()))
+            };
+            let outs = self
+                .model
+                .greedy_batch(&batch_prompts, max_gen_toks, &mut stop);
+            for (&i, out) in chunk.iter().zip(outs) {
+                let mut text = tokenizer.decode(&out);
+                if let Some(cut) = stops.iter().filter_map(|s| text.find(s.as_str())).min() {
+                    text.truncate(cut);
+                }
+                outputs[i] = text;
+            }
+            progress(chunk.len());
+        }
+        Ok((outputs, truncated))
+    }
+}
+
+/// Requests of one document as a [`ScoreGroup`]: their longest common prefix (short of
+/// every continuation) is computed once.
+fn group_of(reqs: &[(Vec<u32>, usize)]) -> ScoreGroup {
+    let first = &reqs[0].0;
+    let mut c = reqs.iter().map(|(s, n)| s.len() - n).min().unwrap_or(0);
+    for (s, _) in &reqs[1..] {
+        c = c.min(first.iter().zip(s).take_while(|(a, b)| a == b).count());
+    }
+    ScoreGroup {
+        shared: first[..c].to_vec(),
+        tails: reqs.iter().map(|(s, _)| s[c..].to_vec()).collect(),
+        scored: reqs.iter().map(|(_, n)| *n).collect(),
+    }
+}
+
+/// Per-document multiple-choice metrics from the choices' log-likelihoods.
+fn choice_metrics(lls: &[f64], choices: &[String], gold: &[usize], m: &mut BTreeMap<String, f64>) {
+    let norm: Vec<f64> = lls
+        .iter()
+        .zip(choices)
+        .map(|(ll, c)| ll / c.chars().count() as f64)
+        .collect();
+    let max = lls.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let z: f64 = lls.iter().map(|l| (l - max).exp()).sum();
+    let probs: Vec<f64> = lls.iter().map(|l| (l - max).exp() / z).collect();
+    let g = gold.first().copied().unwrap_or(0);
+    let brier = probs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p - (i == g) as u8 as f64).powi(2))
+        .sum();
+    m.insert("acc".into(), gold.contains(&argmax(lls)) as u8 as f64);
+    m.insert(
+        "acc_norm".into(),
+        gold.contains(&argmax(&norm)) as u8 as f64,
+    );
+    m.insert("prob_correct".into(), probs[g]);
+    m.insert("brier_score".into(), brier);
+}
+
+/// Scores the task; per-document records and aggregates with standard errors.
+pub fn evaluate(
+    s: &mut Scorer,
+    task: &Task,
+    opts: &EvalOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(TaskResult, Vec<SampleRecord>)> {
+    let n = opts.limit.unwrap_or(task.docs.len()).min(task.docs.len());
+    let shots = opts.num_fewshot.unwrap_or(task.spec.num_fewshot);
+    let mut rnd = PyRandom::new(opts.fewshot_seed);
+    let mut prepared = Vec::with_capacity(n);
+    for i in 0..n {
+        let prefix = task.fewshot_prefix(i, shots, &mut rnd)?;
+        prepared.push(task.prepare(i, &prefix));
+    }
+    let (lls, mut truncated) = s.run_loglikelihoods(&prepared, opts.batch_tokens, progress);
+    let mut records: Vec<SampleRecord> = prepared
+        .iter()
+        .enumerate()
+        .map(|(i, p)| SampleRecord {
+            doc_id: i,
+            contexts: p.contexts.clone(),
+            continuations: p.requests.iter().map(|r| r.1.clone()).collect(),
+            loglikelihoods: lls[i].iter().map(|x| x.0).collect(),
+            is_greedy: lls[i].iter().map(|x| x.1).collect(),
+            target: p.target.clone(),
+            prediction: Json::Null,
+            filtered: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            truncated: truncated[i],
         })
         .collect();
+    match task.spec.output_type {
+        OutputType::MultipleChoice => {
+            for (r, p) in records.iter_mut().zip(&prepared) {
+                // lm-eval normalises by the choices' lengths, contexts or not.
+                choice_metrics(&r.loglikelihoods, &p.choices, &p.gold, &mut r.metrics);
+                r.prediction = json!(argmax(&r.loglikelihoods));
+            }
+        }
+        OutputType::Loglikelihood => {
+            for r in &mut records {
+                r.metrics
+                    .insert("loglikelihood".into(), r.loglikelihoods[0]);
+                r.metrics.insert("acc".into(), r.is_greedy[0] as u8 as f64);
+                r.prediction = json!(r.is_greedy[0]);
+            }
+        }
+        OutputType::GenerateUntil => {
+            let g = &task.spec.generation_kwargs;
+            let contexts: Vec<String> = prepared.iter().map(|p| p.contexts[0].clone()).collect();
+            let (outs, cut) = s.run_generation(
+                &contexts,
+                &g.until,
+                g.max_gen_toks,
+                opts.batch_generate,
+                progress,
+            )?;
+            let filters: Vec<Filter> = if task.spec.filter_list.is_empty() {
+                vec![Filter::none()]
+            } else {
+                task.spec
+                    .filter_list
+                    .iter()
+                    .map(|f| Filter::new(f, &task.spec.task))
+                    .collect::<Result<_>>()?
+            };
+            let default_metric = [crate::task::MetricSpec {
+                metric: "exact_match".into(),
+                ..Default::default()
+            }];
+            let specs = if task.spec.metric_list.is_empty() {
+                &default_metric[..]
+            } else {
+                &task.spec.metric_list[..]
+            };
+            let ems: Vec<ExactMatch> = specs
+                .iter()
+                .filter(|m| m.metric == "exact_match")
+                .map(|m| ExactMatch::new(m, &task.spec.task))
+                .collect::<Result<_>>()?;
+            for (i, (r, p)) in records.iter_mut().zip(&prepared).enumerate() {
+                r.truncated |= cut[i];
+                truncated[i] |= cut[i];
+                r.prediction = json!(outs[i]);
+                for f in &filters {
+                    let extracted = f.apply(&outs[i]);
+                    for em in &ems {
+                        let name = if filters.len() == 1 {
+                            "exact_match".to_string()
+                        } else {
+                            format!("exact_match,{}", f.name)
+                        };
+                        r.metrics.insert(name, em.score(&extracted, &p.references));
+                    }
+                    if f.name != "none" {
+                        r.filtered.insert(f.name.clone(), extracted);
+                    }
+                }
+                let lp = r.loglikelihoods[0];
+                let n_tok = s
+                    .encode(p.references.first().map_or("", |x| x.as_str()))
+                    .len()
+                    .max(1);
+                r.metrics.insert("answer_logprob".into(), lp);
+                r.metrics
+                    .insert("answer_logprob_per_token".into(), lp / n_tok as f64);
+                r.metrics.insert("answer_prob".into(), lp.exp());
+            }
+        }
+    }
+    let result = aggregate(task, shots, &records);
+    Ok((result, records))
+}
+
+fn aggregate(task: &Task, shots: usize, records: &[SampleRecord]) -> TaskResult {
+    let mut names: Vec<String> = Vec::new();
+    for r in records {
+        for k in r.metrics.keys() {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    let mut metrics = Vec::new();
+    for name in names {
+        let xs: Vec<f64> = records
+            .iter()
+            .filter_map(|r| r.metrics.get(&name).copied())
+            .collect();
+        let (value, stderr) = mean_stderr(&xs);
+        metrics.push(MetricValue {
+            metric: name.clone(),
+            value,
+            stderr,
+            n: xs.len(),
+        });
+        if name == "loglikelihood" {
+            // lm-eval's perplexity: exp(−mean log-likelihood); stderr by the delta method.
+            let ppl = (-value).exp();
+            metrics.push(MetricValue {
+                metric: "perplexity".into(),
+                value: ppl,
+                stderr: ppl * stderr,
+                n: xs.len(),
+            });
+        }
+    }
     TaskResult {
         task: task.spec.task.clone(),
-        shots: task.spec.num_fewshot,
+        shots,
         baseline: task.baseline(),
         metrics,
+        n_docs: records.len(),
+        truncated: records.iter().filter(|r| r.truncated).count(),
     }
 }

@@ -1,14 +1,25 @@
+//! Task specs (TOML) and their documents (JSONL). Field names follow
+//! lm-evaluation-harness: a spec there translates to a spec here line for line.
+
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::template::{Field, Resolved, Templates};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputType {
+    /// Each choice scored by log-likelihood after the context.
     MultipleChoice,
+    /// Greedy decoding, compared with the target.
     GenerateUntil,
+    /// The log-likelihood of the target and whether it is the greedy continuation.
+    Loglikelihood,
 }
 
 fn space() -> String {
@@ -17,40 +28,120 @@ fn space() -> String {
 fn blank_line() -> String {
     "\n\n".into()
 }
-fn newline() -> Vec<String> {
-    vec!["\n".into()]
+fn test() -> String {
+    "test".into()
 }
-fn sixteen() -> usize {
-    16
+fn max_gen_toks() -> usize {
+    256
+}
+fn invalid() -> String {
+    "[invalid]".into()
 }
 
-/// A task spec. Field names follow lm-evaluation-harness.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationKwargs {
+    /// Stop strings (cut from the output). The tokenizer's EOS text is always added.
+    #[serde(default)]
+    pub until: Vec<String>,
+    #[serde(default = "max_gen_toks")]
+    pub max_gen_toks: usize,
+}
+
+impl Default for GenerationKwargs {
+    fn default() -> Self {
+        GenerationKwargs {
+            until: Vec::new(),
+            max_gen_toks: max_gen_toks(),
+        }
+    }
+}
+
+/// Answer extraction: lm-eval's `regex` filter followed by `take_first`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSpec {
+    pub name: String,
+    pub regex_pattern: String,
+    /// Which match to keep (negative counts from the end).
+    #[serde(default)]
+    pub group_select: i64,
+    #[serde(default = "invalid")]
+    pub fallback: String,
+}
+
+/// A metric and its options (`exact_match` takes lm-eval's normalisations).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSpec {
+    pub metric: String,
+    #[serde(default)]
+    pub ignore_case: bool,
+    #[serde(default)]
+    pub ignore_punctuation: bool,
+    #[serde(default)]
+    pub ignore_numbers: bool,
+    #[serde(default)]
+    pub regexes_to_ignore: Vec<String>,
+}
+
+/// A task spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     pub task: String,
     pub output_type: OutputType,
-    /// The documents, relative to the spec file.
-    pub data: String,
-    #[serde(default)]
-    pub num_fewshot: usize,
+    /// Split name → JSONL file, relative to the spec (lm-eval's `dataset_kwargs.data_files`).
+    pub data_files: BTreeMap<String, String>,
+    #[serde(default = "test")]
+    pub test_split: String,
+    /// Where few-shot examples come from; the test split (minus the document) if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fewshot_split: Option<String>,
+    pub doc_to_text: Field,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_to_choice: Option<Field>,
+    pub doc_to_target: Field,
     #[serde(default = "space")]
     pub target_delimiter: String,
     #[serde(default = "blank_line")]
     pub fewshot_delimiter: String,
-    /// Stop strings for generation.
-    #[serde(default = "newline")]
-    pub until: Vec<String>,
-    #[serde(default = "sixteen")]
-    pub max_gen_toks: usize,
-    /// The random-guess level of the main metric; 1/k for k choices when absent.
     #[serde(default)]
-    pub baseline: Option<f64>,
+    pub num_fewshot: usize,
+    /// Text (a template) put before the few-shot examples.
     #[serde(default)]
     pub description: String,
+    #[serde(default)]
+    pub generation_kwargs: GenerationKwargs,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filter_list: Vec<FilterSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_list: Vec<MetricSpec>,
+    /// The random-guess level of the main metric; 1/k for k choices when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
 }
 
-/// One document: a prompt and either choices with the gold index, or an answer.
+/// One document with its spec fields resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocFields {
+    pub text: Resolved,
+    pub choices: Option<Vec<String>>,
+    pub target: Resolved,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub spec: TaskSpec,
+    pub path: PathBuf,
+    pub docs: Vec<Json>,
+    pub fields: Vec<DocFields>,
+    /// `None` when few-shot examples come from the test split itself.
+    pub fewshot_docs: Option<Vec<Json>>,
+    pub templates: std::sync::Arc<Templates>,
+}
+
+/// A simple document (prompt, choices and gold index, or answer) for generated tasks.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Doc {
     pub prompt: String,
@@ -82,87 +173,206 @@ impl Doc {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Task {
-    pub spec: TaskSpec,
-    pub docs: Vec<Doc>,
-    pub path: PathBuf,
+impl TaskSpec {
+    /// A spec over [`Doc`] fields, stored in `NAME.jsonl` beside it.
+    pub fn for_docs(task: &str, output_type: OutputType) -> TaskSpec {
+        let mc = output_type == OutputType::MultipleChoice;
+        TaskSpec {
+            task: task.into(),
+            output_type,
+            data_files: BTreeMap::from([("test".into(), format!("{task}.jsonl"))]),
+            test_split: test(),
+            fewshot_split: None,
+            doc_to_text: Field::Text("prompt".into()),
+            doc_to_choice: mc.then(|| Field::Text("choices".into())),
+            doc_to_target: Field::Text(if mc { "gold" } else { "answer" }.into()),
+            target_delimiter: space(),
+            fewshot_delimiter: blank_line(),
+            num_fewshot: 0,
+            description: String::new(),
+            generation_kwargs: GenerationKwargs::default(),
+            filter_list: Vec::new(),
+            metric_list: Vec::new(),
+            baseline: None,
+        }
+    }
 }
 
 impl Task {
-    /// The random-guess level of accuracy.
+    /// The random-guess level of the main metric.
     pub fn baseline(&self) -> f64 {
         if let Some(b) = self.spec.baseline {
             return b;
         }
         match self.spec.output_type {
             OutputType::MultipleChoice => {
-                let k: f64 = self.docs.iter().map(|d| 1.0 / d.choices.len() as f64).sum();
-                k / self.docs.len().max(1) as f64
+                let k: f64 = self
+                    .fields
+                    .iter()
+                    .map(|d| 1.0 / d.choices.as_ref().map_or(1, |c| c.len().max(1)) as f64)
+                    .sum();
+                k / self.fields.len().max(1) as f64
             }
-            OutputType::GenerateUntil => 0.0,
+            _ => 0.0,
         }
+    }
+
+    /// Resolves a document's fields (a template error names the task and the field).
+    pub fn resolve(&self, doc: &Json) -> Result<DocFields> {
+        resolve(&self.spec, &self.templates, doc)
     }
 }
 
-/// Reads a task spec and its JSONL documents, checking every document.
+fn resolve(spec: &TaskSpec, t: &Templates, doc: &Json) -> Result<DocFields> {
+    let task = &spec.task;
+    let has_choices = spec.doc_to_choice.is_some();
+    let named =
+        |field: &str, e: minijinja::Error| anyhow!("task `{task}`: template `{field}`: {e:#}");
+    let choices = match &spec.doc_to_choice {
+        Some(f) => Some(t.choices(f, doc).map_err(|e| named("doc_to_choice", e))?),
+        None => None,
+    };
+    let text = t
+        .text(&spec.doc_to_text, doc, has_choices)
+        .map_err(|e| named("doc_to_text", e))?;
+    let target = t
+        .target(&spec.doc_to_target, doc, has_choices)
+        .map_err(|e| named("doc_to_target", e))?;
+    Ok(DocFields {
+        text,
+        choices,
+        target,
+    })
+}
+
+/// Checks what scoring relies on: choices present, indices in range.
+fn check(spec: &TaskSpec, f: &DocFields) -> Result<()> {
+    if spec.output_type != OutputType::MultipleChoice {
+        if let Resolved::Index(i) = f.target {
+            if let Some(c) = &f.choices {
+                if i >= c.len() {
+                    bail!(
+                        "field `doc_to_target` is {i}, out of range for {} choices",
+                        c.len()
+                    );
+                }
+            }
+        }
+        return Ok(());
+    }
+    let Some(choices) = &f.choices else {
+        bail!("a multiple_choice task needs `doc_to_choice`");
+    };
+    if choices.is_empty() {
+        bail!("the choice list (`doc_to_choice`) is empty");
+    }
+    let (gold_field, gold) = match (&f.text, &f.target) {
+        (Resolved::Index(i), _) => ("doc_to_text", vec![*i]),
+        (_, Resolved::Index(i)) => ("doc_to_target", vec![*i]),
+        (_, Resolved::Text(s)) => match choices.iter().position(|c| c == s) {
+            Some(i) => ("doc_to_target", vec![i]),
+            None => bail!("field `doc_to_target` is `{s}`, which is not one of the choices"),
+        },
+        (_, Resolved::List(l)) => (
+            "doc_to_target",
+            l.iter().map(|s| s.parse().unwrap_or(usize::MAX)).collect(),
+        ),
+    };
+    for g in gold {
+        if g >= choices.len() {
+            bail!(
+                "field `{gold_field}` gives answer index {}, out of range for {} choices",
+                if g == usize::MAX {
+                    "(not a number)".to_string()
+                } else {
+                    g.to_string()
+                },
+                choices.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn read_jsonl(path: &Path) -> Result<Vec<(usize, Json)>> {
+    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut docs = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| format!("{}:{}", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let doc: Json = serde_json::from_str(&line)
+            .map_err(|e| anyhow!("{}:{}: not valid JSON: {e}", path.display(), i + 1))?;
+        if !doc.is_object() {
+            bail!(
+                "{}:{}: a document must be a JSON object",
+                path.display(),
+                i + 1
+            );
+        }
+        docs.push((i + 1, doc));
+    }
+    if docs.is_empty() {
+        bail!("{}: no documents", path.display());
+    }
+    Ok(docs)
+}
+
+/// Reads a task spec and its documents, resolving and checking every document.
 pub fn load_task(spec_path: &Path) -> Result<Task> {
     let text = std::fs::read_to_string(spec_path)
         .with_context(|| format!("reading task spec {}", spec_path.display()))?;
     let spec: TaskSpec = toml::from_str(&text)
         .map_err(|e| anyhow!("{}: {}", spec_path.display(), e.message().trim()))?;
-    let data = spec_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&spec.data);
-    let f = std::fs::File::open(&data)
-        .with_context(|| format!("task `{}`: reading {}", spec.task, data.display()))?;
+    let base = spec_path.parent().unwrap_or(Path::new("."));
+    let split_file = |split: &str| -> Result<PathBuf> {
+        let f = spec.data_files.get(split).ok_or_else(|| {
+            anyhow!(
+                "{}: split `{split}` is not in `data_files`",
+                spec_path.display()
+            )
+        })?;
+        Ok(base.join(f))
+    };
+    let test_path = split_file(&spec.test_split)?;
+    let templates = std::sync::Arc::new(Templates::default());
     let mut docs = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.with_context(|| format!("{}", data.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = format!("{}:{}", data.display(), i + 1);
-        let doc: Doc = serde_json::from_str(&line).map_err(|e| anyhow!("{at}: {e}"))?;
-        match spec.output_type {
-            OutputType::MultipleChoice => {
-                if doc.choices.is_empty() {
-                    bail!("{at}: field `choices` is empty");
-                }
-                match doc.gold {
-                    None => bail!("{at}: missing field `gold`"),
-                    Some(g) if g >= doc.choices.len() => {
-                        bail!(
-                            "{at}: field `gold` is {g}, out of range for {} choices",
-                            doc.choices.len()
-                        )
-                    }
-                    _ => {}
-                }
-            }
-            OutputType::GenerateUntil => {
-                if doc.answer.is_none() {
-                    bail!("{at}: missing field `answer`");
-                }
-            }
-        }
+    let mut fields = Vec::new();
+    for (line, doc) in read_jsonl(&test_path)? {
+        let at = format!("{}:{line}", test_path.display());
+        let f = resolve(&spec, &templates, &doc).map_err(|e| anyhow!("{at}: {e:#}"))?;
+        check(&spec, &f).map_err(|e| anyhow!("{at}: {e:#}"))?;
         docs.push(doc);
+        fields.push(f);
     }
-    if docs.is_empty() {
-        bail!("{}: no documents", data.display());
-    }
+    let fewshot_docs = match &spec.fewshot_split {
+        Some(s) if *s != spec.test_split => Some(
+            read_jsonl(&split_file(s)?)?
+                .into_iter()
+                .map(|(_, d)| d)
+                .collect(),
+        ),
+        _ => None,
+    };
     Ok(Task {
         spec,
-        docs,
         path: spec_path.into(),
+        docs,
+        fields,
+        fewshot_docs,
+        templates,
     })
 }
 
-/// Writes a spec and its documents (`NAME.toml` and `NAME.jsonl`) into `dir`.
+/// Writes a spec and its documents (`NAME.toml` and the test split's JSONL) into `dir`.
 pub fn write_task(dir: &Path, spec: &TaskSpec, docs: &[Doc]) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let data = dir.join(&spec.data);
+    let file = spec
+        .data_files
+        .get(&spec.test_split)
+        .ok_or_else(|| anyhow!("task `{}`: no file for the test split", spec.task))?;
+    let data = dir.join(file);
     let mut lines = String::new();
     for d in docs {
         lines.push_str(&serde_json::to_string(d)?);
@@ -183,7 +393,10 @@ mod tests {
         let p = dir.join("t.toml");
         std::fs::write(
             &p,
-            format!("task = \"t\"\noutput_type = \"multiple_choice\"\ndata = \"t.jsonl\"\n{body}"),
+            format!(
+                "task = \"t\"\noutput_type = \"multiple_choice\"\ndata_files = {{ test = \"t.jsonl\" }}\n\
+                 doc_to_text = \"{{{{q}}}}\"\ndoc_to_choice = \"choices\"\ndoc_to_target = \"gold\"\n{body}"
+            ),
         )
         .unwrap();
         p
@@ -195,19 +408,20 @@ mod tests {
         let p = spec(dir.path(), "");
         let cases = [
             (
-                "{\"prompt\": \"q\", \"choices\": [\"a\"], \"gold\": 3}\n",
+                "{\"q\": \"q\", \"choices\": [\"a\"], \"gold\": 3}\n",
                 "out of range",
             ),
+            ("{\"q\": \"q\", \"choices\": [], \"gold\": 0}\n", "is empty"),
             (
-                "{\"prompt\": \"q\", \"choices\": [], \"gold\": 0}\n",
-                "`choices` is empty",
+                "{\"q\": \"q\", \"choices\": [\"a\"]}\n",
+                "t.jsonl:1: field `doc_to_target`",
             ),
             (
-                "{\"prompt\": \"q\", \"choices\": [\"a\"]}\n",
-                "missing field `gold`",
+                "{\"choices\": [\"a\"], \"gold\": 0}\n",
+                "template `doc_to_text`",
             ),
             (
-                "{\"prompt\": \"q\", \"choices\": [\"a\"], \"gold\": 0}\n{bad\n",
+                "{\"q\": \"q\", \"choices\": [\"a\"], \"gold\": 0}\n{bad\n",
                 "t.jsonl:2",
             ),
         ];

@@ -1,0 +1,282 @@
+//! Inference with a key/value cache. A forward call takes several *segments*: runs of
+//! tokens that each continue one cached prefix. Every linear layer sees all the
+//! segments' tokens as one matrix (so a batch of requests costs one product per
+//! weight), attention reads each segment's own prefix, and the output head is applied
+//! only to the rows whose log-probabilities are read.
+
+use rayon::prelude::*;
+
+use crate::kernels::{self, SharedMut};
+use crate::matmul::{linear, matmul, Mat, Threads};
+use crate::model::CpuModel;
+
+/// Keys and values of a prefix, per layer (`len × kv_dim` each, positions 0..len).
+#[derive(Clone, Default)]
+pub struct KvCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+}
+
+impl KvCache {
+    pub fn new(layers: usize) -> Self {
+        KvCache {
+            k: vec![Vec::new(); layers],
+            v: vec![Vec::new(); layers],
+            len: 0,
+        }
+    }
+
+    /// Number of cached positions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Tokens that continue the prefix in `caches[cache]`.
+#[derive(Clone, Copy)]
+pub struct Segment<'a> {
+    pub cache: usize,
+    pub tokens: &'a [u32],
+    /// Store this segment's keys and values into its cache. A cache that is appended
+    /// to must not be read by another segment of the same call.
+    pub append: bool,
+    /// Logits are returned for rows `logits_from..tokens.len()` of this segment.
+    pub logits_from: usize,
+}
+
+/// Where each segment's rows sit in the flat token matrix.
+struct Placement {
+    offset: usize,
+    len: usize,
+    prefix: usize,
+}
+
+impl CpuModel {
+    /// Runs `segs` after their cached prefixes; returns the logits of the requested rows,
+    /// segment by segment (`rows × vocab`).
+    pub fn forward_segments(&self, caches: &mut [KvCache], segs: &[Segment]) -> Vec<f32> {
+        let c = &self.config;
+        let (d, f, qd, kvd) = (c.hidden_size, c.intermediate_size, c.q_dim(), c.kv_dim());
+        let mut place = Vec::with_capacity(segs.len());
+        let mut n = 0;
+        for s in segs {
+            let prefix = caches[s.cache].len;
+            assert!(
+                prefix + s.tokens.len() <= self.rope.max_positions(),
+                "{} positions exceed max_position_embeddings {}",
+                prefix + s.tokens.len(),
+                self.rope.max_positions()
+            );
+            self.check_tokens(s.tokens);
+            place.push(Placement {
+                offset: n,
+                len: s.tokens.len(),
+                prefix,
+            });
+            n += s.tokens.len();
+        }
+        let p = &self.params;
+        let lay = &self.layout;
+        let mut x = vec![0.0f32; n * d];
+        let all_tokens = segs.iter().flat_map(|s| s.tokens.iter());
+        for (row, &tok) in x.chunks_mut(d).zip(all_tokens) {
+            let e = lay.embed + tok as usize * d;
+            row.copy_from_slice(&p[e..e + d]);
+        }
+        let mut xn = vec![0.0f32; n * d];
+        let mut rstd = vec![0.0f32; n];
+        let (mut q, mut k, mut v) = (vec![0.0; n * qd], vec![0.0; n * kvd], vec![0.0; n * kvd]);
+        let mut att = vec![0.0f32; n * qd];
+        let mut mid = vec![0.0f32; n * d];
+        let (mut gate, mut up) = (vec![0.0f32; n * f], vec![0.0f32; n * f]);
+        let mut hact = vec![0.0f32; n * f];
+        for (l, s) in lay.layers.iter().enumerate() {
+            let eps = c.rms_norm_eps;
+            kernels::rmsnorm_forward(&mut xn, &mut rstd, &x, &p[s.attn_norm..][..d], d, eps);
+            linear(&mut q, &xn, &p[s.wq..], n, d, qd);
+            linear(&mut k, &xn, &p[s.wk..], n, d, kvd);
+            linear(&mut v, &xn, &p[s.wv..], n, d, kvd);
+            for pl in &place {
+                let (a, b) = (pl.offset, pl.offset + pl.len);
+                self.rope
+                    .apply(&mut q[a * qd..b * qd], qd, pl.len, pl.prefix, false);
+                self.rope
+                    .apply(&mut k[a * kvd..b * kvd], kvd, pl.len, pl.prefix, false);
+            }
+            self.segment_attention(&mut att, &q, &k, &v, caches, segs, &place, l);
+            linear(&mut mid, &att, &p[s.wo..], n, qd, d);
+            add_assign(&mut mid, &x);
+            kernels::rmsnorm_forward(&mut xn, &mut rstd, &mid, &p[s.mlp_norm..][..d], d, eps);
+            linear(&mut gate, &xn, &p[s.w_gate..], n, d, f);
+            linear(&mut up, &xn, &p[s.w_up..], n, d, f);
+            kernels::swiglu_forward(&mut hact, &gate, &up);
+            linear(&mut x, &hact, &p[s.w_down..], n, f, d);
+            add_assign(&mut x, &mid);
+            for (sg, pl) in segs.iter().zip(&place) {
+                if sg.append {
+                    let cache = &mut caches[sg.cache];
+                    let (a, b) = (pl.offset, pl.offset + pl.len);
+                    cache.k[l].extend_from_slice(&k[a * kvd..b * kvd]);
+                    cache.v[l].extend_from_slice(&v[a * kvd..b * kvd]);
+                }
+            }
+        }
+        for (sg, pl) in segs.iter().zip(&place) {
+            if sg.append {
+                caches[sg.cache].len += pl.len;
+            }
+        }
+        self.head_rows(&x, segs, &place)
+    }
+
+    /// The output head on the requested rows only.
+    fn head_rows(&self, x: &[f32], segs: &[Segment], place: &[Placement]) -> Vec<f32> {
+        let c = &self.config;
+        let d = c.hidden_size;
+        let mut rows = Vec::new();
+        for (sg, pl) in segs.iter().zip(place) {
+            for r in sg.logits_from.min(pl.len)..pl.len {
+                rows.extend_from_slice(&x[(pl.offset + r) * d..][..d]);
+            }
+        }
+        let m = rows.len() / d;
+        let mut xn = vec![0.0f32; m * d];
+        let mut rstd = vec![0.0f32; m];
+        let lay = &self.layout;
+        let w = &self.params[lay.final_norm..][..d];
+        kernels::rmsnorm_forward(&mut xn, &mut rstd, &rows, w, d, c.rms_norm_eps);
+        let mut logits = vec![0.0f32; m * c.vocab_size];
+        linear(
+            &mut logits,
+            &xn,
+            &self.params[lay.lm_head..],
+            m,
+            d,
+            c.vocab_size,
+        );
+        logits
+    }
+
+    /// Causal attention of each segment over its cached prefix and itself. One task per
+    /// (segment, key/value head), as in training.
+    #[allow(clippy::too_many_arguments)]
+    fn segment_attention(
+        &self,
+        out: &mut [f32],
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        caches: &[KvCache],
+        segs: &[Segment],
+        place: &[Placement],
+        layer: usize,
+    ) {
+        let c = &self.config;
+        let (hd, qd, kvd) = (c.head_dim(), c.q_dim(), c.kv_dim());
+        let (kv_heads, group) = (
+            c.num_key_value_heads,
+            c.num_attention_heads / c.num_key_value_heads,
+        );
+        let scale = 1.0 / (hd as f32).sqrt();
+        let out_ptr = SharedMut(out.as_mut_ptr());
+        let out_len = out.len();
+        (0..segs.len() * kv_heads).into_par_iter().for_each(|task| {
+            let (si, g) = (task / kv_heads, task % kv_heads);
+            let pl = &place[si];
+            let cache = &caches[segs[si].cache];
+            let (lq, pre) = (pl.len, pl.prefix);
+            if lq == 0 {
+                return;
+            }
+            let width = pre + lq;
+            let mut scores = vec![0.0f32; lq * width];
+            let own_k = Mat::strided(&k[pl.offset * kvd + g * hd..], lq, hd, kvd, 1);
+            let own_v = Mat::strided(&v[pl.offset * kvd + g * hd..], lq, hd, kvd, 1);
+            let pre_k = (pre > 0).then(|| Mat::strided(&cache.k[layer][g * hd..], pre, hd, kvd, 1));
+            let pre_v = (pre > 0).then(|| Mat::strided(&cache.v[layer][g * hd..], pre, hd, kvd, 1));
+            for h in g * group..(g + 1) * group {
+                let qm = Mat::strided(&q[pl.offset * qd + h * hd..], lq, hd, qd, 1);
+                if let Some(pk) = pre_k {
+                    matmul(&mut scores, width, qm, pk.t(), false, Threads::One);
+                }
+                matmul(
+                    &mut scores[pre..],
+                    width,
+                    qm,
+                    own_k.t(),
+                    false,
+                    Threads::One,
+                );
+                for i in 0..lq {
+                    let row = &mut scores[i * width..(i + 1) * width];
+                    let (live, masked) = row.split_at_mut(pre + i + 1);
+                    softmax_scaled(live, scale);
+                    masked.fill(0.0);
+                }
+                let start = pl.offset * qd + h * hd;
+                // SAFETY: rows offset..offset+len, columns of head h belong to this task alone.
+                let o = unsafe { out_ptr.slice(start, out_len - start) };
+                if let Some(pv) = pre_v {
+                    let pm = Mat::strided(&scores, lq, pre, width, 1);
+                    matmul(o, qd, pm, pv, false, Threads::One);
+                }
+                let om = Mat::strided(&scores[pre..], lq, lq, width, 1);
+                matmul(o, qd, om, own_v, pre > 0, Threads::One);
+            }
+        });
+    }
+}
+
+fn softmax_scaled(xs: &mut [f32], scale: f32) {
+    let mut max = f32::NEG_INFINITY;
+    for x in xs.iter_mut() {
+        *x *= scale;
+        max = max.max(*x);
+    }
+    let mut sum = 0f32;
+    for x in xs.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    xs.iter_mut().for_each(|x| *x *= inv);
+}
+
+fn add_assign(dst: &mut [f32], src: &[f32]) {
+    dst.par_chunks_mut(4096)
+        .zip(src.par_chunks(4096))
+        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += s));
+}
+
+/// Log-probability of `target` under a row of logits (computed in f64) and whether it is
+/// the arg-max, ties going to the lowest id.
+pub fn logprob_of(row: &[f32], target: u32) -> (f64, bool) {
+    let (mut best, mut max) = (0usize, f32::NEG_INFINITY);
+    for (j, &x) in row.iter().enumerate() {
+        if x > max {
+            max = x;
+            best = j;
+        }
+    }
+    let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
+    (
+        (row[target as usize] - max) as f64 - sum.ln(),
+        best == target as usize,
+    )
+}
+
+/// The arg-max of a row, ties to the lowest id.
+pub fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0usize;
+    for j in 1..row.len() {
+        if row[j] > row[best] {
+            best = j;
+        }
+    }
+    best as u32
+}

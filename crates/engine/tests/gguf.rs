@@ -1,0 +1,57 @@
+//! GGUF files written by llama.cpp's gguf-py (reference/make_gguf_goldens.py), one per
+//! tensor type: emergent's logits must match transformers running gguf-py's
+//! dequantised, un-permuted weights. Broken files must give errors, never panics.
+
+use std::path::PathBuf;
+
+use emergent_engine::{load_gguf, read_safetensors, GgufFile};
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../reference/goldens/gguf")
+}
+
+#[test]
+fn every_tensor_type_matches_the_reference() {
+    let golden = read_safetensors(&dir().join("golden.safetensors")).unwrap();
+    let tokens: Vec<u32> = golden["tokens"].data.iter().map(|&x| x as u32).collect();
+    for kind in ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1"] {
+        let (mut model, _) = load_gguf(&dir().join(format!("tiny-{kind}.gguf"))).unwrap();
+        assert_eq!(model.config.num_key_value_heads, 2);
+        let ours = model.logits(&tokens, 1, tokens.len()).to_vec();
+        let theirs = &golden[&format!("logits_{kind}")].data;
+        let scale = theirs.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let err = ours
+            .iter()
+            .zip(theirs)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+            / scale;
+        assert!(err < 1e-5, "{kind}: relative error {err:e}");
+    }
+}
+
+#[test]
+fn truncated_or_corrupt_files_are_errors() {
+    let bytes = std::fs::read(dir().join("tiny-q4_1.gguf")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bad.gguf");
+    for cut in [0, 3, 10, 30, 200, 1000, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let err = load_gguf(&path).err().expect("a truncated file loads");
+        let msg = err.to_string();
+        assert!(msg.contains("bad.gguf"), "{msg}");
+    }
+    // A huge string length in the first metadata key.
+    let mut evil = bytes.clone();
+    evil[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&path, &evil).unwrap();
+    let msg = GgufFile::open(&path).err().unwrap().to_string();
+    assert!(msg.contains("remaining bytes"), "{msg}");
+    let mut wrong = bytes;
+    wrong[0] = b'X';
+    std::fs::write(&path, &wrong).unwrap();
+    assert!(load_gguf(&path)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("magic"));
+}

@@ -1,0 +1,115 @@
+//! Any LLaMA checkpoint with its tokenizer: a Hugging Face directory (ours or anyone's)
+//! or a GGUF file, whose tokenizer is rebuilt from its metadata as `transformers` does.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+
+use emergent_data::Tokenizer;
+use emergent_engine::{load_checkpoint, load_gguf, CpuModel, GgufFile, GgufValue};
+
+/// Loads `path`: a checkpoint directory with `tokenizer.json`, or a `.gguf` file.
+pub fn load_model(path: &Path) -> Result<(CpuModel, Tokenizer)> {
+    if path.is_dir() {
+        let model = load_checkpoint(path)?;
+        let mut tok = Tokenizer::load(&path.join("tokenizer.json"))?;
+        tok.set_bos(bos_from_config(path, &tok));
+        check_vocab(&model, &tok, path)?;
+        return Ok((model, tok));
+    }
+    if !path.exists() {
+        bail!("{}: no such file or directory", path.display());
+    }
+    let (model, file) = load_gguf(path)?;
+    let mut tok = gguf_tokenizer(&file)?;
+    tok.set_bos(model.config.bos_token_id);
+    check_vocab(&model, &tok, path)?;
+    Ok((model, tok))
+}
+
+fn check_vocab(model: &CpuModel, tok: &Tokenizer, path: &Path) -> Result<()> {
+    if tok.vocab_size() > model.config.vocab_size {
+        bail!(
+            "{}: the tokenizer has {} tokens, more than the model's vocab_size {}",
+            path.display(),
+            tok.vocab_size(),
+            model.config.vocab_size
+        );
+    }
+    Ok(())
+}
+
+/// The BOS token named by `tokenizer_config.json`, as `transformers` reads it.
+fn bos_from_config(dir: &Path, tok: &Tokenizer) -> Option<u32> {
+    let text = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let bos = v.get("bos_token")?;
+    let name = bos.as_str().or_else(|| bos.get("content")?.as_str())?;
+    tok.token_id(name)
+}
+
+fn strings(file: &GgufFile, key: &str) -> Result<Vec<String>> {
+    let arr = file
+        .get(key)
+        .and_then(GgufValue::as_array)
+        .ok_or_else(|| anyhow!("{}: metadata `{key}` is missing", file.path.display()))?;
+    arr.iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: metadata `{key}` is not a list of strings",
+                file.path.display()
+            )
+        })
+}
+
+/// Byte-level BPE (`tokenizer.ggml.model = gpt2`) from the file's vocabulary and merges,
+/// control tokens added as special, as `transformers`' GGUF loader builds it.
+fn gguf_tokenizer(file: &GgufFile) -> Result<Tokenizer> {
+    let model = file.get("tokenizer.ggml.model").and_then(GgufValue::as_str);
+    if model != Some("gpt2") {
+        bail!(
+            "{}: tokenizer.ggml.model is {model:?}; only byte-level BPE (gpt2) tokenizers are supported",
+            file.path.display()
+        );
+    }
+    let tokens = strings(file, "tokenizer.ggml.tokens")?;
+    let merges = strings(file, "tokenizer.ggml.merges")?;
+    let types: Vec<i64> = file
+        .get("tokenizer.ggml.token_type")
+        .and_then(GgufValue::as_array)
+        .map(|a| a.iter().map(|v| v.as_int().unwrap_or(1)).collect())
+        .unwrap_or_default();
+    let vocab: serde_json::Map<String, serde_json::Value> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), json!(i)))
+        .collect();
+    let added: Vec<serde_json::Value> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| types.get(*i) == Some(&3))
+        .map(|(i, t)| {
+            json!({"id": i, "content": t, "single_word": false, "lstrip": false,
+                   "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    let spec = json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": byte_level,
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "",
+                  "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false,
+                  "ignore_merges": false, "vocab": vocab, "merges": merges},
+    });
+    Tokenizer::from_json(&spec.to_string())
+        .with_context(|| format!("{}: building the tokenizer", file.path.display()))
+}

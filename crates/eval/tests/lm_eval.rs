@@ -1,0 +1,112 @@
+//! emergent's scoring against lm-evaluation-harness 0.4 on the same checkpoint and tasks
+//! (goldens from reference/make_lmeval_goldens.sh): the same prompts (few-shot draws
+//! included), per-sample log-likelihoods within 1e-4, the same greedy flags, choices,
+//! generations and extracted answers, and the same aggregates.
+
+use std::path::PathBuf;
+
+use emergent_eval::{evaluate, load_model, load_task, EvalOptions, Scorer};
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../reference")
+}
+
+fn metric(results: &Value, name: &str) -> f64 {
+    results[name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {name} in {results}"))
+}
+
+#[test]
+fn agrees_with_lm_evaluation_harness() {
+    let (mut model, tok) = load_model(&root().join("goldens/checkpoint/model")).unwrap();
+    let mut worst = 0f64;
+    for name in ["lm-mc", "lm-wino", "lm-gen", "lm-ll"] {
+        let golden: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join(format!("goldens/lmeval/{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let task = load_task(&root().join(format!("lmeval-tasks/{name}.toml"))).unwrap();
+        let mut scorer = Scorer {
+            model: &mut model,
+            tokenizer: &tok,
+        };
+        let (result, records) =
+            evaluate(&mut scorer, &task, &EvalOptions::default(), &mut |_| {}).unwrap();
+        let ours = |m: &str| {
+            result
+                .metrics
+                .iter()
+                .find(|x| x.metric == m)
+                .unwrap_or_else(|| panic!("{name}: no {m}"))
+                .value
+        };
+        for s in golden["samples"].as_array().unwrap() {
+            let r = &records[s["doc_id"].as_u64().unwrap() as usize];
+            let args = s["arguments"].as_array().unwrap();
+            // The prompt, few-shot examples included, is the same text.
+            assert_eq!(
+                args[0][0].as_str().unwrap(),
+                r.contexts[0],
+                "{name}: prompt of doc {}",
+                r.doc_id
+            );
+            if name == "lm-gen" {
+                let gen = s["resps"][0][0].as_str().unwrap();
+                assert_eq!(
+                    r.prediction.as_str().unwrap(),
+                    gen,
+                    "{name}: generation of doc {}",
+                    r.doc_id
+                );
+                let filter = s["filter"].as_str().unwrap();
+                assert_eq!(r.filtered[filter], s["filtered_resps"][0].as_str().unwrap());
+                continue;
+            }
+            for (i, resp) in s["resps"].as_array().unwrap().iter().enumerate() {
+                let (ll, greedy) = (resp[0][0].as_f64().unwrap(), resp[0][1].as_bool().unwrap());
+                worst = worst.max((r.loglikelihoods[i] - ll).abs());
+                assert!(
+                    (r.loglikelihoods[i] - ll).abs() < 1e-4,
+                    "{name} doc {} request {i}: {} vs {ll}",
+                    r.doc_id,
+                    r.loglikelihoods[i]
+                );
+                assert_eq!(
+                    r.is_greedy[i], greedy,
+                    "{name} doc {} request {i}",
+                    r.doc_id
+                );
+                assert_eq!(args[i][1].as_str().unwrap(), r.continuations[i]);
+            }
+        }
+        let res = &golden["results"];
+        match name {
+            "lm-gen" => {
+                for f in ["strict-match", "flexible-extract"] {
+                    assert_eq!(
+                        ours(&format!("exact_match,{f}")),
+                        metric(res, &format!("exact_match,{f}"))
+                    );
+                }
+            }
+            "lm-ll" => {
+                assert_eq!(ours("acc"), metric(res, "acc,none"));
+                let (a, b) = (ours("perplexity"), metric(res, "perplexity,none"));
+                assert!(((a - b) / b).abs() < 1e-4, "perplexity {a} vs {b}");
+            }
+            _ => {
+                assert_eq!(ours("acc"), metric(res, "acc,none"), "{name} acc");
+                assert_eq!(
+                    ours("acc_norm"),
+                    metric(res, "acc_norm,none"),
+                    "{name} acc_norm"
+                );
+                let (a, b) = (ours("brier_score"), metric(res, "brier_score,none"));
+                assert!((a - b).abs() < 1e-5, "{name} brier {a} vs {b}");
+            }
+        }
+    }
+    eprintln!("worst per-sample log-likelihood difference: {worst:.2e}");
+}
