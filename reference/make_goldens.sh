@@ -2,13 +2,7 @@
 # Writes reference/goldens/ with PyTorch + transformers (minutes and gigabytes the
 # first time: it makes reference/.venv). CI never runs this; it reads the goldens.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-venv=${VENV:-$here/.venv}
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -r "$here/requirements.txt"
-fi
-py="$venv/bin/python"
+source "$(dirname "$0")/venv.sh"
 "$py" "$here/make_goldens.py"
 # An emergent checkpoint, trained by emergent itself, loaded by transformers.
 root=$(cd "$here/.." && pwd)

@@ -6,14 +6,8 @@
 #  - reference/goldens/gguf/: GGUF files of every supported type, by llama.cpp's gguf-py;
 #  - reference/goldens/smollm2/: SmolLM2-135M Q4_1 through transformers' GGUF loader.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-venv=${VENV:-$here/.venv}
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -r "$here/requirements.txt"
-fi
-"$venv/bin/pip" install -q "lm-eval[hf]==0.4.13" "gguf==0.19.0"
-py="$venv/bin/python"
+source "$(dirname "$0")/venv.sh"
+"$py" -m pip install -q "lm-eval[hf]==0.4.13" "gguf==0.19.0"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 (cd "$here/lmeval-tasks" && "$py" make_data.py)
 "$py" "$here/make_lmeval_goldens.py" "$here/goldens/checkpoint/model"

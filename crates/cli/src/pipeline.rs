@@ -9,9 +9,10 @@ use emergent_data::{
     read_corpus, split_documents, train_bpe, write_shard, write_tokenizer_config, CorpusSource,
     Shard, Tokenizer, World, EOS_TOKEN,
 };
-use emergent_engine::{load_checkpoint, AdamWConfig, LrSchedule, ModelConfig};
+use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
 use emergent_eval::{
-    evaluate, load_task, write_task, Doc, EvalOptions, OutputType, SampleRecord, Scorer, TaskSpec,
+    evaluate, load_model, load_task, write_task, Doc, EvalOptions, OutputType, SampleRecord,
+    Scorer, TaskSpec,
 };
 use emergent_store::{CheckpointRow, EvalRow, RunRow, Store};
 use emergent_train::{list_checkpoints, log_spaced_steps, read_meta, train, RunSpec};
@@ -362,8 +363,7 @@ pub fn eval_all(
             continue;
         }
         let dir = Path::new(&c.path);
-        let mut model = load_checkpoint(dir)?;
-        let tokenizer = Tokenizer::load(&dir.join("tokenizer.json"))?;
+        let (mut model, tokenizer) = load_model(dir)?;
         for (task, key) in todo {
             pb.set_message(format!("{} on {}", task.spec.task, c.checkpoint));
             let mut scorer = Scorer {

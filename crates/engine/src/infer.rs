@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use crate::kernels::{self, SharedMut};
+use crate::kernels::{self, add_assign, softmax_scaled, SharedMut};
 use crate::matmul::{linear, matmul, Mat, Threads};
 use crate::model::CpuModel;
 
@@ -230,27 +230,6 @@ impl CpuModel {
             }
         });
     }
-}
-
-fn softmax_scaled(xs: &mut [f32], scale: f32) {
-    let mut max = f32::NEG_INFINITY;
-    for x in xs.iter_mut() {
-        *x *= scale;
-        max = max.max(*x);
-    }
-    let mut sum = 0f32;
-    for x in xs.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    let inv = 1.0 / sum;
-    xs.iter_mut().for_each(|x| *x *= inv);
-}
-
-fn add_assign(dst: &mut [f32], src: &[f32]) {
-    dst.par_chunks_mut(4096)
-        .zip(src.par_chunks(4096))
-        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += s));
 }
 
 /// Log-probability of `target` under a row of logits (computed in f64) and whether it is

@@ -192,24 +192,36 @@ pub fn attention_forward(
             for i in 0..t {
                 let row = &mut p[i * t..(i + 1) * t];
                 let (live, masked) = row.split_at_mut(i + 1);
-                let mut max = f32::NEG_INFINITY;
-                for x in live.iter_mut() {
-                    *x *= scale;
-                    max = max.max(*x);
-                }
-                let mut sum = 0f32;
-                for x in live.iter_mut() {
-                    *x = (*x - max).exp();
-                    sum += *x;
-                }
-                let inv = 1.0 / sum;
-                live.iter_mut().for_each(|x| *x *= inv);
+                softmax_scaled(live, scale);
                 masked.fill(0.0);
             }
             let o = unsafe { out_ptr.slice(b * rows_len + h * hd, rows_len - h * hd) };
             matmul(o, qd, Mat::new(p, t, t), vb, false, Threads::One);
         }
     });
+}
+
+/// `xs ← softmax(xs · scale)` in place: one causal attention row.
+pub(crate) fn softmax_scaled(xs: &mut [f32], scale: f32) {
+    let mut max = f32::NEG_INFINITY;
+    for x in xs.iter_mut() {
+        *x *= scale;
+        max = max.max(*x);
+    }
+    let mut sum = 0f32;
+    for x in xs.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    xs.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// `dst += src` (the residual connection).
+pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
+    dst.par_chunks_mut(4096)
+        .zip(src.par_chunks(4096))
+        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += s));
 }
 
 /// Backward of [`attention_forward`]. `dprobs` is scratch of the size of `probs`.

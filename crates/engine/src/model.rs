@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use crate::infer::{argmax, logprob_of, KvCache, Segment};
-use crate::kernels::{self, AttnShape, Rope};
+use crate::kernels::{self, add_assign, AttnShape, Rope};
 use crate::layout::LayerSlots;
 use crate::matmul::{linear, linear_backward};
 use crate::{ModelConfig, ParamLayout, Rng};
@@ -511,15 +511,6 @@ fn block_backward(
         &a.rstd1,
         d,
     );
-}
-
-fn add_assign(dst: &mut [f32], src: &[f32]) {
-    use rayon::prelude::*;
-    dst.par_chunks_mut(4096)
-        .zip(src.par_chunks(4096))
-        .for_each(|(d, s)| {
-            d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
-        });
 }
 
 impl Trainer for CpuModel {

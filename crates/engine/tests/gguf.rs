@@ -25,6 +25,7 @@ fn every_tensor_type_matches_the_reference() {
             .zip(theirs)
             .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
             / scale;
+        eprintln!("{kind}: logits relative error {err:.2e}");
         assert!(err < 1e-5, "{kind}: relative error {err:e}");
     }
 }

@@ -172,7 +172,7 @@ impl Task {
     fn prepare(&self, i: usize, prefix: &str) -> Prepared {
         let f = &self.fields[i];
         let delim = &self.spec.target_delimiter;
-        let choices = f.choices.clone().unwrap_or_default();
+        let choices = f.choices.as_deref().unwrap_or_default();
         let target_json = match &f.target {
             Resolved::Index(k) => json!(k),
             Resolved::List(l) => json!(l),
@@ -184,7 +184,7 @@ impl Task {
             gold: Vec::new(),
             references: Vec::new(),
             target: target_json,
-            choices: choices.clone(),
+            choices: choices.to_vec(),
         };
         if let (OutputType::MultipleChoice, Resolved::Index(g)) = (self.spec.output_type, &f.text) {
             // Choices are contexts; the target is the one continuation.
@@ -201,7 +201,7 @@ impl Task {
         p.contexts.push(format!("{prefix}{text}"));
         match self.spec.output_type {
             OutputType::MultipleChoice => {
-                for c in &choices {
+                for c in choices {
                     p.requests.push((0, format!("{delim}{c}")));
                 }
                 p.gold = match &f.target {
@@ -269,18 +269,6 @@ impl Scorer<'_> {
         }
         let n = cont.len().min(seq.len().saturating_sub(1));
         (seq, n, cut)
-    }
-
-    /// Log-likelihood of `continuation` after `context` with lm-eval's conventions, by
-    /// one uncached forward pass (the reference path the batched one is tested against).
-    pub fn loglikelihood(&mut self, context: &str, continuation: &str) -> (f64, bool) {
-        let (seq, n, _) = self.request_tokens(context, continuation);
-        if n == 0 {
-            return (0.0, true);
-        }
-        let lps = self.model.next_token_logprobs(&seq);
-        let tail = &lps[lps.len() - n..];
-        (tail.iter().map(|x| x.0).sum(), tail.iter().all(|x| x.1))
     }
 
     /// Scores every request of every document, in batches of whole documents.
