@@ -57,8 +57,15 @@ enum Command {
     },
     /// Score checkpoints on tasks: a study's checkpoints, or one model with --model.
     Eval {
-        #[command(flatten)]
-        study: StudyArgs,
+        /// The study file (TOML); the built-in default study when absent.
+        study: Option<PathBuf>,
+        /// The study's output directory (default emergent-out); with --model, the file
+        /// that receives per-document records (JSONL).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Use the built-in quick study when no file is given.
+        #[arg(long)]
+        quick: bool,
         /// A Hugging Face LLaMA checkpoint directory or a GGUF file, scored outside a study.
         #[arg(long)]
         model: Option<PathBuf>,
@@ -71,9 +78,6 @@ enum Command {
         /// Override the tasks' few-shot count.
         #[arg(long)]
         num_fewshot: Option<usize>,
-        /// Write per-document records (JSONL) here (with --model).
-        #[arg(long)]
-        out: Option<PathBuf>,
         /// Write the aggregate results as JSON here (with --model).
         #[arg(long = "json")]
         json_out: Option<PathBuf>,
@@ -151,6 +155,7 @@ fn run(cli: Cli) -> Result<()> {
             num_fewshot,
             out,
             json_out,
+            ..
         } => {
             let opts = EvalOptions {
                 limit,
@@ -163,10 +168,17 @@ fn run(cli: Cli) -> Result<()> {
                 &opts,
                 out.as_deref(),
                 json_out.as_deref(),
-                study.study.is_some(),
+                study.is_some(),
             )?;
         }
-        Command::Eval { study, .. } => {
+        Command::Eval {
+            study, out, quick, ..
+        } => {
+            let study = StudyArgs {
+                study,
+                out: out.unwrap_or_else(|| PathBuf::from("emergent-out")),
+                quick,
+            };
             let s = setup(&study)?;
             let tasks = pipeline::prepare_tasks(&s, &study.out)?;
             pipeline::eval_all(&s, &mut open_store(&study.out)?, &tasks, &study.out)?;

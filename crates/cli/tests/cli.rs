@@ -161,3 +161,46 @@ fn bad_study_files_fail_with_the_field_named() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn eval_scores_any_checkpoint_writes_samples_and_survives_a_bad_task() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference");
+    let dir = tempfile::tempdir().unwrap();
+    let samples = dir.path().join("samples.jsonl");
+    let json = dir.path().join("results.json");
+    let tasks = format!(
+        "{},{},{}",
+        root.join("lmeval-tasks/lm-mc.toml").display(),
+        dir.path().join("missing.toml").display(),
+        root.join("lmeval-tasks/lm-ll.toml").display()
+    );
+    let out = emergent(&[
+        "eval",
+        "--model",
+        root.join("goldens/checkpoint/model").to_str().unwrap(),
+        "--tasks",
+        &tasks,
+        "--limit",
+        "4",
+        "--out",
+        samples.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a failed task makes the exit status non-zero"
+    );
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+    let lines = std::fs::read_to_string(&samples).unwrap();
+    assert_eq!(lines.lines().count(), 8, "4 documents of each good task");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(results.as_array().unwrap().len(), 2);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("lm-mc") && stdout.contains("acc_norm"),
+        "{stdout}"
+    );
+}

@@ -69,11 +69,16 @@ fn strings(file: &GgufFile, key: &str) -> Result<Vec<String>> {
 /// control tokens added as special, as `transformers`' GGUF loader builds it.
 fn gguf_tokenizer(file: &GgufFile) -> Result<Tokenizer> {
     let model = file.get("tokenizer.ggml.model").and_then(GgufValue::as_str);
-    if model != Some("gpt2") {
-        bail!(
-            "{}: tokenizer.ggml.model is {model:?}; only byte-level BPE (gpt2) tokenizers are supported",
+    match model {
+        Some("gpt2") => {}
+        None => bail!(
+            "{}: no tokenizer in the file (metadata `tokenizer.ggml.model` is missing)",
             file.path.display()
-        );
+        ),
+        Some(other) => bail!(
+            "{}: metadata `tokenizer.ggml.model` is `{other}`; only byte-level BPE (`gpt2`) is supported",
+            file.path.display()
+        ),
     }
     let tokens = strings(file, "tokenizer.ggml.tokens")?;
     let merges = strings(file, "tokenizer.ggml.merges")?;

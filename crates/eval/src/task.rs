@@ -226,18 +226,27 @@ impl Task {
 fn resolve(spec: &TaskSpec, t: &Templates, doc: &Json) -> Result<DocFields> {
     let task = &spec.task;
     let has_choices = spec.doc_to_choice.is_some();
-    let named =
-        |field: &str, e: minijinja::Error| anyhow!("task `{task}`: template `{field}`: {e:#}");
+    // The template's text is part of the message: minijinja names no variable.
+    let named = |field: &str, f: &Field, e: minijinja::Error| {
+        let source = match f {
+            Field::Text(t) => format!(" {t:?}"),
+            _ => String::new(),
+        };
+        anyhow!("task `{task}`: template `{field}`{source}: {e:#}")
+    };
     let choices = match &spec.doc_to_choice {
-        Some(f) => Some(t.choices(f, doc).map_err(|e| named("doc_to_choice", e))?),
+        Some(f) => Some(
+            t.choices(f, doc)
+                .map_err(|e| named("doc_to_choice", f, e))?,
+        ),
         None => None,
     };
     let text = t
         .text(&spec.doc_to_text, doc, has_choices)
-        .map_err(|e| named("doc_to_text", e))?;
+        .map_err(|e| named("doc_to_text", &spec.doc_to_text, e))?;
     let target = t
         .target(&spec.doc_to_target, doc, has_choices)
-        .map_err(|e| named("doc_to_target", e))?;
+        .map_err(|e| named("doc_to_target", &spec.doc_to_target, e))?;
     Ok(DocFields {
         text,
         choices,
