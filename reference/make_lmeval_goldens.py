@@ -61,6 +61,21 @@ def to_yaml(spec):
     return y
 
 
+def logged_samples(res, task):
+    """lm-eval's logged samples of one task, in document (then filter) order, as JSON."""
+    out = []
+    for s in sorted(res["samples"][task], key=lambda s: (s["doc_id"], str(s.get("filter")))):
+        out.append({
+            "doc_id": s["doc_id"],
+            "arguments": [list(a) if isinstance(a, (list, tuple)) else a for a in s["arguments"]],
+            "resps": s["resps"],
+            "filtered_resps": s["filtered_resps"],
+            "filter": s.get("filter"),
+            "metrics": {m: s[m] for m in s.get("metrics", []) if m in s and isinstance(s[m], (int, float))},
+        })
+    return out
+
+
 def main(model_dir):
     specs = {}
     tmp = tempfile.mkdtemp()
@@ -82,16 +97,7 @@ def main(model_dir):
     )
     os.makedirs(OUT, exist_ok=True)
     for name in specs:
-        samples = []
-        for s in sorted(res["samples"][name], key=lambda s: s["doc_id"]):
-            samples.append({
-                "doc_id": s["doc_id"],
-                "arguments": [list(a) if isinstance(a, (list, tuple)) else a for a in s["arguments"]],
-                "resps": s["resps"],
-                "filtered_resps": s["filtered_resps"],
-                "filter": s.get("filter"),
-                "metrics": {m: s[m] for m in s.get("metrics", []) if m in s and isinstance(s[m], (int, float))},
-            })
+        samples = logged_samples(res, name)
         with open(os.path.join(OUT, name + ".json"), "w") as fh:
             json.dump({"task": name, "results": res["results"][name], "samples": samples,
                        "lm_eval_version": lm_eval.__version__}, fh, indent=1, default=str, ensure_ascii=False)

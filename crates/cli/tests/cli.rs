@@ -204,3 +204,51 @@ fn eval_scores_any_checkpoint_writes_samples_and_survives_a_bad_task() {
         "{stdout}"
     );
 }
+
+#[test]
+fn shipped_specs_are_found_by_name_and_read_data_from_data_dir() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference");
+    let model = root.join("goldens/checkpoint/model");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    // Without --data the scored split's file is missing: the error names it and the flag.
+    let out = emergent(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--tasks",
+        "arc_easy",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("test.jsonl") && stderr.contains("--data"),
+        "{stderr}"
+    );
+    let out = emergent(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--tasks",
+        "arc_easy,piqa",
+        "--data",
+        root.join("benchmark-samples").to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let names: Vec<&str> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["arc_easy", "piqa"]);
+    assert_eq!(results[0]["n_docs"], 4);
+}

@@ -80,6 +80,10 @@ impl CpuModel {
             });
             n += s.tokens.len();
         }
+        let positions: Vec<usize> = place
+            .iter()
+            .flat_map(|pl| pl.prefix..pl.prefix + pl.len)
+            .collect();
         let p = &self.params;
         let lay = &self.layout;
         let mut x = vec![0.0f32; n * d];
@@ -101,13 +105,8 @@ impl CpuModel {
             linear(&mut q, &xn, &p[s.wq..], n, d, qd);
             linear(&mut k, &xn, &p[s.wk..], n, d, kvd);
             linear(&mut v, &xn, &p[s.wv..], n, d, kvd);
-            for pl in &place {
-                let (a, b) = (pl.offset, pl.offset + pl.len);
-                self.rope
-                    .apply(&mut q[a * qd..b * qd], qd, pl.len, pl.prefix, false);
-                self.rope
-                    .apply(&mut k[a * kvd..b * kvd], kvd, pl.len, pl.prefix, false);
-            }
+            self.rope.apply_at(&mut q, qd, &positions);
+            self.rope.apply_at(&mut k, kvd, &positions);
             self.segment_attention(&mut att, &q, &k, &v, caches, segs, &place, l);
             linear(&mut mid, &att, &p[s.wo..], n, qd, d);
             add_assign(&mut mid, &x);
@@ -232,22 +231,7 @@ impl CpuModel {
     }
 }
 
-/// Log-probability of `target` under a row of logits (computed in f64) and whether it is
-/// the arg-max, ties going to the lowest id.
-pub fn logprob_of(row: &[f32], target: u32) -> (f64, bool) {
-    let (mut best, mut max) = (0usize, f32::NEG_INFINITY);
-    for (j, &x) in row.iter().enumerate() {
-        if x > max {
-            max = x;
-            best = j;
-        }
-    }
-    let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    (
-        (row[target as usize] - max) as f64 - sum.ln(),
-        best == target as usize,
-    )
-}
+pub use crate::kernels::logprob_of;
 
 /// The arg-max of a row, ties to the lowest id.
 pub fn argmax(row: &[f32]) -> u32 {

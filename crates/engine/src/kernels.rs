@@ -21,19 +21,65 @@ impl SharedMut {
     }
 }
 
+/// Defines `$name` to run `$body` compiled for AVX2 when the CPU has it, else for the
+/// baseline. The lanes are explicit and Rust never fuses a multiply and an add by
+/// itself, so both builds give bit-identical results; the wider one only does more
+/// lanes per instruction.
+macro_rules! with_avx2 {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $body:ident) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU was just checked for AVX2.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 /// `y = x / rms(x) * w`, keeping `1 / rms(x)` per row for the backward pass.
 /// The order of operations is Hugging Face's `LlamaRMSNorm`.
 pub fn rmsnorm_forward(y: &mut [f32], rstd: &mut [f32], x: &[f32], w: &[f32], d: usize, eps: f32) {
     y.par_chunks_mut(d)
         .zip(rstd.par_iter_mut())
         .zip(x.par_chunks(d))
-        .for_each(|((y, r), x)| {
-            let ms = x.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / d as f64;
-            *r = 1.0 / (ms as f32 + eps).sqrt();
-            for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
-                *y = (x * *r) * w;
-            }
-        });
+        .for_each(|((y, r), x)| *r = rmsnorm_row(y, x, w, eps));
+}
+
+with_avx2! {
+    fn rmsnorm_row(y: &mut [f32], x: &[f32], w: &[f32], eps: f32) -> f32 = rmsnorm_row_in_lanes
+}
+
+/// One row of [`rmsnorm_forward`]; returns `1 / rms(x)`. The mean square is summed in
+/// f64, in eight lanes.
+#[inline(always)]
+fn rmsnorm_row_in_lanes(y: &mut [f32], x: &[f32], w: &[f32], eps: f32) -> f32 {
+    let mut s = [0f64; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            s[j] += (c[j] as f64) * (c[j] as f64);
+        }
+    }
+    let rest: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| (v as f64) * (v as f64))
+        .sum();
+    let ms = (s.iter().sum::<f64>() + rest) / x.len() as f64;
+    let r = 1.0 / (ms as f32 + eps).sqrt();
+    for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+        *y = (x * r) * w;
+    }
+    r
 }
 
 /// `dx (+)= ∂L/∂x` of [`rmsnorm_forward`]: `r·g − x·r³·mean(g·x)` with `g = dy·w`.
@@ -121,24 +167,48 @@ impl Rope {
     /// Rotates every head of `x` (rows × heads·head_dim) in place; row `r` sits at
     /// position `start + r % t`. `inverse` applies the transpose (the backward pass).
     pub fn apply(&self, x: &mut [f32], width: usize, t: usize, start: usize, inverse: bool) {
+        x.par_chunks_mut(width)
+            .enumerate()
+            .for_each(|(row, xr)| self.rotate_row(xr, start + row % t, inverse));
+    }
+
+    /// Rotates row `r` of `x` to position `positions[r]`: many short segments in one
+    /// parallel pass.
+    pub fn apply_at(&self, x: &mut [f32], width: usize, positions: &[usize]) {
+        x.par_chunks_mut(width)
+            .zip(positions.par_iter())
+            .for_each(|(xr, &p)| self.rotate_row(xr, p, false));
+    }
+
+    fn rotate_row(&self, xr: &mut [f32], p: usize, inverse: bool) {
         let h = self.half;
-        x.par_chunks_mut(width).enumerate().for_each(|(row, xr)| {
-            let p = start + row % t;
-            let (c, s) = (&self.cos[p * h..(p + 1) * h], &self.sin[p * h..(p + 1) * h]);
-            for head in xr.chunks_mut(2 * h) {
-                let (a, b) = head.split_at_mut(h);
-                for i in 0..h {
-                    let (x1, x2) = (a[i], b[i]);
-                    if inverse {
-                        a[i] = x1 * c[i] + x2 * s[i];
-                        b[i] = x2 * c[i] - x1 * s[i];
-                    } else {
-                        a[i] = x1 * c[i] - x2 * s[i];
-                        b[i] = x2 * c[i] + x1 * s[i];
-                    }
-                }
+        let (c, s) = (&self.cos[p * h..(p + 1) * h], &self.sin[p * h..(p + 1) * h]);
+        rotate_heads(xr, c, s, inverse);
+    }
+}
+
+with_avx2! {
+    fn rotate_heads(xr: &mut [f32], c: &[f32], s: &[f32], inverse: bool) -> () = rotate_in_lanes
+}
+
+#[inline(always)]
+fn rotate_in_lanes(xr: &mut [f32], c: &[f32], s: &[f32], inverse: bool) {
+    let h = c.len();
+    for head in xr.chunks_mut(2 * h) {
+        let (a, b) = head.split_at_mut(h);
+        if inverse {
+            for i in 0..h {
+                let (x1, x2) = (a[i], b[i]);
+                a[i] = x1 * c[i] + x2 * s[i];
+                b[i] = x2 * c[i] - x1 * s[i];
             }
-        });
+        } else {
+            for i in 0..h {
+                let (x1, x2) = (a[i], b[i]);
+                a[i] = x1 * c[i] - x2 * s[i];
+                b[i] = x2 * c[i] + x1 * s[i];
+            }
+        }
     }
 }
 
@@ -201,16 +271,96 @@ pub fn attention_forward(
     });
 }
 
-/// `xs ← softmax(xs · scale)` in place: one causal attention row.
-pub(crate) fn softmax_scaled(xs: &mut [f32], scale: f32) {
-    let mut max = f32::NEG_INFINITY;
-    for x in xs.iter_mut() {
-        *x *= scale;
-        max = max.max(*x);
+/// `e^x` in f32 within about 2 ulp (Cephes' `expf`: range reduction by ln 2, a degree-6
+/// polynomial, the exponent set by bits). libm's `expf` is a call per element; this is
+/// plain arithmetic, so the loops over it vectorise. Arguments are clamped to
+/// [-87.33, 88]: below, the result is the smallest normal float instead of a subnormal.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
+    let x = x.clamp(-87.33, 88.0);
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let y = p * (r * r) + r + 1.0;
+    let bits = (t.to_bits() as i32 - MAGIC.to_bits() as i32 + 127) << 23;
+    y * f32::from_bits(bits as u32)
+}
+
+/// The largest element (NaN-free rows), in eight lanes so it vectorises.
+#[inline(always)]
+pub(crate) fn max_f32(xs: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            m[j] = if c[j] > m[j] { c[j] } else { m[j] };
+        }
     }
-    let mut sum = 0f32;
-    for x in xs.iter_mut() {
-        *x = (*x - max).exp();
+    let rest = chunks.remainder().iter();
+    rest.chain(&m)
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+}
+
+/// `Σ e^(x − shift)` accumulated in f64, in eight lanes so it vectorises.
+#[inline(always)]
+pub(crate) fn sum_exp(xs: &[f32], shift: f32) -> f64 {
+    let mut s = [0f64; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            s[j] += exp_f32(c[j] - shift) as f64;
+        }
+    }
+    let rest: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&x| exp_f32(x - shift) as f64)
+        .sum();
+    s.iter().sum::<f64>() + rest
+}
+
+with_avx2! {
+    /// `log p(target)` from a row of logits, and whether `target` is the arg-max (ties
+    /// to the lowest id: the first position holding the maximum).
+    pub fn logprob_of(row: &[f32], target: u32) -> (f64, bool) = logprob_in_lanes
+}
+
+#[inline(always)]
+fn logprob_in_lanes(row: &[f32], target: u32) -> (f64, bool) {
+    let max = max_f32(row);
+    let sum = sum_exp(row, max);
+    let best = row.iter().position(|&x| x == max).unwrap_or(0);
+    (
+        (row[target as usize] - max) as f64 - sum.ln(),
+        best == target as usize,
+    )
+}
+
+with_avx2! {
+    /// `xs ← softmax(xs · scale)` in place: one causal attention row.
+    pub(crate) fn softmax_scaled(xs: &mut [f32], scale: f32) -> () = softmax_in_lanes
+}
+
+#[inline(always)]
+fn softmax_in_lanes(xs: &mut [f32], scale: f32) {
+    xs.iter_mut().for_each(|x| *x *= scale);
+    let max = max_f32(xs);
+    let mut s = [0f32; 8];
+    let mut chunks = xs.chunks_exact_mut(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            c[j] = exp_f32(c[j] - max);
+            s[j] += c[j];
+        }
+    }
+    let mut sum: f32 = s.iter().sum();
+    for x in chunks.into_remainder() {
+        *x = exp_f32(*x - max);
         sum += *x;
     }
     let inv = 1.0 / sum;
@@ -281,11 +431,18 @@ pub fn swiglu_forward(h: &mut [f32], gate: &[f32], up: &[f32]) {
     h.par_chunks_mut(4096)
         .zip(gate.par_chunks(4096))
         .zip(up.par_chunks(4096))
-        .for_each(|((h, g), u)| {
-            for ((h, &g), &u) in h.iter_mut().zip(g).zip(u) {
-                *h = g / (1.0 + (-g).exp()) * u;
-            }
-        });
+        .for_each(|((h, g), u)| swiglu_chunk(h, g, u));
+}
+
+with_avx2! {
+    fn swiglu_chunk(h: &mut [f32], g: &[f32], u: &[f32]) -> () = swiglu_in_lanes
+}
+
+#[inline(always)]
+fn swiglu_in_lanes(h: &mut [f32], g: &[f32], u: &[f32]) {
+    for ((h, &g), &u) in h.iter_mut().zip(g).zip(u) {
+        *h = g / (1.0 + exp_f32(-g)) * u;
+    }
 }
 
 /// Backward of [`swiglu_forward`], overwriting `dgate` and `dup`.
@@ -300,7 +457,7 @@ pub fn swiglu_backward(dgate: &mut [f32], dup: &mut [f32], dh: &[f32], gate: &[f
         )
         .for_each(|((dg, du), ((dh, g), u))| {
             for i in 0..dg.len() {
-                let sig = 1.0 / (1.0 + (-g[i]).exp());
+                let sig = 1.0 / (1.0 + exp_f32(-g[i]));
                 let silu = g[i] * sig;
                 du[i] = dh[i] * silu;
                 dg[i] = dh[i] * u[i] * sig * (1.0 + g[i] * (1.0 - sig));
@@ -322,8 +479,8 @@ pub fn cross_entropy(
         .zip(nll.par_iter_mut())
         .zip(targets.par_iter())
         .for_each(|((row, nll), &target)| {
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
+            let max = max_f32(row);
+            let sum = sum_exp(row, max);
             let lse = max as f64 + sum.ln();
             *nll = lse - row[target as usize] as f64;
             if let Some(scale) = grad_scale {
@@ -338,6 +495,22 @@ pub fn cross_entropy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_f32_is_within_three_ulp_of_exact() {
+        let mut worst = 0f64;
+        for i in 0..=2_000_000 {
+            let x = -87.0 + 175.0 * i as f32 / 2e6;
+            let exact = (x as f64).exp();
+            worst = worst.max(((exp_f32(x) as f64) - exact).abs() / exact);
+        }
+        assert!(
+            worst < 3.0 * f32::EPSILON as f64,
+            "worst relative error {worst:e}"
+        );
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert!(exp_f32(-1000.0) < 1.2e-38 && exp_f32(1000.0).is_finite());
+    }
 
     fn numeric_grad(f: &mut dyn FnMut(&[f32]) -> f64, x: &[f32]) -> Vec<f64> {
         let mut x = x.to_vec();

@@ -25,5 +25,6 @@ pub use gguf::{load_gguf, GgufFile, GgufTensorInfo, GgufValue};
 pub use hf::{load_checkpoint, read_safetensors, write_safetensors, HfTensor};
 pub use infer::{KvCache, Segment};
 pub use layout::{ParamLayout, TensorSlot};
+pub use matmul::matmul_peak_gflops;
 pub use model::{CpuModel, LanguageModel, ScoreGroup, Trainer};
 pub use rng::Rng;

@@ -145,6 +145,23 @@ pub fn linear_backward(
     );
 }
 
+/// The machine's matrix-multiply throughput on all threads, in GFLOP/s: the best of
+/// five `n × n × n` products (`n` = 1536, large enough that packing is amortised). The
+/// ceiling a whole model's forward pass is measured against.
+pub fn matmul_peak_gflops() -> f64 {
+    let n = 1536;
+    let a = vec![0.5f32; n * n];
+    let b = vec![0.25f32; n * n];
+    let mut c = vec![0.0f32; n * n];
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        linear(&mut c, &a, &b, n, n, n);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (n * n * n) as f64 / best / 1e9
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,20 @@
 //! Answer extraction and exact match, as lm-evaluation-harness's `regex` filter and
 //! `exact_match` metric (Hugging Face evaluate's) define them.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use regex::Regex;
 
-use crate::task::{FilterSpec, MetricSpec};
+use crate::task::{FilterFunction, FilterSpec, MetricSpec};
+
+/// Python's `str.isspace` (what `str.strip()` removes), as lm-eval's filters strip.
+pub(crate) fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
 
 /// A compiled answer-extraction filter.
 pub struct Filter {
     pub name: String,
+    function: FilterFunction,
     regex: Option<Regex>,
     group_select: i64,
     fallback: String,
@@ -19,6 +25,7 @@ impl Filter {
     pub fn none() -> Self {
         Filter {
             name: "none".into(),
+            function: FilterFunction::Regex,
             regex: None,
             group_select: 0,
             fallback: String::new(),
@@ -26,15 +33,25 @@ impl Filter {
     }
 
     pub fn new(spec: &FilterSpec, task: &str) -> Result<Self> {
-        let regex = Regex::new(&spec.regex_pattern).map_err(|e| {
-            anyhow!(
-                "task `{task}`: filter `{}`: bad regex_pattern: {e}",
-                spec.name
-            )
-        })?;
+        let regex = match spec.function {
+            FilterFunction::RemoveWhitespace => None,
+            FilterFunction::Regex if spec.regex_pattern.is_empty() => {
+                bail!(
+                    "task `{task}`: filter `{}`: field `regex_pattern` is missing",
+                    spec.name
+                )
+            }
+            FilterFunction::Regex => Some(Regex::new(&spec.regex_pattern).map_err(|e| {
+                anyhow!(
+                    "task `{task}`: filter `{}`: bad regex_pattern: {e}",
+                    spec.name
+                )
+            })?),
+        };
         Ok(Filter {
             name: spec.name.clone(),
-            regex: Some(regex),
+            function: spec.function,
+            regex,
             group_select: spec.group_select,
             fallback: spec.fallback.clone(),
         })
@@ -42,6 +59,9 @@ impl Filter {
 
     /// Python's `re.findall` then the selected match (first non-empty group of a tuple).
     pub fn apply(&self, response: &str) -> String {
+        if self.function == FilterFunction::RemoveWhitespace {
+            return response.trim_matches(is_py_space).to_string();
+        }
         let Some(re) = &self.regex else {
             return response.to_string();
         };
@@ -133,6 +153,7 @@ mod tests {
         let strict = Filter::new(
             &FilterSpec {
                 name: "strict-match".into(),
+                function: FilterFunction::Regex,
                 regex_pattern: r"#### (\-?[0-9\.\,]+)".into(),
                 group_select: 0,
                 fallback: "[invalid]".into(),
@@ -145,6 +166,7 @@ mod tests {
         let flexible = Filter::new(
             &FilterSpec {
                 name: "flexible-extract".into(),
+                function: FilterFunction::Regex,
                 regex_pattern: r"(-?[$0-9.,]{2,})|(-?[0-9]+)".into(),
                 group_select: -1,
                 fallback: "[invalid]".into(),

@@ -16,7 +16,7 @@ pub use model_io::load_model;
 pub use pyrandom::PyRandom;
 pub use score::{evaluate, EvalOptions, SampleRecord, Scorer};
 pub use task::{
-    load_task, write_task, Doc, DocFields, FilterSpec, GenerationKwargs, MetricSpec, OutputType,
-    Task, TaskSpec,
+    load_task, load_task_with_data, write_task, Doc, DocFields, FewshotConfig, FewshotPool,
+    FilterFunction, FilterSpec, GenerationKwargs, MetricSpec, OutputType, Sampler, Task, TaskSpec,
 };
 pub use template::{Field, Resolved, Templates};

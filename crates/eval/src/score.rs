@@ -5,16 +5,17 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use emergent_data::Tokenizer;
 use emergent_engine::{LanguageModel, ScoreGroup};
 
-use crate::extract::{ExactMatch, Filter};
+use crate::extract::{is_py_space, ExactMatch, Filter};
 use crate::metrics::{argmax, mean_stderr, MetricValue, TaskResult};
 use crate::pyrandom::PyRandom;
-use crate::task::{OutputType, Task};
+use crate::task::{FewshotPool, OutputType, Sampler, Task};
 use crate::template::Resolved;
 
 /// A model with its tokenizer: everything a task needs to be scored.
@@ -68,9 +69,70 @@ pub struct SampleRecord {
     pub truncated: bool,
 }
 
-/// Python's `str.isspace` characters (what `rstrip()` removes).
-fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+/// Text to tokens as lm-eval tokenises requests; shared by the threads that encode.
+struct Encoder<'a> {
+    tokenizer: &'a Tokenizer,
+    /// The token scored before an empty context.
+    prefix: u32,
+    max_length: usize,
+}
+
+impl Encoder<'_> {
+    /// A document's requests as one group sharing their common prefix, and whether any
+    /// was left-truncated. Each context is encoded once, however many requests share it.
+    fn document(&self, p: &Prepared) -> (ScoreGroup, bool) {
+        let mut ctx_tokens: Vec<Option<Vec<u32>>> = vec![None; p.contexts.len()];
+        let mut cut_any = false;
+        let reqs: Vec<(Vec<u32>, usize)> = p
+            .requests
+            .iter()
+            .map(|(ci, cont)| {
+                let context = &p.contexts[*ci];
+                let trimmed = context.trim_end_matches(is_py_space);
+                let n_ctx = ctx_tokens[*ci]
+                    .get_or_insert_with(|| self.tokenizer.encode_with_special(trimmed))
+                    .len();
+                let (seq, n, cut) = self.request_tokens(context, cont, n_ctx);
+                cut_any |= cut;
+                (seq, n)
+            })
+            .collect();
+        (group_of(&reqs), cut_any)
+    }
+
+    /// lm-eval's `_encode_pair` plus its left truncation: the whole sequence (at most
+    /// max_length + 1 tokens), how many of its last tokens are the continuation, and
+    /// whether anything was cut. `n_ctx` is the length of the trimmed context's encoding.
+    fn request_tokens(
+        &self,
+        context: &str,
+        continuation: &str,
+        n_ctx: usize,
+    ) -> (Vec<u32>, usize, bool) {
+        let (ctx, cont) = if context.is_empty() {
+            (
+                vec![self.prefix],
+                self.tokenizer.encode_with_special(continuation),
+            )
+        } else {
+            let trimmed = context.trim_end_matches(is_py_space);
+            let moved = &context[trimmed.len()..];
+            let whole = self
+                .tokenizer
+                .encode_with_special(&format!("{trimmed}{moved}{continuation}"));
+            let n_ctx = n_ctx.min(whole.len());
+            (whole[..n_ctx].to_vec(), whole[n_ctx..].to_vec())
+        };
+        let mut seq = ctx;
+        seq.extend_from_slice(&cont);
+        let keep = self.max_length + 1;
+        let cut = seq.len() > keep;
+        if cut {
+            seq.drain(..seq.len() - keep);
+        }
+        let n = cont.len().min(seq.len().saturating_sub(1));
+        (seq, n, cut)
+    }
 }
 
 /// One scored document before the model runs.
@@ -103,45 +165,14 @@ impl Task {
         if shots == 0 {
             return Ok(out);
         }
-        let pool = self.fewshot_docs.as_ref().unwrap_or(&self.docs);
-        let picked: Vec<usize> = if self.fewshot_docs.is_some() {
-            if shots > pool.len() {
-                bail!(
-                    "task `{}`: {shots} few-shot examples asked, the few-shot split has {}",
-                    self.spec.task,
-                    pool.len()
-                );
-            }
-            rnd.sample(pool.len(), shots)
-        } else {
-            if shots + 1 > pool.len() {
-                bail!(
-                    "task `{}`: {shots} few-shot examples need at least {} documents",
-                    self.spec.task,
-                    shots + 1
-                );
-            }
-            let mut p: Vec<usize> = rnd
-                .sample(pool.len(), shots + 1)
-                .into_iter()
-                .filter(|&j| pool[j] != *doc)
-                .take(shots)
-                .collect();
-            if p.len() < shots {
-                let rest: Vec<usize> = (0..pool.len()).filter(|&j| pool[j] != *doc).collect();
-                if rest.len() < shots {
-                    bail!(
-                        "task `{}`: not enough distinct few-shot documents",
-                        self.spec.task
-                    );
-                }
-                p = rnd
-                    .sample(rest.len(), shots)
-                    .into_iter()
-                    .map(|k| rest[k])
-                    .collect();
-            }
-            p
+        let pool = match &self.fewshot_docs {
+            FewshotPool::Scored => &self.docs,
+            FewshotPool::Docs(d) => d,
+            FewshotPool::Missing(e) => bail!("task `{}`: few-shot examples: {e}", self.spec.task),
+        };
+        let picked = match self.spec.fewshot_config.sampler {
+            Sampler::Default => self.sample_shots(pool, doc, shots, rnd)?,
+            Sampler::FirstN => self.first_shots(pool, doc, shots)?,
         };
         for j in picked {
             let f = self.resolve(&pool[j])?;
@@ -167,6 +198,76 @@ impl Task {
             }
         }
         Ok(out)
+    }
+
+    /// lm-eval's default sampler: `random.sample` of the pool, without the document itself
+    /// when the pool is the evaluated split.
+    fn sample_shots(
+        &self,
+        pool: &[Json],
+        doc: &Json,
+        shots: usize,
+        rnd: &mut PyRandom,
+    ) -> Result<Vec<usize>> {
+        if !self.spec.fewshot_excludes_doc() {
+            if shots > pool.len() {
+                bail!(
+                    "task `{}`: {shots} few-shot examples asked, the few-shot split has {}",
+                    self.spec.task,
+                    pool.len()
+                );
+            }
+            return Ok(rnd.sample(pool.len(), shots));
+        }
+        if shots + 1 > pool.len() {
+            bail!(
+                "task `{}`: {shots} few-shot examples need at least {} documents",
+                self.spec.task,
+                shots + 1
+            );
+        }
+        let p: Vec<usize> = rnd
+            .sample(pool.len(), shots + 1)
+            .into_iter()
+            .filter(|&j| pool[j] != *doc)
+            .take(shots)
+            .collect();
+        if p.len() == shots {
+            return Ok(p);
+        }
+        let rest: Vec<usize> = (0..pool.len()).filter(|&j| pool[j] != *doc).collect();
+        if rest.len() < shots {
+            bail!(
+                "task `{}`: not enough distinct few-shot documents",
+                self.spec.task
+            );
+        }
+        Ok(rnd
+            .sample(rest.len(), shots)
+            .into_iter()
+            .map(|k| rest[k])
+            .collect())
+    }
+
+    /// lm-eval's `first_n` sampler, within the documents that share `match_field`.
+    fn first_shots(&self, pool: &[Json], doc: &Json, shots: usize) -> Result<Vec<usize>> {
+        let field = self.spec.fewshot_config.match_field.as_deref();
+        let same = |d: &Json| field.is_none_or(|f| d.get(f) == doc.get(f));
+        // As lm-eval, the document itself is left out only when the pool is its own split.
+        let own_split = self.spec.fewshot_excludes_doc();
+        let picked: Vec<usize> = (0..pool.len())
+            .filter(|&j| !(own_split && pool[j] == *doc) && same(&pool[j]))
+            .take(shots)
+            .collect();
+        if picked.len() < shots {
+            bail!(
+                "task `{}`: {shots} few-shot examples asked, {} found{}",
+                self.spec.task,
+                picked.len(),
+                field.map_or(String::new(), |f| format!(" with this document's `{f}`"))
+            );
+        }
+        Ok(picked)
     }
 
     fn prepare(&self, i: usize, prefix: &str) -> Prepared {
@@ -246,29 +347,12 @@ impl Scorer<'_> {
         self.model.config().max_position_embeddings
     }
 
-    /// lm-eval's `_encode_pair` plus its left truncation: the whole sequence (at most
-    /// max_length + 1 tokens), how many of its last tokens are the continuation, and
-    /// whether anything was cut.
-    pub fn request_tokens(&self, context: &str, continuation: &str) -> (Vec<u32>, usize, bool) {
-        let (ctx, cont) = if context.is_empty() {
-            (vec![self.prefix_token()], self.encode(continuation))
-        } else {
-            let trimmed = context.trim_end_matches(is_py_space);
-            let moved = &context[trimmed.len()..];
-            let continuation = format!("{moved}{continuation}");
-            let whole = self.encode(&format!("{trimmed}{continuation}"));
-            let n_ctx = self.encode(trimmed).len().min(whole.len());
-            (whole[..n_ctx].to_vec(), whole[n_ctx..].to_vec())
-        };
-        let mut seq = ctx;
-        seq.extend_from_slice(&cont);
-        let keep = self.max_length() + 1;
-        let cut = seq.len() > keep;
-        if cut {
-            seq.drain(..seq.len() - keep);
+    fn encoder(&self) -> Encoder<'_> {
+        Encoder {
+            tokenizer: self.tokenizer,
+            prefix: self.prefix_token(),
+            max_length: self.max_length(),
         }
-        let n = cont.len().min(seq.len().saturating_sub(1));
-        (seq, n, cut)
     }
 
     /// Scores every request of every document, in batches of whole documents.
@@ -278,20 +362,9 @@ impl Scorer<'_> {
         batch_tokens: usize,
         progress: &mut dyn FnMut(usize),
     ) -> (Vec<Vec<(f64, bool)>>, Vec<bool>) {
-        let mut groups = Vec::with_capacity(docs.len());
-        let mut truncated = vec![false; docs.len()];
-        for (d, p) in docs.iter().enumerate() {
-            let reqs: Vec<(Vec<u32>, usize)> = p
-                .requests
-                .iter()
-                .map(|(ci, cont)| {
-                    let (seq, n, cut) = self.request_tokens(&p.contexts[*ci], cont);
-                    truncated[d] |= cut;
-                    (seq, n)
-                })
-                .collect();
-            groups.push(group_of(&reqs));
-        }
+        let enc = self.encoder();
+        let (mut groups, truncated): (Vec<ScoreGroup>, Vec<bool>) =
+            docs.par_iter().map(|p| enc.document(p)).unzip();
         let mut order: Vec<usize> = (0..groups.len()).collect();
         let size = |g: &ScoreGroup| g.shared.len() + g.tails.iter().map(Vec::len).sum::<usize>();
         order.sort_by_key(|&i| std::cmp::Reverse(size(&groups[i])));

@@ -28,11 +28,11 @@ fn space() -> String {
 fn blank_line() -> String {
     "\n\n".into()
 }
-fn test() -> String {
-    "test".into()
-}
 fn max_gen_toks() -> usize {
     256
+}
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 fn invalid() -> String {
     "[invalid]".into()
@@ -57,17 +57,54 @@ impl Default for GenerationKwargs {
     }
 }
 
-/// Answer extraction: lm-eval's `regex` filter followed by `take_first`.
+/// What a filter does to a response before `take_first`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterFunction {
+    /// lm-eval's `regex`: the selected match of `regex_pattern`, or `fallback`.
+    #[default]
+    Regex,
+    /// lm-eval's `remove_whitespace`: leading and trailing whitespace removed.
+    RemoveWhitespace,
+}
+
+/// Answer extraction: one of lm-eval's filters followed by `take_first`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterSpec {
     pub name: String,
+    #[serde(default)]
+    pub function: FilterFunction,
+    /// Required by `regex`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub regex_pattern: String,
     /// Which match to keep (negative counts from the end).
     #[serde(default)]
     pub group_select: i64,
     #[serde(default = "invalid")]
     pub fallback: String,
+}
+
+/// How few-shot examples are drawn (lm-eval's `fewshot_config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampler {
+    /// `random.Random(1234).sample`, as lm-eval's default sampler.
+    #[default]
+    Default,
+    /// The first n documents of the few-shot split, in file order (MMLU's canonical shots).
+    FirstN,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FewshotConfig {
+    #[serde(default)]
+    pub sampler: Sampler,
+    /// Only few-shot documents whose field of this name equals the document's own
+    /// (emergent's way to run lm-eval's per-subject MMLU tasks over one combined file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_field: Option<String>,
 }
 
 /// A metric and its options (`exact_match` takes lm-eval's normalisations).
@@ -93,9 +130,16 @@ pub struct TaskSpec {
     pub output_type: OutputType,
     /// Split name → JSONL file, relative to the spec (lm-eval's `dataset_kwargs.data_files`).
     pub data_files: BTreeMap<String, String>,
-    #[serde(default = "test")]
-    pub test_split: String,
-    /// Where few-shot examples come from; the test split (minus the document) if absent.
+    /// The evaluated split; when neither it nor `validation_split` is given, `test`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_split: Option<String>,
+    /// Evaluated when there is no `test_split` (lm-eval's rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_split: Option<String>,
+    /// Few-shot examples come from here when there is no `fewshot_split`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_split: Option<String>,
+    /// Where few-shot examples come from: else the training, validation, then test split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fewshot_split: Option<String>,
     pub doc_to_text: Field,
@@ -108,6 +152,8 @@ pub struct TaskSpec {
     pub fewshot_delimiter: String,
     #[serde(default)]
     pub num_fewshot: usize,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub fewshot_config: FewshotConfig,
     /// Text (a template) put before the few-shot examples.
     #[serde(default)]
     pub description: String,
@@ -136,9 +182,18 @@ pub struct Task {
     pub path: PathBuf,
     pub docs: Vec<Json>,
     pub fields: Vec<DocFields>,
-    /// `None` when few-shot examples come from the test split itself.
-    pub fewshot_docs: Option<Vec<Json>>,
+    pub fewshot_docs: FewshotPool,
     pub templates: std::sync::Arc<Templates>,
+}
+
+/// Where a task's few-shot examples come from.
+#[derive(Debug, Clone)]
+pub enum FewshotPool {
+    /// The scored split itself.
+    Scored,
+    Docs(Vec<Json>),
+    /// The few-shot split could not be read (the error, given if examples are asked for).
+    Missing(String),
 }
 
 /// A simple document (prompt, choices and gold index, or answer) for generated tasks.
@@ -174,6 +229,39 @@ impl Doc {
 }
 
 impl TaskSpec {
+    /// lm-eval's `test_split`, with emergent's default (`test`) when no split is named.
+    fn declared_test_split(&self) -> Option<&str> {
+        match (&self.test_split, &self.validation_split) {
+            (None, None) => Some("test"),
+            (t, _) => t.as_deref(),
+        }
+    }
+
+    /// The split that is scored: the test split, else the validation split.
+    pub fn eval_split(&self) -> &str {
+        self.declared_test_split()
+            .or(self.validation_split.as_deref())
+            .unwrap_or("test")
+    }
+
+    /// Where few-shot examples come from, as lm-eval chooses.
+    pub fn fewshot_pool_split(&self) -> &str {
+        self.fewshot_split
+            .as_deref()
+            .or(self.training_split.as_deref())
+            .or(self.validation_split.as_deref())
+            .unwrap_or_else(|| self.eval_split())
+    }
+
+    /// Whether few-shot draws leave the document out (one extra drawn, then dropped):
+    /// lm-eval does so when `fewshot_split` equals `test_split` (both unset included);
+    /// emergent also whenever the pool is the scored split, so a document never
+    /// shows its own answer.
+    pub fn fewshot_excludes_doc(&self) -> bool {
+        self.fewshot_split.as_deref() == self.test_split.as_deref()
+            || self.fewshot_pool_split() == self.eval_split()
+    }
+
     /// A spec over [`Doc`] fields, stored in `NAME.jsonl` beside it.
     pub fn for_docs(task: &str, output_type: OutputType) -> TaskSpec {
         let mc = output_type == OutputType::MultipleChoice;
@@ -181,7 +269,9 @@ impl TaskSpec {
             task: task.into(),
             output_type,
             data_files: BTreeMap::from([("test".into(), format!("{task}.jsonl"))]),
-            test_split: test(),
+            test_split: None,
+            validation_split: None,
+            training_split: None,
             fewshot_split: None,
             doc_to_text: Field::Text("prompt".into()),
             doc_to_choice: mc.then(|| Field::Text("choices".into())),
@@ -189,6 +279,7 @@ impl TaskSpec {
             target_delimiter: space(),
             fewshot_delimiter: blank_line(),
             num_fewshot: 0,
+            fewshot_config: FewshotConfig::default(),
             description: String::new(),
             generation_kwargs: GenerationKwargs::default(),
             filter_list: Vec::new(),
@@ -330,10 +421,20 @@ fn read_jsonl(path: &Path) -> Result<Vec<(usize, Json)>> {
 
 /// Reads a task spec and its documents, resolving and checking every document.
 pub fn load_task(spec_path: &Path) -> Result<Task> {
+    load_task_with_data(spec_path, None)
+}
+
+/// As [`load_task`], looking for data files the spec's folder lacks in `data_dir/TASK/`
+/// and `data_dir/` (shipped benchmark specs read the JSONL a user brings).
+pub fn load_task_with_data(spec_path: &Path, data_dir: Option<&Path>) -> Result<Task> {
     let text = std::fs::read_to_string(spec_path)
         .with_context(|| format!("reading task spec {}", spec_path.display()))?;
     let spec: TaskSpec = toml::from_str(&text)
         .map_err(|e| anyhow!("{}: {}", spec_path.display(), e.message().trim()))?;
+    for f in &spec.filter_list {
+        crate::extract::Filter::new(f, &spec.task)
+            .map_err(|e| anyhow!("{}: {e:#}", spec_path.display()))?;
+    }
     let base = spec_path.parent().unwrap_or(Path::new("."));
     let split_file = |split: &str| -> Result<PathBuf> {
         let f = spec.data_files.get(split).ok_or_else(|| {
@@ -342,9 +443,27 @@ pub fn load_task(spec_path: &Path) -> Result<Task> {
                 spec_path.display()
             )
         })?;
-        Ok(base.join(f))
+        let mut places = vec![base.join(f)];
+        if let Some(d) = data_dir {
+            places.push(d.join(&spec.task).join(f));
+            places.push(d.join(f));
+        }
+        if let Some(p) = places.iter().find(|p| p.exists()) {
+            return Ok(p.clone());
+        }
+        let tried: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+        bail!(
+            "{}: the `{split}` split's file `{f}` is not at {}{}",
+            spec_path.display(),
+            tried.join(" or "),
+            if data_dir.is_none() {
+                " (give the folder that holds it with --data DIR)"
+            } else {
+                ""
+            }
+        )
     };
-    let test_path = split_file(&spec.test_split)?;
+    let test_path = split_file(spec.eval_split())?;
     let templates = std::sync::Arc::new(Templates::default());
     let mut docs = Vec::new();
     let mut fields = Vec::new();
@@ -355,14 +474,16 @@ pub fn load_task(spec_path: &Path) -> Result<Task> {
         docs.push(doc);
         fields.push(f);
     }
-    let fewshot_docs = match &spec.fewshot_split {
-        Some(s) if *s != spec.test_split => Some(
-            read_jsonl(&split_file(s)?)?
-                .into_iter()
-                .map(|(_, d)| d)
-                .collect(),
-        ),
-        _ => None,
+    // A missing few-shot file matters only when examples are asked for: zero-shot
+    // evaluation needs just the scored split.
+    let pool = spec.fewshot_pool_split();
+    let fewshot_docs = if pool == spec.eval_split() {
+        FewshotPool::Scored
+    } else {
+        match split_file(pool).and_then(|p| read_jsonl(&p)) {
+            Ok(docs) => FewshotPool::Docs(docs.into_iter().map(|(_, d)| d).collect()),
+            Err(e) => FewshotPool::Missing(format!("{e:#}")),
+        }
     };
     Ok(Task {
         spec,
@@ -379,7 +500,7 @@ pub fn write_task(dir: &Path, spec: &TaskSpec, docs: &[Doc]) -> Result<PathBuf> 
     std::fs::create_dir_all(dir)?;
     let file = spec
         .data_files
-        .get(&spec.test_split)
+        .get(spec.eval_split())
         .ok_or_else(|| anyhow!("task `{}`: no file for the test split", spec.task))?;
     let data = dir.join(file);
     let mut lines = String::new();

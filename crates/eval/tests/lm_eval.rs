@@ -3,6 +3,8 @@
 //! included), per-sample log-likelihoods within 1e-4, the same greedy flags, choices,
 //! generations and extracted answers, and the same aggregates.
 
+mod common;
+
 use std::path::PathBuf;
 
 use emergent_eval::{evaluate, load_model, load_task, EvalOptions, Scorer};
@@ -44,42 +46,7 @@ fn agrees_with_lm_evaluation_harness() {
         };
         for s in golden["samples"].as_array().unwrap() {
             let r = &records[s["doc_id"].as_u64().unwrap() as usize];
-            let args = s["arguments"].as_array().unwrap();
-            // The prompt, few-shot examples included, is the same text.
-            assert_eq!(
-                args[0][0].as_str().unwrap(),
-                r.contexts[0],
-                "{name}: prompt of doc {}",
-                r.doc_id
-            );
-            if name == "lm-gen" {
-                let gen = s["resps"][0][0].as_str().unwrap();
-                assert_eq!(
-                    r.prediction.as_str().unwrap(),
-                    gen,
-                    "{name}: generation of doc {}",
-                    r.doc_id
-                );
-                let filter = s["filter"].as_str().unwrap();
-                assert_eq!(r.filtered[filter], s["filtered_resps"][0].as_str().unwrap());
-                continue;
-            }
-            for (i, resp) in s["resps"].as_array().unwrap().iter().enumerate() {
-                let (ll, greedy) = (resp[0][0].as_f64().unwrap(), resp[0][1].as_bool().unwrap());
-                worst = worst.max((r.loglikelihoods[i] - ll).abs());
-                assert!(
-                    (r.loglikelihoods[i] - ll).abs() < 1e-4,
-                    "{name} doc {} request {i}: {} vs {ll}",
-                    r.doc_id,
-                    r.loglikelihoods[i]
-                );
-                assert_eq!(
-                    r.is_greedy[i], greedy,
-                    "{name} doc {} request {i}",
-                    r.doc_id
-                );
-                assert_eq!(args[i][1].as_str().unwrap(), r.continuations[i]);
-            }
+            worst = worst.max(common::check_sample(name, s, r));
         }
         let res = &golden["results"];
         match name {
