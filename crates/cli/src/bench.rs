@@ -91,7 +91,7 @@ pub fn bench_eval(args: &BenchEvalArgs) -> Result<()> {
 }
 
 /// Peak resident memory of this process (Linux's VmHWM), in MB.
-pub fn peak_rss_mb() -> Option<f64> {
+fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: f64 = status
         .lines()

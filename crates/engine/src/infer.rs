@@ -230,16 +230,3 @@ impl CpuModel {
         });
     }
 }
-
-pub use crate::kernels::logprob_of;
-
-/// The arg-max of a row, ties to the lowest id.
-pub fn argmax(row: &[f32]) -> u32 {
-    let mut best = 0usize;
-    for j in 1..row.len() {
-        if row[j] > row[best] {
-            best = j;
-        }
-    }
-    best as u32
-}

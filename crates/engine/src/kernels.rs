@@ -327,18 +327,28 @@ pub(crate) fn sum_exp(xs: &[f32], shift: f32) -> f64 {
 with_avx2! {
     /// `log p(target)` from a row of logits, and whether `target` is the arg-max (ties
     /// to the lowest id: the first position holding the maximum).
-    pub fn logprob_of(row: &[f32], target: u32) -> (f64, bool) = logprob_in_lanes
+    pub(crate) fn logprob_of(row: &[f32], target: u32) -> (f64, bool) = logprob_in_lanes
 }
 
 #[inline(always)]
 fn logprob_in_lanes(row: &[f32], target: u32) -> (f64, bool) {
     let max = max_f32(row);
     let sum = sum_exp(row, max);
-    let best = row.iter().position(|&x| x == max).unwrap_or(0);
     (
         (row[target as usize] - max) as f64 - sum.ln(),
-        best == target as usize,
+        first_at(row, max) == target,
     )
+}
+
+/// The first position holding `max` (so ties go to the lowest id).
+#[inline(always)]
+fn first_at(row: &[f32], max: f32) -> u32 {
+    row.iter().position(|&x| x == max).unwrap_or(0) as u32
+}
+
+/// The arg-max of a row, ties to the lowest id: greedy decoding's next token.
+pub(crate) fn argmax(row: &[f32]) -> u32 {
+    first_at(row, max_f32(row))
 }
 
 with_avx2! {

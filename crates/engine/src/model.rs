@@ -3,8 +3,9 @@
 
 use rayon::prelude::*;
 
-use crate::infer::{argmax, logprob_of, KvCache, Segment};
+use crate::infer::{KvCache, Segment};
 use crate::kernels::{self, add_assign, AttnShape, Rope};
+use crate::kernels::{argmax, logprob_of};
 use crate::layout::LayerSlots;
 use crate::matmul::{linear, linear_backward};
 use crate::{ModelConfig, ParamLayout, Rng};

@@ -81,17 +81,17 @@ impl Encoder<'_> {
     /// A document's requests as one group sharing their common prefix, and whether any
     /// was left-truncated. Each context is encoded once, however many requests share it.
     fn document(&self, p: &Prepared) -> (ScoreGroup, bool) {
-        let mut ctx_tokens: Vec<Option<Vec<u32>>> = vec![None; p.contexts.len()];
+        let mut ctx_lens: Vec<Option<usize>> = vec![None; p.contexts.len()];
         let mut cut_any = false;
         let reqs: Vec<(Vec<u32>, usize)> = p
             .requests
             .iter()
             .map(|(ci, cont)| {
                 let context = &p.contexts[*ci];
-                let trimmed = context.trim_end_matches(is_py_space);
-                let n_ctx = ctx_tokens[*ci]
-                    .get_or_insert_with(|| self.tokenizer.encode_with_special(trimmed))
-                    .len();
+                let n_ctx = *ctx_lens[*ci].get_or_insert_with(|| {
+                    let trimmed = context.trim_end_matches(is_py_space);
+                    self.tokenizer.encode_with_special(trimmed).len()
+                });
                 let (seq, n, cut) = self.request_tokens(context, cont, n_ctx);
                 cut_any |= cut;
                 (seq, n)
@@ -102,35 +102,34 @@ impl Encoder<'_> {
 
     /// lm-eval's `_encode_pair` plus its left truncation: the whole sequence (at most
     /// max_length + 1 tokens), how many of its last tokens are the continuation, and
-    /// whether anything was cut. `n_ctx` is the length of the trimmed context's encoding.
+    /// whether anything was cut. `n_ctx` is the length of the encoding of the context
+    /// without its trailing whitespace, which lm-eval moves into the continuation (the
+    /// joined text is unchanged).
     fn request_tokens(
         &self,
         context: &str,
         continuation: &str,
         n_ctx: usize,
     ) -> (Vec<u32>, usize, bool) {
-        let (ctx, cont) = if context.is_empty() {
-            (
-                vec![self.prefix],
-                self.tokenizer.encode_with_special(continuation),
-            )
+        let (mut seq, n_cont) = if context.is_empty() {
+            let cont = self.tokenizer.encode_with_special(continuation);
+            let n = cont.len();
+            let mut seq = vec![self.prefix];
+            seq.extend(cont);
+            (seq, n)
         } else {
-            let trimmed = context.trim_end_matches(is_py_space);
-            let moved = &context[trimmed.len()..];
             let whole = self
                 .tokenizer
-                .encode_with_special(&format!("{trimmed}{moved}{continuation}"));
-            let n_ctx = n_ctx.min(whole.len());
-            (whole[..n_ctx].to_vec(), whole[n_ctx..].to_vec())
+                .encode_with_special(&format!("{context}{continuation}"));
+            let n = whole.len() - n_ctx.min(whole.len());
+            (whole, n)
         };
-        let mut seq = ctx;
-        seq.extend_from_slice(&cont);
         let keep = self.max_length + 1;
         let cut = seq.len() > keep;
         if cut {
             seq.drain(..seq.len() - keep);
         }
-        let n = cont.len().min(seq.len().saturating_sub(1));
+        let n = n_cont.min(seq.len().saturating_sub(1));
         (seq, n, cut)
     }
 }
