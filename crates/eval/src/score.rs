@@ -251,6 +251,12 @@ impl Task {
     /// lm-eval's `first_n` sampler, within the documents that share `match_field`.
     fn first_shots(&self, pool: &[Json], doc: &Json, shots: usize) -> Result<Vec<usize>> {
         let field = self.spec.fewshot_config.match_field.as_deref();
+        if let Some(f) = field.filter(|f| doc.get(f).is_none()) {
+            bail!(
+                "task `{}`: fewshot_config.match_field `{f}` is not a field of the document",
+                self.spec.task
+            );
+        }
         let same = |d: &Json| field.is_none_or(|f| d.get(f) == doc.get(f));
         // As lm-eval, the document itself is left out only when the pool is its own split.
         let own_split = self.spec.fewshot_excludes_doc();

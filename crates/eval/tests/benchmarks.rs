@@ -208,3 +208,27 @@ fn gsm8k_reference_solutions_extract_their_own_answers() {
         );
     }
 }
+
+/// A `match_field` the documents lack is an error naming it, not a silent match-all.
+#[test]
+fn fewshot_match_field_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(repo().join("tasks/mmlu/mmlu.toml"))
+        .unwrap()
+        .replace("match_field = \"subject\"", "match_field = \"subjekt\"");
+    let path = dir.path().join("mmlu.toml");
+    std::fs::write(&path, spec).unwrap();
+    let task =
+        load_task_with_data(&path, Some(&repo().join("reference/benchmark-samples"))).unwrap();
+    let (mut model, tok) = load_model(&widened_checkpoint(dir.path())).unwrap();
+    let mut scorer = Scorer {
+        model: &mut model,
+        tokenizer: &tok,
+    };
+    let opts = EvalOptions {
+        num_fewshot: Some(1),
+        ..EvalOptions::default()
+    };
+    let err = evaluate(&mut scorer, &task, &opts, &mut |_| {}).unwrap_err();
+    assert!(format!("{err:#}").contains("`subjekt`"), "{err:#}");
+}
