@@ -1,9 +1,21 @@
 //! Statistics of the paper's findings, independent of where the numbers come from:
 //! break-point (threshold) fits with bootstrap intervals and the emergent/smooth/flat
-//! verdict, and how much of performance loss alone explains.
+//! verdict, how much of performance loss alone explains, and the scaling law that
+//! turns a loss threshold into a model size and compute.
 
+mod axis;
+mod findings;
+mod input;
 mod isotonic;
+mod scaling;
 mod threshold;
 
+pub use axis::XAxis;
+pub use findings::{
+    analyze, csv_field, curve_from_obs, CurvePoint, Findings, Options, Prediction, SpreadBin,
+    TaskFinding, SCHEMA_VERSION,
+};
+pub use input::{human_count, metric_baseline, read_csv, read_lmeval, InputError, Loaded, Obs};
 pub use isotonic::{isotonic, r2_loss_and_size};
+pub use scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
 pub use threshold::{classify, Kind, Noise, Series, ThresholdFit};

@@ -54,6 +54,8 @@ pub struct ThresholdFit {
     /// The flat level of the break-point model (the baseline when known).
     pub level: Option<f64>,
     pub aic_flat: f64,
+    /// A flat line at a free level (no trend, but not at the baseline either).
+    pub aic_level: f64,
     pub aic_break: f64,
     pub aic_smooth: f64,
     /// p-value of the points above η̂ against the flat level (χ² test).
@@ -270,6 +272,7 @@ pub fn classify(s: &Series, boot: usize, seed: u64) -> ThresholdFit {
         slope: None,
         level: None,
         aic_flat: f64::NAN,
+        aic_level: f64::NAN,
         aic_break: f64::NAN,
         aic_smooth: f64::NAN,
         p_above: None,
@@ -283,15 +286,17 @@ pub fn classify(s: &Series, boot: usize, seed: u64) -> ThresholdFit {
     let w = weights(s);
     let known = s.baseline.is_some() as usize;
     let flat_design = vec![[1.0, 0.0, 0.0]; m];
+    let chi2_level = wls(&flat_design, 1, &s.y, &w).map_or(f64::NAN, |f| f.1);
     let chi2_flat = match s.baseline {
         Some(b) => s.y.iter().zip(&w).map(|(y, w)| w * (y - b) * (y - b)).sum(),
-        None => wls(&flat_design, 1, &s.y, &w).map_or(f64::NAN, |f| f.1),
+        None => chi2_level,
     };
     let Some(brk) = fit_break(&s.x, &s.y, &w, s.baseline) else {
         return out;
     };
     let chi2_smooth = wls(&smooth_design(&s.x), 3, &s.y, &w).map_or(f64::NAN, |f| f.1);
     out.aic_flat = chi2_flat + 2.0 * (1 - known) as f64;
+    out.aic_level = chi2_level + 2.0;
     out.aic_break = brk.chi2 + 2.0 * (3 - known) as f64;
     out.aic_smooth = chi2_smooth + 6.0;
     out.threshold = Some(brk.eta);
@@ -306,7 +311,9 @@ pub fn classify(s: &Series, boot: usize, seed: u64) -> ThresholdFit {
         .sum();
     let p_above = chi2_sf(chi2_above, above.len().saturating_sub(1 - known));
     out.p_above = Some(p_above);
-    out.kind = if out.aic_flat <= out.aic_break.min(out.aic_smooth) {
+    // No trend at all (at the baseline or at another level) beats both trends: flat.
+    let no_trend = out.aic_flat.min(out.aic_level);
+    out.kind = if no_trend <= out.aic_break.min(out.aic_smooth) {
         Kind::Flat
     } else if out.aic_break < out.aic_smooth {
         if out.n_above < 2 || out.n_below < 2 {

@@ -1,97 +1,256 @@
-//! A first analysis: for each task and metric, how closely performance follows the
-//! validation loss (Spearman's rank correlation over all checkpoints) and where it
-//! stands relative to random guessing at the lowest and highest loss.
+//! `emergent analyze`: a study's results database and/or imported results (CSV or
+//! lm-evaluation-harness JSON) → `findings.json`, `report/` (figures and tables) and
+//! a summary on the terminal.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use emergent_store::{Point, Store};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use emergent_analysis::{
+    analyze, curve_from_obs, human_count, metric_baseline, read_csv, read_lmeval, CurvePoint,
+    Findings, Kind, Obs, Options, XAxis,
+};
+use emergent_store::Store;
 
-fn ranks(xs: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..xs.len()).collect();
-    idx.sort_by(|&a, &b| xs[a].total_cmp(&xs[b]));
-    let mut r = vec![0.0; xs.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && xs[idx[j + 1]] == xs[idx[i]] {
-            j += 1;
-        }
-        for k in i..=j {
-            r[idx[k]] = (i + j) as f64 / 2.0 + 1.0;
-        }
-        i = j + 1;
-    }
-    r
+#[derive(Args, Debug, Clone)]
+pub struct AnalyzeArgs {
+    /// A study's output directory (its results.sqlite); default emergent-out when no
+    /// --results is given.
+    pub study_dir: Option<PathBuf>,
+    /// Imported results: a CSV file, an lm-evaluation-harness results JSON, or a
+    /// directory of such JSON files (e.g. ../shared/data/pythia-evals/pythia-v1).
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+    /// The x axis: loss, tokens, flops, params, or TASK:METRIC (another task's metric
+    /// at the same checkpoint; a perplexity is taken as its log, a cross-entropy).
+    #[arg(long, default_value = "loss")]
+    pub x: XAxis,
+    /// Where findings.json and report/ go (default: the study directory, else
+    /// emergent-analysis).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Bootstrap resamples for the thresholds' and the scaling law's intervals.
+    #[arg(long, default_value_t = 200)]
+    pub bootstrap: usize,
+    /// Tokens per parameter at which a threshold becomes a model size and compute.
+    #[arg(long, default_value_t = 20.0)]
+    pub tokens_per_param: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Report title.
+    #[arg(long)]
+    pub title: Option<String>,
 }
 
-/// Spearman's ρ: Pearson correlation of the ranks (ties get mean ranks).
-pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
-    let (rx, ry) = (ranks(x), ranks(y));
-    let n = rx.len() as f64;
-    let (mx, my) = (rx.iter().sum::<f64>() / n, ry.iter().sum::<f64>() / n);
-    let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let vx: f64 = rx.iter().map(|a| (a - mx) * (a - mx)).sum();
-    let vy: f64 = ry.iter().map(|b| (b - my) * (b - my)).sum();
-    cov / (vx * vy).sqrt()
+impl AnalyzeArgs {
+    /// The analysis of a study directory with default settings (`emergent run`).
+    pub fn for_study(dir: &Path, title: &str) -> Self {
+        AnalyzeArgs {
+            study_dir: Some(dir.to_path_buf()),
+            results: None,
+            x: XAxis::Loss,
+            out: None,
+            bootstrap: 200,
+            tokens_per_param: 20.0,
+            seed: 0,
+            title: Some(title.to_string()),
+        }
+    }
 }
 
-pub fn analyze(store: &Store, out: &Path) -> Result<()> {
-    let points = store.points()?;
-    let mut groups: BTreeMap<(String, u32, String), Vec<&Point>> = BTreeMap::new();
-    for p in &points {
-        groups
-            .entry((p.task.clone(), p.shots, p.metric.clone()))
-            .or_default()
-            .push(p);
+/// The study's evaluations and every checkpoint's loss.
+fn from_study(dir: &Path) -> Result<(Vec<Obs>, Vec<CurvePoint>)> {
+    let db = dir.join("results.sqlite");
+    if !db.exists() {
+        bail!(
+            "{}: no results database here (run `emergent run` first, or pass --results FILE)",
+            db.display()
+        );
     }
-    let dir = out.join("analysis");
-    std::fs::create_dir_all(&dir)?;
-    let mut csv = String::from("task,shots,metric,n_points,spearman_loss,baseline,value_at_highest_loss,value_at_lowest_loss\n");
+    let store = Store::open(&db)?;
+    let obs = store
+        .points()?
+        .into_iter()
+        .filter(|p| p.value.is_finite())
+        .map(|p| Obs {
+            baseline: metric_baseline(&p.metric, p.baseline),
+            run: p.run,
+            size: p.size,
+            params: p.params as f64,
+            non_embedding_params: Some(p.non_embedding_params as f64),
+            step: Some(p.step),
+            tokens: p.tokens as f64,
+            flops: p.flops,
+            loss: p.val_loss,
+            task: p.task,
+            shots: p.shots,
+            metric: p.metric,
+            value: p.value,
+            stderr: p.stderr.is_finite().then_some(p.stderr),
+            n: Some(p.n as f64),
+            language: None,
+        })
+        .collect();
+    let runs = store.runs()?;
+    let curve = store
+        .checkpoints()?
+        .into_iter()
+        .filter_map(|c| {
+            let r = runs.iter().find(|r| r.run == c.run)?;
+            Some(CurvePoint {
+                run: c.run,
+                size: r.size.clone(),
+                params: r.params as f64,
+                tokens: c.tokens as f64,
+                flops: c.flops,
+                loss: c.val_loss,
+                token_budget: Some(r.token_budget as f64),
+            })
+        })
+        .collect();
+    Ok((obs, curve))
+}
+
+fn from_results(path: &Path) -> Result<(Vec<Obs>, Vec<String>)> {
+    let loaded = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        read_csv(path)
+    } else if path.is_dir() || path.extension().is_some_and(|e| e == "json") {
+        read_lmeval(path)
+    } else {
+        bail!(
+            "{}: --results takes a .csv file, a .json file or a directory of them",
+            path.display()
+        );
+    }?;
+    Ok((loaded.obs, loaded.rejected))
+}
+
+fn print_summary(f: &Findings) {
     println!(
-        "{:<14} {:>5} {:<26} {:>7} {:>10} {:>9} {:>12} {:>12}",
-        "task", "shots", "metric", "points", "ρ(loss)", "random", "@max loss", "@min loss"
+        "{:<28} {:>5} {:<20} {:<12} {:>9} {:>21} {:>7} {:>7} {:>7} {:>9}",
+        "task",
+        "shots",
+        "metric",
+        "verdict",
+        "η",
+        "95% interval",
+        "R² x",
+        "R² x+N",
+        "points",
+        "N at η"
     );
-    for ((task, shots, metric), ps) in &groups {
-        let ok: Vec<&&Point> = ps.iter().filter(|p| p.value.is_finite()).collect();
-        let loss: Vec<f64> = ok.iter().map(|p| p.val_loss).collect();
-        let val: Vec<f64> = ok.iter().map(|p| p.value).collect();
-        let rho = if ok.len() >= 3 {
-            spearman(&loss, &val)
-        } else {
-            f64::NAN
+    for t in &f.tasks {
+        let kind = match t.kind {
+            Kind::Emergent => "emergent",
+            Kind::Smooth => "smooth",
+            Kind::Flat => "flat",
+            Kind::Insufficient => "insufficient",
         };
-        let hi = ok
-            .iter()
-            .max_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
-            .map_or(f64::NAN, |p| p.value);
-        let lo = ok
-            .iter()
-            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
-            .map_or(f64::NAN, |p| p.value);
-        let base = ps[0].baseline;
-        println!("{task:<14} {shots:>5} {metric:<26} {:>7} {rho:>10.3} {base:>9.3} {hi:>12.4} {lo:>12.4}", ok.len());
-        let _ = writeln!(
-            csv,
-            "{task},{shots},{metric},{},{rho},{base},{hi},{lo}",
-            ok.len()
+        let num = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
+        let ci =
+            t.ci.map_or("–".to_string(), |[a, b]| format!("[{a:.4}, {b:.4}]"));
+        let r2 = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+        println!(
+            "{:<28} {:>5} {:<20} {:<12} {:>9} {:>21} {:>7} {:>7} {:>7} {:>9}",
+            t.task,
+            t.shots,
+            t.metric,
+            kind,
+            num(t.threshold),
+            ci,
+            r2(t.r2_loss),
+            r2(t.r2_loss_size),
+            t.n_points,
+            t.threshold_params.map_or("–".into(), human_count)
         );
     }
-    let path = dir.join("summary.csv");
-    std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))
+    if let Some(s) = &f.scaling {
+        println!(
+            "scaling law ({}): L(N, D) = {:.4} + {:.4}/N^{:.4} + {:.4}/D^{:.4}",
+            f.scaling_points, s.e, s.a, s.alpha, s.b, s.beta
+        );
+    }
+    for p in &f.predictions {
+        println!(
+            "{} reaches {}'s threshold {:.4} at {} tokens (now {:.3e}, loss {:.4})",
+            p.run,
+            p.task,
+            p.threshold,
+            p.tokens_at_threshold
+                .map_or("never".into(), |d| format!("{d:.3e}")),
+            p.tokens_so_far,
+            p.loss_now
+        );
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn spearman_handles_ties_and_direction() {
-        assert!((super::spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
-        assert!(
-            (super::spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 1.0, 2.0, 3.0]) - 0.9486832980505138)
-                .abs()
-                < 1e-12
+/// Runs the analysis and writes findings.json and the report; returns report/index.html.
+pub fn run_analyze(args: &AnalyzeArgs) -> Result<PathBuf> {
+    let study = match (&args.study_dir, &args.results) {
+        (Some(d), _) => Some(d.clone()),
+        (None, None) => Some(PathBuf::from("emergent-out")),
+        (None, Some(_)) => None,
+    };
+    let (mut obs, mut curve) = match &study {
+        Some(d) => from_study(d)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut rejected = Vec::new();
+    if let Some(path) = &args.results {
+        let (mut more, mut bad) = from_results(path)?;
+        obs.append(&mut more);
+        rejected.append(&mut bad);
+    }
+    if curve.is_empty() {
+        curve = curve_from_obs(&obs);
+    }
+    for r in rejected.iter().take(20) {
+        eprintln!("rejected: {r}");
+    }
+    if rejected.len() > 20 {
+        eprintln!(
+            "rejected: … {} more (findings.json lists them all)",
+            rejected.len() - 20
         );
     }
+    if obs.is_empty() {
+        bail!("no usable results to analyse");
+    }
+    if args.x == XAxis::Loss && obs.iter().all(|o| !o.loss.is_finite()) {
+        bail!("these results hold no pre-training loss: choose another axis, e.g. --x tokens or --x lambada_openai:ppl");
+    }
+    let opts = Options {
+        x: args.x.clone(),
+        boot: args.bootstrap,
+        seed: args.seed,
+        tokens_per_param: args.tokens_per_param,
+    };
+    let findings = analyze(&obs, &curve, rejected, &opts);
+    let out = args
+        .out
+        .clone()
+        .or(study)
+        .unwrap_or_else(|| PathBuf::from("emergent-analysis"));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let json = out.join("findings.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&findings)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    print_summary(&findings);
+    let title = args
+        .title
+        .clone()
+        .unwrap_or_else(|| "emergent: performance against loss".into());
+    let input = emergent_report::Input {
+        title: &title,
+        obs: &obs,
+        curve: &curve,
+        findings: &findings,
+        axis: &args.x,
+    };
+    let index = emergent_report::write_report(&out.join("report"), &input)?;
+    eprintln!("findings: {}\nreport: {}", json.display(), index.display());
+    Ok(index)
 }

@@ -87,21 +87,15 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
-    /// Summarise performance against loss per task and metric (writes analysis/).
-    Analyze {
-        /// The study's output directory.
-        #[arg(long, default_value = "emergent-out")]
-        out: PathBuf,
-    },
+    /// Thresholds, size-invariance and the scaling law from a study's results or
+    /// imported ones (CSV, lm-evaluation-harness JSON): findings.json and report/.
+    Analyze(analyze::AnalyzeArgs),
     /// Speed measurements, one JSON line each (bench/ has the scripts that compare).
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Write report/index.html with figures and CSV from a study's results.
-    Report {
-        /// The study's output directory.
-        #[arg(long, default_value = "emergent-out")]
-        out: PathBuf,
-    },
+    /// Write report/index.html (figures as SVG and PNG, tables as CSV): the same
+    /// analysis as `analyze`, for the same arguments.
+    Report(analyze::AnalyzeArgs),
 }
 
 #[derive(Subcommand)]
@@ -158,10 +152,8 @@ fn run(cli: Cli) -> Result<()> {
             pipeline::train_all(&s, &study.out, &data, &store)?;
             let tasks = pipeline::prepare_tasks(&s, &study.out)?;
             pipeline::eval_all(&s, &mut store, &tasks, &study.out)?;
-            analyze::analyze(&store, &study.out)?;
             if !no_report {
-                let index = emergent_report::write_report(&store, &study.out, &s.name)?;
-                eprintln!("report: {}", index.display());
+                analyze::run_analyze(&analyze::AnalyzeArgs::for_study(&study.out, &s.name))?;
             }
             eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
         }
@@ -213,12 +205,8 @@ fn run(cli: Cli) -> Result<()> {
             pipeline::eval_all(&s, &mut open_store(&study.out)?, &tasks, &study.out)?;
         }
         Command::Bench(BenchCommand::Eval(args)) => bench::bench_eval(&args)?,
-        Command::Analyze { out } => {
-            analyze::analyze(&open_store(&out)?, &out)?;
-        }
-        Command::Report { out } => {
-            let index = emergent_report::write_report(&open_store(&out)?, &out, "emergent study")?;
-            eprintln!("report: {}", index.display());
+        Command::Analyze(args) | Command::Report(args) => {
+            analyze::run_analyze(&args)?;
         }
     }
     Ok(())

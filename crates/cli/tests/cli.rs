@@ -81,6 +81,11 @@ fn a_study_runs_end_to_end_and_a_rerun_redoes_nothing() {
     let html = std::fs::read_to_string(out.join("report/index.html")).unwrap();
     assert!(html.contains("world-city") && html.contains("world-sum"));
     assert!(out.join("report/figures/world-city-0shot-acc.svg").exists());
+    assert!(out.join("report/figures/world-city-0shot-acc.png").exists());
+    let findings = std::fs::read_to_string(out.join("findings.json")).unwrap();
+    for field in ["\"kind\"", "\"threshold\"", "\"r2_loss\"", "\"scaling\""] {
+        assert!(findings.contains(field), "findings.json lacks {field}");
+    }
     let modified = std::fs::metadata(out.join("runs/d32-l1-tok30K/step-0000117/model.safetensors"))
         .unwrap()
         .modified()

@@ -1,18 +1,30 @@
-//! The study report: `report/index.html` with one figure per task and metric
-//! (performance against validation loss, one colour per model size, the random
-//! baseline dashed, lower loss to the right as in the paper), the loss curves, and
-//! every point as CSV.
+//! The study report: `report/index.html`, readable offline, with the paper's figures
+//! (performance against loss per task and metric, one colour per model size, the random
+//! baseline dashed, the threshold and its interval shaded, lower loss to the right),
+//! performance against tokens and compute, the loss curves, the scaling-law fit, and
+//! tables of thresholds, predictions and the law's parameters. Every figure is written
+//! as SVG and PNG, every table as CSV.
 
-mod svg;
+mod figure;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use emergent_store::{Point, Store};
+use emergent_analysis::{human_count, CurvePoint, Findings, Kind, Obs, TaskFinding, XAxis};
+pub use figure::{Figure, Line, PALETTE};
+use plotters::style::RGBColor;
 
-pub use svg::{Chart, Series, PALETTE};
+/// Everything the report shows.
+pub struct Input<'a> {
+    pub title: &'a str,
+    pub obs: &'a [Obs],
+    /// Every checkpoint's loss (the loss curves and the scaling law's data).
+    pub curve: &'a [CurvePoint],
+    pub findings: &'a Findings,
+    pub axis: &'a XAxis,
+}
 
 fn slug(s: &str) -> String {
     s.chars()
@@ -26,170 +38,421 @@ fn slug(s: &str) -> String {
         .collect()
 }
 
-/// Colour per model size, ordered by parameter count.
-fn size_colours(points: &[Point]) -> BTreeMap<String, (u64, &'static str)> {
-    let mut sizes: Vec<(u64, String)> = points.iter().map(|p| (p.params, p.size.clone())).collect();
-    sizes.sort();
-    sizes.dedup();
-    sizes
-        .into_iter()
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A colour per model size, in order of parameter count.
+fn size_colours<'a>(
+    sizes: impl Iterator<Item = (f64, &'a str)>,
+) -> BTreeMap<String, (f64, RGBColor)> {
+    let mut v: Vec<(f64, &str)> = sizes.collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+    v.dedup_by(|a, b| a.1 == b.1);
+    v.into_iter()
         .enumerate()
-        .map(|(i, (n, s))| (s, (n, PALETTE[i % PALETTE.len()])))
+        .map(|(i, (n, s))| (s.to_string(), (n, PALETTE[i % PALETTE.len()])))
         .collect()
 }
 
-fn human(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000_000 => format!("{:.1}B", n as f64 / 1e9),
-        n if n >= 1_000_000 => format!("{:.1}M", n as f64 / 1e6),
-        n if n >= 1_000 => format!("{:.0}K", n as f64 / 1e3),
-        n => n.to_string(),
-    }
-}
-
-/// Series per run (a line through its checkpoints), coloured by size.
-fn run_series(
-    points: &[&Point],
-    colours: &BTreeMap<String, (u64, &'static str)>,
-    x: impl Fn(&Point) -> f64,
-    y: impl Fn(&Point) -> f64,
-) -> Vec<Series> {
-    let mut by_run: BTreeMap<(u64, String), Vec<&Point>> = BTreeMap::new();
-    for p in points {
-        by_run.entry((p.params, p.run.clone())).or_default().push(p);
+/// One line per run through its points, coloured by size; each size labelled once.
+fn run_lines<'a>(
+    points: impl Iterator<Item = (&'a str, &'a str, f64, f64)>,
+    colours: &BTreeMap<String, (f64, RGBColor)>,
+) -> Vec<Line> {
+    type Run<'b> = (&'b str, Vec<(f64, f64)>);
+    let mut runs: BTreeMap<(u64, &str), Run> = BTreeMap::new();
+    for (run, size, x, y) in points {
+        let n = colours.get(size).map_or(0.0, |c| c.0) as u64;
+        runs.entry((n, run))
+            .or_insert((size, Vec::new()))
+            .1
+            .push((x, y));
     }
     let mut labelled = std::collections::HashSet::new();
-    by_run
-        .into_iter()
-        .map(|((_, _run), ps)| {
-            let size = &ps[0].size;
-            let (n, colour) = colours[size];
-            let label = if labelled.insert(size.clone()) {
-                format!("{size} ({})", human(n))
-            } else {
-                String::new()
-            };
-            let mut pts: Vec<(f64, f64)> = ps.iter().map(|p| (x(p), y(p))).collect();
+    runs.into_values()
+        .map(|(size, mut pts)| {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Series {
-                label,
+            let (n, colour) = colours.get(size).copied().unwrap_or((0.0, PALETTE[7]));
+            Line {
+                label: labelled
+                    .insert(size)
+                    .then(|| format!("{size} ({} params)", human_count(n))),
                 colour,
                 points: pts,
-                line: true,
+                dashed: false,
+                markers: true,
+                joined: true,
             }
         })
         .collect()
 }
 
-fn write_csv(path: &Path, points: &[Point]) -> Result<()> {
-    let mut s = String::from("run,size,params,non_embedding_params,checkpoint,step,tokens,flops,loss,task,shots,metric,value,stderr,n,baseline\n");
-    for p in points {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{:e},{},{},{},{},{},{},{},{}",
-            p.run,
-            p.size,
-            p.params,
-            p.non_embedding_params,
-            p.checkpoint,
-            p.step,
-            p.tokens,
-            p.flops,
-            p.val_loss,
-            p.task,
-            p.shots,
-            p.metric,
-            p.value,
-            p.stderr,
-            p.n,
-            p.baseline
-        );
-    }
-    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
+struct Page {
+    html: String,
+    figures: PathBuf,
 }
 
-/// Writes `out_dir/report/` from the study's results database; returns index.html.
-pub fn write_report(store: &Store, out_dir: &Path, title: &str) -> Result<PathBuf> {
-    let dir = out_dir.join("report");
-    let figs = dir.join("figures");
-    std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
-    let points = store.points()?;
-    write_csv(&dir.join("points.csv"), &points)?;
-    let colours = size_colours(&points);
-    let mut html = String::new();
-    let _ = write!(html, "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title><style>body{{font-family:sans-serif;max-width:1400px;margin:auto}} img{{max-width:640px}} .row{{display:flex;flex-wrap:wrap;gap:8px}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:3px 8px}}</style></head><body>");
-    let _ = write!(html, "<h1>{title}</h1><p>Downstream performance against pre-training (validation) loss over every checkpoint of every run. Lower loss is to the right. Dashed: random guessing. Data: <a href=\"points.csv\">points.csv</a>.</p>");
-
-    // Loss curves.
-    let ckpts = store.checkpoints()?;
-    let loss_points: Vec<Point> = ckpts
-        .iter()
-        .filter_map(|c| {
-            points.iter().find(|p| p.run == c.run).map(|p| Point {
-                checkpoint: c.checkpoint.clone(),
-                step: c.step,
-                tokens: c.tokens,
-                flops: c.flops,
-                val_loss: c.val_loss,
-                ..p.clone()
-            })
-        })
-        .collect();
-    let refs: Vec<&Point> = loss_points.iter().collect();
-    let chart = Chart {
-        title: "Validation loss during training".into(),
-        x_label: "tokens seen".into(),
-        y_label: "validation loss (nats/token)".into(),
-        reverse_x: false,
-        log_x: true,
-        baseline: None,
-        series: run_series(&refs, &colours, |p| p.tokens as f64, |p| p.val_loss),
-    };
-    std::fs::write(figs.join("loss_curves.svg"), chart.render())?;
-    let _ = write!(
-        html,
-        "<h2>Loss curves</h2><img src=\"figures/loss_curves.svg\" alt=\"loss curves\">"
-    );
-
-    let mut tasks: BTreeMap<(String, u32), BTreeMap<String, Vec<&Point>>> = BTreeMap::new();
-    for p in &points {
-        tasks
-            .entry((p.task.clone(), p.shots))
-            .or_default()
-            .entry(p.metric.clone())
-            .or_default()
-            .push(p);
-    }
-    for ((task, shots), metrics) in &tasks {
-        let _ = write!(html, "<h2>{task} ({shots}-shot)</h2><div class=\"row\">");
-        for (metric, ps) in metrics {
-            let is_main = matches!(metric.as_str(), "acc" | "exact_match");
-            let chart = Chart {
-                title: format!("{task}: {metric}"),
-                x_label: "validation loss (nats/token), decreasing →".into(),
-                y_label: metric.clone(),
-                reverse_x: true,
-                log_x: false,
-                baseline: is_main.then(|| ps[0].baseline),
-                series: run_series(ps, &colours, |p| p.val_loss, |p| p.value),
-            };
-            let file = format!("{}-{}shot-{}.svg", slug(task), shots, slug(metric));
-            std::fs::write(figs.join(&file), chart.render())?;
-            let _ = write!(html, "<img src=\"figures/{file}\" alt=\"{task} {metric}\">");
-        }
-        html.push_str("</div>");
-    }
-
-    let _ = write!(html, "<h2>Checkpoints</h2><table><tr><th>checkpoint</th><th>tokens</th><th>FLOPs</th><th>validation loss</th></tr>");
-    for c in &ckpts {
+impl Page {
+    fn figure(&mut self, fig: &Figure, stem: &str) -> Result<()> {
+        fig.save(&self.figures, stem)?;
         let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{:.2e}</td><td>{:.4}</td></tr>",
-            c.checkpoint, c.tokens, c.flops, c.val_loss
+            self.html,
+            "<figure><img src=\"figures/{stem}.svg\" alt=\"{}\"><figcaption>{} · <a href=\"figures/{stem}.png\">PNG</a> · <a href=\"figures/{stem}.svg\">SVG</a></figcaption></figure>",
+            esc(&fig.title),
+            esc(&fig.title)
+        );
+        Ok(())
+    }
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".into(), |v| format!("{v:.digits$}"))
+}
+
+fn sci(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.2e}"))
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Emergent => "emergent",
+        Kind::Smooth => "smooth",
+        Kind::Flat => "flat",
+        Kind::Insufficient => "insufficient",
+    }
+}
+
+fn loss_curves(
+    page: &mut Page,
+    curve: &[CurvePoint],
+    colours: &BTreeMap<String, (f64, RGBColor)>,
+) -> Result<()> {
+    let pts = curve
+        .iter()
+        .filter(|c| c.tokens > 0.0)
+        .map(|c| (c.run.as_str(), c.size.as_str(), c.tokens, c.loss));
+    let fig = Figure {
+        title: "Validation loss during training".into(),
+        x_label: "training tokens".into(),
+        y_label: "validation loss (nats/token)".into(),
+        x_log: true,
+        x_reversed: false,
+        y_log: false,
+        lines: run_lines(pts, colours),
+        hline: None,
+        vline: None,
+        vband: None,
+    };
+    page.html.push_str("<h2>Loss curves</h2>");
+    page.figure(&fig, "loss_curves")
+}
+
+fn scaling_section(
+    page: &mut Page,
+    input: &Input,
+    colours: &BTreeMap<String, (f64, RGBColor)>,
+) -> Result<()> {
+    let f = input.findings;
+    let Some(law) = &f.scaling else {
+        let _ = write!(
+            page.html,
+            "<h2>Scaling law</h2><p>Not fitted ({}).</p>",
+            esc(&f.scaling_points)
+        );
+        return Ok(());
+    };
+    let (lo, hi) = input
+        .curve
+        .iter()
+        .filter(|c| c.tokens > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(a, b), c| {
+            (a.min(c.tokens), b.max(c.tokens))
+        });
+    let mut fig_lines = Vec::new();
+    for (size, (n, colour)) in colours {
+        let data: Vec<(f64, f64)> = input
+            .curve
+            .iter()
+            .filter(|c| &c.size == size && c.tokens > 0.0)
+            .map(|c| (c.tokens, c.loss))
+            .collect();
+        if data.is_empty() {
+            continue;
+        }
+        let fitted: Vec<(f64, f64)> = (0..=40)
+            .map(|i| {
+                let d = lo * (hi / lo).powf(i as f64 / 40.0);
+                (d, law.loss(*n, d))
+            })
+            .collect();
+        fig_lines.push(Line {
+            label: Some(format!("{size} ({} params)", human_count(*n))),
+            colour: *colour,
+            points: data,
+            dashed: false,
+            markers: true,
+            joined: false,
+        });
+        fig_lines.push(Line {
+            label: None,
+            colour: *colour,
+            points: fitted,
+            dashed: true,
+            markers: false,
+            joined: true,
+        });
+    }
+    let fig = Figure {
+        title: format!(
+            "L(N, D) = {:.3} + {:.4}/N^{:.3} + {:.4}/D^{:.3}",
+            law.e, law.a, law.alpha, law.b, law.beta
+        ),
+        x_label: "training tokens D".into(),
+        y_label: "validation loss (nats/token)".into(),
+        x_log: true,
+        x_reversed: false,
+        y_log: false,
+        lines: fig_lines,
+        hline: Some((law.e, format!("E = {:.3}", law.e))),
+        vline: None,
+        vband: None,
+    };
+    let _ = write!(
+        page.html,
+        "<h2>Scaling law</h2><p>Fitted to {} ({} points) by Huber loss (δ = 10⁻³) on log-loss with L-BFGS from a grid of starts; 95% intervals from {} bootstrap refits over checkpoints. Dashed: the law at each size. <a href=\"tables/scaling_law.csv\">CSV</a></p>",
+        esc(&f.scaling_points),
+        law.n_points,
+        law.bootstrap
+    );
+    page.html
+        .push_str("<table><tr><th>parameter</th><th>value</th><th>95% interval</th></tr>");
+    for (name, v, ci) in [
+        ("E", law.e, law.e_ci),
+        ("A", law.a, law.a_ci),
+        ("B", law.b, law.b_ci),
+        ("α", law.alpha, law.alpha_ci),
+        ("β", law.beta, law.beta_ci),
+    ] {
+        let ci = ci.map_or("–".into(), |[a, b]| format!("[{a:.4}, {b:.4}]"));
+        let _ = write!(
+            page.html,
+            "<tr><td>{name}</td><td>{v:.4}</td><td>{ci}</td></tr>"
         );
     }
-    html.push_str("</table></body></html>\n");
+    page.html.push_str("</table>");
+    page.figure(&fig, "scaling_law")
+}
+
+fn thresholds_table(page: &mut Page, f: &Findings) {
+    let _ = write!(
+        page.html,
+        "<h2>Thresholds</h2><p>Per task and metric, against {}: the verdict, the break-point η with its 95% parametric-bootstrap interval (documents redrawn at each checkpoint), the random baseline, R² of performance on {} alone (monotone fit) and with log size and log tokens added, and where a scaling law is fitted the model size and compute (at {} tokens per parameter) whose loss is η. <a href=\"tables/thresholds.csv\">CSV</a></p>",
+        esc(&f.x_label), esc(&f.x_axis), f.tokens_per_param
+    );
+    page.html.push_str("<table><tr><th>task</th><th>shots</th><th>metric</th><th>verdict</th><th>η</th><th>95% interval</th><th>baseline</th><th>R² x</th><th>R² x+size</th><th>points</th><th>size at η</th><th>compute at η</th></tr>");
+    for t in &f.tasks {
+        let ci =
+            t.ci.map_or("–".into(), |[a, b]| format!("[{a:.4}, {b:.4}]"));
+        let _ = write!(
+            page.html,
+            "<tr class=\"{k}\"><td>{}</td><td>{}</td><td>{}</td><td>{k}</td><td>{}</td><td>{ci}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&t.task), t.shots, esc(&t.metric), fmt(t.threshold, 4), fmt(t.baseline, 3),
+            fmt(t.r2_loss, 3), fmt(t.r2_loss_size, 3), t.n_points,
+            t.threshold_params.map_or("–".into(), human_count), sci(t.threshold_flops),
+            k = kind_name(t.kind),
+        );
+    }
+    page.html.push_str("</table>");
+}
+
+fn predictions_table(page: &mut Page, f: &Findings) {
+    if f.predictions.is_empty() {
+        return;
+    }
+    page.html.push_str("<h2>Runs that have not crossed a threshold yet</h2><p>Each run's loss curve L(D) = E + B/D^β fitted to its checkpoints so far; the tokens at which it reaches each emergent task's threshold. <a href=\"tables/predictions.csv\">CSV</a></p><table><tr><th>run</th><th>task</th><th>metric</th><th>η</th><th>tokens so far</th><th>loss now</th><th>tokens at η</th></tr>");
+    for p in &f.predictions {
+        let _ = write!(
+            page.html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.3e}</td><td>{:.4}</td><td>{}</td></tr>",
+            esc(&p.run), esc(&p.task), esc(&p.metric), p.threshold, p.tokens_so_far, p.loss_now,
+            p.tokens_at_threshold.map_or("never (asymptote above η)".into(), |d| format!("{d:.3e}"))
+        );
+    }
+    page.html.push_str("</table>");
+}
+
+/// Figure of one task and metric against an axis.
+fn task_figure(
+    t: &TaskFinding,
+    pts: &[(&Obs, f64)],
+    axis: &XAxis,
+    colours: &BTreeMap<String, (f64, RGBColor)>,
+    mark_threshold: bool,
+) -> Figure {
+    let lines = run_lines(
+        pts.iter()
+            .map(|(o, x)| (o.run.as_str(), o.size.as_str(), *x, o.value)),
+        colours,
+    );
+    let shots = if t.shots == 0 {
+        "zero-shot".to_string()
+    } else {
+        format!("{}-shot", t.shots)
+    };
+    Figure {
+        title: format!("{} ({shots}): {} — {}", t.task, t.metric, kind_name(t.kind)),
+        x_label: if axis.lower_is_better() {
+            format!("{} (lower →)", axis.label())
+        } else {
+            axis.label()
+        },
+        y_label: t.metric.clone(),
+        x_log: axis.log_scale(),
+        x_reversed: axis.lower_is_better(),
+        y_log: false,
+        lines,
+        hline: t.baseline.map(|b| (b, format!("random guess {b:.3}"))),
+        vline: t.threshold.filter(|_| mark_threshold),
+        vband: t.ci.filter(|_| mark_threshold).map(|[a, b]| (a, b)),
+    }
+}
+
+fn main_metric(metrics: &[&TaskFinding]) -> usize {
+    metrics
+        .iter()
+        .position(|t| t.metric == "acc")
+        .or_else(|| {
+            metrics
+                .iter()
+                .position(|t| t.metric.starts_with("exact_match"))
+        })
+        .unwrap_or(0)
+}
+
+fn task_sections(
+    page: &mut Page,
+    input: &Input,
+    colours: &BTreeMap<String, (f64, RGBColor)>,
+) -> Result<()> {
+    let xs = input.axis.values(input.obs);
+    type Key<'b> = (&'b str, u32, &'b str);
+    let mut by_key: BTreeMap<Key, Vec<(&Obs, f64)>> = BTreeMap::new();
+    for (o, x) in input.obs.iter().zip(&xs) {
+        if let Some(x) = x {
+            by_key
+                .entry((o.task.as_str(), o.shots, o.metric.as_str()))
+                .or_default()
+                .push((o, *x));
+        }
+    }
+    let mut by_task: BTreeMap<(&str, u32), Vec<&TaskFinding>> = BTreeMap::new();
+    for t in &input.findings.tasks {
+        by_task
+            .entry((t.task.as_str(), t.shots))
+            .or_default()
+            .push(t);
+    }
+    for ((task, shots), metrics) in by_task {
+        let _ = write!(
+            page.html,
+            "<h2 id=\"{}\">{} ({shots}-shot)</h2><div class=\"row\">",
+            slug(&format!("{task}-{shots}")),
+            esc(task)
+        );
+        for t in &metrics {
+            let Some(pts) = by_key.get(&(task, shots, t.metric.as_str())) else {
+                continue;
+            };
+            let fig = task_figure(t, pts, input.axis, colours, true);
+            page.figure(
+                &fig,
+                &format!("{}-{shots}shot-{}", slug(task), slug(&t.metric)),
+            )?;
+        }
+        let main = metrics[main_metric(&metrics)];
+        for (extra, name) in [(XAxis::Tokens, "tokens"), (XAxis::Flops, "flops")] {
+            if *input.axis == extra {
+                continue;
+            }
+            let Some(pts) = by_key.get(&(task, shots, main.metric.as_str())) else {
+                continue;
+            };
+            let raw: Vec<(&Obs, f64)> = pts
+                .iter()
+                .filter_map(|(o, _)| {
+                    let v = if name == "tokens" { o.tokens } else { o.flops };
+                    (v > 0.0).then_some((*o, v))
+                })
+                .collect();
+            let fig = task_figure(main, &raw, &extra, colours, false);
+            page.figure(
+                &fig,
+                &format!("{}-{shots}shot-{}-{name}", slug(task), slug(&main.metric)),
+            )?;
+        }
+        page.html.push_str("</div>");
+    }
+    Ok(())
+}
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 1em}figure{display:inline-block;margin:4px}figure img{width:640px}figcaption{font-size:12px;color:#555}.row{display:flex;flex-wrap:wrap}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}tr.emergent td{background:#fff3d6}";
+
+/// Writes `dir/index.html`, `dir/figures/` and `dir/tables/`; returns index.html.
+pub fn write_report(dir: &Path, input: &Input) -> Result<PathBuf> {
+    let figures = dir.join("figures");
+    let tables = dir.join("tables");
+    for d in [&figures, &tables] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    for (name, csv) in input.findings.tables(input.obs) {
+        let p = tables.join(name);
+        std::fs::write(&p, csv).with_context(|| format!("writing {}", p.display()))?;
+    }
+    let colours = size_colours(
+        input
+            .obs
+            .iter()
+            .map(|o| (o.params, o.size.as_str()))
+            .chain(input.curve.iter().map(|c| (c.params, c.size.as_str()))),
+    );
+    let title = esc(input.title);
+    let f = input.findings;
+    let mut page = Page {
+        html: format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"),
+        figures,
+    };
+    let emergent = f.tasks.iter().filter(|t| t.kind == Kind::Emergent).count();
+    let _ = write!(
+        page.html,
+        "<p>{} observations, {} task–metric series against {}; {emergent} emergent. Every point: <a href=\"tables/points.csv\">points.csv</a>; findings: <a href=\"../findings.json\">findings.json</a>.</p>",
+        f.n_observations, f.tasks.len(), esc(&f.x_label)
+    );
+    thresholds_table(&mut page, f);
+    predictions_table(&mut page, f);
+    if !input.curve.is_empty() {
+        loss_curves(&mut page, input.curve, &colours)?;
+    }
+    if *input.axis == XAxis::Loss {
+        scaling_section(&mut page, input, &colours)?;
+    }
+    task_sections(&mut page, input, &colours)?;
+    if !f.rejected.is_empty() {
+        let _ = write!(
+            page.html,
+            "<h2>Rejected input rows ({})</h2><ul>",
+            f.rejected.len()
+        );
+        for r in f.rejected.iter().take(100) {
+            let _ = write!(page.html, "<li>{}</li>", esc(r));
+        }
+        page.html.push_str("</ul>");
+    }
+    page.html.push_str("</body></html>\n");
     let index = dir.join("index.html");
-    std::fs::write(&index, html).with_context(|| format!("writing {}", index.display()))?;
+    std::fs::write(&index, page.html).with_context(|| format!("writing {}", index.display()))?;
     Ok(index)
 }

@@ -156,6 +156,23 @@ impl Store {
         Ok(n > 0)
     }
 
+    pub fn runs(&self) -> Result<Vec<RunRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT run, size, params, non_embedding_params, token_budget, spec_hash FROM runs ORDER BY params, run",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(RunRow {
+                run: r.get(0)?,
+                size: r.get(1)?,
+                params: r.get::<_, i64>(2)? as u64,
+                non_embedding_params: r.get::<_, i64>(3)? as u64,
+                token_budget: r.get::<_, i64>(4)? as u64,
+                spec_hash: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
         let mut st = self.conn.prepare("SELECT checkpoint, run, step, tokens, flops, val_loss, path FROM checkpoints ORDER BY run, step")?;
         let rows = st.query_map([], |r| {

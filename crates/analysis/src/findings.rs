@@ -1,0 +1,577 @@
+//! From observations to the paper's findings: per task and metric the threshold
+//! verdict, how much loss alone explains and what size adds, the spread between sizes
+//! at a fixed loss; the scaling law; each threshold as a model size and compute; and
+//! when each unfinished run should cross each threshold.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::axis::XAxis;
+use crate::input::{metric_baseline, Obs};
+use crate::isotonic::r2_loss_and_size;
+use crate::scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
+use crate::threshold::{classify, Kind, Noise, Series};
+
+/// Version of `findings.json`'s layout (docs/findings.md).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub x: XAxis,
+    /// Bootstrap resamples for η's interval and the scaling law's.
+    pub boot: usize,
+    pub seed: u64,
+    /// Tokens per parameter at which a threshold becomes a model size (Chinchilla: 20).
+    pub tokens_per_param: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            x: XAxis::Loss,
+            boot: 200,
+            seed: 0,
+            tokens_per_param: 20.0,
+        }
+    }
+}
+
+/// A point of a run's loss curve (every checkpoint, evaluated or not).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CurvePoint {
+    pub run: String,
+    pub size: String,
+    pub params: f64,
+    pub tokens: f64,
+    pub flops: f64,
+    pub loss: f64,
+    /// The run's planned token budget, when known (a run short of it is in progress).
+    pub token_budget: Option<f64>,
+}
+
+/// One task and metric.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskFinding {
+    pub task: String,
+    pub shots: u32,
+    pub metric: String,
+    pub kind: Kind,
+    /// η in the x axis's units (e.g. a loss), with its 95% bootstrap interval.
+    pub threshold: Option<f64>,
+    pub ci: Option<[f64; 2]>,
+    pub baseline: Option<f64>,
+    /// R² of performance on x alone (monotone fit) and with log size and log tokens.
+    pub r2_loss: Option<f64>,
+    pub r2_loss_size: Option<f64>,
+    pub n_points: usize,
+    /// Performance change per unit of the fitting coordinate below η.
+    pub slope: Option<f64>,
+    pub level: Option<f64>,
+    pub p_above: Option<f64>,
+    pub aic_flat: f64,
+    pub aic_level: f64,
+    pub aic_break: f64,
+    pub aic_smooth: f64,
+    /// Mean, over x bins holding two or more sizes, of the largest minus the smallest
+    /// per-size mean; and the mean standard error of those per-size means.
+    pub size_spread: Option<f64>,
+    pub size_spread_noise: Option<f64>,
+    /// The model size and compute (at `tokens_per_param`) whose loss is η, with the
+    /// sizes at η's interval ends.
+    pub threshold_params: Option<f64>,
+    pub threshold_params_ci: Option<[f64; 2]>,
+    pub threshold_flops: Option<f64>,
+    pub threshold_flops_ci: Option<[f64; 2]>,
+}
+
+/// Performance spread between sizes in one bin of x.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpreadBin {
+    pub task: String,
+    pub shots: u32,
+    pub metric: String,
+    pub x_low: f64,
+    pub x_high: f64,
+    pub sizes: usize,
+    pub spread: f64,
+}
+
+/// When an unfinished run should cross an emergent task's threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    pub run: String,
+    pub task: String,
+    pub shots: u32,
+    pub metric: String,
+    pub threshold: f64,
+    pub tokens_so_far: f64,
+    pub loss_now: f64,
+    /// Tokens at which the fitted curve reaches η; `None` if its asymptote is above η.
+    pub tokens_at_threshold: Option<f64>,
+    pub token_budget: Option<f64>,
+    pub curve: LossCurve,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Findings {
+    pub schema_version: u32,
+    pub x_axis: String,
+    pub x_label: String,
+    pub n_observations: usize,
+    pub tasks: Vec<TaskFinding>,
+    pub spread: Vec<SpreadBin>,
+    pub scaling: Option<ScalingFit>,
+    /// Which checkpoints the scaling law was fitted to.
+    pub scaling_points: String,
+    pub tokens_per_param: f64,
+    pub predictions: Vec<Prediction>,
+    /// Input rows that were not used, each with its file and line.
+    pub rejected: Vec<String>,
+}
+
+/// How a point's value scatters: binomially over its documents for accuracy-like
+/// metrics (the count recovered from the standard error when only that is known),
+/// else at its standard error.
+fn noise_of(o: &Obs) -> Noise {
+    let proportion = metric_baseline(&o.metric, 0.0).is_some() && o.metric != "prob_correct";
+    let n = o.n.or_else(|| {
+        let (p, se) = (o.value, o.stderr?);
+        (proportion && p > 0.0 && p < 1.0 && se > 0.0).then(|| p * (1.0 - p) / (se * se) + 1.0)
+    });
+    match (proportion, n, o.stderr) {
+        (true, Some(n), _) if n > 0.0 => Noise::Binomial { n },
+        (_, _, Some(se)) if se > 0.0 && se.is_finite() => Noise::StdErr(se),
+        _ => Noise::Unknown,
+    }
+}
+
+type GroupKey = (String, u32, String);
+
+fn groups<'a>(obs: &'a [Obs], xs: &[Option<f64>]) -> BTreeMap<GroupKey, Vec<(&'a Obs, f64)>> {
+    let mut g: BTreeMap<GroupKey, Vec<(&Obs, f64)>> = BTreeMap::new();
+    for (o, x) in obs.iter().zip(xs) {
+        if let Some(x) = x {
+            g.entry((o.task.clone(), o.shots, o.metric.clone()))
+                .or_default()
+                .push((o, *x));
+        }
+    }
+    g
+}
+
+/// Per-size means in equal-width bins of the coordinate.
+fn spread_bins(key: &GroupKey, pts: &[(&Obs, f64)], u: &[f64]) -> (Vec<SpreadBin>, Option<f64>) {
+    const BINS: usize = 8;
+    let (lo, hi) = u
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if hi <= lo {
+        return (Vec::new(), None);
+    }
+    let width = (hi - lo) / BINS as f64;
+    // bin → size → (sum, count, sum of variances)
+    let mut cells: BTreeMap<usize, BTreeMap<&str, (f64, f64, f64)>> = BTreeMap::new();
+    for ((o, _), &ui) in pts.iter().zip(u) {
+        let b = (((ui - lo) / width) as usize).min(BINS - 1);
+        let c = cells
+            .entry(b)
+            .or_default()
+            .entry(o.size.as_str())
+            .or_default();
+        c.0 += o.value;
+        c.1 += 1.0;
+        c.2 += o.stderr.filter(|s| s.is_finite()).map_or(0.0, |s| s * s);
+    }
+    let mut bins = Vec::new();
+    let mut noise = Vec::new();
+    for (b, sizes) in cells.into_iter().filter(|(_, s)| s.len() >= 2) {
+        let means: Vec<f64> = sizes.values().map(|c| c.0 / c.1).collect();
+        let max = means.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let min = means.iter().cloned().fold(f64::INFINITY, f64::min);
+        noise.extend(sizes.values().map(|c| (c.2 / (c.1 * c.1)).sqrt()));
+        bins.push(SpreadBin {
+            task: key.0.clone(),
+            shots: key.1,
+            metric: key.2.clone(),
+            x_low: lo + width * b as f64,
+            x_high: lo + width * (b + 1) as f64,
+            sizes: sizes.len(),
+            spread: max - min,
+        });
+    }
+    let mean_noise = (!noise.is_empty()).then(|| noise.iter().sum::<f64>() / noise.len() as f64);
+    (bins, mean_noise)
+}
+
+fn finding(
+    key: &GroupKey,
+    pts: &[(&Obs, f64)],
+    opts: &Options,
+    seed: u64,
+) -> (TaskFinding, Vec<SpreadBin>) {
+    let ax = &opts.x;
+    let u: Vec<f64> = pts.iter().map(|(_, x)| ax.to_coord(*x)).collect();
+    let y: Vec<f64> = pts.iter().map(|(o, _)| o.value).collect();
+    let baseline = pts[0].0.baseline;
+    let series = Series {
+        x: u.clone(),
+        y: y.clone(),
+        noise: pts.iter().map(|(o, _)| noise_of(o)).collect(),
+        baseline,
+    };
+    let fit = classify(&series, opts.boot, seed);
+    let covariates = vec![
+        pts.iter().map(|(o, _)| o.params.ln()).collect(),
+        pts.iter().map(|(o, _)| o.tokens.max(1.0).ln()).collect(),
+    ];
+    let r2 = r2_loss_and_size(&u, &y, &covariates);
+    let (mut bins, noise) = spread_bins(key, pts, &u);
+    for b in &mut bins {
+        let (p, q) = (ax.from_coord(b.x_low), ax.from_coord(b.x_high));
+        (b.x_low, b.x_high) = (p.min(q), p.max(q));
+    }
+    let size_spread =
+        (!bins.is_empty()).then(|| bins.iter().map(|b| b.spread).sum::<f64>() / bins.len() as f64);
+    let raw_ci = fit.ci.map(|[a, b]| {
+        let (p, q) = (ax.from_coord(a), ax.from_coord(b));
+        [p.min(q), p.max(q)]
+    });
+    let f = TaskFinding {
+        task: key.0.clone(),
+        shots: key.1,
+        metric: key.2.clone(),
+        kind: fit.kind,
+        threshold: fit
+            .threshold
+            .filter(|_| fit.kind == Kind::Emergent)
+            .map(|t| ax.from_coord(t)),
+        ci: raw_ci,
+        baseline,
+        r2_loss: r2.map(|r| r.0),
+        r2_loss_size: r2.map(|r| r.1),
+        n_points: fit.n_points,
+        slope: fit.slope,
+        level: fit.level,
+        p_above: fit.p_above,
+        aic_flat: fit.aic_flat,
+        aic_level: fit.aic_level,
+        aic_break: fit.aic_break,
+        aic_smooth: fit.aic_smooth,
+        size_spread,
+        size_spread_noise: noise.filter(|n| *n > 0.0),
+        threshold_params: None,
+        threshold_params_ci: None,
+        threshold_flops: None,
+        threshold_flops_ci: None,
+    };
+    (f, bins)
+}
+
+/// One curve point per checkpoint of the observations (for data without a separate
+/// list of checkpoints).
+pub fn curve_from_obs(obs: &[Obs]) -> Vec<CurvePoint> {
+    let mut seen = BTreeMap::new();
+    for o in obs.iter().filter(|o| o.loss.is_finite()) {
+        seen.entry(o.checkpoint_key())
+            .or_insert_with(|| CurvePoint {
+                run: o.run.clone(),
+                size: o.size.clone(),
+                params: o.params,
+                tokens: o.tokens,
+                flops: o.flops,
+                loss: o.loss,
+                token_budget: None,
+            });
+    }
+    seen.into_values().collect()
+}
+
+/// Runs below which the last checkpoints alone leave the law's five parameters
+/// poorly determined.
+const MIN_RUNS_FOR_FINAL: usize = 12;
+
+/// The scaling law's points: each run's last checkpoint when there are enough runs
+/// (a checkpoint before the end of a cosine schedule lies above the law); else every
+/// checkpoint past the first fifth of its run (warm-up losses are far off the law).
+fn scaling_points(curve: &[CurvePoint]) -> (Vec<ScalingPoint>, String) {
+    let mut last: BTreeMap<&str, &CurvePoint> = BTreeMap::new();
+    for c in curve.iter().filter(|c| c.tokens > 0.0) {
+        let e = last.entry(c.run.as_str()).or_insert(c);
+        if c.tokens > e.tokens {
+            *e = c;
+        }
+    }
+    let to = |c: &CurvePoint| ScalingPoint {
+        params: c.params,
+        tokens: c.tokens,
+        loss: c.loss,
+    };
+    if last.len() >= MIN_RUNS_FOR_FINAL {
+        return (
+            last.values().map(|c| to(c)).collect(),
+            "the last checkpoint of each run".into(),
+        );
+    }
+    let pts = curve
+        .iter()
+        .filter(|c| {
+            c.tokens > 0.0
+                && last
+                    .get(c.run.as_str())
+                    .is_some_and(|l| c.tokens >= 0.2 * l.tokens)
+        })
+        .map(to)
+        .collect();
+    (
+        pts,
+        format!("every checkpoint past 20% of its run (fewer than {MIN_RUNS_FOR_FINAL} runs)"),
+    )
+}
+
+fn predictions(curve: &[CurvePoint], tasks: &[TaskFinding]) -> Vec<Prediction> {
+    let mut runs: BTreeMap<&str, Vec<&CurvePoint>> = BTreeMap::new();
+    for c in curve {
+        runs.entry(c.run.as_str()).or_default().push(c);
+    }
+    let mut out = Vec::new();
+    for (run, mut pts) in runs {
+        pts.sort_by(|a, b| a.tokens.total_cmp(&b.tokens));
+        let now = pts[pts.len() - 1];
+        let emergent: Vec<&TaskFinding> = tasks
+            .iter()
+            .filter(|t| t.kind == Kind::Emergent && t.threshold.is_some_and(|eta| now.loss > eta))
+            .collect();
+        if emergent.is_empty() {
+            continue;
+        }
+        let xy: Vec<(f64, f64)> = pts.iter().map(|c| (c.tokens, c.loss)).collect();
+        let Some(curve) = fit_loss_curve(&xy) else {
+            continue;
+        };
+        for t in emergent {
+            let eta = t.threshold.unwrap_or(f64::NAN);
+            out.push(Prediction {
+                run: run.to_string(),
+                task: t.task.clone(),
+                shots: t.shots,
+                metric: t.metric.clone(),
+                threshold: eta,
+                tokens_so_far: now.tokens,
+                loss_now: now.loss,
+                tokens_at_threshold: curve.tokens_at(eta),
+                token_budget: now.token_budget,
+                curve,
+            });
+        }
+    }
+    out
+}
+
+fn size_at_threshold(t: &mut TaskFinding, law: &ScalingFit, r: f64) {
+    let Some(eta) = t.threshold else { return };
+    let n = law.params_at(eta, r);
+    let flops = |n: f64| 6.0 * n * r * n;
+    t.threshold_params = n;
+    t.threshold_flops = n.map(flops);
+    if let Some([lo, hi]) = t.ci {
+        // A higher loss threshold is reached by a smaller model.
+        if let (Some(small), Some(large)) = (law.params_at(hi, r), law.params_at(lo, r)) {
+            t.threshold_params_ci = Some([small, large]);
+            t.threshold_flops_ci = Some([flops(small), flops(large)]);
+        }
+    }
+}
+
+/// Every finding. `curve` is every checkpoint's loss (from the study's database, or
+/// [`curve_from_obs`]); `rejected` carries the input rows that were not read.
+pub fn analyze(
+    obs: &[Obs],
+    curve: &[CurvePoint],
+    rejected: Vec<String>,
+    opts: &Options,
+) -> Findings {
+    let xs = opts.x.values(obs);
+    let groups = groups(obs, &xs);
+    let mut tasks = Vec::new();
+    let mut spread = Vec::new();
+    for (i, (key, pts)) in groups.iter().enumerate() {
+        let (f, mut bins) = finding(key, pts, opts, opts.seed.wrapping_add(i as u64));
+        tasks.push(f);
+        spread.append(&mut bins);
+    }
+    let on_loss = opts.x == XAxis::Loss;
+    let (points, which) = scaling_points(curve);
+    let scaling = if on_loss {
+        fit_scaling_law(&points, opts.boot, opts.seed)
+    } else {
+        None
+    };
+    if let Some(law) = &scaling {
+        for t in &mut tasks {
+            size_at_threshold(t, law, opts.tokens_per_param);
+        }
+    }
+    let predictions = if on_loss {
+        predictions(curve, &tasks)
+    } else {
+        Vec::new()
+    };
+    Findings {
+        schema_version: SCHEMA_VERSION,
+        x_axis: opts.x.to_string(),
+        x_label: opts.x.label(),
+        n_observations: xs.iter().filter(|x| x.is_some()).count(),
+        tasks,
+        spread,
+        scaling,
+        scaling_points: if on_loss {
+            which
+        } else {
+            "not fitted: the x axis is not loss".into()
+        },
+        tokens_per_param: opts.tokens_per_param,
+        predictions,
+        rejected,
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or(String::new(), |v| format!("{v}"))
+}
+
+fn pair(v: Option<[f64; 2]>, i: usize) -> String {
+    opt(v.map(|p| p[i]))
+}
+
+/// A CSV field, quoted when it needs to be.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+impl Findings {
+    /// The tables, as (file name, CSV text).
+    pub fn tables(&self, obs: &[Obs]) -> Vec<(&'static str, String)> {
+        let mut th = String::from("task,shots,metric,kind,threshold,ci_low,ci_high,baseline,r2_loss,r2_loss_size,n_points,slope,p_above,aic_flat,aic_level,aic_break,aic_smooth,size_spread,size_spread_noise,threshold_params,threshold_params_low,threshold_params_high,threshold_flops,threshold_flops_low,threshold_flops_high\n");
+        for t in &self.tasks {
+            let kind = serde_json::to_value(t.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let _ = writeln!(
+                th,
+                "{},{},{},{kind},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                csv_field(&t.task),
+                t.shots,
+                csv_field(&t.metric),
+                opt(t.threshold),
+                pair(t.ci, 0),
+                pair(t.ci, 1),
+                opt(t.baseline),
+                opt(t.r2_loss),
+                opt(t.r2_loss_size),
+                t.n_points,
+                opt(t.slope),
+                opt(t.p_above),
+                t.aic_flat,
+                t.aic_level,
+                t.aic_break,
+                t.aic_smooth,
+                opt(t.size_spread),
+                opt(t.size_spread_noise),
+                opt(t.threshold_params),
+                pair(t.threshold_params_ci, 0),
+                pair(t.threshold_params_ci, 1),
+                opt(t.threshold_flops),
+                pair(t.threshold_flops_ci, 0),
+                pair(t.threshold_flops_ci, 1),
+            );
+        }
+        let mut pts = String::from(
+            "run,size,params,step,tokens,flops,loss,task,shots,metric,value,stderr,n,baseline\n",
+        );
+        for o in obs {
+            let _ = writeln!(
+                pts,
+                "{},{},{},{},{},{:e},{},{},{},{},{},{},{},{}",
+                csv_field(&o.run),
+                csv_field(&o.size),
+                o.params,
+                o.step.map_or(String::new(), |s| s.to_string()),
+                o.tokens,
+                o.flops,
+                if o.loss.is_finite() {
+                    o.loss.to_string()
+                } else {
+                    String::new()
+                },
+                csv_field(&o.task),
+                o.shots,
+                csv_field(&o.metric),
+                o.value,
+                opt(o.stderr),
+                opt(o.n),
+                opt(o.baseline),
+            );
+        }
+        let mut sc = String::from("parameter,value,ci_low,ci_high\n");
+        if let Some(s) = &self.scaling {
+            for (name, v, ci) in [
+                ("E", s.e, s.e_ci),
+                ("A", s.a, s.a_ci),
+                ("B", s.b, s.b_ci),
+                ("alpha", s.alpha, s.alpha_ci),
+                ("beta", s.beta, s.beta_ci),
+            ] {
+                let _ = writeln!(sc, "{name},{v},{},{}", pair(ci, 0), pair(ci, 1));
+            }
+        }
+        let mut pr = String::from("run,task,shots,metric,threshold,tokens_so_far,loss_now,tokens_at_threshold,token_budget,curve_e,curve_b,curve_beta\n");
+        for p in &self.predictions {
+            let _ = writeln!(
+                pr,
+                "{},{},{},{},{},{},{},{},{},{},{},{}",
+                csv_field(&p.run),
+                csv_field(&p.task),
+                p.shots,
+                csv_field(&p.metric),
+                p.threshold,
+                p.tokens_so_far,
+                p.loss_now,
+                opt(p.tokens_at_threshold),
+                opt(p.token_budget),
+                p.curve.e,
+                p.curve.b,
+                p.curve.beta,
+            );
+        }
+        let mut sp = String::from("task,shots,metric,x_low,x_high,sizes,spread\n");
+        for b in &self.spread {
+            let _ = writeln!(
+                sp,
+                "{},{},{},{},{},{},{}",
+                csv_field(&b.task),
+                b.shots,
+                csv_field(&b.metric),
+                b.x_low,
+                b.x_high,
+                b.sizes,
+                b.spread
+            );
+        }
+        vec![
+            ("thresholds.csv", th),
+            ("points.csv", pts),
+            ("scaling_law.csv", sc),
+            ("predictions.csv", pr),
+            ("size_spread.csv", sp),
+        ]
+    }
+}

@@ -1,0 +1,77 @@
+//! The Pythia suite's published lm-evaluation-harness results (../shared/data/pythia-evals)
+//! read and analysed against LAMBADA perplexity as a stand-in for loss. Skips with a
+//! message where the folder is absent.
+
+use std::path::Path;
+
+use emergent_analysis::{analyze, curve_from_obs, read_lmeval, Kind, Options, XAxis};
+
+fn pythia() -> Option<&'static Path> {
+    let p = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/pythia-evals/pythia-v1"
+    ));
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent", p.display());
+        None
+    }
+}
+
+#[test]
+fn pythia_results_are_read_with_size_step_tokens_and_baselines() {
+    let Some(root) = pythia() else { return };
+    let loaded = read_lmeval(&root.join("pythia-160m")).unwrap();
+    assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
+    let piqa: Vec<_> = loaded
+        .obs
+        .iter()
+        .filter(|o| o.task == "piqa" && o.metric == "acc" && o.shots == 0)
+        .collect();
+    assert!(
+        piqa.len() >= 20,
+        "{} zero-shot PIQA checkpoints",
+        piqa.len()
+    );
+    for o in &piqa {
+        assert_eq!(o.params, 1.6e8);
+        assert_eq!(o.run, "pythia-160m");
+        assert_eq!(o.tokens, o.step.unwrap() as f64 * 2_097_152.0);
+        assert_eq!(o.baseline, Some(0.5));
+        assert!(o.stderr.unwrap() > 0.0 && o.loss.is_nan());
+    }
+    let five = loaded.obs.iter().filter(|o| o.shots == 5).count();
+    assert!(five > 0, "five-shot files carry num_fewshot = 5");
+}
+
+#[test]
+fn pythia_against_lambada_perplexity_rises_smoothly_on_piqa_and_arc_easy() {
+    let Some(root) = pythia() else { return };
+    let mut obs = Vec::new();
+    for size in ["pythia-160m", "pythia-410m", "pythia-1.4b"] {
+        obs.extend(read_lmeval(&root.join(size).join("zero-shot")).unwrap().obs);
+    }
+    obs.retain(|o| ["piqa", "arc_easy", "lambada_openai"].contains(&o.task.as_str()));
+    let opts = Options {
+        x: "lambada_openai:ppl".parse::<XAxis>().unwrap(),
+        boot: 50,
+        ..Options::default()
+    };
+    let f = analyze(&obs, &curve_from_obs(&obs), Vec::new(), &opts);
+    assert!(f.scaling.is_none(), "no loss, no scaling law");
+    for task in ["piqa", "arc_easy"] {
+        let t = f
+            .tasks
+            .iter()
+            .find(|t| t.task == task && t.metric == "acc")
+            .unwrap();
+        assert_eq!(t.kind, Kind::Smooth, "{task}: {t:?}");
+        // Models of three sizes at the same LAMBADA perplexity score alike.
+        assert!(t.r2_loss.unwrap() > 0.95, "{task}: {t:?}");
+        assert!(
+            t.r2_loss_size.unwrap() - t.r2_loss.unwrap() < 0.02,
+            "{task}: {t:?}"
+        );
+    }
+}
