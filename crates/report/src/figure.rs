@@ -115,7 +115,7 @@ impl Figure {
         (!xs.is_empty()).then(|| (span(&xs), span(&ys)))
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, width: u32) -> Result<()>
     where
         DB::ErrorType: 'static,
     {
@@ -172,7 +172,7 @@ impl Figure {
                 .map(|&(x, y)| (self.px(x), self.py(y)))
                 .filter(|(p, q)| p.is_finite() && q.is_finite())
                 .collect();
-            let style = l.colour.stroke_width(if l.dashed { 1 } else { 2 });
+            let style = l.colour.stroke_width(if l.dashed { 1 } else { width });
             let anno = if !l.joined {
                 let c = l.colour;
                 chart
@@ -190,7 +190,7 @@ impl Figure {
             if let Some(label) = &l.label {
                 let c = l.colour;
                 anno.label(label.clone()).legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2))
+                    PathElement::new([(x, y), (x + 16, y)], c.stroke_width(width))
                 });
             }
             if l.markers {
@@ -218,12 +218,14 @@ impl Figure {
         let svg_path = dir.join(format!("{stem}.svg"));
         {
             let root = SVGBackend::new(&svg_path, (WIDTH, HEIGHT)).into_drawing_area();
-            self.draw(&root)?;
+            self.draw(&root, 2)?;
         }
         let mut buf = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
         {
             let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
-            self.draw(&root)?;
+            // plotters' bitmap backend draws steep lines wider than one pixel with
+            // spikes; one-pixel lines are exact.
+            self.draw(&root, 1)?;
         }
         write_png(&dir.join(format!("{stem}.png")), &buf, WIDTH, HEIGHT)
     }

@@ -58,25 +58,27 @@ fn size_colours<'a>(
         .collect()
 }
 
-/// One line per run through its points, coloured by size; each size labelled once.
+/// One line per run through its points in training order (`order`: tokens), coloured
+/// by size; each size labelled once.
 fn run_lines<'a>(
-    points: impl Iterator<Item = (&'a str, &'a str, f64, f64)>,
+    points: impl Iterator<Item = (&'a str, &'a str, f64, f64, f64)>,
     colours: &BTreeMap<String, (f64, RGBColor)>,
 ) -> Vec<Line> {
-    type Run<'b> = (&'b str, Vec<(f64, f64)>);
+    type Run<'b> = (&'b str, Vec<(f64, f64, f64)>);
     let mut runs: BTreeMap<(u64, &str), Run> = BTreeMap::new();
-    for (run, size, x, y) in points {
+    for (run, size, order, x, y) in points {
         let n = colours.get(size).map_or(0.0, |c| c.0) as u64;
         runs.entry((n, run))
             .or_insert((size, Vec::new()))
             .1
-            .push((x, y));
+            .push((order, x, y));
     }
     let mut labelled = std::collections::HashSet::new();
     runs.into_values()
         .map(|(size, mut pts)| {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             let (n, colour) = colours.get(size).copied().unwrap_or((0.0, PALETTE[7]));
+            let pts = pts.into_iter().map(|(_, x, y)| (x, y)).collect();
             Line {
                 label: labelled
                     .insert(size)
@@ -134,7 +136,7 @@ fn loss_curves(
     let pts = curve
         .iter()
         .filter(|c| c.tokens > 0.0)
-        .map(|c| (c.run.as_str(), c.size.as_str(), c.tokens, c.loss));
+        .map(|c| (c.run.as_str(), c.size.as_str(), c.tokens, c.tokens, c.loss));
     let fig = Figure {
         title: "Validation loss during training".into(),
         x_label: "training tokens".into(),
@@ -295,7 +297,7 @@ fn task_figure(
 ) -> Figure {
     let lines = run_lines(
         pts.iter()
-            .map(|(o, x)| (o.run.as_str(), o.size.as_str(), *x, o.value)),
+            .map(|(o, x)| (o.run.as_str(), o.size.as_str(), o.tokens, *x, o.value)),
         colours,
     );
     let shots = if t.shots == 0 {
