@@ -444,6 +444,26 @@ pub fn swiglu_forward(h: &mut [f32], gate: &[f32], up: &[f32]) {
         .for_each(|((h, g), u)| swiglu_chunk(h, g, u));
 }
 
+/// SwiGLU over rows holding `[gate (f) | up (f)]` side by side.
+pub fn swiglu_rows(h: &mut [f32], gate_up: &[f32], f: usize) {
+    h.par_chunks_mut(f)
+        .zip(gate_up.par_chunks(2 * f))
+        .with_min_len(16)
+        .for_each(|(h, gu)| swiglu_chunk(h, &gu[..f], &gu[f..]));
+}
+
+/// Splits rows of `src` into consecutive column blocks, each into its own buffer.
+pub fn split_columns(src: &[f32], parts: &mut [(&mut Vec<f32>, usize)]) {
+    let width: usize = parts.iter().map(|p| p.1).sum();
+    for (r, row) in src.chunks_exact(width).enumerate() {
+        let mut at = 0;
+        for (dst, w) in parts.iter_mut() {
+            dst[r * *w..(r + 1) * *w].copy_from_slice(&row[at..at + *w]);
+            at += *w;
+        }
+    }
+}
+
 with_avx2! {
     fn swiglu_chunk(h: &mut [f32], g: &[f32], u: &[f32]) -> () = swiglu_in_lanes
 }

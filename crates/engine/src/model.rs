@@ -565,6 +565,111 @@ impl LanguageModel for CpuModel {
     }
 
     fn score_groups(&mut self, groups: &[ScoreGroup]) -> Vec<Vec<Vec<(f64, bool)>>> {
+        let threads = rayon::current_num_threads();
+        if self.config.hidden_size > SMALL_WIDTH || threads < 2 || groups.len() < 2 {
+            return self.score_serial(groups);
+        }
+        // A narrow model's products are too small to split well between threads: give
+        // each thread whole documents instead, in a pool of its own so that every
+        // product inside runs on one core. Rows never mix, so the scores are the same.
+        let chunks = split_by_tokens(groups, threads);
+        let this = &*self;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+                            Ok(pool) => pool.install(|| this.score_serial(chunk)),
+                            Err(_) => this.score_serial(chunk),
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    }
+
+    fn greedy_batch(
+        &mut self,
+        prompts: &[Vec<u32>],
+        max_new: usize,
+        stop: &mut dyn FnMut(usize, &[u32]) -> bool,
+    ) -> Vec<Vec<u32>> {
+        let v = self.config.vocab_size;
+        let max_pos = self.config.max_position_embeddings;
+        let mut caches = vec![KvCache::new(self.config.num_hidden_layers); prompts.len()];
+        let mut outs: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
+        // (prompt index, tokens to feed next)
+        let mut live: Vec<(usize, Vec<u32>)> = prompts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty() && max_new > 0)
+            .map(|(i, p)| (i, p[p.len().saturating_sub(max_pos)..].to_vec()))
+            .collect();
+        while !live.is_empty() {
+            let segs: Vec<Segment> = live
+                .iter()
+                .map(|(i, toks)| Segment {
+                    cache: *i,
+                    tokens: toks,
+                    append: true,
+                    logits_from: toks.len() - 1,
+                })
+                .collect();
+            let logits = self.forward_segments(&mut caches, &segs);
+            let mut still = Vec::new();
+            for (row, (i, _)) in logits.chunks(v).zip(&live) {
+                let tok = argmax(row);
+                outs[*i].push(tok);
+                let full = caches[*i].len() >= max_pos;
+                if outs[*i].len() < max_new && !full && !stop(*i, &outs[*i]) {
+                    still.push((*i, vec![tok]));
+                }
+            }
+            live = still;
+        }
+        outs
+    }
+
+    fn sum_nll(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f64 {
+        self.check_tokens(inputs);
+        self.check_tokens(targets);
+        self.forward(inputs, b, t, false);
+        let v = self.config.vocab_size;
+        kernels::cross_entropy(&mut self.ws.logits, &mut self.ws.nll, targets, v, None);
+        self.ws.nll.iter().sum()
+    }
+}
+
+/// Widths up to which scoring splits documents between threads rather than products.
+const SMALL_WIDTH: usize = 256;
+
+/// Consecutive runs of `groups` with about equal token counts, one per thread.
+fn split_by_tokens(groups: &[ScoreGroup], parts: usize) -> Vec<&[ScoreGroup]> {
+    let size = |g: &ScoreGroup| g.shared.len() + g.tails.iter().map(Vec::len).sum::<usize>();
+    let total: usize = groups.iter().map(size).sum();
+    let mut out = Vec::with_capacity(parts);
+    let (mut start, mut acc) = (0, 0);
+    for (i, g) in groups.iter().enumerate() {
+        acc += size(g);
+        if acc * parts >= total * (out.len() + 1) && out.len() + 1 < parts {
+            out.push(&groups[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < groups.len() {
+        out.push(&groups[start..]);
+    }
+    out
+}
+
+impl CpuModel {
+    /// [`LanguageModel::score_groups`] on the current thread pool.
+    fn score_serial(&self, groups: &[ScoreGroup]) -> Vec<Vec<Vec<(f64, bool)>>> {
         let layers = self.config.num_hidden_layers;
         let mut caches = vec![KvCache::new(layers); groups.len()];
         let prefill: Vec<Segment> = groups
@@ -628,55 +733,25 @@ impl LanguageModel for CpuModel {
             })
             .collect()
     }
+}
 
-    fn greedy_batch(
-        &mut self,
-        prompts: &[Vec<u32>],
-        max_new: usize,
-        stop: &mut dyn FnMut(usize, &[u32]) -> bool,
-    ) -> Vec<Vec<u32>> {
-        let v = self.config.vocab_size;
-        let max_pos = self.config.max_position_embeddings;
-        let mut caches = vec![KvCache::new(self.config.num_hidden_layers); prompts.len()];
-        let mut outs: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
-        // (prompt index, tokens to feed next)
-        let mut live: Vec<(usize, Vec<u32>)> = prompts
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.is_empty() && max_new > 0)
-            .map(|(i, p)| (i, p[p.len().saturating_sub(max_pos)..].to_vec()))
-            .collect();
-        while !live.is_empty() {
-            let segs: Vec<Segment> = live
-                .iter()
-                .map(|(i, toks)| Segment {
-                    cache: *i,
-                    tokens: toks,
-                    append: true,
-                    logits_from: toks.len() - 1,
-                })
-                .collect();
-            let logits = self.forward_segments(&mut caches, &segs);
-            let mut still = Vec::new();
-            for (row, (i, _)) in logits.chunks(v).zip(&live) {
-                let tok = argmax(row);
-                outs[*i].push(tok);
-                let full = caches[*i].len() >= max_pos;
-                if outs[*i].len() < max_new && !full && !stop(*i, &outs[*i]) {
-                    still.push((*i, vec![tok]));
-                }
-            }
-            live = still;
-        }
-        outs
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn sum_nll(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f64 {
-        self.check_tokens(inputs);
-        self.check_tokens(targets);
-        self.forward(inputs, b, t, false);
-        let v = self.config.vocab_size;
-        kernels::cross_entropy(&mut self.ws.logits, &mut self.ws.nll, targets, v, None);
-        self.ws.nll.iter().sum()
+    #[test]
+    fn documents_split_in_order_into_balanced_parts() {
+        let group = |n: usize| ScoreGroup {
+            shared: vec![0; n],
+            tails: vec![vec![0; n]],
+            scored: vec![n],
+        };
+        let groups: Vec<ScoreGroup> = [9, 7, 5, 5, 3, 2, 1].into_iter().map(group).collect();
+        let parts = split_by_tokens(&groups, 2);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].len() + parts[1].len(), groups.len());
+        let tokens = |p: &[ScoreGroup]| p.iter().map(|g| 2 * g.shared.len()).sum::<usize>();
+        assert_eq!((tokens(parts[0]), tokens(parts[1])), (32, 32));
+        assert_eq!(split_by_tokens(&groups[..1], 2).len(), 1);
     }
 }

@@ -521,11 +521,15 @@ pub fn evaluate(
     let n = opts.limit.unwrap_or(task.docs.len()).min(task.docs.len());
     let shots = opts.num_fewshot.unwrap_or(task.spec.num_fewshot);
     let mut rnd = PyRandom::new(opts.fewshot_seed);
-    let mut prepared = Vec::with_capacity(n);
-    for i in 0..n {
-        let prefix = task.fewshot_prefix(i, shots, &mut rnd)?;
-        prepared.push(task.prepare(i, &prefix));
-    }
+    // Few-shot draws follow one random stream, in document order; rendering is parallel.
+    let prefixes = (0..n)
+        .map(|i| task.fewshot_prefix(i, shots, &mut rnd))
+        .collect::<Result<Vec<String>>>()?;
+    let prepared: Vec<Prepared> = prefixes
+        .par_iter()
+        .enumerate()
+        .map(|(i, prefix)| task.prepare(i, prefix))
+        .collect();
     let (lls, mut truncated) = s.run_loglikelihoods(&prepared, opts.batch_tokens, progress);
     let mut records: Vec<SampleRecord> = prepared
         .iter()

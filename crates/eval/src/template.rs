@@ -2,6 +2,9 @@
 //! lm-evaluation-harness resolves `doc_to_text`, `doc_to_choice` and `doc_to_target`.
 //! Nothing in a task file runs as code: templates see the document and a few filters.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use minijinja::value::Value;
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
@@ -46,9 +49,22 @@ impl Default for Templates {
 }
 
 /// lm-evaluation-harness's `regex_replace` filter (`re.sub`).
+/// Patterns are compiled once per process: a template runs the filter on every document.
 fn regex_replace(s: String, pattern: String, repl: String) -> Result<String, Error> {
-    let re = regex::Regex::new(&pattern)
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("bad regex: {e}")))?;
+    static COMPILED: OnceLock<Mutex<HashMap<String, regex::Regex>>> = OnceLock::new();
+    let cache = COMPILED.get_or_init(Default::default);
+    let cached = cache.lock().ok().and_then(|c| c.get(&pattern).cloned());
+    let re = match cached {
+        Some(re) => re,
+        None => {
+            let re = regex::Regex::new(&pattern)
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("bad regex: {e}")))?;
+            if let Ok(mut c) = cache.lock() {
+                c.insert(pattern, re.clone());
+            }
+            re
+        }
+    };
     Ok(re.replace_all(&s, python_repl(&repl).as_str()).into_owned())
 }
 
