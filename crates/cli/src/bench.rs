@@ -34,12 +34,17 @@ pub struct BenchEvalArgs {
     threads: usize,
 }
 
-pub fn bench_eval(args: &BenchEvalArgs) -> Result<()> {
-    if args.threads > 0 {
+/// Sizes the global thread pool (0: one thread per core).
+pub fn set_threads(threads: usize) {
+    if threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(args.threads)
+            .num_threads(threads)
             .build_global();
     }
+}
+
+pub fn bench_eval(args: &BenchEvalArgs) -> Result<()> {
+    set_threads(args.threads);
     let started = Instant::now();
     let (mut model, tokenizer) = load_model(&args.model)?;
     let load_s = started.elapsed().as_secs_f64();
@@ -91,7 +96,7 @@ pub fn bench_eval(args: &BenchEvalArgs) -> Result<()> {
 }
 
 /// Peak resident memory of this process (Linux's VmHWM), in MB.
-fn peak_rss_mb() -> Option<f64> {
+pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: f64 = status
         .lines()

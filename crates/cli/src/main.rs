@@ -2,6 +2,7 @@
 
 mod analyze;
 mod bench;
+mod bench_train;
 mod pipeline;
 mod study;
 
@@ -102,6 +103,10 @@ enum Command {
 enum BenchCommand {
     /// Scoring speed: documents per second, GFLOP/s and peak memory on one model.
     Eval(bench::BenchEvalArgs),
+    /// Training speed: tokens/s of forward, backward, clipping and AdamW on random tokens.
+    Train(bench_train::BenchModelArgs),
+    /// Forward speed: tokens/s of a forward pass with the loss.
+    Forward(bench_train::BenchModelArgs),
 }
 
 fn setup(args: &StudyArgs) -> Result<study::Study> {
@@ -205,6 +210,8 @@ fn run(cli: Cli) -> Result<()> {
             pipeline::eval_all(&s, &mut open_store(&study.out)?, &tasks, &study.out)?;
         }
         Command::Bench(BenchCommand::Eval(args)) => bench::bench_eval(&args)?,
+        Command::Bench(BenchCommand::Train(args)) => bench_train::bench_model(&args, true)?,
+        Command::Bench(BenchCommand::Forward(args)) => bench_train::bench_model(&args, false)?,
         Command::Analyze(args) | Command::Report(args) => {
             analyze::run_analyze(&args)?;
         }

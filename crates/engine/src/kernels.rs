@@ -509,17 +509,40 @@ pub fn cross_entropy(
         .zip(nll.par_iter_mut())
         .zip(targets.par_iter())
         .for_each(|((row, nll), &target)| {
-            let max = max_f32(row);
-            let sum = sum_exp(row, max);
-            let lse = max as f64 + sum.ln();
-            *nll = lse - row[target as usize] as f64;
-            if let Some(scale) = grad_scale {
-                for x in row.iter_mut() {
-                    *x = (((*x as f64) - lse).exp() as f32) * scale;
-                }
-                row[target as usize] -= scale;
-            }
+            *nll = cross_entropy_row(
+                row,
+                target as usize,
+                grad_scale.unwrap_or(0.0),
+                grad_scale.is_some(),
+            );
         });
+}
+
+with_avx2! {
+    fn cross_entropy_row(row: &mut [f32], target: usize, scale: f32, grad: bool) -> f64 = cross_entropy_in_lanes
+}
+
+/// One row: the negative log-likelihood of `target` (log-sum-exp in f64), and with
+/// `grad` the row replaced by `scale · (softmax − onehot)`.
+#[inline(always)]
+fn cross_entropy_in_lanes(row: &mut [f32], target: usize, scale: f32, grad: bool) -> f64 {
+    let max = max_f32(row);
+    let sum = sum_exp(row, max);
+    let nll = max as f64 + sum.ln() - row[target] as f64;
+    if grad {
+        let k = (scale as f64 / sum) as f32;
+        let mut chunks = row.chunks_exact_mut(8);
+        for c in &mut chunks {
+            for x in c.iter_mut() {
+                *x = exp_f32(*x - max) * k;
+            }
+        }
+        for x in chunks.into_remainder() {
+            *x = exp_f32(*x - max) * k;
+        }
+        row[target] -= scale;
+    }
+    nll
 }
 
 #[cfg(test)]

@@ -1,0 +1,151 @@
+//! `emergent bench train` and `emergent bench forward`: steps per second of one model
+//! shape on random tokens, as one JSON line that `bench/compare.sh` sets beside
+//! `bench/pytorch_reference.py`'s (the same flags, the same fields).
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use emergent_engine::{
+    clip_grad_norm, AdamW, AdamWConfig, CpuModel, LanguageModel, ModelConfig, Rng, Trainer,
+};
+
+#[derive(Args, Clone, Debug)]
+pub struct BenchModelArgs {
+    #[arg(long, default_value_t = 4096)]
+    vocab: usize,
+    #[arg(long, default_value_t = 256)]
+    d_model: usize,
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    #[arg(long, default_value_t = 688)]
+    mlp: usize,
+    /// Context length of each sequence.
+    #[arg(long, default_value_t = 256)]
+    seq: usize,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Timed steps (after `warmup` untimed ones).
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl BenchModelArgs {
+    fn config(&self) -> Result<ModelConfig> {
+        let c = ModelConfig {
+            vocab_size: self.vocab,
+            hidden_size: self.d_model,
+            num_hidden_layers: self.layers,
+            num_attention_heads: self.heads,
+            num_key_value_heads: self.heads,
+            intermediate_size: self.mlp,
+            max_position_embeddings: self.seq,
+            rope_theta: 10000.0,
+            rms_norm_eps: 1e-5,
+            tie_word_embeddings: false,
+            bos_token_id: None,
+            eos_token_id: None,
+        };
+        c.validate()?;
+        if self.steps == 0 || self.batch == 0 || self.seq < 2 {
+            bail!("--steps and --batch must be positive and --seq at least 2");
+        }
+        Ok(c)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Times `warmup + steps` calls of `step`; the median seconds of the timed ones.
+fn time_steps(warmup: usize, steps: usize, mut step: impl FnMut(usize)) -> f64 {
+    let mut secs = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        let t = Instant::now();
+        step(i);
+        if i >= warmup {
+            secs.push(t.elapsed().as_secs_f64());
+        }
+    }
+    median(secs)
+}
+
+/// Runs the benchmark: a training step (forward, backward, clipping, AdamW) or a
+/// forward pass with the loss; prints one JSON line.
+pub fn bench_model(args: &BenchModelArgs, training: bool) -> Result<()> {
+    crate::bench::set_threads(args.threads);
+    let config = args.config()?;
+    let (b, t) = (args.batch, args.seq);
+    let mut model = CpuModel::init(config.clone(), args.seed);
+    let mut rng = Rng::new(args.seed ^ 0xbe4c);
+    // Fresh random tokens every step, as a data loader would give.
+    let batches: Vec<Vec<u32>> = (0..4)
+        .map(|_| {
+            (0..b * (t + 1))
+                .map(|_| (rng.uniform() * args.vocab as f64) as u32 % args.vocab as u32)
+                .collect()
+        })
+        .collect();
+    let split = |i: usize| -> (Vec<u32>, Vec<u32>) {
+        let rows = &batches[i % batches.len()];
+        let mut x = Vec::with_capacity(b * t);
+        let mut y = Vec::with_capacity(b * t);
+        for r in rows.chunks(t + 1) {
+            x.extend_from_slice(&r[..t]);
+            y.extend_from_slice(&r[1..]);
+        }
+        (x, y)
+    };
+    let data: Vec<(Vec<u32>, Vec<u32>)> = (0..batches.len()).map(split).collect();
+    let mut loss = f64::NAN;
+    let secs = if training {
+        let mut opt = AdamW::new(AdamWConfig::default(), &model.layout);
+        time_steps(args.warmup, args.steps, |i| {
+            let (x, y) = &data[i % data.len()];
+            loss = model.forward_backward(x, y, b, t) as f64;
+            clip_grad_norm(&mut model.grads, 1.0);
+            opt.update(&mut model.params, &model.grads, 1e-3);
+        })
+    } else {
+        time_steps(args.warmup, args.steps, |i| {
+            let (x, y) = &data[i % data.len()];
+            loss = model.sum_nll(x, y, b, t) / (b * t) as f64;
+        })
+    };
+    let tokens_per_s = (b * t) as f64 / secs;
+    // Forward: 2 FLOPs per matrix-multiplied parameter per token plus causal attention;
+    // a training step is three times that (forward, and backward's two products).
+    let forward = config.forward_flops_per_token(t);
+    let flops_per_token = if training { 3.0 * forward } else { forward };
+    let line = serde_json::json!({
+        "bench": if training { "train" } else { "forward" },
+        "framework": "emergent",
+        "vocab": args.vocab, "d_model": args.d_model, "layers": args.layers, "heads": args.heads,
+        "mlp": args.mlp, "seq": t, "batch": b, "steps": args.steps,
+        "threads": rayon::current_num_threads(),
+        "params": config.num_params(),
+        "tokens_per_s": tokens_per_s,
+        "step_s": secs,
+        "gflops": tokens_per_s * flops_per_token / 1e9,
+        "loss": loss,
+        "peak_rss_mb": crate::bench::peak_rss_mb(),
+    });
+    println!("{line}");
+    Ok(())
+}
