@@ -35,6 +35,12 @@ impl<'a> Mat<'a> {
         }
     }
 
+    /// The first `n` rows.
+    pub fn rows(self, n: usize) -> Self {
+        assert!(n <= self.rows, "row range out of bounds");
+        Mat { rows: n, ..self }
+    }
+
     pub fn t(self) -> Self {
         Mat {
             data: self.data,
