@@ -3,7 +3,8 @@
 # same model, same step, same machine, alternating A B A B ... (PAIRS pairs, default 5)
 # on config S (vocab 4096, width 256, 4 layers, 4 heads, MLP 688, context 256, batch 8)
 # and config T (vocab 2048, width 128, 2 layers, 4 heads, MLP 344, context 128, batch 16).
-# Prints every JSON line to bench/.cache/compare.jsonl and a table of medians and ratios.
+# Prints every JSON line to bench/.cache/compare-THREADS.jsonl and a table of medians, ratios
+# and the fraction of the matmul limit (emergent's 1536³ product, measured in each run).
 #
 # usage: bench/compare.sh [THREADS]   (VENV=... to reuse an environment; PAIRS=N)
 set -euo pipefail
@@ -31,7 +32,7 @@ done
 "$py" - "$log" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"{'config':6} {'mode':8} {'emergent tok/s':>15} {'pytorch tok/s':>14} {'ratio':>6} {'GFLOP/s':>8} {'RSS MB (ours/torch)':>20}")
+print(f"{'config':6} {'mode':8} {'emergent tok/s':>15} {'pytorch tok/s':>14} {'ratio':>6} {'GFLOP/s':>8} {'% limit':>8} {'torch %':>8} {'RSS MB (ours/torch)':>20}")
 for config in ["S", "T"]:
     for mode in ["train", "forward"]:
         sel = [r for r in rows if r["config"] == config and r["bench"] == mode]
@@ -42,6 +43,8 @@ for config in ["S", "T"]:
         a = statistics.median(r["tokens_per_s"] for r in ours)
         b = statistics.median(r["tokens_per_s"] for r in ref)
         g = statistics.median(r["gflops"] for r in ours)
+        limit = statistics.median(r["matmul_peak_gflops"] for r in ours)
+        gt = statistics.median(r["gflops"] for r in ref)
         m = (max(r["peak_rss_mb"] for r in ours), max(r["peak_rss_mb"] for r in ref))
-        print(f"{config:6} {mode:8} {a:15.0f} {b:14.0f} {a / b:5.2f}x {g:8.1f} {m[0]:9.0f} / {m[1]:.0f}")
+        print(f"{config:6} {mode:8} {a:15.0f} {b:14.0f} {a / b:5.2f}x {g:8.1f} {g / limit:8.0%} {gt / limit:8.0%} {m[0]:9.0f} / {m[1]:.0f}")
 PY

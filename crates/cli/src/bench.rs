@@ -68,6 +68,7 @@ pub fn bench_eval(args: &BenchEvalArgs) -> Result<()> {
         docs += result.n_docs;
         requests += records.iter().map(|r| r.continuations.len()).sum::<usize>();
     }
+    let peak_rss = peak_rss_mb(); // before the limit's own buffers
     let limit = matmul_peak_gflops();
     let gflops = counted.flops / score_s / 1e9;
     let model_gflops = counted.flops / counted.model_s / 1e9;
@@ -89,7 +90,7 @@ pub fn bench_eval(args: &BenchEvalArgs) -> Result<()> {
         "matmul_limit_fraction": gflops / limit,
         "model_gflops": model_gflops,
         "model_matmul_limit_fraction": model_gflops / limit,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_rss,
     });
     println!("{line}");
     Ok(())

@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Args;
 use emergent_engine::{
-    clip_grad_norm, AdamW, AdamWConfig, CpuModel, LanguageModel, ModelConfig, Rng, Trainer,
+    clip_grad_norm, matmul_peak_gflops, AdamW, AdamWConfig, CpuModel, LanguageModel, ModelConfig,
+    Rng, Trainer,
 };
 
 #[derive(Args, Clone, Debug)]
@@ -133,6 +134,9 @@ pub fn bench_model(args: &BenchModelArgs, training: bool) -> Result<()> {
     // a training step is three times that (forward, and backward's two products).
     let forward = config.forward_flops_per_token(t);
     let flops_per_token = if training { 3.0 * forward } else { forward };
+    let gflops = tokens_per_s * flops_per_token / 1e9;
+    let peak_rss_mb = crate::bench::peak_rss_mb(); // before the limit's own buffers
+    let limit = matmul_peak_gflops();
     let line = serde_json::json!({
         "bench": if training { "train" } else { "forward" },
         "framework": "emergent",
@@ -142,9 +146,11 @@ pub fn bench_model(args: &BenchModelArgs, training: bool) -> Result<()> {
         "params": config.num_params(),
         "tokens_per_s": tokens_per_s,
         "step_s": secs,
-        "gflops": tokens_per_s * flops_per_token / 1e9,
+        "gflops": gflops,
+        "matmul_peak_gflops": limit,
+        "matmul_limit_fraction": gflops / limit,
         "loss": loss,
-        "peak_rss_mb": crate::bench::peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb,
     });
     println!("{line}");
     Ok(())
