@@ -9,7 +9,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::axis::XAxis;
-use crate::input::{metric_baseline, Obs};
+use crate::input::{is_proportion, Obs};
 use crate::isotonic::r2_loss_and_size;
 use crate::scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
 use crate::threshold::{classify, Kind, Noise, Series};
@@ -135,7 +135,7 @@ pub struct Findings {
 /// metrics (the count recovered from the standard error when only that is known),
 /// else at its standard error.
 fn noise_of(o: &Obs) -> Noise {
-    let proportion = metric_baseline(&o.metric, 0.0).is_some() && o.metric != "prob_correct";
+    let proportion = is_proportion(&o.metric);
     let n = o.n.or_else(|| {
         let (p, se) = (o.value, o.stderr?);
         (proportion && p > 0.0 && p < 1.0 && se > 0.0).then(|| p * (1.0 - p) / (se * se) + 1.0)
@@ -147,22 +147,24 @@ fn noise_of(o: &Obs) -> Noise {
     }
 }
 
-type GroupKey = (String, u32, String);
+/// A series: (task, shots, metric).
+pub type SeriesKey = (String, u32, String);
 
-fn groups<'a>(obs: &'a [Obs], xs: &[Option<f64>]) -> BTreeMap<GroupKey, Vec<(&'a Obs, f64)>> {
-    let mut g: BTreeMap<GroupKey, Vec<(&Obs, f64)>> = BTreeMap::new();
-    for (o, x) in obs.iter().zip(xs) {
+/// Every observation with an x value on `axis`, with that value, per series.
+pub fn series<'a>(obs: &'a [Obs], axis: &XAxis) -> BTreeMap<SeriesKey, Vec<(&'a Obs, f64)>> {
+    let mut g: BTreeMap<SeriesKey, Vec<(&Obs, f64)>> = BTreeMap::new();
+    for (o, x) in obs.iter().zip(axis.values(obs)) {
         if let Some(x) = x {
             g.entry((o.task.clone(), o.shots, o.metric.clone()))
                 .or_default()
-                .push((o, *x));
+                .push((o, x));
         }
     }
     g
 }
 
 /// Per-size means in equal-width bins of the coordinate.
-fn spread_bins(key: &GroupKey, pts: &[(&Obs, f64)], u: &[f64]) -> (Vec<SpreadBin>, Option<f64>) {
+fn spread_bins(key: &SeriesKey, pts: &[(&Obs, f64)], u: &[f64]) -> (Vec<SpreadBin>, Option<f64>) {
     const BINS: usize = 8;
     let (lo, hi) = u
         .iter()
@@ -208,7 +210,7 @@ fn spread_bins(key: &GroupKey, pts: &[(&Obs, f64)], u: &[f64]) -> (Vec<SpreadBin
 }
 
 fn finding(
-    key: &GroupKey,
+    key: &SeriesKey,
     pts: &[(&Obs, f64)],
     opts: &Options,
     seed: u64,
@@ -394,8 +396,7 @@ pub fn analyze(
     rejected: Vec<String>,
     opts: &Options,
 ) -> Findings {
-    let xs = opts.x.values(obs);
-    let groups = groups(obs, &xs);
+    let groups = series(obs, &opts.x);
     let mut tasks = Vec::new();
     let mut spread = Vec::new();
     for (i, (key, pts)) in groups.iter().enumerate() {
@@ -424,7 +425,7 @@ pub fn analyze(
         schema_version: SCHEMA_VERSION,
         x_axis: opts.x.to_string(),
         x_label: opts.x.label(),
-        n_observations: xs.iter().filter(|x| x.is_some()).count(),
+        n_observations: groups.values().map(Vec::len).sum(),
         tasks,
         spread,
         scaling,
@@ -461,10 +462,7 @@ impl Findings {
     pub fn tables(&self, obs: &[Obs]) -> Vec<(&'static str, String)> {
         let mut th = String::from("task,shots,metric,kind,threshold,ci_low,ci_high,baseline,r2_loss,r2_loss_size,n_points,slope,p_above,aic_flat,aic_level,aic_break,aic_smooth,size_spread,size_spread_noise,threshold_params,threshold_params_low,threshold_params_high,threshold_flops,threshold_flops_low,threshold_flops_high\n");
         for t in &self.tasks {
-            let kind = serde_json::to_value(t.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let kind = t.kind.name();
             let _ = writeln!(
                 th,
                 "{},{},{},{kind},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
@@ -523,13 +521,7 @@ impl Findings {
         }
         let mut sc = String::from("parameter,value,ci_low,ci_high\n");
         if let Some(s) = &self.scaling {
-            for (name, v, ci) in [
-                ("E", s.e, s.e_ci),
-                ("A", s.a, s.a_ci),
-                ("B", s.b, s.b_ci),
-                ("alpha", s.alpha, s.alpha_ci),
-                ("beta", s.beta, s.beta_ci),
-            ] {
+            for (name, v, ci) in s.parameters() {
                 let _ = writeln!(sc, "{name},{v},{},{}", pair(ci, 0), pair(ci, 1));
             }
         }

@@ -67,14 +67,19 @@ type Result<T> = std::result::Result<T, InputError>;
 /// 1/k, the Brier score of a uniform guess is (k−1)/k, and continuous log-probability
 /// or perplexity metrics have none.
 pub fn metric_baseline(metric: &str, task_baseline: f64) -> Option<f64> {
-    let m = metric.split(',').next().unwrap_or(metric);
-    match m {
+    match metric.split(',').next().unwrap_or(metric) {
         "brier_score" => Some(1.0 - task_baseline),
-        _ if m.starts_with("acc") || m.starts_with("exact_match") || m == "prob_correct" => {
-            Some(task_baseline)
-        }
+        "prob_correct" => Some(task_baseline),
+        _ if is_proportion(metric) => Some(task_baseline),
         _ => None,
     }
+}
+
+/// Whether a metric is a proportion of documents (accuracy, exact match, under any of
+/// lm-eval's `,filter` suffixes), and so scatters binomially.
+pub fn is_proportion(metric: &str) -> bool {
+    let m = metric.split(',').next().unwrap_or(metric);
+    m.starts_with("acc") || m.starts_with("exact_match")
 }
 
 /// Label for a parameter count: 70M, 1.4B, 96K.

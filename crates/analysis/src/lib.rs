@@ -12,8 +12,8 @@ mod threshold;
 
 pub use axis::XAxis;
 pub use findings::{
-    analyze, csv_field, curve_from_obs, CurvePoint, Findings, Options, Prediction, SpreadBin,
-    TaskFinding, SCHEMA_VERSION,
+    analyze, csv_field, curve_from_obs, series, CurvePoint, Findings, Options, Prediction,
+    SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,
 };
 pub use input::{human_count, metric_baseline, read_csv, read_lmeval, InputError, Loaded, Obs};
 pub use isotonic::{isotonic, r2_loss_and_size};

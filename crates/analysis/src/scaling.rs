@@ -12,6 +12,8 @@ use argmin::solver::quasinewton::LBFGS;
 use emergent_engine::Rng;
 use serde::Serialize;
 
+use crate::threshold::interval95;
+
 pub const HUBER_DELTA: f64 = 1e-3;
 
 /// One observed (parameters, tokens, loss).
@@ -61,6 +63,17 @@ impl LossCurve {
 }
 
 impl ScalingFit {
+    /// (name, value, 95% interval) of E, A, B, alpha, beta, in that order.
+    pub fn parameters(&self) -> [(&'static str, f64, Option<[f64; 2]>); 5] {
+        [
+            ("E", self.e, self.e_ci),
+            ("A", self.a, self.a_ci),
+            ("B", self.b, self.b_ci),
+            ("alpha", self.alpha, self.alpha_ci),
+            ("beta", self.beta, self.beta_ci),
+        ]
+    }
+
     pub fn loss(&self, params: f64, tokens: f64) -> f64 {
         self.e + self.a / params.powf(self.alpha) + self.b / tokens.powf(self.beta)
     }
@@ -245,15 +258,7 @@ pub fn fit_scaling_law(points: &[ScalingPoint], boot: usize, seed: u64) -> Optio
             samples.push(vec![q[2].exp(), q[0].exp(), q[1].exp(), q[3], q[4]]);
         }
     }
-    let ci = |k: usize| -> Option<[f64; 2]> {
-        if samples.len() < boot.max(1) / 2 {
-            return None;
-        }
-        let mut v: Vec<f64> = samples.iter().map(|s| s[k]).collect();
-        v.sort_by(f64::total_cmp);
-        let q = |f: f64| v[((v.len() - 1) as f64 * f).round() as usize];
-        Some([q(0.025), q(0.975)])
-    };
+    let ci = |k: usize| interval95(samples.iter().map(|s| s[k]).collect(), boot);
     Some(ScalingFit {
         e: p[2].exp(),
         a: p[0].exp(),

@@ -42,6 +42,18 @@ pub enum Kind {
     Insufficient,
 }
 
+impl Kind {
+    /// The verdict as written in findings.json, tables and figures.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Emergent => "emergent",
+            Kind::Smooth => "smooth",
+            Kind::Flat => "flat",
+            Kind::Insufficient => "insufficient",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ThresholdFit {
     pub kind: Kind,
@@ -354,11 +366,17 @@ fn bootstrap_eta(s: &Series, w: &[f64], brk: &Fitted, boot: usize, seed: u64) ->
             etas.push(f.eta);
         }
     }
-    if etas.len() < boot / 2 {
+    interval95(etas, boot)
+}
+
+/// The 2.5% and 97.5% percentiles of bootstrap estimates; `None` when fewer than half
+/// of the `draws` resamples gave one (or none did).
+pub(crate) fn interval95(mut estimates: Vec<f64>, draws: usize) -> Option<[f64; 2]> {
+    if estimates.is_empty() || estimates.len() < draws / 2 {
         return None;
     }
-    etas.sort_by(f64::total_cmp);
-    let q = |p: f64| etas[((etas.len() - 1) as f64 * p).round() as usize];
+    estimates.sort_by(f64::total_cmp);
+    let q = |p: f64| estimates[((estimates.len() - 1) as f64 * p).round() as usize];
     Some([q(0.025), q(0.975)])
 }
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use emergent_analysis::{
     analyze, curve_from_obs, human_count, metric_baseline, read_csv, read_lmeval, CurvePoint,
-    Findings, Kind, Obs, Options, XAxis,
+    Findings, Obs, Options, XAxis,
 };
 use emergent_store::Store;
 
@@ -143,12 +143,7 @@ fn print_summary(f: &Findings) {
         "N at η"
     );
     for t in &f.tasks {
-        let kind = match t.kind {
-            Kind::Emergent => "emergent",
-            Kind::Smooth => "smooth",
-            Kind::Flat => "flat",
-            Kind::Insufficient => "insufficient",
-        };
+        let kind = t.kind.name();
         let num = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
         let ci =
             t.ci.map_or("–".to_string(), |[a, b]| format!("[{a:.4}, {b:.4}]"));
@@ -189,6 +184,12 @@ fn print_summary(f: &Findings) {
 
 /// Runs the analysis and writes findings.json and the report; returns report/index.html.
 pub fn run_analyze(args: &AnalyzeArgs) -> Result<PathBuf> {
+    if !(args.tokens_per_param.is_finite() && args.tokens_per_param > 0.0) {
+        bail!(
+            "--tokens-per-param must be a positive number, not {}",
+            args.tokens_per_param
+        );
+    }
     let study = match (&args.study_dir, &args.results) {
         (Some(d), _) => Some(d.clone()),
         (None, None) => Some(PathBuf::from("emergent-out")),

@@ -95,29 +95,25 @@ impl CpuModel {
         let mut xn = vec![0.0f32; n * d];
         let mut rstd = vec![0.0f32; n];
         let (mut q, mut k, mut v) = (vec![0.0; n * qd], vec![0.0; n * kvd], vec![0.0; n * kvd]);
-        // q, k, v (and gate, up) weights sit back to back in the parameter buffer: one
-        // product each, so the normalised activations are packed once, not three times.
-        let qkv_w = qd + 2 * kvd;
-        let mut qkv = vec![0.0f32; n * qkv_w];
-        let mut gate_up = vec![0.0f32; n * 2 * f];
         let mut att = vec![0.0f32; n * qd];
         let mut mid = vec![0.0f32; n * d];
+        let (mut gate, mut up) = (vec![0.0f32; n * f], vec![0.0f32; n * f]);
         let mut hact = vec![0.0f32; n * f];
         for (l, s) in lay.layers.iter().enumerate() {
             let eps = c.rms_norm_eps;
             kernels::rmsnorm_forward(&mut xn, &mut rstd, &x, &p[s.attn_norm..][..d], d, eps);
-            debug_assert!(s.wk == s.wq + qd * d && s.wv == s.wk + kvd * d);
-            linear(&mut qkv, &xn, &p[s.wq..], n, d, qkv_w);
-            kernels::split_columns(&qkv, &mut [(&mut q, qd), (&mut k, kvd), (&mut v, kvd)]);
+            linear(&mut q, &xn, &p[s.wq..], n, d, qd);
+            linear(&mut k, &xn, &p[s.wk..], n, d, kvd);
+            linear(&mut v, &xn, &p[s.wv..], n, d, kvd);
             self.rope.apply_at(&mut q, qd, &positions);
             self.rope.apply_at(&mut k, kvd, &positions);
             self.segment_attention(&mut att, &q, &k, &v, caches, segs, &place, l);
             linear(&mut mid, &att, &p[s.wo..], n, qd, d);
             add_assign(&mut mid, &x);
             kernels::rmsnorm_forward(&mut xn, &mut rstd, &mid, &p[s.mlp_norm..][..d], d, eps);
-            debug_assert!(s.w_up == s.w_gate + f * d);
-            linear(&mut gate_up, &xn, &p[s.w_gate..], n, d, 2 * f);
-            kernels::swiglu_rows(&mut hact, &gate_up, f);
+            linear(&mut gate, &xn, &p[s.w_gate..], n, d, f);
+            linear(&mut up, &xn, &p[s.w_up..], n, d, f);
+            kernels::swiglu_forward(&mut hact, &gate, &up);
             linear(&mut x, &hact, &p[s.w_down..], n, f, d);
             add_assign(&mut x, &mid);
             for (sg, pl) in segs.iter().zip(&place) {

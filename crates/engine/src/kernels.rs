@@ -485,26 +485,6 @@ pub fn swiglu_forward(h: &mut [f32], gate: &[f32], up: &[f32]) {
         .for_each(|((h, g), u)| swiglu_chunk(h, g, u));
 }
 
-/// SwiGLU over rows holding `[gate (f) | up (f)]` side by side.
-pub fn swiglu_rows(h: &mut [f32], gate_up: &[f32], f: usize) {
-    h.par_chunks_mut(f)
-        .zip(gate_up.par_chunks(2 * f))
-        .with_min_len(16)
-        .for_each(|(h, gu)| swiglu_chunk(h, &gu[..f], &gu[f..]));
-}
-
-/// Splits rows of `src` into consecutive column blocks, each into its own buffer.
-pub fn split_columns(src: &[f32], parts: &mut [(&mut Vec<f32>, usize)]) {
-    let width: usize = parts.iter().map(|p| p.1).sum();
-    for (r, row) in src.chunks_exact(width).enumerate() {
-        let mut at = 0;
-        for (dst, w) in parts.iter_mut() {
-            dst[r * *w..(r + 1) * *w].copy_from_slice(&row[at..at + *w]);
-            at += *w;
-        }
-    }
-}
-
 with_avx2! {
     fn swiglu_chunk(h: &mut [f32], g: &[f32], u: &[f32]) -> () = swiglu_in_lanes
 }
@@ -550,27 +530,22 @@ pub fn cross_entropy(
         .zip(nll.par_iter_mut())
         .zip(targets.par_iter())
         .for_each(|((row, nll), &target)| {
-            *nll = cross_entropy_row(
-                row,
-                target as usize,
-                grad_scale.unwrap_or(0.0),
-                grad_scale.is_some(),
-            );
+            *nll = cross_entropy_row(row, target as usize, grad_scale);
         });
 }
 
 with_avx2! {
-    fn cross_entropy_row(row: &mut [f32], target: usize, scale: f32, grad: bool) -> f64 = cross_entropy_in_lanes
+    fn cross_entropy_row(row: &mut [f32], target: usize, grad_scale: Option<f32>) -> f64 = cross_entropy_in_lanes
 }
 
-/// One row: the negative log-likelihood of `target` (log-sum-exp in f64), and with
-/// `grad` the row replaced by `scale · (softmax − onehot)`.
+/// One row: the negative log-likelihood of `target` (log-sum-exp in f64), and with a
+/// `grad_scale` the row replaced by `scale · (softmax − onehot)`.
 #[inline(always)]
-fn cross_entropy_in_lanes(row: &mut [f32], target: usize, scale: f32, grad: bool) -> f64 {
+fn cross_entropy_in_lanes(row: &mut [f32], target: usize, grad_scale: Option<f32>) -> f64 {
     let max = max_f32(row);
     let sum = sum_exp(row, max);
     let nll = max as f64 + sum.ln() - row[target] as f64;
-    if grad {
+    if let Some(scale) = grad_scale {
         let k = (scale as f64 / sum) as f32;
         let mut chunks = row.chunks_exact_mut(8);
         for c in &mut chunks {

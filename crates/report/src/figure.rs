@@ -48,6 +48,7 @@ pub struct Line {
     pub joined: bool,
 }
 
+#[derive(Default)]
 pub struct Figure {
     pub title: String,
     pub x_label: String,
@@ -276,16 +277,9 @@ mod tests {
     #[test]
     fn reversed_log_axis_round_trips() {
         let f = Figure {
-            title: String::new(),
-            x_label: String::new(),
-            y_label: String::new(),
             x_log: true,
             x_reversed: true,
-            y_log: false,
-            lines: Vec::new(),
-            hline: None,
-            vline: None,
-            vband: None,
+            ..Figure::default()
         };
         assert!((f.x_of(f.px(40.0)) - 40.0).abs() < 1e-9);
         assert!(f.px(10.0) > f.px(100.0), "lower values to the right");

@@ -12,7 +12,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use emergent_analysis::{human_count, CurvePoint, Findings, Kind, Obs, TaskFinding, XAxis};
+use emergent_analysis::{human_count, series, CurvePoint, Findings, Kind, Obs, TaskFinding, XAxis};
 pub use figure::{Figure, Line, PALETTE};
 use plotters::style::RGBColor;
 
@@ -119,15 +119,6 @@ fn sci(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.2e}"))
 }
 
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Emergent => "emergent",
-        Kind::Smooth => "smooth",
-        Kind::Flat => "flat",
-        Kind::Insufficient => "insufficient",
-    }
-}
-
 fn loss_curves(
     page: &mut Page,
     curve: &[CurvePoint],
@@ -142,12 +133,8 @@ fn loss_curves(
         x_label: "training tokens".into(),
         y_label: "validation loss (nats/token)".into(),
         x_log: true,
-        x_reversed: false,
-        y_log: false,
         lines: run_lines(pts, colours),
-        hline: None,
-        vline: None,
-        vband: None,
+        ..Figure::default()
     };
     page.html.push_str("<h2>Loss curves</h2>");
     page.figure(&fig, "loss_curves")
@@ -216,12 +203,9 @@ fn scaling_section(
         x_label: "training tokens D".into(),
         y_label: "validation loss (nats/token)".into(),
         x_log: true,
-        x_reversed: false,
-        y_log: false,
         lines: fig_lines,
         hline: Some((law.e, format!("E = {:.3}", law.e))),
-        vline: None,
-        vband: None,
+        ..Figure::default()
     };
     let _ = write!(
         page.html,
@@ -232,13 +216,12 @@ fn scaling_section(
     );
     page.html
         .push_str("<table><tr><th>parameter</th><th>value</th><th>95% interval</th></tr>");
-    for (name, v, ci) in [
-        ("E", law.e, law.e_ci),
-        ("A", law.a, law.a_ci),
-        ("B", law.b, law.b_ci),
-        ("α", law.alpha, law.alpha_ci),
-        ("β", law.beta, law.beta_ci),
-    ] {
+    for (name, v, ci) in law.parameters() {
+        let name = match name {
+            "alpha" => "α",
+            "beta" => "β",
+            other => other,
+        };
         let ci = ci.map_or("–".into(), |[a, b]| format!("[{a:.4}, {b:.4}]"));
         let _ = write!(
             page.html,
@@ -265,7 +248,7 @@ fn thresholds_table(page: &mut Page, f: &Findings) {
             esc(&t.task), t.shots, esc(&t.metric), fmt(t.threshold, 4), fmt(t.baseline, 3),
             fmt(t.r2_loss, 3), fmt(t.r2_loss_size, 3), t.n_points,
             t.threshold_params.map_or("–".into(), human_count), sci(t.threshold_flops),
-            k = kind_name(t.kind),
+            k = t.kind.name(),
         );
     }
     page.html.push_str("</table>");
@@ -306,7 +289,7 @@ fn task_figure(
         format!("{}-shot", t.shots)
     };
     Figure {
-        title: format!("{} ({shots}): {} — {}", t.task, t.metric, kind_name(t.kind)),
+        title: format!("{} ({shots}): {} — {}", t.task, t.metric, t.kind.name()),
         x_label: if axis.lower_is_better() {
             format!("{} (lower →)", axis.label())
         } else {
@@ -340,17 +323,7 @@ fn task_sections(
     input: &Input,
     colours: &BTreeMap<String, (f64, RGBColor)>,
 ) -> Result<()> {
-    let xs = input.axis.values(input.obs);
-    type Key<'b> = (&'b str, u32, &'b str);
-    let mut by_key: BTreeMap<Key, Vec<(&Obs, f64)>> = BTreeMap::new();
-    for (o, x) in input.obs.iter().zip(&xs) {
-        if let Some(x) = x {
-            by_key
-                .entry((o.task.as_str(), o.shots, o.metric.as_str()))
-                .or_default()
-                .push((o, *x));
-        }
-    }
+    let by_key = series(input.obs, input.axis);
     let mut by_task: BTreeMap<(&str, u32), Vec<&TaskFinding>> = BTreeMap::new();
     for t in &input.findings.tasks {
         by_task
@@ -366,7 +339,7 @@ fn task_sections(
             esc(task)
         );
         for t in &metrics {
-            let Some(pts) = by_key.get(&(task, shots, t.metric.as_str())) else {
+            let Some(pts) = by_key.get(&(task.to_string(), shots, t.metric.clone())) else {
                 continue;
             };
             let fig = task_figure(t, pts, input.axis, colours, true);
@@ -380,7 +353,7 @@ fn task_sections(
             if *input.axis == extra {
                 continue;
             }
-            let Some(pts) = by_key.get(&(task, shots, main.metric.as_str())) else {
+            let Some(pts) = by_key.get(&(task.to_string(), shots, main.metric.clone())) else {
                 continue;
             };
             let raw: Vec<(&Obs, f64)> = pts
