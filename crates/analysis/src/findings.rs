@@ -405,11 +405,14 @@ pub fn analyze(
         spread.append(&mut bins);
     }
     let on_loss = opts.x == XAxis::Loss;
-    let (points, which) = scaling_points(curve);
-    let scaling = if on_loss {
-        fit_scaling_law(&points, opts.boot, opts.seed)
+    let (scaling, scaling_points) = if on_loss {
+        let (points, which) = scaling_points(curve);
+        match fit_scaling_law(&points, opts.boot, opts.seed) {
+            Ok(law) => (Some(law), which),
+            Err(why) => (None, format!("not fitted: {why} ({which})")),
+        }
     } else {
-        None
+        (None, "not fitted: the x axis is not loss".into())
     };
     if let Some(law) = &scaling {
         for t in &mut tasks {
@@ -429,11 +432,7 @@ pub fn analyze(
         tasks,
         spread,
         scaling,
-        scaling_points: if on_loss {
-            which
-        } else {
-            "not fitted: the x axis is not loss".into()
-        },
+        scaling_points,
         tokens_per_param: opts.tokens_per_param,
         predictions,
         rejected,

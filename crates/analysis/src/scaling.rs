@@ -235,19 +235,31 @@ fn log_points(points: &[ScalingPoint]) -> Vec<(Option<f64>, f64, f64)> {
         .collect()
 }
 
-/// Fits the scaling law; `boot` bootstrap refits give the intervals. `None` with
-/// fewer than six usable points or when every start fails.
-pub fn fit_scaling_law(points: &[ScalingPoint], boot: usize, seed: u64) -> Option<ScalingFit> {
+/// Fits the scaling law; `boot` bootstrap refits give the intervals. An error says why
+/// there is no law: fewer than six usable points, every start failed, or the best fit
+/// has an exponent ≤ 0 (loss not falling with size or data: the points do not
+/// determine the law).
+pub fn fit_scaling_law(
+    points: &[ScalingPoint],
+    boot: usize,
+    seed: u64,
+) -> Result<ScalingFit, String> {
     let pts: Vec<ScalingPoint> = points
         .iter()
         .copied()
         .filter(|p| p.params > 0.0 && p.tokens > 0.0 && p.loss > 0.0 && p.loss.is_finite())
         .collect();
     if pts.len() < 6 {
-        return None;
+        return Err(format!("{} usable points, six needed", pts.len()));
     }
     let logs = log_points(&pts);
-    let (p, objective) = best_of(&logs, grid(true))?;
+    let (p, objective) = best_of(&logs, grid(true)).ok_or("no start converged")?;
+    if !(p[3] > 0.0 && p[4] > 0.0) {
+        return Err(format!(
+            "the best fit has a non-positive exponent (alpha {:.3}, beta {:.3}): these points do not determine the law",
+            p[3], p[4]
+        ));
+    }
     let mut rng = Rng::new(seed);
     let mut samples: Vec<Vec<f64>> = Vec::with_capacity(boot);
     for _ in 0..boot {
@@ -259,7 +271,7 @@ pub fn fit_scaling_law(points: &[ScalingPoint], boot: usize, seed: u64) -> Optio
         }
     }
     let ci = |k: usize| interval95(samples.iter().map(|s| s[k]).collect(), boot);
-    Some(ScalingFit {
+    Ok(ScalingFit {
         e: p[2].exp(),
         a: p[0].exp(),
         b: p[1].exp(),
@@ -320,6 +332,26 @@ mod tests {
                 g[i]
             );
         }
+    }
+
+    #[test]
+    fn loss_rising_with_size_is_no_law() {
+        // Bigger models doing worse: the best fit needs a negative exponent.
+        let pts: Vec<ScalingPoint> = [1e6, 3e6, 1e7]
+            .iter()
+            .flat_map(|&n| {
+                [1e8, 1e9].map(|d| ScalingPoint {
+                    params: n,
+                    tokens: d,
+                    loss: 1.5 + n / 1e7 + 40.0 / d.powf(0.2),
+                })
+            })
+            .collect();
+        let err = fit_scaling_law(&pts, 0, 0).unwrap_err();
+        assert!(err.contains("non-positive exponent"), "{err}");
+        assert!(fit_scaling_law(&pts[..5], 0, 0)
+            .unwrap_err()
+            .contains("six needed"));
     }
 
     #[test]

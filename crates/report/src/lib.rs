@@ -149,7 +149,7 @@ fn scaling_section(
     let Some(law) = &f.scaling else {
         let _ = write!(
             page.html,
-            "<h2>Scaling law</h2><p>Not fitted ({}).</p>",
+            "<h2>Scaling law</h2><p>{}.</p>",
             esc(&f.scaling_points)
         );
         return Ok(());
