@@ -3,7 +3,7 @@ the same LLaMA architecture (RMSNorm, rotary attention through
 scaled_dot_product_attention with is_causal, SwiGLU, untied head), AdamW (0.9, 0.95,
 eps 1e-8, weight decay 0.1, lr 1e-3) with gradient clipping at 1.0, float32, fresh random
 tokens each step. Same flags and the same JSON line (tokens_per_s is the median of the
-timed steps after warm-up).
+timed steps after warm-up; best_step_s the fastest of them).
 
 usage: python bench/pytorch_reference.py train|forward [--vocab ... --threads N]
 """
@@ -124,7 +124,7 @@ def main():
         "bench": a.mode, "framework": f"pytorch {torch.__version__}", "vocab": a.vocab, "d_model": a.d_model,
         "layers": a.layers, "heads": a.heads, "mlp": a.mlp, "seq": a.seq, "batch": a.batch, "steps": a.steps,
         "threads": torch.get_num_threads(), "params": sum(q.numel() for q in model.parameters()),
-        "tokens_per_s": tps, "step_s": step, "gflops": tps * fpt / 1e9, "loss": loss,
+        "tokens_per_s": tps, "step_s": step, "best_step_s": min(secs), "gflops": tps * fpt / 1e9, "loss": loss,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 

@@ -74,8 +74,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Times `warmup + steps` calls of `step`; the median seconds of the timed ones.
-fn time_steps(warmup: usize, steps: usize, mut step: impl FnMut(usize)) -> f64 {
+/// Times `warmup + steps` calls of `step`; the median and the least seconds of the
+/// timed ones. The least is the speed undisturbed by other work on the machine: A/B
+/// comparisons (`bench/ab.sh`) read it, since bursts of load here slow single steps by
+/// up to 60%.
+fn time_steps(warmup: usize, steps: usize, mut step: impl FnMut(usize)) -> (f64, f64) {
     let mut secs = Vec::with_capacity(steps);
     for i in 0..warmup + steps {
         let t = Instant::now();
@@ -84,7 +87,8 @@ fn time_steps(warmup: usize, steps: usize, mut step: impl FnMut(usize)) -> f64 {
             secs.push(t.elapsed().as_secs_f64());
         }
     }
-    median(secs)
+    let best = secs.iter().copied().fold(f64::INFINITY, f64::min);
+    (median(secs), best)
 }
 
 /// Runs the benchmark: a training step (forward, backward, clipping, AdamW) or a
@@ -115,7 +119,7 @@ pub fn bench_model(args: &BenchModelArgs, training: bool) -> Result<()> {
     };
     let data: Vec<(Vec<u32>, Vec<u32>)> = (0..batches.len()).map(split).collect();
     let mut loss = f64::NAN;
-    let secs = if training {
+    let (secs, best) = if training {
         let mut opt = AdamW::new(AdamWConfig::default(), &model.layout);
         time_steps(args.warmup, args.steps, |i| {
             let (x, y) = &data[i % data.len()];
@@ -146,6 +150,7 @@ pub fn bench_model(args: &BenchModelArgs, training: bool) -> Result<()> {
         "params": config.num_params(),
         "tokens_per_s": tokens_per_s,
         "step_s": secs,
+        "best_step_s": best,
         "gflops": gflops,
         "matmul_peak_gflops": limit,
         "matmul_limit_fraction": gflops / limit,

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::matmul::{matmul, Mat, Threads};
+use crate::small_matmul::{small_matmul, small_matmul_panels, ByElement, ByRow, Panels, TILE_ROWS};
 
 /// A raw pointer that rayon tasks may share when each writes a disjoint region.
 #[derive(Clone, Copy)]
@@ -96,41 +96,80 @@ pub fn rmsnorm_backward_input(
         .zip(dy.par_chunks(d))
         .zip(x.par_chunks(d))
         .zip(rstd.par_iter())
-        .for_each(|(((dx, dy), x), &r)| {
-            let dot: f64 = dy
-                .iter()
-                .zip(w)
-                .zip(x)
-                .map(|((&g, &w), &x)| (g * w) as f64 * x as f64)
-                .sum();
-            let c = (dot / d as f64) as f32 * r * r * r;
-            for j in 0..d {
-                let v = r * dy[j] * w[j] - x[j] * c;
-                if accumulate {
-                    dx[j] += v;
-                } else {
-                    dx[j] = v;
-                }
-            }
-        });
+        .for_each(|(((dx, dy), x), &r)| rmsnorm_backward_row(dx, accumulate, dy, x, w, r));
+}
+
+with_avx2! {
+    fn rmsnorm_backward_row(dx: &mut [f32], accumulate: bool, dy: &[f32], x: &[f32], w: &[f32], r: f32) -> () = rmsnorm_backward_row_in_lanes
+}
+
+/// One row of [`rmsnorm_backward_input`]; `mean(g·x)` summed in f64 in eight lanes.
+#[inline(always)]
+fn rmsnorm_backward_row_in_lanes(
+    dx: &mut [f32],
+    accumulate: bool,
+    dy: &[f32],
+    x: &[f32],
+    w: &[f32],
+    r: f32,
+) {
+    let d = dx.len();
+    let (dy, x, w) = (&dy[..d], &x[..d], &w[..d]);
+    let mut s = [0f64; 8];
+    let main = d - d % 8;
+    for c in (0..main).step_by(8) {
+        for j in 0..8 {
+            s[j] += (dy[c + j] * w[c + j]) as f64 * x[c + j] as f64;
+        }
+    }
+    let rest: f64 = (main..d).map(|j| (dy[j] * w[j]) as f64 * x[j] as f64).sum();
+    let dot = s.iter().sum::<f64>() + rest;
+    let c = (dot / d as f64) as f32 * r * r * r;
+    if accumulate {
+        for j in 0..d {
+            dx[j] += r * dy[j] * w[j] - x[j] * c;
+        }
+    } else {
+        for j in 0..d {
+            dx[j] = r * dy[j] * w[j] - x[j] * c;
+        }
+    }
 }
 
 /// `dw += Σ_rows dy · x · r`, split by columns so each sum runs in a fixed order.
 pub fn rmsnorm_backward_weight(dw: &mut [f32], dy: &[f32], x: &[f32], rstd: &[f32], d: usize) {
     const COLS: usize = 64;
-    dw.par_chunks_mut(COLS).enumerate().for_each(|(c, dw)| {
-        let c0 = c * COLS;
-        let mut acc = vec![0f64; dw.len()];
-        for (row, &r) in rstd.iter().enumerate() {
-            let base = row * d + c0;
-            for (j, a) in acc.iter_mut().enumerate() {
-                *a += (dy[base + j] * x[base + j] * r) as f64;
-            }
+    dw.par_chunks_mut(COLS)
+        .enumerate()
+        .for_each(|(c, dw)| rmsnorm_weight_columns(dw, dy, x, rstd, d, c * COLS));
+}
+
+with_avx2! {
+    fn rmsnorm_weight_columns(dw: &mut [f32], dy: &[f32], x: &[f32], rstd: &[f32], d: usize, c0: usize) -> () = rmsnorm_weight_columns_in_lanes
+}
+
+#[inline(always)]
+fn rmsnorm_weight_columns_in_lanes(
+    dw: &mut [f32],
+    dy: &[f32],
+    x: &[f32],
+    rstd: &[f32],
+    d: usize,
+    c0: usize,
+) {
+    let cols = dw.len();
+    let mut acc = [0f64; 64];
+    let acc = &mut acc[..cols];
+    for (row, &r) in rstd.iter().enumerate() {
+        let base = row * d + c0;
+        let (dy, x) = (&dy[base..base + cols], &x[base..base + cols]);
+        for j in 0..cols {
+            acc[j] += (dy[j] * x[j] * r) as f64;
         }
-        for (w, a) in dw.iter_mut().zip(acc) {
-            *w += a as f32;
-        }
-    });
+    }
+    for (w, a) in dw.iter_mut().zip(acc) {
+        *w += *a as f32;
+    }
 }
 
 /// Rotary tables in Hugging Face's layout: the angle of pair `i` at position `p` is
@@ -236,7 +275,8 @@ impl AttnShape {
 
 /// Causal softmax attention: `probs[b,h] = softmax(q kᵀ · scale)` (kept for the
 /// backward pass) and `out = probs · v`. One task per (sequence, key/value head) so
-/// grouped-query heads share their keys without write conflicts.
+/// grouped-query heads share their keys without write conflicts. Query rows go in tiles
+/// of [`TILE_ROWS`], each reading only the keys up to its last row.
 pub fn attention_forward(
     out: &mut [f32],
     probs: &mut [f32],
@@ -252,40 +292,47 @@ pub fn attention_forward(
     let rows_len = t * qd;
     (0..s.b * s.kv_heads).into_par_iter().for_each(|task| {
         let (b, g) = (task / s.kv_heads, task % s.kv_heads);
-        let kb = Mat::strided(&k[b * t * kvd + g * hd..], t, hd, kvd, 1);
-        let vb = Mat::strided(&v[b * t * kvd + g * hd..], t, hd, kvd, 1);
-        for h in g * s.group()..(g + 1) * s.group() {
-            // SAFETY: probs[b, h] and the (b, h) block of `out` belong to this task alone.
-            let p = unsafe { probs_ptr.slice((b * s.heads + h) * t * t, t * t) };
-            let o = unsafe { out_ptr.slice(b * rows_len + h * hd, rows_len - h * hd) };
-            // Causal: a block of query rows reads only the keys up to its last row.
-            for (r0, r1) in causal_blocks(t) {
-                let qb = Mat::strided(&q[(b * t + r0) * qd + h * hd..], r1 - r0, hd, qd, 1);
-                matmul(
-                    &mut p[r0 * t..],
-                    t,
-                    qb,
-                    kb.rows(r1).t(),
-                    false,
-                    Threads::One,
-                );
-                for i in r0..r1 {
-                    let row = &mut p[i * t..(i + 1) * t];
-                    let (live, masked) = row.split_at_mut(i + 1);
-                    softmax_scaled(live, scale);
-                    masked.fill(0.0);
+        let kv0 = b * t * kvd + g * hd;
+        let vrows = ByRow {
+            data: &v[kv0..],
+            ld: kvd,
+        };
+        PANELS.with_borrow_mut(|keys| {
+            keys.pack(&k[kv0..], kvd, t, hd);
+            for h in g * s.group()..(g + 1) * s.group() {
+                // SAFETY: probs[b, h] and the (b, h) block of `out` belong to this task alone.
+                let p = unsafe { probs_ptr.slice((b * s.heads + h) * t * t, t * t) };
+                let o = unsafe { out_ptr.slice(b * rows_len + h * hd, rows_len - h * hd) };
+                let q0 = b * t * qd + h * hd;
+                for i0 in (0..t).step_by(TILE_ROWS) {
+                    let (rows, n) = (TILE_ROWS.min(t - i0), (i0 + TILE_ROWS).min(t));
+                    let qa = ByElement {
+                        data: &q[q0 + i0 * qd..],
+                        rs: qd,
+                        ps: 1,
+                    };
+                    small_matmul_panels(&mut p[i0 * t..], t, qa, keys, rows, n, hd, false);
+                    for i in i0..i0 + rows {
+                        let row = &mut p[i * t..(i + 1) * t];
+                        let (live, masked) = row.split_at_mut(i + 1);
+                        softmax_scaled(live, scale);
+                        masked.fill(0.0);
+                    }
+                    let pa = ByElement {
+                        data: &p[i0 * t..],
+                        rs: t,
+                        ps: 1,
+                    };
+                    small_matmul(&mut o[i0 * qd..], qd, pa, vrows, rows, hd, n, false);
                 }
-                let pb = Mat::strided(&p[r0 * t..], r1 - r0, r1, t, 1);
-                matmul(&mut o[r0 * qd..], qd, pb, vb.rows(r1), false, Threads::One);
             }
-        }
+        });
     });
 }
 
-/// Row blocks `[r0, r1)` of a causal `t × t` product: block `i` needs columns `0..r1`.
-fn causal_blocks(t: usize) -> impl Iterator<Item = (usize, usize)> {
-    const BLOCK: usize = 64;
-    (0..t.div_ceil(BLOCK)).map(move |i| (i * BLOCK, ((i + 1) * BLOCK).min(t)))
+thread_local! {
+    /// Keys (or values) of the head in hand, packed for [`small_matmul_panels`].
+    static PANELS: std::cell::RefCell<Panels> = std::cell::RefCell::new(Panels::default());
 }
 
 /// `e^x` in f32 within about 2 ulp (Cephes' `expf`: range reduction by ln 2, a degree-6
@@ -402,6 +449,9 @@ pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
 }
 
 /// Backward of [`attention_forward`]. `dprobs` is scratch of the size of `probs`.
+/// Query tiles first (`dS`, then `dq = dS · k`), then key tiles (`dk = dSᵀ · q` and
+/// `dv = pᵀ · dout`, summed over the heads that share them), every product reading
+/// only the causal part.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     dq: &mut [f32],
@@ -425,56 +475,98 @@ pub fn attention_backward(
     let dp_ptr = SharedMut(dprobs.as_mut_ptr());
     (0..s.b * s.kv_heads).into_par_iter().for_each(|task| {
         let (b, g) = (task / s.kv_heads, task % s.kv_heads);
-        let kb = Mat::strided(&k[b * t * kvd + g * hd..], t, hd, kvd, 1);
-        let vb = Mat::strided(&v[b * t * kvd + g * hd..], t, hd, kvd, 1);
+        let kv0 = b * t * kvd + g * hd;
+        let krows = ByRow {
+            data: &k[kv0..],
+            ld: kvd,
+        };
         // SAFETY: the (b, g) blocks of dk/dv and the (b, h) blocks of dq/dprobs are this task's.
-        let dkb = unsafe { dk_ptr.slice(b * t * kvd + g * hd, t * kvd - g * hd) };
-        let dvb = unsafe { dv_ptr.slice(b * t * kvd + g * hd, t * kvd - g * hd) };
-        for r in 0..t {
-            dkb[r * kvd..r * kvd + hd].fill(0.0);
-            dvb[r * kvd..r * kvd + hd].fill(0.0);
-        }
-        for h in g * s.group()..(g + 1) * s.group() {
-            let p = &probs[(b * s.heads + h) * t * t..][..t * t];
-            let dp = unsafe { dp_ptr.slice((b * s.heads + h) * t * t, t * t) };
-            let dqb = unsafe { dq_ptr.slice(b * t * qd + h * hd, t * qd - h * hd) };
-            // Causal: rows r0..r1 of probs are zero past column r1, so every product
-            // stops there (the skipped terms are exact zeros).
-            for (r0, r1) in causal_blocks(t) {
-                let m = r1 - r0;
-                let dob = Mat::strided(&dout[(b * t + r0) * qd + h * hd..], m, hd, qd, 1);
-                let qb = Mat::strided(&q[(b * t + r0) * qd + h * hd..], m, hd, qd, 1);
-                let pb = Mat::strided(&p[r0 * t..], m, r1, t, 1);
-                matmul(
-                    &mut dp[r0 * t..],
-                    t,
-                    dob,
-                    vb.rows(r1).t(),
-                    false,
-                    Threads::One,
-                );
-                matmul(dvb, kvd, pb.t(), dob, true, Threads::One);
-                for i in r0..r1 {
-                    let (pr, dr) = (&p[i * t..i * t + i + 1], &mut dp[i * t..(i + 1) * t]);
-                    let dot: f32 = pr.iter().zip(dr.iter()).map(|(a, b)| a * b).sum();
-                    for j in 0..=i {
-                        dr[j] = pr[j] * (dr[j] - dot) * scale;
+        let dkb = unsafe { dk_ptr.slice(kv0, t * kvd - g * hd) };
+        let dvb = unsafe { dv_ptr.slice(kv0, t * kvd - g * hd) };
+        PANELS.with_borrow_mut(|values| {
+            values.pack(&v[kv0..], kvd, t, hd);
+            for (nth, h) in (g * s.group()..(g + 1) * s.group()).enumerate() {
+                let p = &probs[(b * s.heads + h) * t * t..][..t * t];
+                let dp = unsafe { dp_ptr.slice((b * s.heads + h) * t * t, t * t) };
+                let dqb = unsafe { dq_ptr.slice(b * t * qd + h * hd, t * qd - h * hd) };
+                let q0 = b * t * qd + h * hd;
+                for i0 in (0..t).step_by(TILE_ROWS) {
+                    let (rows, n) = (TILE_ROWS.min(t - i0), (i0 + TILE_ROWS).min(t));
+                    let doa = ByElement {
+                        data: &dout[q0 + i0 * qd..],
+                        rs: qd,
+                        ps: 1,
+                    };
+                    small_matmul_panels(&mut dp[i0 * t..], t, doa, values, rows, n, hd, false);
+                    for i in i0..i0 + rows {
+                        let (pr, dr) = (&p[i * t..i * t + i + 1], &mut dp[i * t..(i + 1) * t]);
+                        let (live, masked) = dr.split_at_mut(i + 1);
+                        softmax_backward_row(live, pr, scale);
+                        masked.fill(0.0);
                     }
-                    dr[i + 1..].fill(0.0);
+                    let dsa = ByElement {
+                        data: &dp[i0 * t..],
+                        rs: t,
+                        ps: 1,
+                    };
+                    small_matmul(&mut dqb[i0 * qd..], qd, dsa, krows, rows, hd, n, false);
                 }
-                let dpb = Mat::strided(&dp[r0 * t..], m, r1, t, 1);
-                matmul(
-                    &mut dqb[r0 * qd..],
-                    qd,
-                    dpb,
-                    kb.rows(r1),
-                    false,
-                    Threads::One,
-                );
-                matmul(dkb, kvd, dpb.t(), qb, true, Threads::One);
+                // Key rows j0.. are read by query rows j0.. alone (causal): the column
+                // strip of dS (or p) from row j0 down, as A transposed.
+                for j0 in (0..t).step_by(TILE_ROWS) {
+                    let rows = TILE_ROWS.min(t - j0);
+                    let (dkj, dvj) = (&mut dkb[j0 * kvd..], &mut dvb[j0 * kvd..]);
+                    let (ds_t, p_t) = (column_strip(dp, t, j0), column_strip(p, t, j0));
+                    let (qj, doj) = (
+                        rows_from(q, q0 + j0 * qd, qd),
+                        rows_from(dout, q0 + j0 * qd, qd),
+                    );
+                    let acc = nth > 0;
+                    small_matmul(dkj, kvd, ds_t, qj, rows, hd, t - j0, acc);
+                    small_matmul(dvj, kvd, p_t, doj, rows, hd, t - j0, acc);
+                }
             }
-        }
+        });
     });
+}
+
+/// Columns `j0..` of rows `j0..` of a `t × t` matrix, transposed: `A(r, p) = m[j0 + p, j0 + r]`.
+fn column_strip(m: &[f32], t: usize, j0: usize) -> ByElement<'_> {
+    ByElement {
+        data: &m[j0 * t + j0..],
+        rs: 1,
+        ps: t,
+    }
+}
+
+/// Rows of stride `ld` from `start` on.
+fn rows_from(m: &[f32], start: usize, ld: usize) -> ByRow<'_> {
+    ByRow {
+        data: &m[start..],
+        ld,
+    }
+}
+
+with_avx2! {
+    /// `dp ← p · (dp − Σ p·dp) · scale`: the gradient through one softmax row.
+    fn softmax_backward_row(dp: &mut [f32], p: &[f32], scale: f32) -> () = softmax_backward_in_lanes
+}
+
+#[inline(always)]
+fn softmax_backward_in_lanes(dp: &mut [f32], p: &[f32], scale: f32) {
+    let n = dp.len();
+    let p = &p[..n];
+    let mut s = [0f32; 8];
+    let main = n - n % 8;
+    for c in (0..main).step_by(8) {
+        for j in 0..8 {
+            s[j] += p[c + j] * dp[c + j];
+        }
+    }
+    let dot = (main..n).fold(s.iter().sum::<f32>(), |a, j| a + p[j] * dp[j]);
+    for j in 0..n {
+        dp[j] = p[j] * (dp[j] - dot) * scale;
+    }
 }
 
 /// SwiGLU: `h = silu(gate) · up`.
@@ -506,14 +598,23 @@ pub fn swiglu_backward(dgate: &mut [f32], dup: &mut [f32], dh: &[f32], gate: &[f
                 .zip(gate.par_chunks(4096))
                 .zip(up.par_chunks(4096)),
         )
-        .for_each(|((dg, du), ((dh, g), u))| {
-            for i in 0..dg.len() {
-                let sig = 1.0 / (1.0 + exp_f32(-g[i]));
-                let silu = g[i] * sig;
-                du[i] = dh[i] * silu;
-                dg[i] = dh[i] * u[i] * sig * (1.0 + g[i] * (1.0 - sig));
-            }
-        });
+        .for_each(|((dg, du), ((dh, g), u))| swiglu_backward_chunk(dg, du, dh, g, u));
+}
+
+with_avx2! {
+    fn swiglu_backward_chunk(dg: &mut [f32], du: &mut [f32], dh: &[f32], g: &[f32], u: &[f32]) -> () = swiglu_backward_in_lanes
+}
+
+#[inline(always)]
+fn swiglu_backward_in_lanes(dg: &mut [f32], du: &mut [f32], dh: &[f32], g: &[f32], u: &[f32]) {
+    let n = dg.len();
+    let (du, dh, g, u) = (&mut du[..n], &dh[..n], &g[..n], &u[..n]);
+    for i in 0..n {
+        let sig = 1.0 / (1.0 + exp_f32(-g[i]));
+        let silu = g[i] * sig;
+        du[i] = dh[i] * silu;
+        dg[i] = dh[i] * u[i] * sig * (1.0 + g[i] * (1.0 - sig));
+    }
 }
 
 /// Per-row cross-entropy `logsumexp(l) − l[target]` into `nll`.
@@ -543,22 +644,30 @@ with_avx2! {
 #[inline(always)]
 fn cross_entropy_in_lanes(row: &mut [f32], target: usize, grad_scale: Option<f32>) -> f64 {
     let max = max_f32(row);
-    let sum = sum_exp(row, max);
-    let nll = max as f64 + sum.ln() - row[target] as f64;
-    if let Some(scale) = grad_scale {
-        let k = (scale as f64 / sum) as f32;
-        let mut chunks = row.chunks_exact_mut(8);
-        for c in &mut chunks {
-            for x in c.iter_mut() {
-                *x = exp_f32(*x - max) * k;
-            }
+    let Some(scale) = grad_scale else {
+        return max as f64 + sum_exp(row, max).ln() - row[target] as f64;
+    };
+    let logit = row[target] as f64;
+    // The exponentials are kept in the row and summed as `sum_exp` sums them, so the
+    // loss is the same and the gradient needs no second pass of `exp`.
+    let mut s = [0f64; 8];
+    let mut chunks = row.chunks_exact_mut(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            c[j] = exp_f32(c[j] - max);
+            s[j] += c[j] as f64;
         }
-        for x in chunks.into_remainder() {
-            *x = exp_f32(*x - max) * k;
-        }
-        row[target] -= scale;
     }
-    nll
+    let mut rest = 0f64;
+    for x in chunks.into_remainder() {
+        *x = exp_f32(*x - max);
+        rest += *x as f64;
+    }
+    let sum = s.iter().sum::<f64>() + rest;
+    let k = (scale as f64 / sum) as f32;
+    row.iter_mut().for_each(|x| *x *= k);
+    row[target] -= scale;
+    max as f64 + sum.ln() - logit
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod layout;
 mod matmul;
 mod model;
 pub mod rng;
+mod small_matmul;
 
 pub use adamw::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule};
 pub use config::ModelConfig;

@@ -35,12 +35,6 @@ impl<'a> Mat<'a> {
         }
     }
 
-    /// The first `n` rows.
-    pub fn rows(self, n: usize) -> Self {
-        assert!(n <= self.rows, "row range out of bounds");
-        Mat { rows: n, ..self }
-    }
-
     pub fn t(self) -> Self {
         Mat {
             data: self.data,
@@ -56,6 +50,8 @@ impl<'a> Mat<'a> {
 #[derive(Clone, Copy)]
 pub enum Threads {
     One,
+    /// Half the pool (at least one): for one of two products that run at once.
+    Half,
     All,
 }
 
@@ -72,6 +68,8 @@ pub fn matmul(dst: &mut [f32], dst_rs: usize, a: Mat, b: Mat, accumulate: bool, 
     );
     let parallelism = match threads {
         Threads::One => Parallelism::None,
+        Threads::Half if rayon::current_num_threads() < 4 => Parallelism::None,
+        Threads::Half => Parallelism::Rayon(rayon::current_num_threads() / 2),
         Threads::All => Parallelism::Rayon(rayon::current_num_threads()),
     };
     if k == 0 {
@@ -120,35 +118,54 @@ pub fn linear(y: &mut [f32], x: &[f32], w: &[f32], rows: usize, inp: usize, out:
     );
 }
 
-/// Backward of [`linear`]: `dx (+)= dy · W` and `dW += dyᵀ · x`.
+/// Backward of linears that all read `x (rows × inp)` and whose weights lie one after
+/// another, `W = [W₀; W₁; …]` with `Wᵢ` of `outs[i] × inp` (q/k/v, or gate/up): with
+/// `dys[i]` the gradient of output `i`, `dx (+)= Σᵢ dyᵢ · Wᵢ` and `dWᵢ += dyᵢᵀ · x`.
+///
+/// The input gradient and the weight gradients are the same number of FLOPs, so they
+/// run at once on two halves of the threads: a product on one core runs closer to the
+/// machine's limit than one split across cores. Each product runs in a fixed order
+/// whatever the thread count, so the result does not depend on it.
 #[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
     dx: &mut [f32],
     accumulate_dx: bool,
     dw: &mut [f32],
-    dy: &[f32],
+    dys: &[&[f32]],
+    outs: &[usize],
     x: &[f32],
     w: &[f32],
     rows: usize,
     inp: usize,
-    out: usize,
 ) {
-    matmul(
-        dx,
-        inp,
-        Mat::new(dy, rows, out),
-        Mat::new(w, out, inp),
-        accumulate_dx,
-        Threads::All,
-    );
-    matmul(
-        dw,
-        inp,
-        Mat::new(dy, rows, out).t(),
-        Mat::new(x, rows, inp),
-        true,
-        Threads::All,
-    );
+    assert_eq!(dys.len(), outs.len(), "one output gradient per weight");
+    // A product as large as the output head's splits well across cores by itself.
+    let large = rows * inp * outs.iter().sum::<usize>() >= 1 << 30;
+    let half = if large { Threads::All } else { Threads::Half };
+    let mut input_grad = || {
+        let mut offset = 0;
+        for (i, (&dy, &out)) in dys.iter().zip(outs).enumerate() {
+            let wi = Mat::new(&w[offset..offset + out * inp], out, inp);
+            let acc = accumulate_dx || i > 0;
+            matmul(dx, inp, Mat::new(dy, rows, out), wi, acc, half);
+            offset += out * inp;
+        }
+    };
+    let mut weight_grads = || {
+        let mut rest = &mut dw[..];
+        for (&dy, &out) in dys.iter().zip(outs) {
+            let (dwi, tail) = std::mem::take(&mut rest).split_at_mut(out * inp);
+            let x = Mat::new(x, rows, inp);
+            matmul(dwi, inp, Mat::new(dy, rows, out).t(), x, true, half);
+            rest = tail;
+        }
+    };
+    if large {
+        input_grad();
+        weight_grads();
+    } else {
+        rayon::join(input_grad, weight_grads);
+    }
 }
 
 /// The machine's matrix-multiply throughput on all threads, in GFLOP/s: the best of

@@ -346,12 +346,12 @@ impl CpuModel {
             &mut ws.dxn,
             false,
             &mut g[lay.lm_head..][..v * d],
-            &ws.logits,
+            &[&ws.logits],
+            &[v],
             &ws.xf,
             &p[lay.lm_head..],
             n,
             d,
-            v,
         );
         let (fw, fg) = (lay.final_norm, &mut g[lay.final_norm..][..d]);
         kernels::rmsnorm_backward_weight(fg, &ws.dxn, &ws.x_out, &ws.rstd_f, d);
@@ -403,35 +403,25 @@ fn block_backward(
         &mut ws.dh,
         false,
         &mut g[s.w_down..][..d * f],
-        &ws.dx,
+        &[&ws.dx],
+        &[d],
         &a.hact,
         &p[s.w_down..],
         n,
         f,
-        d,
     );
     kernels::swiglu_backward(&mut ws.dgate, &mut ws.dup, &ws.dh, &a.gate, &a.up);
+    // gate and up lie one after the other, as do q, k and v.
     linear_backward(
         &mut ws.dxn,
         false,
-        &mut g[s.w_gate..][..f * d],
-        &ws.dgate,
+        &mut g[s.w_gate..][..2 * f * d],
+        &[&ws.dgate, &ws.dup],
+        &[f, f],
         &a.xn2,
         &p[s.w_gate..],
         n,
         d,
-        f,
-    );
-    linear_backward(
-        &mut ws.dxn,
-        true,
-        &mut g[s.w_up..][..f * d],
-        &ws.dup,
-        &a.xn2,
-        &p[s.w_up..],
-        n,
-        d,
-        f,
     );
     kernels::rmsnorm_backward_weight(&mut g[s.mlp_norm..][..d], &ws.dxn, &a.x_mid, &a.rstd2, d);
     kernels::rmsnorm_backward_input(
@@ -448,12 +438,12 @@ fn block_backward(
         &mut ws.datt,
         false,
         &mut g[s.wo..][..d * qd],
-        &ws.dx,
+        &[&ws.dx],
+        &[d],
         &a.att,
         &p[s.wo..],
         n,
         qd,
-        d,
     );
     kernels::attention_backward(
         &mut ws.dq,
@@ -472,35 +462,13 @@ fn block_backward(
     linear_backward(
         &mut ws.dxn,
         false,
-        &mut g[s.wq..][..qd * d],
-        &ws.dq,
+        &mut g[s.wq..][..(qd + 2 * kvd) * d],
+        &[&ws.dq, &ws.dk, &ws.dv],
+        &[qd, kvd, kvd],
         &a.xn1,
         &p[s.wq..],
         n,
         d,
-        qd,
-    );
-    linear_backward(
-        &mut ws.dxn,
-        true,
-        &mut g[s.wk..][..kvd * d],
-        &ws.dk,
-        &a.xn1,
-        &p[s.wk..],
-        n,
-        d,
-        kvd,
-    );
-    linear_backward(
-        &mut ws.dxn,
-        true,
-        &mut g[s.wv..][..kvd * d],
-        &ws.dv,
-        &a.xn1,
-        &p[s.wv..],
-        n,
-        d,
-        kvd,
     );
     kernels::rmsnorm_backward_weight(&mut g[s.attn_norm..][..d], &ws.dxn, &a.x_in, &a.rstd1, d);
     kernels::rmsnorm_backward_input(
