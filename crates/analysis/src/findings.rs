@@ -9,13 +9,14 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::axis::XAxis;
+use crate::claims::{check, Claims};
 use crate::input::{is_proportion, Obs};
 use crate::isotonic::r2_loss_and_size;
 use crate::scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
 use crate::threshold::{classify, Kind, Noise, Series};
 
 /// Version of `findings.json`'s layout (docs/findings.md).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -62,6 +63,11 @@ pub struct TaskFinding {
     pub threshold: Option<f64>,
     pub ci: Option<[f64; 2]>,
     pub baseline: Option<f64>,
+    /// The smallest and largest x of the series' checkpoints.
+    pub x_range: Option<[f64; 2]>,
+    /// Mean performance of the furthest fifth of the checkpoints along x minus that of
+    /// the earliest fifth, with its standard error: whether the task moved at all.
+    pub gain: Option<[f64; 2]>,
     /// R² of performance on x alone (monotone fit) and with log size and log tokens.
     pub r2_loss: Option<f64>,
     pub r2_loss_size: Option<f64>,
@@ -121,6 +127,8 @@ pub struct Findings {
     pub x_label: String,
     pub n_observations: usize,
     pub tasks: Vec<TaskFinding>,
+    /// The paper's claims, judged on `tasks` (on the loss axis only).
+    pub claims: Option<Claims>,
     pub spread: Vec<SpreadBin>,
     pub scaling: Option<ScalingFit>,
     /// Which checkpoints the scaling law was fitted to.
@@ -209,6 +217,26 @@ fn spread_bins(key: &SeriesKey, pts: &[(&Obs, f64)], u: &[f64]) -> (Vec<SpreadBi
     (bins, mean_noise)
 }
 
+/// The furthest fifth's mean minus the earliest fifth's (lower coordinates are further
+/// along), and the standard error of that difference from the two fifths' spreads.
+fn gain(u: &[f64], y: &[f64]) -> Option<[f64; 2]> {
+    let k = (u.len() / 5).max(2);
+    if u.len() < 2 * k {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..u.len()).collect();
+    order.sort_by(|&a, &b| u[a].total_cmp(&u[b]));
+    let stats = |idx: &[usize]| {
+        let n = idx.len() as f64;
+        let mean = idx.iter().map(|&i| y[i]).sum::<f64>() / n;
+        let var = idx.iter().map(|&i| (y[i] - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (mean, var / n)
+    };
+    let (late, late_var) = stats(&order[..k]);
+    let (early, early_var) = stats(&order[order.len() - k..]);
+    Some([late - early, (late_var + early_var).sqrt()])
+}
+
 fn finding(
     key: &SeriesKey,
     pts: &[(&Obs, f64)],
@@ -242,6 +270,12 @@ fn finding(
         let (p, q) = (ax.from_coord(a), ax.from_coord(b));
         [p.min(q), p.max(q)]
     });
+    let xs = pts.iter().map(|(_, x)| *x);
+    let x_range = xs
+        .clone()
+        .reduce(f64::min)
+        .zip(xs.reduce(f64::max))
+        .map(|(a, b)| [a, b]);
     let f = TaskFinding {
         task: key.0.clone(),
         shots: key.1,
@@ -253,6 +287,8 @@ fn finding(
             .map(|t| ax.from_coord(t)),
         ci: raw_ci,
         baseline,
+        x_range,
+        gain: gain(&u, &y),
         r2_loss: r2.map(|r| r.0),
         r2_loss_size: r2.map(|r| r.1),
         n_points: fit.n_points,
@@ -429,6 +465,7 @@ pub fn analyze(
         x_axis: opts.x.to_string(),
         x_label: opts.x.label(),
         n_observations: groups.values().map(Vec::len).sum(),
+        claims: on_loss.then(|| check(&tasks)),
         tasks,
         spread,
         scaling,
@@ -564,5 +601,24 @@ impl Findings {
             ("predictions.csv", pr),
             ("size_spread.csv", sp),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gain;
+
+    #[test]
+    fn gain_is_the_furthest_fifth_over_the_earliest_with_its_standard_error() {
+        // Coordinates fall as training goes on: the last five points are furthest along.
+        let u: Vec<f64> = (0..25).map(|i| 25.0 - i as f64).collect();
+        let mut y = vec![0.25; 25];
+        y[20..].copy_from_slice(&[0.5, 0.6, 0.5, 0.6, 0.55]);
+        y[..5].copy_from_slice(&[0.2, 0.3, 0.2, 0.3, 0.25]);
+        let [g, se] = gain(&u, &y).unwrap();
+        assert!((g - 0.3).abs() < 1e-12, "{g}");
+        // Each fifth: sample variance 0.0025, so se = sqrt(2 * 0.0025 / 5).
+        assert!((se - (2.0f64 * 0.0025 / 5.0).sqrt()).abs() < 1e-12, "{se}");
+        assert!(gain(&u[..3], &y[..3]).is_none());
     }
 }

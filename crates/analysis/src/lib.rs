@@ -1,9 +1,11 @@
 //! Statistics of the paper's findings, independent of where the numbers come from:
 //! break-point (threshold) fits with bootstrap intervals and the emergent/smooth/flat
 //! verdict, how much of performance loss alone explains, and the scaling law that
-//! turns a loss threshold into a model size and compute.
+//! turns a loss threshold into a model size and compute; and the paper's claims judged
+//! on those (`claims`).
 
 mod axis;
+pub mod claims;
 mod findings;
 mod input;
 mod isotonic;

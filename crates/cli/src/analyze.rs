@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use emergent_analysis::claims::Claims;
 use emergent_analysis::{
     analyze, curve_from_obs, human_count, metric_baseline, read_csv, read_lmeval, CurvePoint,
     Findings, Obs, Options, XAxis,
@@ -168,6 +169,9 @@ fn print_summary(f: &Findings) {
             f.scaling_points, s.e, s.a, s.alpha, s.b, s.beta
         );
     }
+    if let Some(c) = &f.claims {
+        print_claims(c);
+    }
     for p in &f.predictions {
         println!(
             "{} reaches {}'s threshold {:.4} at {} tokens (now {:.3e}, loss {:.4})",
@@ -182,8 +186,63 @@ fn print_summary(f: &Findings) {
     }
 }
 
-/// Runs the analysis and writes findings.json and the report; returns report/index.html.
-pub fn run_analyze(args: &AnalyzeArgs) -> Result<PathBuf> {
+/// The paper's claims, one line each.
+fn print_claims(c: &Claims) {
+    let verdict = |h: bool| if h { "holds" } else { "does not hold" };
+    let names = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
+    println!("the paper's claims on this study:");
+    let lp = &c.loss_predicts_performance;
+    let failing = names(&mut lp.tasks.iter().filter(|t| !t.holds).map(|t| t.task.clone()));
+    println!(
+        "  1. loss predicts performance: {} ({} tasks with signal{})",
+        verdict(lp.holds),
+        lp.tasks.len(),
+        if failing.is_empty() {
+            String::new()
+        } else {
+            format!("; not: {failing}")
+        }
+    );
+    let em = &c.emergent_tasks;
+    println!(
+        "  2. emergent tasks: {} ({})",
+        verdict(em.holds),
+        names(&mut em.tasks.iter().map(|e| format!(
+            "{} η {} ± {}",
+            e.task,
+            e.threshold.map_or("–".into(), |v| format!("{v:.3}")),
+            e.ci_fraction.map_or("–".into(), |f| format!("{:.0}% of the range", 100.0 * f))
+        )))
+    );
+    let sm = &c.smooth_tasks;
+    println!(
+        "  3. smooth tasks: {} ({})",
+        verdict(sm.holds),
+        sm.tasks.join(", ")
+    );
+    let co = &c.continuous_metrics;
+    println!(
+        "  4. thresholds under continuous metrics: {} ({})",
+        verdict(co.holds),
+        names(&mut co.tasks.iter().map(|t| format!(
+            "{}: {}",
+            t.task,
+            names(&mut t.metrics.iter().map(|(m, k)| format!("{m} {k}")))
+        )))
+    );
+    let la = &c.languages_agree;
+    println!(
+        "  5. languages agree: {} ({})",
+        verdict(la.holds),
+        names(&mut la.tasks.iter().map(|p| format!(
+            "{} {} / {} {}",
+            p.tasks[0], p.kinds[0], p.tasks[1], p.kinds[1]
+        )))
+    );
+}
+
+/// Runs the analysis and writes findings.json and the report; returns the findings.
+pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
     if !(args.tokens_per_param.is_finite() && args.tokens_per_param > 0.0) {
         bail!(
             "--tokens-per-param must be a positive number, not {}",
@@ -253,5 +312,5 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<PathBuf> {
     };
     let index = emergent_report::write_report(&out.join("report"), &input)?;
     eprintln!("findings: {}\nreport: {}", json.display(), index.display());
-    Ok(index)
+    Ok(findings)
 }

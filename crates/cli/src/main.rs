@@ -3,6 +3,7 @@
 mod analyze;
 mod bench;
 mod bench_train;
+mod builtin_tasks;
 mod pipeline;
 mod study;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use emergent_analysis::Findings;
 use emergent_eval::{evaluate, load_model, load_task_with_data, EvalOptions, Scorer};
 use emergent_store::Store;
 use std::io::Write;
@@ -46,6 +48,10 @@ enum Command {
         /// Stop after evaluation, without writing the report.
         #[arg(long)]
         no_report: bool,
+        /// Repeat the whole study with seeds seed, seed+1, …, each in OUT/seed-N/, and
+        /// compare them in OUT/seeds.html (overrides the study's `seeds`).
+        #[arg(long)]
+        seeds: Option<usize>,
     },
     /// Prepare the corpus: documents, validation split, tokenizer, token shards.
     Corpus {
@@ -157,16 +163,21 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run { study, no_report } => {
+        Command::Run {
+            study,
+            no_report,
+            seeds,
+        } => {
             let started = std::time::Instant::now();
             let s = setup(&study)?;
-            let data = pipeline::prepare_corpus(&s, &study.out)?;
-            let mut store = open_store(&study.out)?;
-            pipeline::train_all(&s, &study.out, &data, &store)?;
-            let tasks = pipeline::prepare_tasks(&s, &study.out)?;
-            pipeline::eval_all(&s, &mut store, &tasks, &study.out)?;
-            if !no_report {
-                analyze::run_analyze(&analyze::AnalyzeArgs::for_study(&study.out, &s.name))?;
+            let seeds = seeds.unwrap_or(s.seeds);
+            if seeds == 0 {
+                anyhow::bail!("--seeds: at least 1");
+            }
+            if seeds == 1 {
+                run_study(&s, &study.out, no_report)?;
+            } else {
+                run_seeds(&s, &study.out, seeds, no_report)?;
             }
             eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
         }
@@ -224,6 +235,81 @@ fn run(cli: Cli) -> Result<()> {
             analyze::run_analyze(&args)?;
         }
     }
+    Ok(())
+}
+
+/// The whole study in `out`: corpus, training, evaluation and (unless `no_report`) the
+/// analysis and report, whose findings it returns.
+fn run_study(s: &study::Study, out: &Path, no_report: bool) -> Result<Option<Findings>> {
+    let data = pipeline::prepare_corpus(s, out)?;
+    let mut store = open_store(out)?;
+    pipeline::train_all(s, out, &data, &store)?;
+    let tasks = pipeline::prepare_tasks(s, out)?;
+    pipeline::eval_all(s, &mut store, &tasks, out)?;
+    if no_report {
+        return Ok(None);
+    }
+    let args = analyze::AnalyzeArgs::for_study(out, &s.name);
+    Ok(Some(analyze::run_analyze(&args)?))
+}
+
+/// The study once per seed in `out/seed-N/`, then the claims across seeds in
+/// `out/seeds.json` and `out/seeds.html`.
+fn run_seeds(s: &study::Study, out: &Path, seeds: usize, no_report: bool) -> Result<()> {
+    let mut per_seed = Vec::new();
+    let mut links = Vec::new();
+    let seed_list: Vec<u64> = (0..seeds as u64).map(|k| s.seed + k).collect();
+    for (k, &seed) in seed_list.iter().enumerate() {
+        let one = study::Study {
+            seed,
+            seeds: 1,
+            ..s.clone()
+        };
+        let dir = out.join(format!("seed-{seed}"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join("study.toml"), toml::to_string(&one)?)?;
+        eprintln!("seed {seed} ({} of {seeds}): {}", k + 1, dir.display());
+        let started = std::time::Instant::now();
+        let findings = run_study(&one, &dir, no_report)?;
+        eprintln!(
+            "seed {seed} done in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        if let Some(f) = findings {
+            per_seed.push((f.claims.clone(), f.tasks));
+            links.push(format!("seed-{seed}/report/index.html"));
+        }
+    }
+    if no_report {
+        return Ok(());
+    }
+    let per_seed: Vec<_> = per_seed
+        .into_iter()
+        .filter_map(|(c, t)| c.map(|c| (c, t)))
+        .collect();
+    let summary = emergent_analysis::claims::across_seeds(&seed_list, &per_seed);
+    let json = out.join("seeds.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    println!("the paper's claims over seeds {seed_list:?}:");
+    for c in &summary.claims {
+        println!(
+            "  {:<28} {:?}{}",
+            c.claim,
+            c.holds_per_seed,
+            if c.holds_in_every_seed {
+                "  holds in every seed"
+            } else {
+                ""
+            }
+        );
+    }
+    let page = emergent_report::write_seeds_page(out, &s.name, &summary, &links)?;
+    eprintln!(
+        "seeds: {}\nacross seeds: {}",
+        json.display(),
+        page.display()
+    );
     Ok(())
 }
 

@@ -2,23 +2,22 @@
 //! what produced it) already exists: corpus → tokenizer + shards → training runs →
 //! evaluation of every checkpoint on every task → report.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use emergent_data::{
     read_corpus, split_documents, train_bpe, write_shard, write_tokenizer_config, CorpusSource,
-    Shard, Tokenizer, World, EOS_TOKEN,
+    Shard, Tokenizer, World, EOS_TOKEN, TASK_NAMES,
 };
 use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
-use emergent_eval::{
-    evaluate, load_model, load_task, write_task, Doc, EvalOptions, OutputType, SampleRecord,
-    Scorer, TaskSpec,
-};
+use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer};
 use emergent_store::{CheckpointRow, EvalRow, RunRow, Store};
 use emergent_train::{list_checkpoints, log_spaced_steps, read_meta, train, RunSpec};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
+use crate::builtin_tasks::write_builtin_task;
 use crate::study::Study;
 
 /// Short hex digest of anything serialisable: the key of a stage's output.
@@ -45,6 +44,9 @@ impl Prepared {
     }
 }
 
+/// A progress bar with `template`. On a terminal it redraws in place; elsewhere (a log
+/// file, a cluster job's output) indicatif draws nothing, so a line with the bar's
+/// prefix, position, message and time left is printed every [`LOG_EVERY`] instead.
 pub fn bar(len: u64, template: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -52,14 +54,54 @@ pub fn bar(len: u64, template: &str) -> ProgressBar {
             .unwrap()
             .progress_chars("=> "),
     );
+    if !std::io::stderr().is_terminal() {
+        log_progress(pb.downgrade());
+    }
     pb
+}
+
+/// A line above the bar; plainly on stderr where the bar is hidden (which drops it).
+pub fn say(pb: &ProgressBar, line: String) {
+    if pb.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        pb.println(line);
+    }
+}
+
+/// How often a bar prints its line when stderr is not a terminal.
+const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn log_progress(weak: indicatif::WeakProgressBar) {
+    std::thread::spawn(move || {
+        let mut since = std::time::Instant::now();
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let Some(pb) = weak.upgrade() else { return };
+            if pb.is_finished() {
+                return;
+            }
+            if since.elapsed() < LOG_EVERY || pb.position() == 0 {
+                continue;
+            }
+            since = std::time::Instant::now();
+            let len = pb.length().unwrap_or(0).max(1);
+            let percent = 100.0 * pb.position() as f64 / len as f64;
+            eprintln!(
+                "{} {percent:.0}% {} eta {}",
+                pb.prefix(),
+                pb.message(),
+                indicatif::HumanDuration(pb.eta())
+            );
+        }
+    });
 }
 
 fn world(study: &Study) -> World {
     World::new(
         study.seed,
         study.corpus.world_people,
-        study.corpus.world_cities,
+        study.corpus.world_towns,
     )
 }
 
@@ -192,15 +234,26 @@ pub fn grid(study: &Study, vocab: usize, eos: Option<u32>) -> Vec<(String, RunSp
     runs
 }
 
+/// A run's training compute in GFLOPs: 6 per parameter per token.
+fn run_gflops(spec: &RunSpec) -> u64 {
+    let tokens = spec.total_steps * (spec.batch_size * spec.seq_len) as u64;
+    (6.0 * spec.model.num_params() as f64 * tokens as f64 / 1e9).ceil() as u64
+}
+
 /// Trains every run of the grid (resuming where it stopped) and records its
 /// checkpoints in the results database.
 pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> Result<()> {
     let runs = grid(study, data.tokenizer.vocab_size(), data.tokenizer.eos_id());
     let multi = MultiProgress::new();
+    // Runs differ thirtyfold in cost: the study's time left is counted in FLOPs.
+    let gflops = |spec: &RunSpec| run_gflops(spec);
     let overall = multi.add(bar(
-        runs.len() as u64,
-        "runs  [{elapsed_precise}] [{bar:30}] {pos}/{len} eta {eta}",
+        runs.iter().map(|(_, s)| gflops(s)).sum(),
+        "train [{elapsed_precise}] [{bar:30}] {percent}% of the grid's FLOPs, {msg} eta {eta}",
     ));
+    overall.set_prefix("train");
+    let mut done = 0;
+    overall.set_message(format!("0/{} runs", runs.len()));
     for (size, spec) in &runs {
         let run_dir = out.join("runs").join(&spec.name);
         let key = hash_of(&(spec, &data.dir.file_name()));
@@ -234,16 +287,35 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
             "{prefix:>16} [{bar:30}] {pos}/{len} steps {msg} eta {eta}",
         ));
         pb.set_prefix(spec.name.clone());
-        train(
-            spec,
-            &data.train,
-            &data.val,
-            &data.tokenizer_files(),
-            &run_dir,
-            &pb,
-            None,
-        )?;
+        let before = overall.position();
+        let finished = std::sync::atomic::AtomicBool::new(false);
+        let trained = std::thread::scope(|scope| {
+            // The grid's bar follows this run's steps, so its time left is a rate over
+            // steady progress rather than over whole runs.
+            scope.spawn(|| {
+                while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                    let frac = pb.position() as f64 / pb.length().unwrap_or(1).max(1) as f64;
+                    overall.set_position(before + (frac * gflops(spec) as f64) as u64);
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            });
+            let result = train(
+                spec,
+                &data.train,
+                &data.val,
+                &data.tokenizer_files(),
+                &run_dir,
+                &pb,
+                None,
+            );
+            finished.store(true, std::sync::atomic::Ordering::Relaxed);
+            result
+        });
+        trained?;
         pb.finish_and_clear();
+        done += 1;
+        overall.set_message(format!("{done}/{} runs", runs.len()));
+        overall.set_position(before + gflops(spec));
         for ckpt in list_checkpoints(&run_dir) {
             let m = read_meta(&ckpt)?;
             store.put_checkpoint(&CheckpointRow {
@@ -266,49 +338,17 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
 pub fn prepare_tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
     let dir = out.join("tasks");
     let w = world(study);
-    let n = study.eval.documents;
-    let mut paths = Vec::new();
-    for name in &study.eval.tasks {
-        // `_what` says what the task measures; kept beside the code, not in the prompt.
-        let spec = |task: &str, output_type, _what: &str| {
-            let mut s = TaskSpec::for_docs(task, output_type);
-            s.num_fewshot = study.eval.num_fewshot;
-            s.generation_kwargs.until = vec!["\n".into()];
-            s.generation_kwargs.max_gen_toks = 8;
-            s
-        };
-        let path = match name.as_str() {
-            "world-city" => {
-                let docs: Vec<Doc> = w
-                    .city_questions(n, study.seed + 1)
-                    .into_iter()
-                    .map(|q| Doc::multiple_choice(q.prompt, q.choices, q.gold))
-                    .collect();
-                let s = spec(
-                    "world-city",
-                    OutputType::MultipleChoice,
-                    "closed-book recall of where a person lives; 4 choices",
-                );
-                write_task(&dir, &s, &docs)?
+    let e = &study.eval;
+    e.tasks
+        .iter()
+        .map(|name| {
+            if TASK_NAMES.contains(&name.as_str()) {
+                write_builtin_task(&w, &dir, name, e.documents, study.seed + 1, e.num_fewshot)
+            } else {
+                Ok(PathBuf::from(name))
             }
-            "world-sum" => {
-                let docs: Vec<Doc> = w
-                    .sum_questions(n, study.seed + 2)
-                    .into_iter()
-                    .map(|q| Doc::generation(q.prompt, q.answer))
-                    .collect();
-                let s = spec(
-                    "world-sum",
-                    OutputType::GenerateUntil,
-                    "two-number addition on held-out pairs; greedy, exact match",
-                );
-                write_task(&dir, &s, &docs)?
-            }
-            path => PathBuf::from(path),
-        };
-        paths.push(path);
-    }
-    Ok(paths)
+        })
+        .collect()
 }
 
 /// Per-document records of one evaluation, `samples/<checkpoint>/<task>.jsonl`.
@@ -345,11 +385,20 @@ pub fn eval_all(
         tasks.push((task, key));
     }
     let ckpts = store.checkpoints()?;
+    // A checkpoint's scoring costs about its parameter count (plus a fixed part): the
+    // bar counts that, so its time left holds while the sizes grow.
+    let params: std::collections::HashMap<String, u64> = store
+        .runs()?
+        .into_iter()
+        .map(|r| (r.run, r.params))
+        .collect();
+    let weight = |c: &CheckpointRow| params.get(&c.run).copied().unwrap_or(0) / 1000 + 100;
     let pb = bar(
-        (ckpts.len() * tasks.len()) as u64,
-        "eval  [{elapsed_precise}] [{bar:30}] {pos}/{len} {msg} eta {eta}",
+        ckpts.iter().map(|c| weight(c) * tasks.len() as u64).sum(),
+        "eval  [{elapsed_precise}] [{bar:30}] {percent}% {msg} eta {eta}",
     );
-    for c in &ckpts {
+    pb.set_prefix("eval");
+    for (i, c) in ckpts.iter().enumerate() {
         let todo: Vec<_> = tasks
             .iter()
             .filter(|(t, k)| {
@@ -358,14 +407,19 @@ pub fn eval_all(
                     .unwrap_or(false)
             })
             .collect();
-        pb.inc((tasks.len() - todo.len()) as u64);
+        pb.inc(weight(c) * (tasks.len() - todo.len()) as u64);
         if todo.is_empty() {
             continue;
         }
+        pb.set_message(format!(
+            "checkpoint {}/{}: {}",
+            i + 1,
+            ckpts.len(),
+            c.checkpoint
+        ));
         let dir = Path::new(&c.path);
         let (mut model, tokenizer) = load_model(dir)?;
         for (task, key) in todo {
-            pb.set_message(format!("{} on {}", task.spec.task, c.checkpoint));
             let mut scorer = Scorer {
                 model: &mut model,
                 tokenizer: &tokenizer,
@@ -378,11 +432,11 @@ pub fn eval_all(
                 Ok(x) => x,
                 Err(e) => {
                     // The other tasks still run; this one is retried next time.
-                    pb.println(format!(
-                        "error: {} on {}: {e:#}",
-                        task.spec.task, c.checkpoint
-                    ));
-                    pb.inc(1);
+                    say(
+                        &pb,
+                        format!("error: {} on {}: {e:#}", task.spec.task, c.checkpoint),
+                    );
+                    pb.inc(weight(c));
                     continue;
                 }
             };
@@ -403,7 +457,7 @@ pub fn eval_all(
                 })
                 .collect();
             store.put_evaluations(&rows)?;
-            pb.inc(1);
+            pb.inc(weight(c));
         }
     }
     pb.finish_and_clear();

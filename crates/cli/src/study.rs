@@ -16,6 +16,8 @@ pub struct Study {
     pub seed: u64,
     /// Worker threads; 0 means one per core.
     pub threads: usize,
+    /// Independent repeats of the whole study with seeds `seed`, `seed + 1`, …
+    pub seeds: usize,
     pub corpus: CorpusConfig,
     pub tokenizer: TokenizerConfig,
     pub models: Vec<SizeConfig>,
@@ -32,7 +34,7 @@ pub struct CorpusConfig {
     pub text_field: String,
     pub builtin_documents: usize,
     pub world_people: usize,
-    pub world_cities: usize,
+    pub world_towns: usize,
     pub validation_fraction: f64,
 }
 
@@ -84,11 +86,15 @@ pub struct TrainingConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {
-    /// Built-in world tasks (`world-city`, `world-sum`) or paths to task specs.
+    /// Built-in world tasks (`qa-en`, `math-zh`, …; see `emergent_data::TASK_NAMES`) or
+    /// paths to task specs.
     pub tasks: Vec<String>,
     /// Documents generated per built-in task.
     pub documents: usize,
-    pub num_fewshot: usize,
+    /// Few-shot examples for every built-in task; absent, each task's own (exams 3,
+    /// arithmetic 2, the others 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_fewshot: Option<usize>,
 }
 
 impl Default for Study {
@@ -97,24 +103,18 @@ impl Default for Study {
             name: "emergent study".into(),
             seed: 0,
             threads: 0,
+            seeds: 1,
             corpus: CorpusConfig::default(),
             tokenizer: TokenizerConfig::default(),
-            models: vec![
-                SizeConfig {
-                    layers: 2,
-                    hidden: 64,
-                    heads: 4,
+            models: [(1, 32, 2), (2, 48, 3), (2, 64, 4), (3, 80, 4), (4, 96, 4)]
+                .map(|(layers, hidden, heads)| SizeConfig {
+                    layers,
+                    hidden,
+                    heads,
                     kv_heads: None,
                     mlp: None,
-                },
-                SizeConfig {
-                    layers: 4,
-                    hidden: 128,
-                    heads: 4,
-                    kv_heads: None,
-                    mlp: None,
-                },
-            ],
+                })
+                .to_vec(),
             training: TrainingConfig::default(),
             eval: EvalConfig::default(),
         }
@@ -126,9 +126,9 @@ impl Default for CorpusConfig {
         CorpusConfig {
             source: "builtin".into(),
             text_field: "text".into(),
-            builtin_documents: 40000,
+            builtin_documents: 60000,
             world_people: 200,
-            world_cities: 16,
+            world_towns: 16,
             validation_fraction: 0.02,
         }
     }
@@ -146,10 +146,10 @@ impl Default for TokenizerConfig {
 impl Default for TrainingConfig {
     fn default() -> Self {
         TrainingConfig {
-            budgets: vec![1_000_000, 3_000_000],
+            budgets: vec![800_000, 1_600_000, 3_200_000],
             batch_size: 16,
             seq_len: 128,
-            lr: 3e-3,
+            lr: 1e-2,
             min_lr_ratio: 0.1,
             warmup_steps: 50,
             weight_decay: 0.1,
@@ -161,7 +161,7 @@ impl Default for TrainingConfig {
             decay_embeddings: false,
             tie_embeddings: false,
             rope_theta: 10000.0,
-            checkpoints: 8,
+            checkpoints: 5,
             first_checkpoint_tokens: 100_000,
         }
     }
@@ -170,9 +170,9 @@ impl Default for TrainingConfig {
 impl Default for EvalConfig {
     fn default() -> Self {
         EvalConfig {
-            tasks: vec!["world-city".into(), "world-sum".into()],
-            documents: 200,
-            num_fewshot: 0,
+            tasks: emergent_data::TASK_NAMES.map(String::from).to_vec(),
+            documents: 400,
+            num_fewshot: None,
         }
     }
 }
@@ -254,6 +254,15 @@ fn validate(s: &Study) -> Result<()> {
     if !(0.0..1.0).contains(&s.corpus.validation_fraction) {
         return Err(anyhow!(
             "field `corpus.validation_fraction`: must be in [0, 1)"
+        ));
+    }
+    if s.seeds == 0 {
+        return Err(anyhow!("field `seeds`: at least 1"));
+    }
+    if s.corpus.world_towns < emergent_data::world::MIN_TOWNS {
+        return Err(anyhow!(
+            "field `corpus.world_towns`: at least {} (reading passages need them)",
+            emergent_data::world::MIN_TOWNS
         ));
     }
     if s.tokenizer.vocab_size < 260 && s.tokenizer.path.is_none() {

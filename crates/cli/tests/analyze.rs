@@ -109,7 +109,7 @@ fn a_csv_with_a_known_threshold_gives_findings_tables_and_a_report() {
 
     let f: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("findings.json")).unwrap()).unwrap();
-    assert_eq!(f["schema_version"], 1);
+    assert_eq!(f["schema_version"], 2);
     assert_eq!(
         f["rejected"].as_array().unwrap().len(),
         3,

@@ -4,12 +4,14 @@
 
 mod corpus;
 mod error;
+pub mod lexicon;
 mod shard;
 mod tokenizer;
 pub mod world;
 
 pub use corpus::{read_corpus, split_documents, CorpusSource};
 pub use error::DataError;
+pub use lexicon::Lang;
 pub use shard::{write_shard, Shard, ShardHeader};
 pub use tokenizer::{train_bpe, write_tokenizer_config, Tokenizer, EOS_TOKEN};
-pub use world::World;
+pub use world::{TaskItem, World, WorldTask, TASK_NAMES};

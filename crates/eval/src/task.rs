@@ -495,20 +495,23 @@ pub fn load_task_with_data(spec_path: &Path, data_dir: Option<&Path>) -> Result<
     })
 }
 
-/// Writes a spec and its documents (`NAME.toml` and the test split's JSONL) into `dir`.
-pub fn write_task(dir: &Path, spec: &TaskSpec, docs: &[Doc]) -> Result<PathBuf> {
+/// Writes a spec and its documents into `dir`: `NAME.toml` and one JSONL file per split,
+/// `splits` naming each split's documents (the spec's `data_files` names its file).
+pub fn write_task(dir: &Path, spec: &TaskSpec, splits: &[(&str, &[Doc])]) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let file = spec
-        .data_files
-        .get(spec.eval_split())
-        .ok_or_else(|| anyhow!("task `{}`: no file for the test split", spec.task))?;
-    let data = dir.join(file);
-    let mut lines = String::new();
-    for d in docs {
-        lines.push_str(&serde_json::to_string(d)?);
-        lines.push('\n');
+    for (split, docs) in splits {
+        let file = spec
+            .data_files
+            .get(*split)
+            .ok_or_else(|| anyhow!("task `{}`: no file for the `{split}` split", spec.task))?;
+        let data = dir.join(file);
+        let mut lines = String::new();
+        for d in docs.iter() {
+            lines.push_str(&serde_json::to_string(d)?);
+            lines.push('\n');
+        }
+        std::fs::write(&data, lines).with_context(|| format!("writing {}", data.display()))?;
     }
-    std::fs::write(&data, lines).with_context(|| format!("writing {}", data.display()))?;
     let path = dir.join(format!("{}.toml", spec.task));
     std::fs::write(&path, toml::to_string(spec)?)
         .with_context(|| format!("writing {}", path.display()))?;

@@ -5,6 +5,7 @@
 //! tables of thresholds, predictions and the law's parameters. Every figure is written
 //! as SVG and PNG, every table as CSV.
 
+mod claims;
 mod figure;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+pub use claims::write_seeds_page;
 use emergent_analysis::{human_count, series, CurvePoint, Findings, Kind, Obs, TaskFinding, XAxis};
 pub use figure::{Figure, Line, PALETTE};
 use plotters::style::RGBColor;
@@ -374,7 +376,7 @@ fn task_sections(
     Ok(())
 }
 
-const STYLE: &str = "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 1em}figure{display:inline-block;margin:4px}figure img{width:640px}figcaption{font-size:12px;color:#555}.row{display:flex;flex-wrap:wrap}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}tr.emergent td{background:#fff3d6}";
+const STYLE: &str = "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 1em}figure{display:inline-block;margin:4px}figure img{width:640px}figcaption{font-size:12px;color:#555}.row{display:flex;flex-wrap:wrap}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}tr.emergent td{background:#fff3d6}td.holds{background:#dff3df}td.fails{background:#f8dcdc}";
 
 /// Writes `dir/index.html`, `dir/figures/` and `dir/tables/`; returns index.html.
 pub fn write_report(dir: &Path, input: &Input) -> Result<PathBuf> {
@@ -406,6 +408,9 @@ pub fn write_report(dir: &Path, input: &Input) -> Result<PathBuf> {
         "<p>{} observations, {} task–metric series against {}; {emergent} emergent. Every point: <a href=\"tables/points.csv\">points.csv</a>; findings: <a href=\"../findings.json\">findings.json</a>.</p>",
         f.n_observations, f.tasks.len(), esc(&f.x_label)
     );
+    if let Some(c) = &f.claims {
+        claims::claims_table(&mut page.html, c);
+    }
     thresholds_table(&mut page, f);
     predictions_table(&mut page, f);
     if !input.curve.is_empty() {

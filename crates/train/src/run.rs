@@ -114,10 +114,16 @@ pub fn train(
                 seconds: state.seconds,
             };
             write_checkpoint(run_dir, &model, &state, &meta, tokenizer_files)?;
-            progress.println(format!(
+            let line = format!(
                 "  {}  tokens {:>10}  train loss {:.4}  val loss {:.4}",
                 meta.name, meta.tokens, meta.train_loss, val_loss
-            ));
+            );
+            // A hidden bar (stderr not a terminal) prints nothing, so say it plainly.
+            if progress.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                progress.println(line);
+            }
             written.push(meta);
             (loss_sum, loss_n) = (0.0, 0);
         }

@@ -1,0 +1,487 @@
+//! The paper's claims checked on one study's findings, each a verdict with the rule it
+//! was judged by and the numbers behind it, so that `findings.json`, the report and the
+//! README say the same thing. Across seeds, [`across_seeds`] says whether each claim
+//! held in every seed and how far the thresholds moved.
+//!
+//! A task's *main* metric is the one it is scored by (`acc` for multiple choice, exact
+//! match for generation); its *continuous* metrics are the correct choice's probability
+//! and the Brier score, or the reference answer's log-probability.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::findings::TaskFinding;
+use crate::threshold::Kind;
+
+/// R² of performance on loss alone that a task with signal must reach (claim 1).
+pub const MIN_R2_LOSS: f64 = 0.9;
+/// What adding model size and tokens may add to that R² (claim 1).
+pub const MAX_R2_GAIN_FROM_SIZE: f64 = 0.02;
+/// An emergent threshold's 95% interval, as a fraction of the loss range the task's
+/// checkpoints cover, must be narrower than this (claim 2).
+pub const MAX_CI_FRACTION: f64 = 0.1;
+/// Tasks a study needs that are emergent (claim 2) and smooth (claim 3).
+pub const MIN_TASKS: usize = 2;
+/// Standard errors by which a task's main metric must rise from the earliest fifth of
+/// its checkpoints to the furthest for it to have signal.
+pub const MIN_GAIN_SE: f64 = 2.0;
+
+/// One claim: whether it holds, by which rule, and per task the numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Claim<T> {
+    pub holds: bool,
+    pub rule: String,
+    pub tasks: Vec<T>,
+}
+
+/// Claim 1 for one task with signal.
+#[derive(Debug, Clone, Serialize)]
+pub struct LossFit {
+    pub task: String,
+    pub metric: String,
+    pub r2_loss: Option<f64>,
+    pub r2_gain_from_size: Option<f64>,
+    pub holds: bool,
+}
+
+/// Claim 2 for one task whose main metric is emergent.
+#[derive(Debug, Clone, Serialize)]
+pub struct Emergence {
+    pub task: String,
+    pub metric: String,
+    pub threshold: Option<f64>,
+    pub ci: Option<[f64; 2]>,
+    /// The interval's width over the loss range covered.
+    pub ci_fraction: Option<f64>,
+    pub holds: bool,
+}
+
+/// Claim 4 for one emergent task: each continuous metric's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Continuous {
+    pub task: String,
+    pub metrics: BTreeMap<String, String>,
+    pub holds: bool,
+}
+
+/// Claim 5 for one task in two languages.
+#[derive(Debug, Clone, Serialize)]
+pub struct LanguagePair {
+    pub tasks: [String; 2],
+    pub kinds: [String; 2],
+    pub cis: [Option<[f64; 2]>; 2],
+    pub holds: bool,
+}
+
+/// The paper's claims on one study.
+#[derive(Debug, Clone, Serialize)]
+pub struct Claims {
+    /// 1. Loss predicts performance whatever the size.
+    pub loss_predicts_performance: Claim<LossFit>,
+    /// 2. Some tasks stay at chance above a loss threshold and rise below it.
+    pub emergent_tasks: Claim<Emergence>,
+    /// 3. Other tasks improve smoothly from the start.
+    pub smooth_tasks: Claim<String>,
+    /// 4. The threshold stays under continuous metrics.
+    pub continuous_metrics: Claim<Continuous>,
+    /// 5. A task's versions in two languages share their threshold.
+    pub languages_agree: Claim<LanguagePair>,
+}
+
+/// The metric a task is scored by, among those it reports.
+fn is_main(metric: &str) -> bool {
+    metric == "acc" || metric == "exact_match" || metric.starts_with("exact_match,")
+}
+
+fn continuous_metrics(main: &str) -> &'static [&'static str] {
+    if main == "acc" {
+        &["prob_correct", "brier_score"]
+    } else {
+        &["answer_logprob"]
+    }
+}
+
+/// `qa-en` → (`qa`, `en`): a name ending in a two-letter language code.
+fn language_of(task: &str) -> Option<(&str, &str)> {
+    let (stem, code) = task.rsplit_once('-')?;
+    (code.len() == 2 && code.chars().all(|c| c.is_ascii_lowercase())).then_some((stem, code))
+}
+
+/// The main finding of each (task, shots): exact match on its first filter when there
+/// are several.
+fn main_findings(tasks: &[TaskFinding]) -> Vec<&TaskFinding> {
+    let mut seen = BTreeMap::new();
+    for t in tasks.iter().filter(|t| is_main(&t.metric)) {
+        seen.entry((t.task.as_str(), t.shots)).or_insert(t);
+    }
+    seen.into_values().collect()
+}
+
+/// Whether the main metric rose by more than [`MIN_GAIN_SE`] standard errors: a
+/// verdict of emergent or smooth on a task that never leaves chance is a trend in the
+/// noise (the same documents score every checkpoint, so their errors are correlated).
+fn improves(t: &TaskFinding) -> bool {
+    t.gain
+        .is_some_and(|[g, se]| g > 0.0 && g > MIN_GAIN_SE * se)
+}
+
+fn overlap(a: Option<[f64; 2]>, b: Option<[f64; 2]>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a[0] <= b[1] && b[0] <= a[1])
+}
+
+/// Checks claims 1–5 on one study's findings.
+pub fn check(tasks: &[TaskFinding]) -> Claims {
+    let main = main_findings(tasks);
+    let with_signal: Vec<&&TaskFinding> = main
+        .iter()
+        .filter(|t| matches!(t.kind, Kind::Emergent | Kind::Smooth) && improves(t))
+        .collect();
+    let fits: Vec<LossFit> = with_signal
+        .iter()
+        .map(|t| {
+            let gain = t.r2_loss.zip(t.r2_loss_size).map(|(a, b)| b - a);
+            LossFit {
+                task: t.task.clone(),
+                metric: t.metric.clone(),
+                r2_loss: t.r2_loss,
+                r2_gain_from_size: gain,
+                holds: t.r2_loss.is_some_and(|r| r >= MIN_R2_LOSS)
+                    && gain.is_some_and(|g| g <= MAX_R2_GAIN_FROM_SIZE),
+            }
+        })
+        .collect();
+    let emergent: Vec<&&TaskFinding> = main.iter().filter(|t| t.kind == Kind::Emergent).collect();
+    let emergences: Vec<Emergence> = emergent
+        .iter()
+        .map(|t| {
+            let range = t.x_range.map(|[lo, hi]| hi - lo).filter(|r| *r > 0.0);
+            let fraction = t.ci.zip(range).map(|([a, b], r)| (b - a) / r);
+            Emergence {
+                task: t.task.clone(),
+                metric: t.metric.clone(),
+                threshold: t.threshold,
+                ci: t.ci,
+                ci_fraction: fraction,
+                holds: improves(t) && fraction.is_some_and(|f| f < MAX_CI_FRACTION),
+            }
+        })
+        .collect();
+    let smooth: Vec<String> = main
+        .iter()
+        .filter(|t| t.kind == Kind::Smooth && improves(t))
+        .map(|t| t.task.clone())
+        .collect();
+    let continuous: Vec<Continuous> = emergent
+        .iter()
+        .map(|t| {
+            let metrics: BTreeMap<String, String> = continuous_metrics(&t.metric)
+                .iter()
+                .filter_map(|m| {
+                    tasks
+                        .iter()
+                        .find(|o| o.task == t.task && o.shots == t.shots && o.metric == *m)
+                        .map(|o| (m.to_string(), o.kind.name().to_string()))
+                })
+                .collect();
+            let holds = !metrics.is_empty() && metrics.values().all(|k| k == "emergent");
+            Continuous {
+                task: t.task.clone(),
+                metrics,
+                holds,
+            }
+        })
+        .collect();
+    let pairs = language_pairs(&main);
+    Claims {
+        loss_predicts_performance: Claim {
+            holds: !fits.is_empty() && fits.iter().all(|f| f.holds),
+            rule: format!(
+                "every task whose main metric is emergent or smooth and rises (furthest fifth of \
+                 the checkpoints above the earliest by > {MIN_GAIN_SE} standard errors): R² \
+                 on loss alone ≥ \
+                 {MIN_R2_LOSS}, and adding log size and log tokens raises it by ≤ \
+                 {MAX_R2_GAIN_FROM_SIZE}"
+            ),
+            tasks: fits,
+        },
+        emergent_tasks: Claim {
+            holds: emergences.iter().filter(|e| e.holds).count() >= MIN_TASKS,
+            rule: format!(
+                "≥ {MIN_TASKS} tasks whose main metric is emergent (at chance above the \
+                 threshold, rising below it), rises (as in claim 1) and has a 95% interval narrower than {}% of the \
+                 loss range covered",
+                MAX_CI_FRACTION * 100.0
+            ),
+            tasks: emergences,
+        },
+        smooth_tasks: Claim {
+            holds: smooth.len() >= MIN_TASKS,
+            rule: format!("≥ {MIN_TASKS} tasks whose main metric is smooth and rises (as in claim 1)"),
+            tasks: smooth,
+        },
+        continuous_metrics: Claim {
+            holds: !continuous.is_empty() && continuous.iter().all(|c| c.holds),
+            rule: "every task whose main metric is emergent is emergent under the correct \
+                   choice's probability and the Brier score (generation: the reference \
+                   answer's log-probability)"
+                .into(),
+            tasks: continuous,
+        },
+        languages_agree: Claim {
+            holds: !pairs.is_empty() && pairs.iter().all(|p| p.holds),
+            rule: "for every task emergent in one language: emergent in the other too, \
+                   with overlapping 95% intervals"
+                .into(),
+            tasks: pairs,
+        },
+    }
+}
+
+/// Tasks that differ only in their language code, at least one of them emergent.
+fn language_pairs(main: &[&TaskFinding]) -> Vec<LanguagePair> {
+    let mut by_stem: BTreeMap<(&str, u32), Vec<&TaskFinding>> = BTreeMap::new();
+    for t in main {
+        if let Some((stem, _)) = language_of(&t.task) {
+            by_stem.entry((stem, t.shots)).or_default().push(t);
+        }
+    }
+    let mut out = Vec::new();
+    for versions in by_stem.values() {
+        for (i, a) in versions.iter().enumerate() {
+            for b in &versions[i + 1..] {
+                let emergent = [a.kind, b.kind].map(|k| k == Kind::Emergent);
+                if !emergent.contains(&true) {
+                    continue;
+                }
+                out.push(LanguagePair {
+                    tasks: [a.task.clone(), b.task.clone()],
+                    kinds: [a.kind.name().into(), b.kind.name().into()],
+                    cis: [a.ci, b.ci],
+                    holds: emergent == [true, true] && overlap(a.ci, b.ci),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// One claim over several seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimAcrossSeeds {
+    pub claim: String,
+    pub holds_per_seed: Vec<bool>,
+    pub holds_in_every_seed: bool,
+}
+
+/// One task's main metric over several seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskAcrossSeeds {
+    pub task: String,
+    pub metric: String,
+    pub kinds: Vec<String>,
+    pub thresholds: Vec<Option<f64>>,
+    /// Largest minus smallest threshold, over the seeds where the task is emergent.
+    pub threshold_spread: Option<f64>,
+    pub r2_loss: Vec<Option<f64>>,
+}
+
+/// Claim 6: whether claims 1–5 hold over every seed, and each task's spread.
+#[derive(Debug, Clone, Serialize)]
+pub struct AcrossSeeds {
+    pub seeds: Vec<u64>,
+    pub claims: Vec<ClaimAcrossSeeds>,
+    pub tasks: Vec<TaskAcrossSeeds>,
+}
+
+/// Claims and main findings of one study per seed, side by side.
+pub fn across_seeds(seeds: &[u64], per_seed: &[(Claims, Vec<TaskFinding>)]) -> AcrossSeeds {
+    type Pick = fn(&Claims) -> bool;
+    let picks: [(&str, Pick); 5] = [
+        ("loss_predicts_performance", |c| {
+            c.loss_predicts_performance.holds
+        }),
+        ("emergent_tasks", |c| c.emergent_tasks.holds),
+        ("smooth_tasks", |c| c.smooth_tasks.holds),
+        ("continuous_metrics", |c| c.continuous_metrics.holds),
+        ("languages_agree", |c| c.languages_agree.holds),
+    ];
+    let claims = picks
+        .iter()
+        .map(|(name, pick)| {
+            let holds: Vec<bool> = per_seed.iter().map(|(c, _)| pick(c)).collect();
+            ClaimAcrossSeeds {
+                claim: name.to_string(),
+                holds_in_every_seed: !holds.is_empty() && holds.iter().all(|h| *h),
+                holds_per_seed: holds,
+            }
+        })
+        .collect();
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for (_, tasks) in per_seed {
+        for t in main_findings(tasks) {
+            let key = (t.task.clone(), t.metric.clone());
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    let tasks = keys
+        .into_iter()
+        .map(|(task, metric)| {
+            let found: Vec<Option<&TaskFinding>> = per_seed
+                .iter()
+                .map(|(_, ts)| ts.iter().find(|t| t.task == task && t.metric == metric))
+                .collect();
+            let thresholds: Vec<Option<f64>> =
+                found.iter().map(|f| f.and_then(|t| t.threshold)).collect();
+            let known: Vec<f64> = thresholds.iter().flatten().copied().collect();
+            let spread = (known.len() >= 2).then(|| {
+                let max = known.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                max - known.iter().cloned().fold(f64::INFINITY, f64::min)
+            });
+            TaskAcrossSeeds {
+                kinds: found
+                    .iter()
+                    .map(|f| f.map_or("missing", |t| t.kind.name()).to_string())
+                    .collect(),
+                r2_loss: found.iter().map(|f| f.and_then(|t| t.r2_loss)).collect(),
+                thresholds,
+                threshold_spread: spread,
+                task,
+                metric,
+            }
+        })
+        .collect();
+    AcrossSeeds {
+        seeds: seeds.to_vec(),
+        claims,
+        tasks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(task: &str, metric: &str, kind: Kind) -> TaskFinding {
+        TaskFinding {
+            task: task.into(),
+            shots: 0,
+            metric: metric.into(),
+            kind,
+            threshold: (kind == Kind::Emergent).then_some(2.0),
+            ci: (kind == Kind::Emergent).then_some([1.9, 2.1]),
+            baseline: Some(0.25),
+            x_range: Some([1.0, 6.0]),
+            gain: Some([0.3, 0.02]),
+            r2_loss: Some(0.95),
+            r2_loss_size: Some(0.955),
+            n_points: 60,
+            slope: None,
+            level: None,
+            p_above: None,
+            aic_flat: 0.0,
+            aic_level: 0.0,
+            aic_break: 0.0,
+            aic_smooth: 0.0,
+            size_spread: None,
+            size_spread_noise: None,
+            threshold_params: None,
+            threshold_params_ci: None,
+            threshold_flops: None,
+            threshold_flops_ci: None,
+        }
+    }
+
+    fn study() -> Vec<TaskFinding> {
+        let e = Kind::Emergent;
+        vec![
+            finding("exam-en", "acc", e),
+            finding("exam-en", "prob_correct", e),
+            finding("exam-en", "brier_score", e),
+            finding("exam-zh", "acc", e),
+            finding("exam-zh", "prob_correct", e),
+            finding("exam-zh", "brier_score", e),
+            finding("reading-en", "acc", Kind::Smooth),
+            finding("reading-zh", "acc", Kind::Smooth),
+            finding("coref-en", "acc", Kind::Flat),
+        ]
+    }
+
+    #[test]
+    fn a_study_like_the_papers_passes_every_claim() {
+        let c = check(&study());
+        assert!(c.loss_predicts_performance.holds);
+        // Flat tasks have no signal: only the four others are judged.
+        assert_eq!(c.loss_predicts_performance.tasks.len(), 4);
+        assert!(c.emergent_tasks.holds);
+        assert!((c.emergent_tasks.tasks[0].ci_fraction.unwrap() - 0.04).abs() < 1e-9);
+        assert!(c.smooth_tasks.holds);
+        assert!(c.continuous_metrics.holds);
+        assert!(c.languages_agree.holds);
+        assert_eq!(c.languages_agree.tasks.len(), 1);
+    }
+
+    #[test]
+    fn each_claim_fails_on_its_own_counterexample() {
+        let mut s = study();
+        s[6].r2_loss_size = Some(0.99); // size adds 0.04
+        let c = check(&s);
+        assert!(!c.loss_predicts_performance.holds);
+        assert!(!c.loss_predicts_performance.tasks[2].holds);
+
+        let mut s = study();
+        s[3].ci = Some([1.0, 3.0]); // 40% of the range
+        let c = check(&s);
+        assert!(!c.emergent_tasks.holds, "one narrow interval is not two");
+        assert!(!c.languages_agree.holds || c.languages_agree.tasks[0].holds);
+
+        let mut s = study();
+        s[2].kind = Kind::Smooth; // Brier score smooth: an artifact of accuracy
+        assert!(!check(&s).continuous_metrics.holds);
+
+        let mut s = study();
+        s[3].ci = Some([2.5, 2.6]); // both narrow, but apart
+        s[3].threshold = Some(2.55);
+        assert!(!check(&s).languages_agree.holds);
+
+        let mut s = study();
+        s[3].kind = Kind::Smooth; // emergent in one language only
+        let c = check(&s);
+        assert!(!c.languages_agree.holds);
+        assert_eq!(c.languages_agree.tasks[0].kinds[1], "smooth");
+
+        let s: Vec<TaskFinding> = study()
+            .into_iter()
+            .filter(|t| !t.task.starts_with("reading"))
+            .collect();
+        assert!(!check(&s).smooth_tasks.holds);
+
+        // A trend that never rises out of the noise is no signal: not smooth, not judged.
+        let mut s = study();
+        s[7].gain = Some([0.03, 0.02]);
+        let c = check(&s);
+        assert!(!c.smooth_tasks.holds);
+        assert_eq!(c.loss_predicts_performance.tasks.len(), 3);
+        let mut s = study();
+        s[0].gain = Some([-0.05, 0.01]);
+        assert!(!check(&s).emergent_tasks.holds);
+    }
+
+    #[test]
+    fn seeds_are_compared_claim_by_claim_and_task_by_task() {
+        let good = study();
+        let mut bad = study();
+        bad[6].kind = Kind::Flat;
+        bad[0].threshold = Some(2.3);
+        let per_seed = vec![(check(&good), good), (check(&bad), bad)];
+        let s = across_seeds(&[0, 1], &per_seed);
+        let smooth = s.claims.iter().find(|c| c.claim == "smooth_tasks").unwrap();
+        assert_eq!(smooth.holds_per_seed, vec![true, false]);
+        assert!(!smooth.holds_in_every_seed);
+        let exam = s.tasks.iter().find(|t| t.task == "exam-en").unwrap();
+        assert!((exam.threshold_spread.unwrap() - 0.3).abs() < 1e-9);
+        assert_eq!(exam.kinds, vec!["emergent", "emergent"]);
+    }
+}

@@ -1,0 +1,248 @@
+//! The built-in task suite: the paper's six kinds of benchmark (closed-book QA,
+//! commonsense, reading comprehension, coreference, lettered exam, multi-step
+//! arithmetic), each in both languages. Items are drawn from the world but held out of
+//! the corpus: held-out facts and problems are never asked there, and passages and
+//! pairs use fresh names. Why each task needs what it needs: `docs/builtin-study.md`.
+
+use super::corpus::{
+    distinct, does, every_morning, numbers, pair_intro, passage, problem, stranger,
+};
+use super::LETTERS;
+use super::{
+    exam_prompt, is_held_out_fact, is_held_out_problem, qa_prompt, Attribute, ExamTopic, World,
+};
+use crate::lexicon::{Lang, JOBS};
+use emergent_engine::Rng;
+
+/// Every built-in task: `<kind>-<language>`.
+pub const TASK_NAMES: [&str; 12] = [
+    "qa-en",
+    "qa-zh",
+    "commonsense-en",
+    "commonsense-zh",
+    "reading-en",
+    "reading-zh",
+    "coref-en",
+    "coref-zh",
+    "exam-en",
+    "exam-zh",
+    "math-en",
+    "math-zh",
+];
+
+/// One task document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskItem {
+    /// A prompt and its choices (continuations), the right one at `gold`.
+    Choice {
+        prompt: String,
+        choices: Vec<String>,
+        gold: usize,
+    },
+    /// Contexts that differ in one word, and the continuation the right one predicts
+    /// (WinoGrande's partial scoring).
+    Contexts {
+        contexts: Vec<String>,
+        continuation: String,
+        gold: usize,
+    },
+    /// A prompt and the reference answer for greedy generation.
+    Answer { prompt: String, answer: String },
+}
+
+/// A generated task: its items, few-shot examples, and how it is scored.
+#[derive(Debug, Clone)]
+pub struct WorldTask {
+    pub name: String,
+    pub lang: Lang,
+    pub items: Vec<TaskItem>,
+    /// Examples for few-shot prompts (items the corpus may contain).
+    pub fewshot: Vec<TaskItem>,
+    pub num_fewshot: usize,
+    /// Text before the few-shot examples.
+    pub description: String,
+    /// Stop strings and generation length, for generation tasks.
+    pub until: Vec<String>,
+    pub max_gen_toks: usize,
+    /// Whether the answer is the number after "####".
+    pub numeric_answer: bool,
+}
+
+impl World {
+    /// The built-in task `name` with `n` documents (fewer where the world has fewer
+    /// held-out items), drawn with `seed`.
+    pub fn task(&self, name: &str, n: usize, seed: u64) -> Result<WorldTask, String> {
+        let (kind, lang) = match name.rsplit_once('-') {
+            Some((k, "en")) => (k, Lang::En),
+            Some((k, "zh")) => (k, Lang::Zh),
+            _ => return Err(unknown(name)),
+        };
+        let mut rng = Rng::derive(seed ^ self.seed, 0x7a5c ^ lang as u64);
+        let mut task = WorldTask {
+            name: name.into(),
+            lang,
+            items: Vec::new(),
+            fewshot: Vec::new(),
+            num_fewshot: 0,
+            description: String::new(),
+            until: vec!["\n".into()],
+            max_gen_toks: 8,
+            numeric_answer: false,
+        };
+        match kind {
+            "qa" => task.items = self.qa_items(&mut rng, lang, n),
+            "commonsense" => task.items = (0..n).map(|_| commonsense(&mut rng, lang)).collect(),
+            "reading" => task.items = (0..n).map(|_| self.reading(&mut rng, lang)).collect(),
+            "coref" => task.items = (0..n).map(|_| coref(&mut rng, lang)).collect(),
+            "exam" => {
+                task.items = self.exam_items(&mut rng, lang, n, true);
+                task.fewshot = self.exam_items(&mut rng, lang, 50, false);
+                task.num_fewshot = 3;
+                task.description = match lang {
+                    Lang::En => "The following are multiple choice questions about the world.\n\n",
+                    Lang::Zh => "以下是关于这个世界的单项选择题。\n\n",
+                }
+                .into();
+            }
+            "math" => {
+                task.items = math_items(&mut rng, lang, n, true);
+                task.fewshot = math_items(&mut rng, lang, 50, false);
+                task.num_fewshot = 2;
+                task.until = vec!["\n\n".into(), "Question:".into(), "问题：".into()];
+                task.max_gen_toks = 40;
+                task.numeric_answer = true;
+            }
+            _ => return Err(unknown(name)),
+        }
+        Ok(task)
+    }
+
+    /// Closed-book questions on held-out facts, answered by generation.
+    fn qa_items(&self, rng: &mut Rng, lang: Lang, n: usize) -> Vec<TaskItem> {
+        self.fact_pairs(rng, n, true)
+            .into_iter()
+            .map(|(i, attr)| {
+                let p = &self.people[i];
+                TaskItem::Answer {
+                    prompt: qa_prompt(lang, &self.question(lang, p, attr)),
+                    answer: self.word(lang, attr, p.value(attr)),
+                }
+            })
+            .collect()
+    }
+
+    /// Up to `n` (person, attribute) pairs, held out or not, in random order.
+    fn fact_pairs(&self, rng: &mut Rng, n: usize, held_out: bool) -> Vec<(usize, Attribute)> {
+        let mut pairs: Vec<(usize, Attribute)> = (0..self.people.len())
+            .flat_map(|i| Attribute::ALL.map(|a| (i, a)))
+            .filter(|&(i, a)| is_held_out_fact(i, a) == held_out)
+            .collect();
+        rng.shuffle(&mut pairs);
+        pairs.truncate(n);
+        pairs
+    }
+
+    /// Lettered questions on what jobs do, which the corpus also asks in exam form: four
+    /// options, the answer a letter. `held_out` items (the test split) have an option set
+    /// and order the corpus never shows; the others are few-shot examples, on jobs and on
+    /// people's facts as in the corpus.
+    fn exam_items(&self, rng: &mut Rng, lang: Lang, n: usize, held_out: bool) -> Vec<TaskItem> {
+        let askable = self.fact_pairs(rng, n, false);
+        (0..n)
+            .map(|k| {
+                let topic = match askable.get(k) {
+                    Some(&(i, attr)) if !held_out && k % 2 == 0 => ExamTopic::Person(i, attr),
+                    _ => ExamTopic::common(rng),
+                };
+                let (question, words, gold) = self.exam_question(rng, lang, topic, held_out);
+                TaskItem::Choice {
+                    prompt: exam_prompt(lang, &question, &words),
+                    choices: LETTERS.iter().map(|l| l.to_string()).collect(),
+                    gold,
+                }
+            })
+            .collect()
+    }
+
+    /// A new passage and a question about one of its three people; the options are that
+    /// person's value and three values the passage does not mention, so reading any value
+    /// back from the passage is enough (which one is the coreference task's skill).
+    fn reading(&self, rng: &mut Rng, lang: Lang) -> TaskItem {
+        let (text, questions, values, attr) = passage(self, rng, lang);
+        let (q, asked) = &questions[rng.below(3)];
+        let right = values[*asked];
+        let mut options = vec![right];
+        while options.len() < 4 {
+            let v = rng.below(self.domain(attr));
+            if !options.contains(&v) && !values.contains(&v) {
+                options.push(v);
+            }
+        }
+        rng.shuffle(&mut options);
+        TaskItem::Choice {
+            prompt: format!("{text}\n{}", qa_prompt(lang, q)),
+            gold: options.iter().position(|&v| v == right).unwrap_or(0),
+            choices: options.iter().map(|&v| self.word(lang, attr, v)).collect(),
+        }
+    }
+}
+
+fn unknown(name: &str) -> String {
+    format!(
+        "unknown built-in task `{name}` (built-in tasks: {})",
+        TASK_NAMES.join(", ")
+    )
+}
+
+/// A stranger's job, and which of four activities they do every morning: the corpus's
+/// "who did what" form with one person, so the job in context is the only cue.
+fn commonsense(rng: &mut Rng, lang: Lang) -> TaskItem {
+    let (name, _) = stranger(rng);
+    let jobs = distinct(rng, JOBS.len(), 4);
+    let n = name.render(lang);
+    let job = lang.pick(&JOBS[jobs[0]].name);
+    let prompt = match lang {
+        Lang::En => format!("{n} is a {job}.{}", every_morning(lang, &n)),
+        Lang::Zh => format!("{n}是一名{job}。{}", every_morning(lang, &n)),
+    };
+    let mut order = [0, 1, 2, 3];
+    rng.shuffle(&mut order);
+    TaskItem::Choice {
+        prompt,
+        choices: order.iter().map(|&k| does(lang, jobs[k])).collect(),
+        gold: order.iter().position(|&k| k == 0).unwrap(),
+    }
+}
+
+/// Two strangers with different jobs; which of them does the one job's work.
+fn coref(rng: &mut Rng, lang: Lang) -> TaskItem {
+    let (intro, names, jobs) = pair_intro(rng, lang);
+    let gold = rng.below(2);
+    TaskItem::Contexts {
+        contexts: names
+            .iter()
+            .map(|n| format!("{intro}{}", every_morning(lang, n)))
+            .collect(),
+        continuation: does(lang, jobs[gold]),
+        gold,
+    }
+}
+
+/// Two-step word problems, held out of the corpus or not.
+fn math_items(rng: &mut Rng, lang: Lang, n: usize, held_out: bool) -> Vec<TaskItem> {
+    (0..n)
+        .map(|_| {
+            let (a, b, c) = loop {
+                let t = numbers(rng);
+                if is_held_out_problem(t.0, t.1, t.2) == held_out {
+                    break t;
+                }
+            };
+            let (q, solution) = problem(rng, lang, a, b, c);
+            TaskItem::Answer {
+                prompt: qa_prompt(lang, &q),
+                answer: solution,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,155 @@
+use super::*;
+
+#[test]
+fn the_world_is_deterministic_and_bilingual() {
+    let w = World::new(3, 40, 8);
+    assert_eq!(w.documents(20, 1), World::new(3, 40, 8).documents(20, 1));
+    assert_ne!(w.documents(20, 1), World::new(4, 40, 8).documents(20, 1));
+    let docs = w.documents(400, 1);
+    let zh = docs.iter().filter(|d| d.contains('。')).count();
+    let en = docs
+        .iter()
+        .filter(|d| d.contains(". ") || d.ends_with('.'))
+        .count();
+    assert!(zh > 100 && en > 100, "{zh} Chinese, {en} English documents");
+    let p = &w.people[0];
+    assert_eq!(p.name.render(Lang::Zh).chars().count(), 2);
+    assert!(p
+        .name
+        .render(Lang::En)
+        .chars()
+        .next()
+        .unwrap()
+        .is_uppercase());
+}
+
+#[test]
+fn task_items_are_held_out_of_the_corpus() {
+    let w = World::new(5, 120, 8);
+    let corpus = w.documents(6000, 1).join("\n");
+    for name in TASK_NAMES {
+        let task = w.task(name, 60, 9).unwrap();
+        assert!(!task.items.is_empty(), "{name}");
+        for item in &task.items {
+            match item {
+                TaskItem::Choice {
+                    prompt,
+                    choices,
+                    gold,
+                } => {
+                    assert!(*gold < choices.len(), "{name}");
+                    assert!(!corpus.contains(prompt.as_str()), "{name}: {prompt}");
+                }
+                TaskItem::Contexts { contexts, gold, .. } => {
+                    assert!(*gold < contexts.len());
+                    assert!(!corpus.contains(contexts[*gold].as_str()), "{name}");
+                }
+                TaskItem::Answer { prompt, .. } => {
+                    assert!(!corpus.contains(prompt.as_str()), "{name}: {prompt}")
+                }
+            }
+        }
+    }
+    // Questions on held-out facts: never asked, though the facts are stated.
+    for lang in Lang::BOTH {
+        for (i, p) in w.people.iter().enumerate() {
+            for attr in Attribute::ALL {
+                let q = qa_prompt(lang, &w.question(lang, p, attr));
+                if is_held_out_fact(i, attr) {
+                    assert!(!corpus.contains(&q), "{q}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn math_answers_follow_from_the_question() {
+    let w = World::new(1, 40, 8);
+    let task = w.task("math-en", 30, 2).unwrap();
+    for item in task.items.iter().chain(&task.fewshot) {
+        let TaskItem::Answer { prompt, answer } = item else {
+            panic!("generation task")
+        };
+        let nums: Vec<u32> = prompt
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let result: u32 = answer.rsplit("#### ").next().unwrap().parse().unwrap();
+        assert_eq!(result, nums[0] + nums[1] - nums[2], "{prompt} {answer}");
+    }
+    assert!(w.task("math-fr", 3, 1).is_err());
+    assert!(w.task("nothing", 3, 1).is_err());
+}
+
+#[test]
+fn reading_offers_one_value_from_the_passage_and_three_from_outside_it() {
+    let w = World::new(2, 40, 16);
+    for lang in Lang::BOTH {
+        let task = w.task(&format!("reading-{}", lang.code()), 50, 4).unwrap();
+        for item in &task.items {
+            let TaskItem::Choice {
+                prompt,
+                choices,
+                gold,
+            } = item
+            else {
+                panic!("multiple choice")
+            };
+            let passage = prompt.split('\n').next().unwrap();
+            for (i, c) in choices.iter().enumerate() {
+                assert_eq!(mentions(passage, c), i == *gold, "{passage} / {c}");
+            }
+        }
+    }
+}
+
+/// Whether `passage` names `word` itself, not just a longer word containing it
+/// (Chinese 猫 "cat" is inside 猫头鹰 "owl").
+fn mentions(passage: &str, word: &str) -> bool {
+    use crate::lexicon::{ANIMALS, COLOURS, JOBS};
+    let words = JOBS
+        .iter()
+        .map(|j| j.name)
+        .chain(COLOURS.iter().copied())
+        .chain(ANIMALS.iter().map(|a| a.0))
+        .flat_map(|(en, zh)| [en, zh]);
+    let mut rest = passage.to_string();
+    for longer in words.filter(|w| w.len() > word.len() && w.contains(word)) {
+        rest = rest.replace(longer, "|");
+    }
+    rest.contains(word)
+}
+
+#[test]
+fn exam_tests_ask_what_jobs_do_with_option_orders_the_corpus_never_shows() {
+    let w = World::new(3, 60, 8);
+    let task = w.task("exam-en", 40, 5).unwrap();
+    assert_eq!(task.num_fewshot, 3);
+    for item in &task.items {
+        let TaskItem::Choice {
+            prompt,
+            choices,
+            gold,
+        } = item
+        else {
+            panic!("multiple choice")
+        };
+        assert_eq!(choices, &["A", "B", "C", "D"]);
+        let q = prompt.lines().next().unwrap();
+        assert!(
+            q.starts_with("Question: What does a") || q.starts_with("Question: Who "),
+            "{q}"
+        );
+        // The right option is the job's activity (or the activity's job).
+        let right = prompt.lines().nth(1 + gold).unwrap();
+        let job = crate::lexicon::JOBS
+            .iter()
+            .find(|j| q.contains(&format!(" {} ", j.name.0)) || q.contains(j.activity.0))
+            .unwrap();
+        assert!(
+            right.ends_with(job.activity.0) || right.ends_with(job.name.0),
+            "{prompt}"
+        );
+    }
+}
