@@ -21,116 +21,105 @@ fn interval(ci: Option<[f64; 2]>) -> String {
     ci.map_or("–".into(), |[a, b]| format!("[{a:.3}, {b:.3}]"))
 }
 
+/// Each item's line, one line per item.
+fn lines<T>(items: &[T], line: impl Fn(&T) -> String, sep: &str) -> String {
+    items.iter().map(line).collect::<Vec<_>>().join(sep)
+}
+
 /// The claims table of one study.
 pub fn claims_table(html: &mut String, c: &Claims) {
+    let lp = &c.loss_predicts_performance;
+    let em = &c.emergent_tasks;
+    let sm = &c.smooth_tasks;
+    let co = &c.continuous_metrics;
+    let la = &c.languages_agree;
+    let rows = [
+        (
+            "1. loss predicts performance, whatever the size",
+            lp.holds,
+            &lp.rule,
+            lines(
+                &lp.tasks,
+                |t| {
+                    format!(
+                        "{}: R² {}, +{} with size",
+                        esc(&t.task),
+                        fmt(t.r2_loss, 3),
+                        fmt(t.r2_gain_from_size, 3)
+                    )
+                },
+                "<br>",
+            ),
+        ),
+        (
+            "2. some tasks are emergent",
+            em.holds,
+            &em.rule,
+            lines(
+                &em.tasks,
+                |e| {
+                    format!(
+                        "{} ({}): η {} {}, {}% of the range",
+                        esc(&e.task),
+                        esc(&e.metric),
+                        fmt(e.threshold, 3),
+                        interval(e.ci),
+                        fmt(e.ci_fraction.map(|f| 100.0 * f), 0)
+                    )
+                },
+                "<br>",
+            ),
+        ),
+        (
+            "3. others improve smoothly",
+            sm.holds,
+            &sm.rule,
+            lines(&sm.tasks, |t| esc(t), ", "),
+        ),
+        (
+            "4. the threshold stays under continuous metrics",
+            co.holds,
+            &co.rule,
+            lines(
+                &co.tasks,
+                |t| {
+                    let m: Vec<String> =
+                        t.metrics.iter().map(|(m, k)| format!("{m} {k}")).collect();
+                    format!("{}: {}", esc(&t.task), esc(&m.join(", ")))
+                },
+                "<br>",
+            ),
+        ),
+        (
+            "5. both languages share the threshold",
+            la.holds,
+            &la.rule,
+            lines(
+                &la.tasks,
+                |p| {
+                    format!(
+                        "{} {} {} / {} {} {}",
+                        esc(&p.tasks[0]),
+                        p.kinds[0],
+                        interval(p.cis[0]),
+                        esc(&p.tasks[1]),
+                        p.kinds[1],
+                        interval(p.cis[1])
+                    )
+                },
+                "<br>",
+            ),
+        ),
+    ];
     html.push_str("<h2>The paper's claims</h2><table><tr><th>claim</th><th>verdict</th><th>rule</th><th>the numbers</th></tr>");
-    let row = |html: &mut String, name: &str, holds: bool, rule: &str, detail: String| {
+    for (name, holds, rule, detail) in rows {
         let _ = write!(
             html,
             "<tr><td>{name}</td>{}<td>{}</td><td>{detail}</td></tr>",
             verdict(holds),
             esc(rule)
         );
-    };
-    let lp = &c.loss_predicts_performance;
-    let detail = lp
-        .tasks
-        .iter()
-        .map(|t| {
-            format!(
-                "{}: R² {}, +{} with size",
-                esc(&t.task),
-                fmt(t.r2_loss, 3),
-                fmt(t.r2_gain_from_size, 3)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("<br>");
-    row(
-        html,
-        "1. loss predicts performance, whatever the size",
-        lp.holds,
-        &lp.rule,
-        detail,
-    );
-    let em = &c.emergent_tasks;
-    let detail = em
-        .tasks
-        .iter()
-        .map(|e| {
-            format!(
-                "{} ({}): η {} {}, {}% of the range",
-                esc(&e.task),
-                esc(&e.metric),
-                fmt(e.threshold, 3),
-                interval(e.ci),
-                fmt(e.ci_fraction.map(|f| 100.0 * f), 0)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("<br>");
-    row(
-        html,
-        "2. some tasks are emergent",
-        em.holds,
-        &em.rule,
-        detail,
-    );
-    let sm = &c.smooth_tasks;
-    let detail = sm
-        .tasks
-        .iter()
-        .map(|t| esc(t))
-        .collect::<Vec<_>>()
-        .join(", ");
-    row(
-        html,
-        "3. others improve smoothly",
-        sm.holds,
-        &sm.rule,
-        detail,
-    );
-    let co = &c.continuous_metrics;
-    let detail = co
-        .tasks
-        .iter()
-        .map(|t| {
-            let m: Vec<String> = t.metrics.iter().map(|(m, k)| format!("{m} {k}")).collect();
-            format!("{}: {}", esc(&t.task), esc(&m.join(", ")))
-        })
-        .collect::<Vec<_>>()
-        .join("<br>");
-    row(
-        html,
-        "4. the threshold stays under continuous metrics",
-        co.holds,
-        &co.rule,
-        detail,
-    );
-    let la = &c.languages_agree;
-    let detail = la
-        .tasks
-        .iter()
-        .map(|p| {
-            format!(
-                "{} {} {} / {} {} {}",
-                esc(&p.tasks[0]),
-                p.kinds[0],
-                interval(p.cis[0]),
-                esc(&p.tasks[1]),
-                p.kinds[1],
-                interval(p.cis[1])
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("<br>");
-    row(
-        html,
-        "5. both languages share the threshold",
-        la.holds,
-        &la.rule,
-        detail,
-    );
+    }
     html.push_str("</table>");
 }
 

@@ -88,19 +88,23 @@ fn reading_offers_one_value_from_the_passage_and_three_from_outside_it() {
     for lang in Lang::BOTH {
         let task = w.task(&format!("reading-{}", lang.code()), 50, 4).unwrap();
         for item in &task.items {
-            let TaskItem::Choice {
-                prompt,
-                choices,
-                gold,
-            } = item
-            else {
-                panic!("multiple choice")
-            };
+            let (prompt, choices, gold) = choice(item);
             let passage = prompt.split('\n').next().unwrap();
             for (i, c) in choices.iter().enumerate() {
                 assert_eq!(mentions(passage, c), i == *gold, "{passage} / {c}");
             }
         }
+    }
+}
+
+fn choice(item: &TaskItem) -> (&String, &Vec<String>, &usize) {
+    match item {
+        TaskItem::Choice {
+            prompt,
+            choices,
+            gold,
+        } => (prompt, choices, gold),
+        _ => panic!("multiple choice"),
     }
 }
 
@@ -127,14 +131,7 @@ fn exam_tests_ask_what_jobs_do_with_option_orders_the_corpus_never_shows() {
     let task = w.task("exam-en", 40, 5).unwrap();
     assert_eq!(task.num_fewshot, 3);
     for item in &task.items {
-        let TaskItem::Choice {
-            prompt,
-            choices,
-            gold,
-        } = item
-        else {
-            panic!("multiple choice")
-        };
+        let (prompt, choices, gold) = choice(item);
         assert_eq!(choices, &["A", "B", "C", "D"]);
         let q = prompt.lines().next().unwrap();
         assert!(
