@@ -197,11 +197,10 @@ pub fn check(tasks: &[TaskFinding]) -> Claims {
         loss_predicts_performance: Claim {
             holds: !fits.is_empty() && fits.iter().all(|f| f.holds),
             rule: format!(
-                "every task whose main metric is emergent or smooth and rises (furthest fifth of \
-                 the checkpoints above the earliest by > {MIN_GAIN_SE} standard errors): R² \
-                 on loss alone ≥ \
-                 {MIN_R2_LOSS}, and adding log size and log tokens raises it by ≤ \
-                 {MAX_R2_GAIN_FROM_SIZE}"
+                "every task whose main metric is emergent or smooth and rises (furthest fifth \
+                 of the checkpoints above the earliest by > {MIN_GAIN_SE} standard errors): \
+                 R² on loss alone ≥ {MIN_R2_LOSS}, and adding log size and log tokens \
+                 raises it by ≤ {MAX_R2_GAIN_FROM_SIZE}"
             ),
             tasks: fits,
         },
@@ -209,15 +208,17 @@ pub fn check(tasks: &[TaskFinding]) -> Claims {
             holds: emergences.iter().filter(|e| e.holds).count() >= MIN_TASKS,
             rule: format!(
                 "≥ {MIN_TASKS} tasks whose main metric is emergent (at chance above the \
-                 threshold, rising below it), rises (as in claim 1) and has a 95% interval narrower than {}% of the \
-                 loss range covered",
+                 threshold, rising below it), rises (as in claim 1) and has a 95% interval \
+                 narrower than {}% of the loss range covered",
                 MAX_CI_FRACTION * 100.0
             ),
             tasks: emergences,
         },
         smooth_tasks: Claim {
             holds: smooth.len() >= MIN_TASKS,
-            rule: format!("≥ {MIN_TASKS} tasks whose main metric is smooth and rises (as in claim 1)"),
+            rule: format!(
+                "≥ {MIN_TASKS} tasks whose main metric is smooth and rises (as in claim 1)"
+            ),
             tasks: smooth,
         },
         continuous_metrics: Claim {

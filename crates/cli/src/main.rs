@@ -267,7 +267,9 @@ fn run_seeds(s: &study::Study, out: &Path, seeds: usize, no_report: bool) -> Res
         };
         let dir = out.join(format!("seed-{seed}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(dir.join("study.toml"), toml::to_string(&one)?)?;
+        let file = dir.join("study.toml");
+        std::fs::write(&file, toml::to_string(&one)?)
+            .with_context(|| format!("writing {}", file.display()))?;
         eprintln!("seed {seed} ({} of {seeds}): {}", k + 1, dir.display());
         let started = std::time::Instant::now();
         let findings = run_study(&one, &dir, no_report)?;

@@ -13,7 +13,7 @@ use emergent_data::{
 use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
 use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer};
 use emergent_store::{CheckpointRow, EvalRow, RunRow, Store};
-use emergent_train::{list_checkpoints, log_spaced_steps, read_meta, train, RunSpec};
+use emergent_train::{list_checkpoints, log_spaced_steps, read_meta, say, train, RunSpec};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -58,15 +58,6 @@ pub fn bar(len: u64, template: &str) -> ProgressBar {
         log_progress(pb.downgrade());
     }
     pb
-}
-
-/// A line above the bar; plainly on stderr where the bar is hidden (which drops it).
-pub fn say(pb: &ProgressBar, line: String) {
-    if pb.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        pb.println(line);
-    }
 }
 
 /// How often a bar prints its line when stderr is not a terminal.
@@ -246,9 +237,8 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
     let runs = grid(study, data.tokenizer.vocab_size(), data.tokenizer.eos_id());
     let multi = MultiProgress::new();
     // Runs differ thirtyfold in cost: the study's time left is counted in FLOPs.
-    let gflops = |spec: &RunSpec| run_gflops(spec);
     let overall = multi.add(bar(
-        runs.iter().map(|(_, s)| gflops(s)).sum(),
+        runs.iter().map(|(_, s)| run_gflops(s)).sum(),
         "train [{elapsed_precise}] [{bar:30}] {percent}% of the grid's FLOPs, {msg} eta {eta}",
     ));
     overall.set_prefix("train");
@@ -295,7 +285,7 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
             scope.spawn(|| {
                 while !finished.load(std::sync::atomic::Ordering::Relaxed) {
                     let frac = pb.position() as f64 / pb.length().unwrap_or(1).max(1) as f64;
-                    overall.set_position(before + (frac * gflops(spec) as f64) as u64);
+                    overall.set_position(before + (frac * run_gflops(spec) as f64) as u64);
                     std::thread::sleep(std::time::Duration::from_millis(200));
                 }
             });
@@ -315,7 +305,7 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
         pb.finish_and_clear();
         done += 1;
         overall.set_message(format!("{done}/{} runs", runs.len()));
-        overall.set_position(before + gflops(spec));
+        overall.set_position(before + run_gflops(spec));
         for ckpt in list_checkpoints(&run_dir) {
             let m = read_meta(&ckpt)?;
             store.put_checkpoint(&CheckpointRow {

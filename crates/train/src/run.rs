@@ -37,6 +37,16 @@ pub struct StopAfter(pub u64);
 
 /// Trains `spec` into `run_dir`, resuming from its last complete checkpoint.
 /// Returns the metadata of every checkpoint written by this call.
+/// A line above the bar; plainly on stderr where the bar is hidden (stderr not a
+/// terminal), since a hidden bar drops what it is asked to print.
+pub fn say(pb: &ProgressBar, line: String) {
+    if pb.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        pb.println(line);
+    }
+}
+
 pub fn train(
     spec: &RunSpec,
     train: &Shard,
@@ -118,12 +128,7 @@ pub fn train(
                 "  {}  tokens {:>10}  train loss {:.4}  val loss {:.4}",
                 meta.name, meta.tokens, meta.train_loss, val_loss
             );
-            // A hidden bar (stderr not a terminal) prints nothing, so say it plainly.
-            if progress.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                progress.println(line);
-            }
+            say(progress, line);
             written.push(meta);
             (loss_sum, loss_n) = (0.0, 0);
         }
