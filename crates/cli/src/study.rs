@@ -192,14 +192,39 @@ impl SizeConfig {
 /// Parses a study; `origin` names the file in errors.
 pub fn parse_study(text: &str, origin: &str) -> Result<Study> {
     let study: Study = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
-        match line {
-            Some(l) => anyhow!("{origin}:{l}: {}", e.message().trim()),
-            None => anyhow!("{origin}: {}", e.message().trim()),
+        let msg = e.message().trim();
+        let Some(start) = e.span().map(|s| s.start) else {
+            return anyhow!("{origin}: {msg}");
+        };
+        let line = text[..start].matches('\n').count() + 1;
+        match field_at(text, start) {
+            Some(f) => anyhow!("{origin}:{line}: field `{f}`: {msg}"),
+            None => anyhow!("{origin}:{line}: {msg}"),
         }
     })?;
     validate(&study).map_err(|e| anyhow!("{origin}: {e}"))?;
     Ok(study)
+}
+
+/// The dotted name of the `key = value` on the line holding byte `offset`, with the
+/// table it is in (`[training]` → `training.lr`): TOML's own errors name only the line.
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text[start..].lines().next()?.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    })
 }
 
 pub fn load_study(path: Option<&Path>, quick: bool) -> Result<Study> {
@@ -298,6 +323,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("s.toml:2") && e.contains("invalid type"), "{e}");
+        assert!(e.contains("field `training.lr`"), "{e}");
+        let e = parse_study("seed = 1\n[eval]\nnum_fewshot = \"x\"\n", "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("s.toml:3: field `eval.num_fewshot`"), "{e}");
         let e = parse_study("[[models]]\nlayers = 1\nhidden = 30\nheads = 4\n", "s.toml")
             .unwrap_err()
             .to_string();
