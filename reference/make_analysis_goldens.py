@@ -6,7 +6,10 @@ synthetic data with known parameters (reference/goldens/analysis.json):
 - one run's loss curve L(D) = E + B/D^beta, the same objective without the N term;
 - the break-point model y = b + s*max(0, eta - x) with a known baseline b, weighted
   least squares with weights 1/stderr^2 (eta by scipy.optimize.brute then
-  minimize_scalar), the flat and quadratic alternatives (numpy.polyfit), and AICs.
+  minimize_scalar), the flat and quadratic alternatives (numpy.polyfit), and AICs;
+- the verdict's shapes (a break with a free level, power law, exponential, sigmoid)
+  fitted by scipy.optimize.least_squares from a grid of starts on every parameter, on
+  the break data and on a smooth sigmoid: the minimised chi^2 of each.
 
 usage: VENV=... bash reference/make_analysis_goldens.sh
 """
@@ -112,15 +115,67 @@ def threshold_golden(rng):
                          aic_smooth=chi2_smooth + 6.0))
 
 
+def shape_fits(x, y, se):
+    """Minimised chi^2 of each nonlinear shape, t = progress (hi - x)/(hi - lo)."""
+    lo, hi = x.min(), x.max()
+    t = (hi - x) / (hi - lo)
+    z = x / hi
+    models = {
+        "break": (lambda p: p[0] + p[1] * np.maximum(0.0, p[2] - x),
+                  itertools.product([0.2, 0.3], [0.1, 0.5], np.linspace(lo, hi, 25))),
+        "power": (lambda p: p[0] + p[1] * z ** p[2],
+                  itertools.product([0.0, 0.5], [-1.0, 1.0], np.linspace(-12, 12, 25))),
+        "exponential": (lambda p: p[0] + p[1] * np.exp(p[2] * t),
+                        itertools.product([0.0, 0.5], [-1.0, 1.0], np.linspace(-12, 12, 25))),
+        "sigmoid": (lambda p: p[0] + p[1] / (1.0 + np.exp(-p[2] * (t - p[3]))),
+                    itertools.product([0.2], [0.5], np.geomspace(0.5, 80, 12),
+                                      np.linspace(-0.5, 1.5, 9))),
+    }
+    out = {}
+    for name, (f, starts) in models.items():
+        best = None
+        for s in starts:
+            try:
+                r = optimize.least_squares(lambda p: (y - f(p)) / se, np.array(s, float),
+                                           xtol=1e-14, ftol=1e-14, gtol=1e-14, max_nfev=5000)
+            except ValueError:
+                continue
+            chi2 = float(np.sum(r.fun ** 2))
+            if np.isfinite(chi2) and (best is None or chi2 < best[0]):
+                best = (chi2, r.x.tolist())
+        out[name] = dict(chi2=best[0], params=best[1])
+    return out
+
+
+def shapes_golden(rng, threshold):
+    x = np.array(threshold["x"])
+    se = np.array(threshold["stderr"])
+    y_break = np.array(threshold["y"])
+    t = (x.max() - x) / (x.max() - x.min())
+    y_sig = 0.25 + 0.5 / (1.0 + np.exp(-7.0 * (t - 0.55))) + se * rng.standard_normal(len(x))
+    return dict(x=x.tolist(), stderr=se.tolist(),
+                sets=dict(break_data=dict(y=y_break.tolist(), fit=shape_fits(x, y_break, se)),
+                          sigmoid_data=dict(y=y_sig.tolist(), fit=shape_fits(x, y_sig, se))))
+
+
 def main():
-    rng = np.random.default_rng(20240403)
-    out = dict(scaling=scaling_golden(rng), loss_curve=curve_golden(rng),
-               threshold=threshold_golden(rng),
-               versions=dict(numpy=np.__version__, scipy=__import__("scipy").__version__))
+    """All sections; with `shapes` as the argument, only that one, on the threshold
+    data already in the file (the scaling section's 4,500 starts take an hour)."""
+    import sys
     path = os.path.join(HERE, "goldens", "analysis.json")
+    versions = dict(numpy=np.__version__, scipy=__import__("scipy").__version__)
+    if sys.argv[1:] == ["shapes"]:
+        with open(path) as f:
+            out = json.load(f)
+    else:
+        rng = np.random.default_rng(20240403)
+        out = dict(scaling=scaling_golden(rng), loss_curve=curve_golden(rng),
+                   threshold=threshold_golden(rng))
+    out["shapes"] = shapes_golden(np.random.default_rng(20261201), out["threshold"])
+    out["versions"] = versions
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
-    print(path, json.dumps({k: v["fit"] for k, v in out.items() if k != "versions"}, indent=1))
+    print(path, json.dumps({k: v.get("fit") for k, v in out.items() if k != "versions"}, indent=1))
 
 
 if __name__ == "__main__":

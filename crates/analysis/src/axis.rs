@@ -12,6 +12,8 @@ use crate::input::Obs;
 #[derive(Debug, Clone, PartialEq)]
 pub enum XAxis {
     Loss,
+    /// The validation loss of one domain of the corpus (`loss:facts`).
+    DomainLoss(String),
     Tokens,
     Flops,
     Params,
@@ -40,6 +42,7 @@ impl std::str::FromStr for XAxis {
             "tokens" => XAxis::Tokens,
             "flops" | "compute" => XAxis::Flops,
             "params" | "size" => XAxis::Params,
+            _ if s.starts_with("loss:") && s.len() > 5 => XAxis::DomainLoss(s[5..].into()),
             _ => match s.split_once(':') {
                 Some((t, m)) if !t.is_empty() && !m.is_empty() => XAxis::Metric {
                     task: t.into(),
@@ -47,7 +50,7 @@ impl std::str::FromStr for XAxis {
                 },
                 _ => {
                     return Err(format!(
-                        "unknown x axis `{s}`: use loss, tokens, flops, params or TASK:METRIC"
+                        "unknown x axis `{s}`: use loss, loss:DOMAIN, tokens, flops, params or TASK:METRIC"
                     ))
                 }
             },
@@ -59,6 +62,7 @@ impl fmt::Display for XAxis {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             XAxis::Loss => f.write_str("loss"),
+            XAxis::DomainLoss(d) => write!(f, "loss:{d}"),
             XAxis::Tokens => f.write_str("tokens"),
             XAxis::Flops => f.write_str("flops"),
             XAxis::Params => f.write_str("params"),
@@ -74,7 +78,7 @@ fn is_perplexity(metric: &str) -> bool {
 impl XAxis {
     fn transform(&self) -> Transform {
         match self {
-            XAxis::Loss => Transform::Identity,
+            XAxis::Loss | XAxis::DomainLoss(_) => Transform::Identity,
             XAxis::Tokens | XAxis::Flops | XAxis::Params => Transform::NegLog10,
             XAxis::Metric { metric, .. } if is_perplexity(metric) => Transform::Ln,
             XAxis::Metric { metric, .. }
@@ -122,6 +126,7 @@ impl XAxis {
     pub fn label(&self) -> String {
         match self {
             XAxis::Loss => "pre-training loss (nats/token)".into(),
+            XAxis::DomainLoss(d) => format!("validation loss on {d} (nats/token)"),
             XAxis::Tokens => "training tokens".into(),
             XAxis::Flops => "training compute (FLOPs, 6ND)".into(),
             XAxis::Params => "parameters".into(),
@@ -136,6 +141,10 @@ impl XAxis {
         let ok = |v: f64| (v.is_finite() && (!self.log_scale() || v > 0.0)).then_some(v);
         match self {
             XAxis::Loss => obs.iter().map(|o| ok(o.loss)).collect(),
+            XAxis::DomainLoss(d) => obs
+                .iter()
+                .map(|o| o.domain_loss.get(d).copied().and_then(ok))
+                .collect(),
             XAxis::Tokens => obs.iter().map(|o| ok(o.tokens)).collect(),
             XAxis::Flops => obs.iter().map(|o| ok(o.flops)).collect(),
             XAxis::Params => obs.iter().map(|o| ok(o.params)).collect(),

@@ -379,19 +379,7 @@ mod tests {
             r2_loss: Some(0.95),
             r2_loss_size: Some(0.955),
             n_points: 60,
-            slope: None,
-            level: None,
-            p_above: None,
-            aic_flat: 0.0,
-            aic_level: 0.0,
-            aic_break: 0.0,
-            aic_smooth: 0.0,
-            size_spread: None,
-            size_spread_noise: None,
-            threshold_params: None,
-            threshold_params_ci: None,
-            threshold_flops: None,
-            threshold_flops_ci: None,
+            ..TaskFinding::default()
         }
     }
 

@@ -12,17 +12,20 @@ use crate::axis::XAxis;
 use crate::claims::{check, Claims};
 use crate::input::{is_proportion, Obs};
 use crate::isotonic::r2_loss_and_size;
+use crate::robust::{judge, Extrapolation, NoiseModel, Stability};
 use crate::scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
-use crate::threshold::{classify, Kind, Noise, Series};
+use crate::shapes::{Frame, Shape};
+use crate::threshold::{Chance, Kind, Noise, Rules, Series};
 
 /// Version of `findings.json`'s layout (docs/findings.md).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub x: XAxis,
-    /// Bootstrap resamples for η's interval and the scaling law's.
-    pub boot: usize,
+    /// The verdict's rules; `rules.boot` resamples also give the scaling law's
+    /// intervals.
+    pub rules: Rules,
     pub seed: u64,
     /// Tokens per parameter at which a threshold becomes a model size (Chinchilla: 20).
     pub tokens_per_param: f64,
@@ -32,7 +35,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             x: XAxis::Loss,
-            boot: 200,
+            rules: Rules::default(),
             seed: 0,
             tokens_per_param: 20.0,
         }
@@ -53,15 +56,22 @@ pub struct CurvePoint {
 }
 
 /// One task and metric.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TaskFinding {
     pub task: String,
     pub shots: u32,
     pub metric: String,
     pub kind: Kind,
-    /// η in the x axis's units (e.g. a loss), with its 95% bootstrap interval.
+    /// Why the verdict is what it is, where a rule decided it (uncertain, smooth by
+    /// the level above η, insufficient).
+    pub reason: Option<String>,
+    /// η in the x axis's units (e.g. a loss), emergent only, with its 95% resampling
+    /// interval.
     pub threshold: Option<f64>,
     pub ci: Option<[f64; 2]>,
+    /// The break-point model's η whatever the verdict, and its interval.
+    pub break_eta: Option<f64>,
+    pub break_ci: Option<[f64; 2]>,
     pub baseline: Option<f64>,
     /// The smallest and largest x of the series' checkpoints.
     pub x_range: Option<[f64; 2]>,
@@ -72,14 +82,34 @@ pub struct TaskFinding {
     pub r2_loss: Option<f64>,
     pub r2_loss_size: Option<f64>,
     pub n_points: usize,
+    pub n_runs: usize,
+    /// Checkpoints and runs on each side of the break's η.
+    pub n_above: usize,
+    pub n_below: usize,
+    pub runs_above: usize,
+    pub runs_below: usize,
     /// Performance change per unit of the fitting coordinate below η.
     pub slope: Option<f64>,
+    /// The mean level of the checkpoints above η, its standard error under the noise
+    /// model, and whether it is within the margin of the baseline (`chance`).
     pub level: Option<f64>,
-    pub p_above: Option<f64>,
-    pub aic_flat: f64,
-    pub aic_level: f64,
-    pub aic_break: f64,
-    pub aic_smooth: f64,
+    pub level_se: Option<f64>,
+    pub chance: Option<Chance>,
+    /// Standard deviation between checkpoints beyond their sampling noise.
+    pub extra_sd: Option<f64>,
+    pub noise_model: NoiseModel,
+    /// AIC (χ² + 2k) of every shape fitted, and the best smooth one that rises from
+    /// the start.
+    pub aic: BTreeMap<String, f64>,
+    pub best_smooth: Option<Shape>,
+    pub stability: Option<Stability>,
+    /// The smooth family fitted on the upper part of the range predicting the rest;
+    /// `cut` in the x axis's units.
+    pub extrapolation: Option<Extrapolation>,
+    /// R² of performance on each domain's validation loss alone (monotone fit), where
+    /// every checkpoint of the series has that domain's loss: which loss predicts the
+    /// ability.
+    pub domain_r2: BTreeMap<String, f64>,
     /// Mean, over x bins holding two or more sizes, of the largest minus the smallest
     /// per-size mean; and the mean standard error of those per-size means.
     pub size_spread: Option<f64>,
@@ -90,6 +120,20 @@ pub struct TaskFinding {
     pub threshold_params_ci: Option<[f64; 2]>,
     pub threshold_flops: Option<f64>,
     pub threshold_flops_ci: Option<[f64; 2]>,
+}
+
+impl TaskFinding {
+    /// The domain whose loss explains the most of this task, with its R².
+    pub fn best_domain(&self) -> Option<(&str, f64)> {
+        self.domain_r2
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(d, r)| (d.as_str(), *r))
+    }
+
+    pub fn aic_of(&self, shape: Shape) -> Option<f64> {
+        self.aic.get(shape.name()).copied()
+    }
 }
 
 /// Performance spread between sizes in one bin of x.
@@ -126,6 +170,8 @@ pub struct Findings {
     pub x_axis: String,
     pub x_label: String,
     pub n_observations: usize,
+    /// The rules every verdict was judged by (margin, stability, …).
+    pub rules: Rules,
     pub tasks: Vec<TaskFinding>,
     /// The paper's claims, judged on `tasks` (on the loss axis only).
     pub claims: Option<Claims>,
@@ -174,11 +220,7 @@ pub fn series<'a>(obs: &'a [Obs], axis: &XAxis) -> BTreeMap<SeriesKey, Vec<(&'a 
 /// Per-size means in equal-width bins of the coordinate.
 fn spread_bins(key: &SeriesKey, pts: &[(&Obs, f64)], u: &[f64]) -> (Vec<SpreadBin>, Option<f64>) {
     const BINS: usize = 8;
-    let (lo, hi) = u
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
+    let Frame { lo, hi } = Frame::of(u);
     if hi <= lo {
         return (Vec::new(), None);
     }
@@ -237,6 +279,65 @@ fn gain(u: &[f64], y: &[f64]) -> Option<[f64; 2]> {
     Some([late - early, (late_var + early_var).sqrt()])
 }
 
+/// The series a verdict is fitted to: each point's run, and the per-document scores
+/// when every point has them for the same documents.
+fn series_of(pts: &[(&Obs, f64)], ax: &XAxis) -> Series {
+    let mut runs: Vec<&str> = Vec::new();
+    let run = pts
+        .iter()
+        .map(|(o, _)| match runs.iter().position(|r| *r == o.run) {
+            Some(i) => i as u32,
+            None => {
+                runs.push(&o.run);
+                (runs.len() - 1) as u32
+            }
+        })
+        .collect();
+    let first = pts[0].0.docs.as_ref();
+    let aligned = first.is_some_and(|f| {
+        f.ids.len() >= 2
+            && pts
+                .iter()
+                .all(|(o, _)| o.docs.as_ref().is_some_and(|d| d.ids == f.ids))
+    });
+    let docs = aligned.then(|| {
+        pts.iter()
+            .map(|(o, _)| o.docs.as_ref().map_or_else(Vec::new, |d| d.values.clone()))
+            .collect()
+    });
+    Series {
+        x: pts.iter().map(|(_, x)| ax.to_coord(*x)).collect(),
+        y: pts.iter().map(|(o, _)| o.value).collect(),
+        noise: pts.iter().map(|(o, _)| noise_of(o)).collect(),
+        run,
+        docs,
+        baseline: pts[0].0.baseline,
+    }
+}
+
+/// R² of `y` on each domain's loss, for the domains every point has.
+fn domain_r2(pts: &[(&Obs, f64)], y: &[f64]) -> BTreeMap<String, f64> {
+    let domains = pts[0].0.domain_loss.keys();
+    domains
+        .filter_map(|d| {
+            let x: Option<Vec<f64>> = pts
+                .iter()
+                .map(|(o, _)| o.domain_loss.get(d).copied())
+                .collect();
+            let r2 = r2_loss_and_size(&x?, y, &[])?.0;
+            Some((d.clone(), r2))
+        })
+        .collect()
+}
+
+/// A coordinate interval back in the axis's units, lower end first.
+fn raw_interval(ax: &XAxis, ci: Option<[f64; 2]>) -> Option<[f64; 2]> {
+    ci.map(|[a, b]| {
+        let (p, q) = (ax.from_coord(a), ax.from_coord(b));
+        [p.min(q), p.max(q)]
+    })
+}
+
 fn finding(
     key: &SeriesKey,
     pts: &[(&Obs, f64)],
@@ -244,61 +345,71 @@ fn finding(
     seed: u64,
 ) -> (TaskFinding, Vec<SpreadBin>) {
     let ax = &opts.x;
-    let u: Vec<f64> = pts.iter().map(|(_, x)| ax.to_coord(*x)).collect();
-    let y: Vec<f64> = pts.iter().map(|(o, _)| o.value).collect();
-    let baseline = pts[0].0.baseline;
-    let series = Series {
-        x: u.clone(),
-        y: y.clone(),
-        noise: pts.iter().map(|(o, _)| noise_of(o)).collect(),
-        baseline,
-    };
-    let fit = classify(&series, opts.boot, seed);
+    let series = series_of(pts, ax);
+    let (u, y) = (&series.x, &series.y);
+    let v = judge(&series, &opts.rules, seed);
     let covariates = vec![
         pts.iter().map(|(o, _)| o.params.ln()).collect(),
         pts.iter().map(|(o, _)| o.tokens.max(1.0).ln()).collect(),
     ];
-    let r2 = r2_loss_and_size(&u, &y, &covariates);
-    let (mut bins, noise) = spread_bins(key, pts, &u);
+    let r2 = r2_loss_and_size(u, y, &covariates);
+    let (mut bins, noise) = spread_bins(key, pts, u);
     for b in &mut bins {
         let (p, q) = (ax.from_coord(b.x_low), ax.from_coord(b.x_high));
         (b.x_low, b.x_high) = (p.min(q), p.max(q));
     }
     let size_spread =
         (!bins.is_empty()).then(|| bins.iter().map(|b| b.spread).sum::<f64>() / bins.len() as f64);
-    let raw_ci = fit.ci.map(|[a, b]| {
-        let (p, q) = (ax.from_coord(a), ax.from_coord(b));
-        [p.min(q), p.max(q)]
-    });
     let xs = pts.iter().map(|(_, x)| *x);
     let x_range = xs
         .clone()
         .reduce(f64::min)
         .zip(xs.reduce(f64::max))
         .map(|(a, b)| [a, b]);
+    let p = &v.point;
+    let emergent = v.kind == Kind::Emergent;
+    let break_eta = p.brk.as_ref().and_then(|b| b.eta());
+    let ci = raw_interval(ax, v.ci);
+    let extrapolation = v.extrapolation.clone().map(|mut e| {
+        e.cut = ax.from_coord(e.cut);
+        e
+    });
     let f = TaskFinding {
         task: key.0.clone(),
         shots: key.1,
         metric: key.2.clone(),
-        kind: fit.kind,
-        threshold: fit
-            .threshold
-            .filter(|_| fit.kind == Kind::Emergent)
-            .map(|t| ax.from_coord(t)),
-        ci: raw_ci,
-        baseline,
+        kind: v.kind,
+        reason: v.reason.clone(),
+        threshold: break_eta.filter(|_| emergent).map(|t| ax.from_coord(t)),
+        ci: ci.filter(|_| emergent),
+        break_eta: break_eta.map(|t| ax.from_coord(t)),
+        break_ci: ci,
+        baseline: series.baseline,
         x_range,
-        gain: gain(&u, &y),
+        gain: gain(u, y),
         r2_loss: r2.map(|r| r.0),
         r2_loss_size: r2.map(|r| r.1),
-        n_points: fit.n_points,
-        slope: fit.slope,
-        level: fit.level,
-        p_above: fit.p_above,
-        aic_flat: fit.aic_flat,
-        aic_level: fit.aic_level,
-        aic_break: fit.aic_break,
-        aic_smooth: fit.aic_smooth,
+        n_points: pts.len(),
+        n_runs: series.distinct_runs(),
+        n_above: p.n_above,
+        n_below: p.n_below,
+        runs_above: p.runs_above,
+        runs_below: p.runs_below,
+        slope: p.brk.as_ref().map(|b| b.slope()),
+        level: v.level_above,
+        level_se: v.level_se,
+        chance: p.chance,
+        extra_sd: (!p.fits.is_empty()).then(|| p.tau2.sqrt()),
+        noise_model: v.noise_model,
+        aic: p
+            .fits
+            .iter()
+            .map(|f| (f.shape.name().to_string(), f.aic()))
+            .collect(),
+        best_smooth: p.smooth.as_ref().map(|f| f.shape),
+        stability: v.stability.clone(),
+        extrapolation,
+        domain_r2: domain_r2(pts, y),
         size_spread,
         size_spread_noise: noise.filter(|n| *n > 0.0),
         threshold_params: None,
@@ -322,7 +433,7 @@ pub fn curve_from_obs(obs: &[Obs]) -> Vec<CurvePoint> {
                 tokens: o.tokens,
                 flops: o.flops,
                 loss: o.loss,
-                token_budget: None,
+                token_budget: o.budget,
             });
     }
     seen.into_values().collect()
@@ -379,6 +490,10 @@ fn predictions(curve: &[CurvePoint], tasks: &[TaskFinding]) -> Vec<Prediction> {
     for (run, mut pts) in runs {
         pts.sort_by(|a, b| a.tokens.total_cmp(&b.tokens));
         let now = pts[pts.len() - 1];
+        // Only a run short of a known budget has a future to predict.
+        if !now.token_budget.is_some_and(|b| now.tokens < b) {
+            continue;
+        }
         let emergent: Vec<&TaskFinding> = tasks
             .iter()
             .filter(|t| t.kind == Kind::Emergent && t.threshold.is_some_and(|eta| now.loss > eta))
@@ -392,6 +507,11 @@ fn predictions(curve: &[CurvePoint], tasks: &[TaskFinding]) -> Vec<Prediction> {
         };
         for t in emergent {
             let eta = t.threshold.unwrap_or(f64::NAN);
+            let at = curve.tokens_at(eta);
+            // The run is above η now: a fitted crossing before now is a poor fit.
+            if at.is_some_and(|d| d <= now.tokens) {
+                continue;
+            }
             out.push(Prediction {
                 run: run.to_string(),
                 task: t.task.clone(),
@@ -400,7 +520,7 @@ fn predictions(curve: &[CurvePoint], tasks: &[TaskFinding]) -> Vec<Prediction> {
                 threshold: eta,
                 tokens_so_far: now.tokens,
                 loss_now: now.loss,
-                tokens_at_threshold: curve.tokens_at(eta),
+                tokens_at_threshold: at,
                 token_budget: now.token_budget,
                 curve,
             });
@@ -432,20 +552,26 @@ pub fn analyze(
     rejected: Vec<String>,
     opts: &Options,
 ) -> Findings {
+    use rayon::prelude::*;
     let groups = series(obs, &opts.x);
+    let groups: Vec<(&SeriesKey, &Vec<(&Obs, f64)>)> = groups.iter().collect();
+    let done: Vec<(TaskFinding, Vec<SpreadBin>)> = groups
+        .par_iter()
+        .enumerate()
+        .map(|(i, (key, pts))| finding(key, pts, opts, opts.seed.wrapping_add(i as u64)))
+        .collect();
     let mut tasks = Vec::new();
     let mut spread = Vec::new();
-    for (i, (key, pts)) in groups.iter().enumerate() {
-        let (f, mut bins) = finding(key, pts, opts, opts.seed.wrapping_add(i as u64));
+    for (f, mut bins) in done {
         tasks.push(f);
         spread.append(&mut bins);
     }
     let on_loss = opts.x == XAxis::Loss;
     let (scaling, scaling_points) = if on_loss {
         let (points, which) = scaling_points(curve);
-        match fit_scaling_law(&points, opts.boot, opts.seed) {
+        match fit_scaling_law(&points, opts.rules.boot, opts.seed) {
             Ok(law) => (Some(law), which),
-            Err(why) => (None, format!("not fitted: {why} ({which})")),
+            Err(why) => (None, format!("{why} ({which})")),
         }
     } else {
         (None, "not fitted: the x axis is not loss".into())
@@ -464,7 +590,8 @@ pub fn analyze(
         schema_version: SCHEMA_VERSION,
         x_axis: opts.x.to_string(),
         x_label: opts.x.label(),
-        n_observations: groups.values().map(Vec::len).sum(),
+        n_observations: groups.iter().map(|(_, p)| p.len()).sum(),
+        rules: opts.rules,
         claims: on_loss.then(|| check(&tasks)),
         tasks,
         spread,
@@ -477,7 +604,7 @@ pub fn analyze(
 }
 
 fn opt(v: Option<f64>) -> String {
-    v.map_or(String::new(), |v| format!("{v}"))
+    v.map_or(String::new(), num)
 }
 
 fn pair(v: Option<[f64; 2]>, i: usize) -> String {
@@ -493,40 +620,108 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
+/// A CSV table built row by row, each value beside its column's name.
+#[derive(Default)]
+struct Table {
+    header: Vec<&'static str>,
+    body: String,
+}
+
+impl Table {
+    fn row(&mut self, cells: Vec<(&'static str, String)>) {
+        if self.header.is_empty() {
+            self.header = cells.iter().map(|(h, _)| *h).collect();
+        }
+        let line: Vec<String> = cells.into_iter().map(|(_, v)| v).collect();
+        let _ = writeln!(self.body, "{}", line.join(","));
+    }
+
+    fn text(&self) -> String {
+        let header = if self.header.is_empty() {
+            threshold_row(&TaskFinding::default())
+                .iter()
+                .map(|(h, _)| *h)
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            self.header.join(",")
+        };
+        format!("{header}\n{}", self.body)
+    }
+}
+
+fn num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        String::new()
+    }
+}
+
+/// One line of thresholds.csv.
+fn threshold_row(t: &TaskFinding) -> Vec<(&'static str, String)> {
+    let stab = t.stability.as_ref();
+    let ex = t.extrapolation.as_ref();
+    vec![
+        ("task", csv_field(&t.task)),
+        ("shots", t.shots.to_string()),
+        ("metric", csv_field(&t.metric)),
+        ("kind", t.kind.name().into()),
+        ("reason", csv_field(t.reason.as_deref().unwrap_or(""))),
+        ("threshold", opt(t.threshold)),
+        ("ci_low", pair(t.ci, 0)),
+        ("ci_high", pair(t.ci, 1)),
+        ("break_eta", opt(t.break_eta)),
+        ("break_ci_low", pair(t.break_ci, 0)),
+        ("break_ci_high", pair(t.break_ci, 1)),
+        ("baseline", opt(t.baseline)),
+        ("level", opt(t.level)),
+        ("level_se", opt(t.level_se)),
+        ("stability", opt(stab.map(|s| s.overall))),
+        ("noise_model", t.noise_model.name().into()),
+        (
+            "best_smooth",
+            t.best_smooth.map_or(String::new(), |s| s.name().into()),
+        ),
+        ("aic_break", opt(t.aic_of(Shape::Break))),
+        ("aic_smooth", opt(t.best_smooth.and_then(|s| t.aic_of(s)))),
+        ("extrapolation_error", opt(ex.map(|e| e.error))),
+        (
+            "extrapolation_error_low",
+            pair(ex.and_then(|e| e.error_ci), 0),
+        ),
+        (
+            "extrapolation_error_high",
+            pair(ex.and_then(|e| e.error_ci), 1),
+        ),
+        ("extrapolation_noise", opt(ex.map(|e| e.noise))),
+        ("r2_loss", opt(t.r2_loss)),
+        (
+            "best_domain",
+            csv_field(t.best_domain().map_or("", |d| d.0)),
+        ),
+        ("best_domain_r2", opt(t.best_domain().map(|d| d.1))),
+        ("r2_loss_size", opt(t.r2_loss_size)),
+        ("n_points", t.n_points.to_string()),
+        ("n_runs", t.n_runs.to_string()),
+        ("slope", opt(t.slope)),
+        ("size_spread", opt(t.size_spread)),
+        ("size_spread_noise", opt(t.size_spread_noise)),
+        ("threshold_params", opt(t.threshold_params)),
+        ("threshold_params_low", pair(t.threshold_params_ci, 0)),
+        ("threshold_params_high", pair(t.threshold_params_ci, 1)),
+        ("threshold_flops", opt(t.threshold_flops)),
+        ("threshold_flops_low", pair(t.threshold_flops_ci, 0)),
+        ("threshold_flops_high", pair(t.threshold_flops_ci, 1)),
+    ]
+}
+
 impl Findings {
     /// The tables, as (file name, CSV text).
     pub fn tables(&self, obs: &[Obs]) -> Vec<(&'static str, String)> {
-        let mut th = String::from("task,shots,metric,kind,threshold,ci_low,ci_high,baseline,r2_loss,r2_loss_size,n_points,slope,p_above,aic_flat,aic_level,aic_break,aic_smooth,size_spread,size_spread_noise,threshold_params,threshold_params_low,threshold_params_high,threshold_flops,threshold_flops_low,threshold_flops_high\n");
+        let mut th = Table::default();
         for t in &self.tasks {
-            let kind = t.kind.name();
-            let _ = writeln!(
-                th,
-                "{},{},{},{kind},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                csv_field(&t.task),
-                t.shots,
-                csv_field(&t.metric),
-                opt(t.threshold),
-                pair(t.ci, 0),
-                pair(t.ci, 1),
-                opt(t.baseline),
-                opt(t.r2_loss),
-                opt(t.r2_loss_size),
-                t.n_points,
-                opt(t.slope),
-                opt(t.p_above),
-                t.aic_flat,
-                t.aic_level,
-                t.aic_break,
-                t.aic_smooth,
-                opt(t.size_spread),
-                opt(t.size_spread_noise),
-                opt(t.threshold_params),
-                pair(t.threshold_params_ci, 0),
-                pair(t.threshold_params_ci, 1),
-                opt(t.threshold_flops),
-                pair(t.threshold_flops_ci, 0),
-                pair(t.threshold_flops_ci, 1),
-            );
+            th.row(threshold_row(t));
         }
         let mut pts = String::from(
             "run,size,params,step,tokens,flops,loss,task,shots,metric,value,stderr,n,baseline\n",
@@ -595,7 +790,7 @@ impl Findings {
             );
         }
         vec![
-            ("thresholds.csv", th),
+            ("thresholds.csv", th.text()),
             ("points.csv", pts),
             ("scaling_law.csv", sc),
             ("predictions.csv", pr),

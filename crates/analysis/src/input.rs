@@ -3,9 +3,10 @@
 //! database is converted by the CLI). A bad row is rejected with its file and line and
 //! the rest is kept; a file that cannot be read at all is an error naming it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -32,6 +33,31 @@ pub struct Obs {
     /// The metric's random-guess level, when known.
     pub baseline: Option<f64>,
     pub language: Option<String>,
+    /// The run's planned token budget, when known (a run short of it is unfinished).
+    pub budget: Option<f64>,
+    /// Validation loss per domain of the corpus (genre, source file, …).
+    pub domain_loss: BTreeMap<String, f64>,
+    /// Per-document scores behind `value`, when records exist.
+    #[serde(skip)]
+    pub docs: Option<Arc<DocScores>>,
+}
+
+/// One metric's score on every document of one evaluation, ordered by document id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocScores {
+    pub ids: Vec<u64>,
+    pub values: Vec<f64>,
+}
+
+impl DocScores {
+    /// From (document id, score) pairs in any order.
+    pub fn new(mut pairs: Vec<(u64, f64)>) -> DocScores {
+        pairs.sort_by_key(|p| p.0);
+        DocScores {
+            ids: pairs.iter().map(|p| p.0).collect(),
+            values: pairs.iter().map(|p| p.1).collect(),
+        }
+    }
 }
 
 impl Obs {
@@ -124,7 +150,10 @@ fn split_csv(line: &str) -> std::result::Result<Vec<String>, &'static str> {
 }
 
 /// Reads a results CSV: required `run,params,tokens,loss,task,metric,value`, optional
-/// `step,non_embedding_params,flops,n,stderr,shots,language,baseline` (and `size`).
+/// `step,non_embedding_params,flops,n,stderr,shots,language,baseline,size,budget` and
+/// any number of `loss:DOMAIN` columns. A bad row is rejected with its line and column;
+/// a second row for the same (run, checkpoint, task, shots, metric) is dropped with a
+/// message naming both lines.
 pub fn read_csv(path: &Path) -> Result<Loaded> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError(format!("{}: cannot read: {e}", path.display())))?;
@@ -159,78 +188,182 @@ pub fn read_csv(path: &Path) -> Result<Loaded> {
             REQUIRED.join(",")
         )));
     }
+    let domains: Vec<(&str, usize)> = header
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| Some((h.strip_prefix("loss:").filter(|d| !d.is_empty())?, i)))
+        .collect();
     let mut out = Loaded::default();
+    let mut seen: HashMap<(String, u64, String, u32, String), usize> = HashMap::new();
+    let mut rows = 0;
     for (i, line) in lines {
+        rows += 1;
         let at = format!("{}:{}", path.display(), i + 1);
-        match split_csv(line)
+        let row = split_csv(line)
             .map_err(|e| format!("{at}: {e}"))
-            .and_then(|f| csv_row(&f, &col, &at))
-        {
-            Ok(o) => out.obs.push(o),
+            .and_then(|f| csv_row(&f, &col, &domains, &at));
+        match row {
+            Ok(o) => {
+                let key = (
+                    o.run.clone(),
+                    o.checkpoint_key().1,
+                    o.task.clone(),
+                    o.shots,
+                    o.metric.clone(),
+                );
+                match seen.get(&key) {
+                    Some(first) => out.rejected.push(format!(
+                        "{at}: duplicate of line {first} (run {}, checkpoint {}, task {}, {} shots, metric {}): dropped",
+                        key.0, key.1, key.2, key.3, key.4
+                    )),
+                    None => {
+                        seen.insert(key, i + 1);
+                        out.obs.push(o);
+                    }
+                }
+            }
             Err(e) => out.rejected.push(e),
         }
+    }
+    if rows == 0 {
+        return Err(InputError(format!(
+            "{}: a header but no rows",
+            path.display()
+        )));
     }
     Ok(out)
 }
 
-fn csv_row(f: &[String], col: &HashMap<&str, usize>, at: &str) -> std::result::Result<Obs, String> {
-    let get = |name: &str| {
-        col.get(name)
-            .and_then(|&i| f.get(i))
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-    };
+/// Whether a metric's values are confined to [0, 1].
+fn is_unit_interval(metric: &str) -> bool {
+    let m = metric.split(',').next().unwrap_or(metric);
+    is_proportion(metric) || m == "prob_correct" || m == "brier_score"
+}
+
+fn csv_row(
+    f: &[String],
+    col: &HashMap<&str, usize>,
+    domains: &[(&str, usize)],
+    at: &str,
+) -> std::result::Result<Obs, String> {
+    let cell = |i: usize| f.get(i).map(|s| s.trim()).filter(|s| !s.is_empty());
+    let get = |name: &str| col.get(name).and_then(|&i| cell(i));
     let text = |name: &str| {
         get(name)
             .map(str::to_string)
             .ok_or_else(|| format!("{at}: column `{name}` is empty"))
     };
-    let num = |name: &str| -> std::result::Result<Option<f64>, String> {
+    let parse = |name: &str, s: &str| {
+        s.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{at}: column `{name}`: `{s}` is not a finite number"))
+    };
+    // A value checked by `ok`, which says what it must be.
+    let checked = |name: &str, ok: &dyn Fn(f64) -> bool, must: &str| {
         get(name)
             .map(|s| {
-                s.parse::<f64>()
-                    .map_err(|_| format!("{at}: column `{name}`: `{s}` is not a number"))
+                let v = parse(name, s)?;
+                if ok(v) {
+                    Ok(v)
+                } else {
+                    Err(format!("{at}: column `{name}`: {s} {must}"))
+                }
             })
             .transpose()
     };
-    let need = |name: &str| num(name)?.ok_or_else(|| format!("{at}: column `{name}` is empty"));
-    let params = need("params")?;
-    let tokens = need("tokens")?;
-    let loss = need("loss")?;
-    if !(loss.is_finite() && loss > 0.0) {
-        return Err(format!(
-            "{at}: column `loss`: {loss} is not a positive finite loss"
-        ));
+    let need = |name: &str, ok: &dyn Fn(f64) -> bool, must: &str| {
+        checked(name, ok, must)?.ok_or_else(|| format!("{at}: column `{name}` is empty"))
+    };
+    let integer = |v: f64| v >= 0.0 && v.fract() == 0.0 && v < 9e15;
+    let params = need("params", &|v| v > 0.0, "is not a positive parameter count")?;
+    let tokens = need("tokens", &|v| v >= 0.0, "is not a non-negative token count")?;
+    let loss = need(
+        "loss",
+        &|v| v > 0.0 && v < 1e3,
+        "is not a loss in nats per token (positive, below 1000)",
+    )?;
+    let metric = text("metric")?;
+    let unit = is_unit_interval(&metric);
+    let value = need(
+        "value",
+        &|v| !unit || (0.0..=1.0).contains(&v) || v.abs() < 1e-12,
+        if unit {
+            "is outside [0, 1], the range of this metric"
+        } else {
+            "is not finite"
+        },
+    )?;
+    let step = checked("step", &integer, "is not a non-negative whole step")?;
+    let shots = checked(
+        "shots",
+        &|v| integer(v) && v < 1e6,
+        "is not a non-negative whole number of shots",
+    )?;
+    let n = checked(
+        "n",
+        &|v| integer(v) && v >= 1.0,
+        "is not a whole number of documents (at least 1)",
+    )?;
+    let stderr = checked(
+        "stderr",
+        &|v| v >= 0.0,
+        "is not a non-negative standard error",
+    )?;
+    let baseline = checked(
+        "baseline",
+        &|v| !unit || (0.0..=1.0).contains(&v),
+        "is outside [0, 1], the range of this metric",
+    )?;
+    let non_emb = checked(
+        "non_embedding_params",
+        &|v| v > 0.0 && v <= params,
+        "is not a positive count at most `params`",
+    )?;
+    let flops = checked("flops", &|v| v > 0.0, "is not a positive compute")?;
+    let budget = checked("budget", &|v| v > 0.0, "is not a positive token budget")?;
+    let mut domain_loss = BTreeMap::new();
+    for &(d, i) in domains {
+        if let Some(s) = cell(i) {
+            let name = format!("loss:{d}");
+            let v = parse(&name, s)?;
+            if !(v > 0.0 && v < 1e3) {
+                return Err(format!(
+                    "{at}: column `{name}`: {s} is not a loss in nats per token"
+                ));
+            }
+            domain_loss.insert(d.to_string(), v);
+        }
     }
-    if !(params > 0.0 && params.is_finite() && tokens >= 0.0 && tokens.is_finite()) {
-        return Err(format!(
-            "{at}: `params` must be positive and `tokens` non-negative"
-        ));
-    }
-    let value = need("value")?;
-    if !value.is_finite() {
-        return Err(format!("{at}: column `value`: {value} is not finite"));
-    }
-    let step = num("step")?.map(|s| s as u64);
-    let shots = num("shots")?.unwrap_or(0.0);
+    let task = text("task")?;
+    let baseline = baseline.or_else(|| known_baseline(&task, &metric));
     Ok(Obs {
         run: text("run")?,
         size: get("size").map_or_else(|| human_count(params), str::to_string),
         params,
-        non_embedding_params: num("non_embedding_params")?,
-        step,
+        non_embedding_params: non_emb,
+        step: step.map(|s| s as u64),
         tokens,
-        flops: num("flops")?.unwrap_or(6.0 * params * tokens),
+        flops: flops.unwrap_or(6.0 * params * tokens),
         loss,
-        task: text("task")?,
-        shots: shots as u32,
-        metric: text("metric")?,
+        task,
+        shots: shots.unwrap_or(0.0) as u32,
+        metric,
         value,
-        stderr: num("stderr")?,
-        n: num("n")?,
-        baseline: num("baseline")?,
+        stderr,
+        n,
+        baseline,
         language: get("language").map(str::to_string),
+        budget,
+        domain_loss,
+        docs: None,
     })
+}
+
+/// The random-guess level of a metric of a well-known task (from its name), from any
+/// input.
+pub fn known_baseline(task: &str, metric: &str) -> Option<f64> {
+    lmeval_task_baseline(task).and_then(|b| metric_baseline(metric, b))
 }
 
 // ---------------------------------------------------------------- lm-eval JSON
@@ -386,6 +519,7 @@ fn lmeval_file(file: &Path) -> std::result::Result<Vec<Obs>, String> {
         .and_then(|v| v.as_u64())
         .unwrap_or(0) as u32;
     let tokens = facts.step as f64 * facts.tokens_per_step;
+    let samples = lmeval_samples(file, results.keys())?;
     let mut obs = Vec::new();
     for (task, metrics) in results {
         let Some(metrics) = metrics.as_object() else {
@@ -395,10 +529,10 @@ fn lmeval_file(file: &Path) -> std::result::Result<Vec<Obs>, String> {
             let Some(value) = value.as_f64() else {
                 continue;
             };
-            if metric.ends_with("_stderr") || metric == "alias" || !value.is_finite() {
+            let metric_name = metric.replace(",none", "");
+            if metric_name.contains("_stderr") || metric == "alias" || !value.is_finite() {
                 continue;
             }
-            let metric_name = metric.replace(",none", "");
             let stderr = metrics
                 .get(&format!("{metric_name}_stderr"))
                 .or_else(|| metrics.get(&metric.replace(',', "_stderr,")))
@@ -418,12 +552,108 @@ fn lmeval_file(file: &Path) -> std::result::Result<Vec<Obs>, String> {
                 value,
                 stderr,
                 n: None,
-                baseline: lmeval_task_baseline(task).and_then(|b| metric_baseline(&metric_name, b)),
+                baseline: known_baseline(task, &metric_name),
                 language: None,
+                budget: None,
+                domain_loss: BTreeMap::new(),
+                docs: samples.get(&(task.clone(), metric_name.clone())).cloned(),
             });
         }
     }
     Ok(obs)
+}
+
+// ---------------------------------------------------------------- per-document records
+
+/// Per-document scores of one evaluation, by metric, from a JSONL file of records:
+/// emergent's `samples/<checkpoint>/<task>.jsonl` (`doc_id` and a `metrics` object) or
+/// lm-evaluation-harness's `--log_samples` file (`doc_id`, the metrics as top-level
+/// numbers, and a `filter` named in the metric as lm-eval names it, `exact_match,flexible`).
+pub fn read_samples(path: &Path) -> std::result::Result<BTreeMap<String, Arc<DocScores>>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let mut by_metric: BTreeMap<String, Vec<(u64, f64)>> = BTreeMap::new();
+    let mut seen: HashMap<(String, u64), usize> = HashMap::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let at = format!("{}:{}", path.display(), i + 1);
+        let rec: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{at}: invalid JSON: {e}"))?;
+        let id = rec
+            .get("doc_id")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| format!("{at}: no whole `doc_id`"))?;
+        let filter = rec
+            .get("filter")
+            .and_then(|v| v.as_str())
+            .filter(|f| *f != "none");
+        let metrics = match rec.get("metrics").and_then(|m| m.as_object()) {
+            Some(m) => m.clone(),
+            None => rec.as_object().cloned().unwrap_or_default(),
+        };
+        for (name, v) in &metrics {
+            let Some(v) = v.as_f64().filter(|v| v.is_finite()) else {
+                continue;
+            };
+            if name == "doc_id" || name.ends_with("_stderr") {
+                continue;
+            }
+            let name = match filter {
+                Some(f) if !name.contains(',') => format!("{name},{f}"),
+                _ => name.clone(),
+            };
+            if let Some(first) = seen.insert((name.clone(), id), i + 1) {
+                return Err(format!(
+                    "{at}: document {id} already scored on line {first} ({name})"
+                ));
+            }
+            by_metric.entry(name).or_default().push((id, v));
+        }
+    }
+    Ok(by_metric
+        .into_iter()
+        .map(|(m, pairs)| (m, Arc::new(DocScores::new(pairs))))
+        .collect())
+}
+
+/// lm-eval's `--log_samples` files beside a results file: `samples_<task>_<time>.jsonl`
+/// with the results file's own `<time>` (`results_<time>.json`), or any time when the
+/// folder holds one results file.
+fn lmeval_samples<'a>(
+    file: &Path,
+    tasks: impl Iterator<Item = &'a String>,
+) -> std::result::Result<HashMap<(String, String), Arc<DocScores>>, String> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let time = stem.strip_prefix("results_");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(HashMap::new());
+    };
+    let names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    let results_files = names.iter().filter(|n| n.ends_with(".json")).count();
+    let mut out = HashMap::new();
+    for task in tasks {
+        let prefix = format!("samples_{task}_");
+        let found = names.iter().find(|n| {
+            n.ends_with(".jsonl")
+                && n.strip_prefix(&prefix).is_some_and(|rest| {
+                    let t = rest.trim_end_matches(".jsonl");
+                    time.map_or(results_files == 1, |time| t == time) && !t.contains("samples_")
+                })
+        });
+        if let Some(name) = found {
+            for (metric, d) in read_samples(&dir.join(name))? {
+                out.insert((task.clone(), metric.replace(",none", "")), d);
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

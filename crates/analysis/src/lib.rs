@@ -9,7 +9,9 @@ pub mod claims;
 mod findings;
 mod input;
 mod isotonic;
+mod robust;
 mod scaling;
+mod shapes;
 mod threshold;
 
 pub use axis::XAxis;
@@ -17,7 +19,12 @@ pub use findings::{
     analyze, csv_field, curve_from_obs, series, CurvePoint, Findings, Options, Prediction,
     SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,
 };
-pub use input::{human_count, metric_baseline, read_csv, read_lmeval, InputError, Loaded, Obs};
+pub use input::{
+    human_count, known_baseline, metric_baseline, read_csv, read_lmeval, read_samples, DocScores,
+    InputError, Loaded, Obs,
+};
 pub use isotonic::{isotonic, r2_loss_and_size};
+pub use robust::{judge, Extrapolation, NoiseModel, Stability, Verdict};
 pub use scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
-pub use threshold::{classify, Kind, Noise, Series, ThresholdFit};
+pub use shapes::{Data, Fit, Frame, Shape};
+pub use threshold::{fit_once, Chance, Kind, Noise, Rules, Series, Single};

@@ -12,7 +12,7 @@ use argmin::solver::quasinewton::LBFGS;
 use emergent_engine::Rng;
 use serde::Serialize;
 
-use crate::threshold::interval95;
+use crate::robust::interval95;
 
 pub const HUBER_DELTA: f64 = 1e-3;
 
@@ -236,9 +236,10 @@ fn log_points(points: &[ScalingPoint]) -> Vec<(Option<f64>, f64, f64)> {
 }
 
 /// Fits the scaling law; `boot` bootstrap refits give the intervals. An error says why
-/// there is no law: fewer than six usable points, every start failed, or the best fit
-/// has an exponent ≤ 0 (loss not falling with size or data: the points do not
-/// determine the law).
+/// there is no law, beginning `not fitted:` (fewer than six usable points, every start
+/// failed) or `not identifiable:` (N or D do not vary enough; the best fit or an
+/// interval runs outside the region where the law is determined, e.g. an exponent ≤ 0;
+/// an interval of zero width).
 pub fn fit_scaling_law(
     points: &[ScalingPoint],
     boot: usize,
@@ -250,16 +251,27 @@ pub fn fit_scaling_law(
         .filter(|p| p.params > 0.0 && p.tokens > 0.0 && p.loss > 0.0 && p.loss.is_finite())
         .collect();
     if pts.len() < 6 {
-        return Err(format!("{} usable points, six needed", pts.len()));
+        return Err(format!(
+            "not fitted: {} usable points, six needed",
+            pts.len()
+        ));
     }
+    spread("N (parameters)", pts.iter().map(|p| p.params))?;
+    spread("D (tokens)", pts.iter().map(|p| p.tokens))?;
     let logs = log_points(&pts);
-    let (p, objective) = best_of(&logs, grid(true)).ok_or("no start converged")?;
+    let (p, objective) = best_of(&logs, grid(true)).ok_or("not fitted: no start converged")?;
     if !(p[3] > 0.0 && p[4] > 0.0) {
         return Err(format!(
-            "the best fit has a non-positive exponent (alpha {:.3}, beta {:.3}): these points do not determine the law",
+            "not identifiable: the best fit has a non-positive exponent (alpha {:.3}, beta {:.3}): these points do not determine the law",
             p[3], p[4]
         ));
     }
+    let min_loss = pts.iter().map(|p| p.loss).fold(f64::INFINITY, f64::min);
+    inside(
+        &[p[2].exp(), p[0].exp(), p[1].exp(), p[3], p[4]],
+        min_loss,
+        "the best fit",
+    )?;
     let mut rng = Rng::new(seed);
     let mut samples: Vec<Vec<f64>> = Vec::with_capacity(boot);
     for _ in 0..boot {
@@ -271,6 +283,17 @@ pub fn fit_scaling_law(
         }
     }
     let ci = |k: usize| interval95(samples.iter().map(|s| s[k]).collect(), boot);
+    for (k, name) in NAMES.iter().enumerate() {
+        if let Some([lo, hi]) = ci(k) {
+            inside_one(k, lo, min_loss, &format!("{name}'s 95% interval"))?;
+            inside_one(k, hi, min_loss, &format!("{name}'s 95% interval"))?;
+            if boot >= 10 && hi <= lo {
+                return Err(format!(
+                    "not identifiable: {name}'s interval has zero width (the resamples never move it: undetermined)"
+                ));
+            }
+        }
+    }
     Ok(ScalingFit {
         e: p[2].exp(),
         a: p[0].exp(),
@@ -286,6 +309,54 @@ pub fn fit_scaling_law(
         n_points: pts.len(),
         bootstrap: samples.len(),
     })
+}
+
+/// The law's parameters in the order E, A, B, alpha, beta.
+const NAMES: [&str; 5] = ["E", "A", "B", "alpha", "beta"];
+/// The region where the law is determined: exponents in (0, MAX_EXPONENT], A and B
+/// below e^MAX_LOG_COEF, E positive and below the lowest observed loss. A fit that runs
+/// past it has drifted along a ridge the points do not pin down.
+const MAX_EXPONENT: f64 = 2.5;
+const MAX_LOG_COEF: f64 = 30.0;
+
+fn inside_one(k: usize, v: f64, min_loss: f64, what: &str) -> Result<(), String> {
+    let ok = match k {
+        0 => v > 0.0 && v < min_loss,
+        1 | 2 => v > 0.0 && v.ln() <= MAX_LOG_COEF,
+        _ => v > 0.0 && v <= MAX_EXPONENT,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let bound = match k {
+            0 => format!("(0, {min_loss:.4}), below the lowest loss"),
+            1 | 2 => format!("(0, e^{MAX_LOG_COEF}]"),
+            _ => format!("(0, {MAX_EXPONENT}]"),
+        };
+        Err(format!(
+            "not identifiable: {what} puts {} at {v:.4e}, outside {bound}",
+            NAMES[k]
+        ))
+    }
+}
+
+fn inside(p: &[f64; 5], min_loss: f64, what: &str) -> Result<(), String> {
+    (0..5).try_for_each(|k| inside_one(k, p[k], min_loss, what))
+}
+
+/// N or D must take three values at least and span a factor of two.
+fn spread(name: &str, v: impl Iterator<Item = f64>) -> Result<(), String> {
+    let mut v: Vec<f64> = v.collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    let ratio = v.last().copied().unwrap_or(1.0) / v.first().copied().unwrap_or(1.0);
+    if v.len() < 3 || ratio < 2.0 {
+        return Err(format!(
+            "not identifiable: {name} takes {} distinct values spanning a factor of {ratio:.2} (three values and a factor of two needed)",
+            v.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Fits one run's loss curve from (tokens, loss) points; needs four with tokens > 0.
@@ -348,7 +419,10 @@ mod tests {
             })
             .collect();
         let err = fit_scaling_law(&pts, 0, 0).unwrap_err();
-        assert!(err.contains("non-positive exponent"), "{err}");
+        assert!(
+            err.contains("non-positive exponent") || err.contains("not identifiable"),
+            "{err}"
+        );
         assert!(fit_scaling_law(&pts[..5], 0, 0)
             .unwrap_err()
             .contains("six needed"));

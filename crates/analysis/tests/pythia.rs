@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use emergent_analysis::{analyze, curve_from_obs, read_lmeval, Kind, Options, XAxis};
+use emergent_analysis::{analyze, curve_from_obs, read_lmeval, Kind, Options, Rules, XAxis};
 
 fn pythia() -> Option<&'static Path> {
     let p = Path::new(concat!(
@@ -55,7 +55,10 @@ fn pythia_against_lambada_perplexity_rises_smoothly_on_piqa_and_arc_easy() {
     obs.retain(|o| ["piqa", "arc_easy", "lambada_openai"].contains(&o.task.as_str()));
     let opts = Options {
         x: "lambada_openai:ppl".parse::<XAxis>().unwrap(),
-        boot: 50,
+        rules: Rules {
+            boot: 50,
+            ..Rules::default()
+        },
         ..Options::default()
     };
     let f = analyze(&obs, &curve_from_obs(&obs), Vec::new(), &opts);
@@ -72,6 +75,71 @@ fn pythia_against_lambada_perplexity_rises_smoothly_on_piqa_and_arc_easy() {
         assert!(
             t.r2_loss_size.unwrap() - t.r2_loss.unwrap() < 0.02,
             "{task}: {t:?}"
+        );
+    }
+}
+
+#[test]
+fn no_pythia_series_is_emergent_outside_its_data_or_with_an_interval_over_most_of_it() {
+    let Some(root) = pythia() else { return };
+    let mut obs = Vec::new();
+    for entry in std::fs::read_dir(root).unwrap().flatten() {
+        let zero = entry.path().join("zero-shot");
+        if zero.is_dir() {
+            obs.extend(read_lmeval(&zero).unwrap().obs);
+        }
+    }
+    // The series the issue tracker found called emergent from noise, and the axis.
+    obs.retain(|o| {
+        [
+            "hendrycksTest-high_school_microeconomics",
+            "crows_pairs_english_autre",
+            "lambada_openai",
+            "piqa",
+        ]
+        .contains(&o.task.as_str())
+    });
+    let opts = Options {
+        x: "lambada_openai:ppl".parse::<XAxis>().unwrap(),
+        rules: Rules {
+            boot: 40,
+            ..Rules::default()
+        },
+        ..Options::default()
+    };
+    let f = analyze(&obs, &curve_from_obs(&obs), Vec::new(), &opts);
+    let ln = |v: f64| v.ln();
+    for t in f.tasks.iter().filter(|t| t.kind == Kind::Emergent) {
+        let ([lo, hi], [a, b], eta) = (t.x_range.unwrap(), t.ci.unwrap(), t.threshold.unwrap());
+        assert!(
+            lo < eta && eta < hi,
+            "{} {}: η {eta} outside [{lo}, {hi}]",
+            t.task,
+            t.metric
+        );
+        let covered = (ln(b) - ln(a)) / (ln(hi) - ln(lo));
+        assert!(
+            covered <= 0.5,
+            "{} {}: interval covers {covered:.2} of the range",
+            t.task,
+            t.metric
+        );
+    }
+    for (task, metric) in [
+        ("hendrycksTest-high_school_microeconomics", "acc_norm"),
+        ("crows_pairs_english_autre", "pct_stereotype"),
+    ] {
+        let t = f
+            .tasks
+            .iter()
+            .find(|t| t.task == task && t.metric == metric)
+            .unwrap();
+        assert_ne!(
+            t.kind,
+            Kind::Emergent,
+            "{task} {metric}: {:?} {:?}",
+            t.threshold,
+            t.reason
         );
     }
 }

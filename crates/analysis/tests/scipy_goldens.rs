@@ -2,9 +2,7 @@
 //! synthetic data (reference/make_analysis_goldens.py → reference/goldens/analysis.json):
 //! every fitted number agrees to at least three significant digits.
 
-use emergent_analysis::{
-    classify, fit_loss_curve, fit_scaling_law, Kind, Noise, ScalingPoint, Series,
-};
+use emergent_analysis::{fit_loss_curve, fit_scaling_law, Data, Fit, ScalingPoint, Shape};
 use serde_json::Value;
 
 fn golden() -> Value {
@@ -74,24 +72,69 @@ fn loss_curve_matches_scipy() {
     close("beta", c.beta, f(&want["beta"]));
 }
 
+fn fit(x: &[f64], y: &[f64], se: &[f64], baseline: Option<f64>, shape: Shape) -> Fit {
+    let w: Vec<f64> = se.iter().map(|s| 1.0 / (s * s)).collect();
+    Data {
+        x,
+        y,
+        w: &w,
+        baseline,
+    }
+    .fit(shape)
+    .unwrap()
+}
+
 #[test]
-fn break_point_fit_matches_scipy() {
+fn flat_and_quadratic_fits_match_numpy() {
     let g = &golden()["threshold"];
-    let s = Series {
-        x: floats(&g["x"]),
-        y: floats(&g["y"]),
-        noise: floats(&g["stderr"])
-            .into_iter()
-            .map(Noise::StdErr)
-            .collect(),
-        baseline: Some(f(&g["truth"]["baseline"])),
-    };
-    let fit = classify(&s, 0, 1);
+    let (x, y, se) = (floats(&g["x"]), floats(&g["y"]), floats(&g["stderr"]));
     let want = &g["fit"];
-    close("eta", fit.threshold.unwrap(), f(&want["eta"]));
-    close("slope", fit.slope.unwrap(), f(&want["slope"]));
-    close("AIC flat", fit.aic_flat, f(&want["aic_flat"]));
-    close("AIC break", fit.aic_break, f(&want["aic_break"]));
-    close("AIC smooth", fit.aic_smooth, f(&want["aic_smooth"]));
-    assert_eq!(fit.kind, Kind::Emergent);
+    let base = f(&g["truth"]["baseline"]);
+    close(
+        "χ² flat",
+        fit(&x, &y, &se, Some(base), Shape::Flat).chi2,
+        f(&want["aic_flat"]),
+    );
+    close(
+        "χ² quadratic",
+        fit(&x, &y, &se, None, Shape::Quadratic).chi2,
+        f(&want["aic_smooth"]) - 6.0,
+    );
+}
+
+#[test]
+fn every_nonlinear_shape_reaches_scipys_minimum() {
+    let g = &golden()["shapes"];
+    let (x, se) = (floats(&g["x"]), floats(&g["stderr"]));
+    for (set, data) in g["sets"].as_object().unwrap() {
+        let y = floats(&data["y"]);
+        for (name, shape) in [
+            ("break", Shape::Break),
+            ("power", Shape::Power),
+            ("exponential", Shape::Exponential),
+            ("sigmoid", Shape::Sigmoid),
+        ] {
+            let ours = fit(&x, &y, &se, None, shape);
+            let scipy = f(&data["fit"][name]["chi2"]);
+            // The grid and golden-section search must find least_squares' minimum
+            // from its many starts (a few parts in 10⁴: its tolerance and ours).
+            assert!(
+                ours.chi2 <= scipy * (1.0 + 1e-4) + 1e-9,
+                "{set} {name}: χ² {} vs SciPy {scipy}",
+                ours.chi2
+            );
+            eprintln!("{set} {name}: χ² {} vs SciPy {scipy}", ours.chi2);
+        }
+    }
+    let brk = fit(
+        &x,
+        &floats(&g["sets"]["break_data"]["y"]),
+        &se,
+        None,
+        Shape::Break,
+    );
+    let p = floats(&g["sets"]["break_data"]["fit"]["break"]["params"]);
+    close("η", brk.eta().unwrap(), p[2]);
+    close("slope", brk.slope(), p[1]);
+    close("level", brk.level(), p[0]);
 }

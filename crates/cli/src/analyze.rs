@@ -2,14 +2,16 @@
 //! lm-evaluation-harness JSON) → `findings.json`, `report/` (figures and tables) and
 //! a summary on the terminal.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use emergent_analysis::claims::Claims;
 use emergent_analysis::{
-    analyze, curve_from_obs, human_count, metric_baseline, read_csv, read_lmeval, CurvePoint,
-    Findings, Obs, Options, XAxis,
+    analyze, curve_from_obs, human_count, metric_baseline, read_csv, read_lmeval, read_samples,
+    CurvePoint, DocScores, Findings, Kind, Obs, Options, Rules, XAxis,
 };
 use emergent_store::Store;
 
@@ -30,9 +32,17 @@ pub struct AnalyzeArgs {
     /// emergent-analysis).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Bootstrap resamples for the thresholds' and the scaling law's intervals.
+    /// Resamples for the thresholds' intervals, the verdicts' stability and the scaling
+    /// law's intervals.
     #[arg(long, default_value_t = 200)]
     pub bootstrap: usize,
+    /// How far from the random baseline (in the metric's units) the level above a
+    /// threshold may lie and still count as at chance.
+    #[arg(long, default_value_t = 0.05)]
+    pub chance_margin: f64,
+    /// The fraction of refits that must agree before a task is called emergent.
+    #[arg(long, default_value_t = 0.8)]
+    pub min_stability: f64,
     /// Tokens per parameter at which a threshold becomes a model size and compute.
     #[arg(long, default_value_t = 20.0)]
     pub tokens_per_param: f64,
@@ -52,6 +62,8 @@ impl AnalyzeArgs {
             x: XAxis::Loss,
             out: None,
             bootstrap: 200,
+            chance_margin: 0.05,
+            min_stability: 0.8,
             tokens_per_param: 20.0,
             seed: 0,
             title: Some(title.to_string()),
@@ -59,8 +71,31 @@ impl AnalyzeArgs {
     }
 }
 
-/// The study's evaluations and every checkpoint's loss.
-fn from_study(dir: &Path) -> Result<(Vec<Obs>, Vec<CurvePoint>)> {
+/// Per-document scores of one checkpoint's task from the study's `samples/` (written by
+/// the evaluation), by metric; none when the file is absent or unreadable (the
+/// analysis then falls back on aggregates, and says so).
+fn study_samples(
+    dir: &Path,
+    checkpoint: &str,
+    task: &str,
+    warn: &mut Vec<String>,
+) -> BTreeMap<String, Arc<DocScores>> {
+    let path = dir
+        .join("samples")
+        .join(checkpoint.replace(['/', '\\'], "_"))
+        .join(format!("{task}.jsonl"));
+    if !path.exists() {
+        return BTreeMap::new();
+    }
+    read_samples(&path).unwrap_or_else(|e| {
+        warn.push(e);
+        BTreeMap::new()
+    })
+}
+
+/// The study's evaluations (with their per-document records) and every checkpoint's
+/// loss.
+fn from_study(dir: &Path) -> Result<(Vec<Obs>, Vec<CurvePoint>, Vec<String>)> {
     let db = dir.join("results.sqlite");
     if !db.exists() {
         bail!(
@@ -69,13 +104,28 @@ fn from_study(dir: &Path) -> Result<(Vec<Obs>, Vec<CurvePoint>)> {
         );
     }
     let store = Store::open(&db)?;
+    let budgets: HashMap<String, u64> = store
+        .runs()?
+        .into_iter()
+        .map(|r| (r.run, r.token_budget))
+        .collect();
+    let domains = store.domain_losses()?;
+    let mut samples: HashMap<(String, String), BTreeMap<String, Arc<DocScores>>> = HashMap::new();
+    let mut warn = Vec::new();
     let obs = store
         .points()?
         .into_iter()
         .filter(|p| p.value.is_finite())
-        .map(|p| Obs {
+        .map(|p| {
+            let docs = samples
+                .entry((p.checkpoint.clone(), p.task.clone()))
+                .or_insert_with(|| study_samples(dir, &p.checkpoint, &p.task, &mut warn))
+                .get(&p.metric)
+                .cloned();
+            (p, docs)
+        })
+        .map(|(p, docs)| Obs {
             baseline: metric_baseline(&p.metric, p.baseline),
-            run: p.run,
             size: p.size,
             params: p.params as f64,
             non_embedding_params: Some(p.non_embedding_params as f64),
@@ -90,6 +140,10 @@ fn from_study(dir: &Path) -> Result<(Vec<Obs>, Vec<CurvePoint>)> {
             stderr: p.stderr.is_finite().then_some(p.stderr),
             n: Some(p.n as f64),
             language: None,
+            budget: budgets.get(&p.run).map(|&b| b as f64),
+            domain_loss: domains.get(&p.checkpoint).cloned().unwrap_or_default(),
+            docs,
+            run: p.run,
         })
         .collect();
     let runs = store.runs()?;
@@ -109,7 +163,7 @@ fn from_study(dir: &Path) -> Result<(Vec<Obs>, Vec<CurvePoint>)> {
             })
         })
         .collect();
-    Ok((obs, curve))
+    Ok((obs, curve, warn))
 }
 
 fn from_results(path: &Path) -> Result<(Vec<Obs>, Vec<String>)> {
@@ -131,57 +185,90 @@ fn from_results(path: &Path) -> Result<(Vec<Obs>, Vec<String>)> {
 
 fn print_summary(f: &Findings) {
     println!(
-        "{:<28} {:>5} {:<20} {:<12} {:>9} {:>21} {:>7} {:>7} {:>7} {:>9}",
+        "{:<28} {:>5} {:<20} {:<11} {:>9} {:>21} {:>6} {:>17} {:>7} {:>7} {:>7} {:>9}",
         "task",
         "shots",
         "metric",
         "verdict",
         "η",
         "95% interval",
+        "stable",
+        "extrap. err/noise",
         "R² x",
         "R² x+N",
         "points",
         "N at η"
     );
+    let num = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
+    let r2 = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
     for t in &f.tasks {
-        let kind = t.kind.name();
-        let num = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
         let ci =
             t.ci.map_or("–".to_string(), |[a, b]| format!("[{a:.4}, {b:.4}]"));
-        let r2 = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+        let stable = t
+            .stability
+            .as_ref()
+            .map_or("–".to_string(), |s| format!("{:.0}%", 100.0 * s.overall));
+        let ex = t.extrapolation.as_ref().map_or("–".to_string(), |e| {
+            format!("{:.3}/{:.3}", e.error, e.noise)
+        });
         println!(
-            "{:<28} {:>5} {:<20} {:<12} {:>9} {:>21} {:>7} {:>7} {:>7} {:>9}",
+            "{:<28} {:>5} {:<20} {:<11} {:>9} {:>21} {:>6} {:>17} {:>7} {:>7} {:>7} {:>9}",
             t.task,
             t.shots,
             t.metric,
-            kind,
+            t.kind.name(),
             num(t.threshold),
             ci,
+            stable,
+            ex,
             r2(t.r2_loss),
             r2(t.r2_loss_size),
             t.n_points,
             t.threshold_params.map_or("–".into(), human_count)
         );
+        if t.kind == Kind::Uncertain {
+            if let Some(why) = &t.reason {
+                println!("{:<28}   uncertain: {why}", "");
+            }
+        }
     }
-    if let Some(s) = &f.scaling {
-        println!(
-            "scaling law ({}): L(N, D) = {:.4} + {:.4}/N^{:.4} + {:.4}/D^{:.4}",
+    let counts: Vec<String> = Kind::ALL
+        .iter()
+        .map(|&k| {
+            format!(
+                "{} {}",
+                f.tasks.iter().filter(|t| t.kind == k).count(),
+                k.name()
+            )
+        })
+        .collect();
+    println!("verdicts: {}", counts.join(", "));
+    match &f.scaling {
+        Some(s) => println!(
+            "scaling law ({}): L(N, D) = {:.4} + {:.4e}/N^{:.4} + {:.4e}/D^{:.4}",
             f.scaling_points, s.e, s.a, s.alpha, s.b, s.beta
-        );
+        ),
+        None => println!("scaling law: {}", f.scaling_points),
     }
     if let Some(c) = &f.claims {
         print_claims(c);
     }
     for p in &f.predictions {
+        let when = match p.tokens_at_threshold {
+            Some(d) => format!("at about {d:.3e} tokens"),
+            None => format!(
+                "not on its fitted loss curve (it levels off at {:.4})",
+                p.curve.e
+            ),
+        };
         println!(
-            "{} reaches {}'s threshold {:.4} at {} tokens (now {:.3e}, loss {:.4})",
+            "{} (at {:.3e} of {} tokens, loss {:.4}) reaches {}'s threshold {:.4} {when}",
             p.run,
+            p.tokens_so_far,
+            p.token_budget.map_or("?".into(), |b| format!("{b:.3e}")),
+            p.loss_now,
             p.task,
             p.threshold,
-            p.tokens_at_threshold
-                .map_or("never".into(), |d| format!("{d:.3e}")),
-            p.tokens_so_far,
-            p.loss_now
         );
     }
 }
@@ -241,6 +328,55 @@ fn print_claims(c: &Claims) {
     );
 }
 
+/// An axis that names a task, metric or domain the results do not hold is an error
+/// that lists what they do hold.
+fn check_axis(axis: &XAxis, obs: &[Obs]) -> Result<()> {
+    let have = |v: Vec<String>| {
+        let mut v = v;
+        v.sort();
+        v.dedup();
+        v.join(", ")
+    };
+    match axis {
+        XAxis::Metric { task, metric } => {
+            if !obs.iter().any(|o| &o.task == task && &o.metric == metric) {
+                let metrics = have(
+                    obs.iter()
+                        .filter(|o| &o.task == task)
+                        .map(|o| o.metric.clone())
+                        .collect(),
+                );
+                if metrics.is_empty() {
+                    bail!(
+                        "--x {axis}: no task `{task}` in the results (tasks: {})",
+                        have(obs.iter().map(|o| o.task.clone()).collect())
+                    );
+                }
+                bail!("--x {axis}: task `{task}` has no metric `{metric}` (it has {metrics})");
+            }
+        }
+        XAxis::DomainLoss(d) => {
+            if !obs.iter().any(|o| o.domain_loss.contains_key(d)) {
+                let domains = have(
+                    obs.iter()
+                        .flat_map(|o| o.domain_loss.keys().cloned())
+                        .collect(),
+                );
+                bail!(
+                    "--x {axis}: no validation loss for domain `{d}` in the results ({})",
+                    if domains.is_empty() {
+                        "they hold none per domain".to_string()
+                    } else {
+                        format!("domains: {domains}")
+                    }
+                );
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Runs the analysis and writes findings.json and the report; returns the findings.
 pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
     if !(args.tokens_per_param.is_finite() && args.tokens_per_param > 0.0) {
@@ -254,11 +390,10 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
         (None, None) => Some(PathBuf::from("emergent-out")),
         (None, Some(_)) => None,
     };
-    let (mut obs, mut curve) = match &study {
+    let (mut obs, mut curve, mut rejected) = match &study {
         Some(d) => from_study(d)?,
-        None => (Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), Vec::new()),
     };
-    let mut rejected = Vec::new();
     if let Some(path) = &args.results {
         let (mut more, mut bad) = from_results(path)?;
         obs.append(&mut more);
@@ -282,9 +417,27 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
     if args.x == XAxis::Loss && obs.iter().all(|o| !o.loss.is_finite()) {
         bail!("these results hold no pre-training loss: choose another axis, e.g. --x tokens or --x lambada_openai:ppl");
     }
+    check_axis(&args.x, &obs)?;
+    if !(args.chance_margin.is_finite() && args.chance_margin >= 0.0) {
+        bail!(
+            "--chance-margin must be a non-negative number, not {}",
+            args.chance_margin
+        );
+    }
+    if !(0.0..=1.0).contains(&args.min_stability) {
+        bail!(
+            "--min-stability must lie in [0, 1], not {}",
+            args.min_stability
+        );
+    }
     let opts = Options {
         x: args.x.clone(),
-        boot: args.bootstrap,
+        rules: Rules {
+            boot: args.bootstrap,
+            margin: args.chance_margin,
+            min_stability: args.min_stability,
+            ..Rules::default()
+        },
         seed: args.seed,
         tokens_per_param: args.tokens_per_param,
     };

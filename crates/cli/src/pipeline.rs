@@ -2,13 +2,14 @@
 //! what produced it) already exists: corpus → tokenizer + shards → training runs →
 //! evaluation of every checkpoint on every task → report.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use emergent_data::{
-    read_corpus, split_documents, train_bpe, write_shard, write_tokenizer_config, CorpusSource,
-    Shard, Tokenizer, World, EOS_TOKEN, TASK_NAMES,
+    read_corpus, read_jsonl_field, split_documents, train_bpe, write_shard, write_tokenizer_config,
+    CorpusSource, Shard, Tokenizer, World, EOS_TOKEN, TASK_NAMES,
 };
 use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
 use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer};
@@ -33,6 +34,8 @@ pub struct Prepared {
     pub tokenizer: Tokenizer,
     pub train: Shard,
     pub val: Shard,
+    /// The validation split per domain, where the corpus has domains.
+    pub val_domains: Vec<(String, Shard)>,
 }
 
 impl Prepared {
@@ -109,13 +112,20 @@ pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let c = &study.corpus;
         eprintln!("corpus: preparing {}", dir.display());
-        let docs = if c.source == "builtin" {
-            world(study).documents(c.builtin_documents, study.seed)
+        let docs: Vec<(String, Option<String>)> = if c.source == "builtin" {
+            world(study)
+                .documents_by_genre(c.builtin_documents, study.seed)
+                .into_iter()
+                .map(|(d, g)| (d, Some(g.to_string())))
+                .collect()
         } else {
-            read_corpus(&CorpusSource::from_path(
-                Path::new(&c.source),
-                &c.text_field,
-            ))?
+            let path = Path::new(&c.source);
+            let docs = read_corpus(&CorpusSource::from_path(path, &c.text_field))?;
+            let domains = match &c.domain_field {
+                Some(f) => read_jsonl_field(path, f)?.into_iter().map(Some).collect(),
+                None => vec![None; docs.len()],
+            };
+            docs.into_iter().zip(domains).collect()
         };
         if docs.len() < 2 {
             bail!(
@@ -127,7 +137,10 @@ pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
         let (train_docs, val_docs) = split_documents(docs, c.validation_fraction, study.seed);
         let tokenizer = match &study.tokenizer.path {
             Some(p) => Tokenizer::load(Path::new(p))?,
-            None => train_bpe(&train_docs, study.tokenizer.vocab_size)?,
+            None => {
+                let texts: Vec<String> = train_docs.iter().map(|d| d.0.clone()).collect();
+                train_bpe(&texts, study.tokenizer.vocab_size)?
+            }
         };
         tokenizer.save(&dir.join("tokenizer.json"))?;
         write_tokenizer_config(
@@ -135,9 +148,23 @@ pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
             study.training.seq_len,
             tokenizer.eos_id().map(|_| EOS_TOKEN),
         )?;
-        for (name, docs) in [("train.bin", &train_docs), ("val.bin", &val_docs)] {
+        let mut domains: BTreeMap<&str, Vec<&(String, Option<String>)>> = BTreeMap::new();
+        for d in &val_docs {
+            if let Some(domain) = &d.1 {
+                domains.entry(domain.as_str()).or_default().push(d);
+            }
+        }
+        let mut shards: Vec<(String, Vec<&(String, Option<String>)>)> = vec![
+            ("train.bin".into(), train_docs.iter().collect()),
+            ("val.bin".into(), val_docs.iter().collect()),
+        ];
+        for (i, (domain, docs)) in domains.into_iter().enumerate() {
+            shards.push((format!("val-{i}.bin"), docs));
+            std::fs::write(dir.join(format!("val-{i}.domain")), domain)?;
+        }
+        for (name, docs) in shards {
             let mut tokens = Vec::new();
-            for d in docs {
+            for (d, _) in docs {
                 tokens.extend(tokenizer.encode(d));
                 tokens.extend(tokenizer.eos_id());
             }
@@ -148,6 +175,16 @@ pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
     let tokenizer = Tokenizer::load(&dir.join("tokenizer.json"))?;
     let train = Shard::open(&dir.join("train.bin"))?;
     let val = Shard::open(&dir.join("val.bin"))?;
+    let mut val_domains = Vec::new();
+    for i in 0.. {
+        let name = dir.join(format!("val-{i}.domain"));
+        if !name.exists() {
+            break;
+        }
+        let domain = std::fs::read_to_string(&name)
+            .with_context(|| format!("reading {}", name.display()))?;
+        val_domains.push((domain, Shard::open(&dir.join(format!("val-{i}.bin")))?));
+    }
     eprintln!(
         "corpus: {} training and {} validation tokens, vocabulary {}",
         train.len(),
@@ -159,6 +196,7 @@ pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
         tokenizer,
         train,
         val,
+        val_domains,
     })
 }
 
@@ -293,6 +331,7 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
                 spec,
                 &data.train,
                 &data.val,
+                &data.val_domains,
                 &data.tokenizer_files(),
                 &run_dir,
                 &pb,
@@ -309,7 +348,7 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
         for ckpt in list_checkpoints(&run_dir) {
             let m = read_meta(&ckpt)?;
             store.put_checkpoint(&CheckpointRow {
-                checkpoint: m.name,
+                checkpoint: m.name.clone(),
                 run: m.run,
                 step: m.step,
                 tokens: m.tokens,
@@ -317,6 +356,8 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
                 val_loss: m.val_loss,
                 path: ckpt.display().to_string(),
             })?;
+            let domains: Vec<(String, f64)> = m.domain_losses.into_iter().collect();
+            store.put_domain_losses(&m.name, &domains)?;
         }
         overall.inc(1);
     }

@@ -32,6 +32,9 @@ pub struct CorpusConfig {
     /// JSONL file (`.jsonl`) with one document per line, or Parquet (`.parquet`).
     pub source: String,
     pub text_field: String,
+    /// A JSONL corpus's field naming each document's domain: validation loss is then
+    /// recorded per domain too (the built-in world's domains are its genres).
+    pub domain_field: Option<String>,
     pub builtin_documents: usize,
     pub world_people: usize,
     pub world_towns: usize,
@@ -126,6 +129,7 @@ impl Default for CorpusConfig {
         CorpusConfig {
             source: "builtin".into(),
             text_field: "text".into(),
+            domain_field: None,
             builtin_documents: 60000,
             world_people: 200,
             world_towns: 16,

@@ -109,7 +109,7 @@ fn a_csv_with_a_known_threshold_gives_findings_tables_and_a_report() {
 
     let f: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("findings.json")).unwrap()).unwrap();
-    assert_eq!(f["schema_version"], 2);
+    assert_eq!(f["schema_version"], 3);
     assert_eq!(
         f["rejected"].as_array().unwrap().len(),
         3,
@@ -231,4 +231,32 @@ fn results_without_loss_ask_for_another_axis() {
     let piqa = task(&f, "piqa");
     assert_eq!(piqa["kind"], "insufficient");
     assert_eq!(piqa["baseline"], 0.5);
+}
+
+#[test]
+fn an_axis_the_results_do_not_hold_is_an_error_naming_what_they_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("r.csv");
+    write_csv(&csv);
+    for (axis, says) in [
+        ("foo:bar", "no task `foo`"),
+        ("smooth_task:bar", "has no metric `bar` (it has acc)"),
+        ("loss:web", "no validation loss for domain `web`"),
+    ] {
+        let o = emergent(&[
+            "analyze",
+            "--results",
+            csv.to_str().unwrap(),
+            "--x",
+            axis,
+            "--bootstrap",
+            "5",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{axis}: {stderr}");
+        assert!(stderr.contains(says), "{axis}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }

@@ -80,6 +80,20 @@ fn a_study_runs_end_to_end_and_a_rerun_redoes_nothing() {
         ),
         6
     );
+    // Validation loss per genre of the built-in corpus, at every checkpoint.
+    let genres = count(&db, "SELECT COUNT(DISTINCT domain) FROM domain_losses");
+    assert!(genres >= 4, "{genres} genres");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM domain_losses WHERE loss > 0 AND loss < 10"
+        ),
+        count(&db, "SELECT COUNT(*) FROM domain_losses")
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(DISTINCT checkpoint) FROM domain_losses"),
+        6
+    );
     let html = std::fs::read_to_string(out.join("report/index.html")).unwrap();
     assert!(html.contains("exam-en") && html.contains("math-zh"));
     assert!(out.join("report/figures/exam-en-3shot-acc.svg").exists());
@@ -89,6 +103,21 @@ fn a_study_runs_end_to_end_and_a_rerun_redoes_nothing() {
         assert!(findings.contains(field), "findings.json lacks {field}");
     }
     let json: serde_json::Value = serde_json::from_str(&findings).unwrap();
+    let exam = json["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "exam-en" && t["metric"] == "acc")
+        .unwrap();
+    assert_eq!(
+        exam["noise_model"], "documents",
+        "the study's samples/ are resampled"
+    );
+    assert!(
+        exam["domain_r2"]["exams"].is_number(),
+        "{}",
+        exam["domain_r2"]
+    );
     for claim in [
         "loss_predicts_performance",
         "emergent_tasks",

@@ -58,31 +58,35 @@ pub fn read_corpus(source: &CorpusSource) -> Result<Vec<String>, DataError> {
             }
             Ok(docs)
         }
-        CorpusSource::Jsonl { path, field } => {
-            let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-            let mut docs = Vec::new();
-            for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-                let line = line.map_err(|e| DataError::io(path, e))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let at = |message: String| DataError::Line {
-                    path: path.clone(),
-                    line: i + 1,
-                    message,
-                };
-                let v: serde_json::Value =
-                    serde_json::from_str(&line).map_err(|e| at(format!("invalid JSON: {e}")))?;
-                match v.get(field) {
-                    Some(serde_json::Value::String(s)) => docs.push(s.clone()),
-                    Some(_) => return Err(at(format!("field `{field}` is not a string"))),
-                    None => return Err(at(format!("missing field `{field}`"))),
-                }
-            }
-            Ok(docs)
-        }
+        CorpusSource::Jsonl { path, field } => read_jsonl_field(path, field),
         CorpusSource::Parquet { path, column } => read_parquet(path, column),
     }
+}
+
+/// The string field `field` of every line of a JSONL corpus (blank lines skipped): its
+/// documents, or each document's domain.
+pub fn read_jsonl_field(path: &Path, field: &str) -> Result<Vec<String>, DataError> {
+    let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| DataError::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |message: String| DataError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| at(format!("invalid JSON: {e}")))?;
+        match v.get(field) {
+            Some(serde_json::Value::String(s)) => out.push(s.clone()),
+            Some(_) => return Err(at(format!("field `{field}` is not a string"))),
+            None => return Err(at(format!("missing field `{field}`"))),
+        }
+    }
+    Ok(out)
 }
 
 fn read_parquet(path: &Path, column: &str) -> Result<Vec<String>, DataError> {
@@ -134,11 +138,11 @@ fn read_parquet(path: &Path, column: &str) -> Result<Vec<String>, DataError> {
 
 /// Splits documents into (train, validation) by document, seeded; at least one
 /// document goes to each side when there are two or more.
-pub fn split_documents(
-    mut docs: Vec<String>,
+pub fn split_documents<T>(
+    mut docs: Vec<T>,
     validation_fraction: f64,
     seed: u64,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<T>, Vec<T>) {
     let mut rng = Rng::derive(seed, 0x5911);
     rng.shuffle(&mut docs);
     let mut n_val = (docs.len() as f64 * validation_fraction).round() as usize;

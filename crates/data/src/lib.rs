@@ -9,7 +9,7 @@ mod shard;
 mod tokenizer;
 pub mod world;
 
-pub use corpus::{read_corpus, split_documents, CorpusSource};
+pub use corpus::{read_corpus, read_jsonl_field, split_documents, CorpusSource};
 pub use error::DataError;
 pub use lexicon::Lang;
 pub use shard::{write_shard, Shard, ShardHeader};

@@ -235,19 +235,37 @@ fn scaling_section(
 }
 
 fn thresholds_table(page: &mut Page, f: &Findings) {
+    let r = &f.rules;
     let _ = write!(
         page.html,
-        "<h2>Thresholds</h2><p>Per task and metric, against {}: the verdict, the break-point η with its 95% parametric-bootstrap interval (documents redrawn at each checkpoint), the random baseline, R² of performance on {} alone (monotone fit) and with log size and log tokens added, and where a scaling law is fitted the model size and compute (at {} tokens per parameter) whose loss is η. <a href=\"tables/thresholds.csv\">CSV</a></p>",
-        esc(&f.x_label), esc(&f.x_axis), f.tokens_per_param
+        "<h2>Thresholds</h2><p>Per task and metric, against {}: the verdict (hover it for the rule that decided it), the break-point η with its 95% interval over {} resamples (documents resampled jointly across checkpoints where records exist, runs resampled), the verdict's stability (the fraction of resamples, leave-one-run-out and highest-loss-{:.0}%-dropped refits that agree; emergent needs {:.0}%), the level above η against the random baseline (at chance within ±{}), the extrapolation error of the smooth family fitted on the upper {:.0}% of the range against the noise, R² of performance on {} alone (monotone fit) and with log size and log tokens added, the domain whose loss explains it best, and where a scaling law is fitted the model size and compute (at {} tokens per parameter) whose loss is η. <a href=\"tables/thresholds.csv\">CSV</a></p>",
+        esc(&f.x_label), r.boot, 100.0 * r.drop_fraction, 100.0 * r.min_stability, r.margin,
+        100.0 * r.fit_fraction, esc(&f.x_axis), f.tokens_per_param
     );
-    page.html.push_str("<table><tr><th>task</th><th>shots</th><th>metric</th><th>verdict</th><th>η</th><th>95% interval</th><th>baseline</th><th>R² x</th><th>R² x+size</th><th>points</th><th>size at η</th><th>compute at η</th></tr>");
+    page.html.push_str("<table><tr><th>task</th><th>shots</th><th>metric</th><th>verdict</th><th>η</th><th>95% interval</th><th>stability</th><th>level above η</th><th>baseline</th><th>extrapolation error / noise</th><th>R² x</th><th>R² x+size</th><th>best domain</th><th>points</th><th>size at η</th><th>compute at η</th></tr>");
     for t in &f.tasks {
         let ci =
             t.ci.map_or("–".into(), |[a, b]| format!("[{a:.4}, {b:.4}]"));
+        let stable = t
+            .stability
+            .as_ref()
+            .map_or("–".into(), |s| format!("{:.0}%", 100.0 * s.overall));
+        let level = match (t.level, t.level_se) {
+            (Some(l), Some(se)) => format!("{l:.3} ± {se:.3}"),
+            _ => "–".into(),
+        };
+        let ex = t
+            .extrapolation
+            .as_ref()
+            .map_or("–".into(), |e| format!("{:.3} / {:.3}", e.error, e.noise));
+        let domain = t
+            .best_domain()
+            .map_or("–".into(), |(d, r2)| format!("{} ({r2:.3})", esc(d)));
         let _ = write!(
             page.html,
-            "<tr class=\"{k}\"><td>{}</td><td>{}</td><td>{}</td><td>{k}</td><td>{}</td><td>{ci}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&t.task), t.shots, esc(&t.metric), fmt(t.threshold, 4), fmt(t.baseline, 3),
+            "<tr class=\"{k}\"><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{k}</td><td>{}</td><td>{ci}</td><td>{stable}</td><td>{level}</td><td>{}</td><td>{ex}</td><td>{}</td><td>{}</td><td>{domain}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&t.task), t.shots, esc(&t.metric), esc(t.reason.as_deref().unwrap_or("")),
+            fmt(t.threshold, 4), fmt(t.baseline, 3),
             fmt(t.r2_loss, 3), fmt(t.r2_loss_size, 3), t.n_points,
             t.threshold_params.map_or("–".into(), human_count), sci(t.threshold_flops),
             k = t.kind.name(),
@@ -266,7 +284,7 @@ fn predictions_table(page: &mut Page, f: &Findings) {
             page.html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.3e}</td><td>{:.4}</td><td>{}</td></tr>",
             esc(&p.run), esc(&p.task), esc(&p.metric), p.threshold, p.tokens_so_far, p.loss_now,
-            p.tokens_at_threshold.map_or("never (asymptote above η)".into(), |d| format!("{d:.3e}"))
+            p.tokens_at_threshold.map_or(format!("not on its fitted curve (levels off at {:.4})", p.curve.e), |d| format!("{d:.3e}"))
         );
     }
     page.html.push_str("</table>");
@@ -376,7 +394,7 @@ fn task_sections(
     Ok(())
 }
 
-const STYLE: &str = "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 1em}figure{display:inline-block;margin:4px}figure img{width:640px}figcaption{font-size:12px;color:#555}.row{display:flex;flex-wrap:wrap}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}tr.emergent td{background:#fff3d6}td.holds{background:#dff3df}td.fails{background:#f8dcdc}";
+const STYLE: &str = "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 1em}figure{display:inline-block;margin:4px}figure img{width:640px}figcaption{font-size:12px;color:#555}.row{display:flex;flex-wrap:wrap}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}tr.emergent td{background:#fff3d6}tr.uncertain td{background:#eef1f6}td.holds{background:#dff3df}td.fails{background:#f8dcdc}";
 
 /// Writes `dir/index.html`, `dir/figures/` and `dir/tables/`; returns index.html.
 pub fn write_report(dir: &Path, input: &Input) -> Result<PathBuf> {
@@ -402,11 +420,20 @@ pub fn write_report(dir: &Path, input: &Input) -> Result<PathBuf> {
         html: format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"),
         figures,
     };
-    let emergent = f.tasks.iter().filter(|t| t.kind == Kind::Emergent).count();
+    let counts: Vec<String> = Kind::ALL
+        .iter()
+        .map(|&k| {
+            format!(
+                "{} {}",
+                f.tasks.iter().filter(|t| t.kind == k).count(),
+                k.name()
+            )
+        })
+        .collect();
     let _ = write!(
         page.html,
-        "<p>{} observations, {} task–metric series against {}; {emergent} emergent. Every point: <a href=\"tables/points.csv\">points.csv</a>; findings: <a href=\"../findings.json\">findings.json</a>.</p>",
-        f.n_observations, f.tasks.len(), esc(&f.x_label)
+        "<p>{} observations, {} task–metric series against {}: {}. Every point: <a href=\"tables/points.csv\">points.csv</a>; findings: <a href=\"../findings.json\">findings.json</a>.</p>",
+        f.n_observations, f.tasks.len(), esc(&f.x_label), counts.join(", ")
     );
     if let Some(c) = &f.claims {
         claims::claims_table(&mut page.html, c);

@@ -80,6 +80,9 @@ CREATE TABLE IF NOT EXISTS evaluations (
     task_hash TEXT NOT NULL, shots INTEGER NOT NULL, metric TEXT NOT NULL, value REAL,
     stderr REAL, n INTEGER NOT NULL, baseline REAL NOT NULL,
     PRIMARY KEY (checkpoint, task, shots, metric));
+CREATE TABLE IF NOT EXISTS domain_losses (
+    checkpoint TEXT NOT NULL REFERENCES checkpoints(checkpoint), domain TEXT NOT NULL,
+    loss REAL NOT NULL, PRIMARY KEY (checkpoint, domain));
 ";
 
 impl Store {
@@ -121,6 +124,42 @@ impl Store {
             ],
         )?;
         Ok(())
+    }
+
+    /// A checkpoint's validation loss per domain of the corpus (genre, source file, …).
+    pub fn put_domain_losses(&self, checkpoint: &str, losses: &[(String, f64)]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        for (domain, loss) in losses {
+            tx.execute(
+                "INSERT OR REPLACE INTO domain_losses VALUES (?1, ?2, ?3)",
+                params![checkpoint, domain, loss],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every checkpoint's validation loss per domain.
+    pub fn domain_losses(
+        &self,
+    ) -> Result<std::collections::HashMap<String, std::collections::BTreeMap<String, f64>>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT checkpoint, domain, loss FROM domain_losses")?;
+        let mut out: std::collections::HashMap<String, std::collections::BTreeMap<String, f64>> =
+            Default::default();
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, f64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (c, d, l) = row?;
+            out.entry(c).or_default().insert(d, l);
+        }
+        Ok(out)
     }
 
     /// Stores all metrics of one task on one checkpoint in a single transaction.

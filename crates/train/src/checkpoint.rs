@@ -20,6 +20,10 @@ pub struct CheckpointMeta {
     /// Training FLOPs so far: 3 × forward FLOPs per token × tokens.
     pub flops: f64,
     pub val_loss: f64,
+    /// Validation loss per domain of the corpus (the built-in world's genres, a JSONL
+    /// corpus's domain field), when the corpus has domains.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub domain_losses: std::collections::BTreeMap<String, f64>,
     /// Mean training loss over the steps since the previous checkpoint.
     pub train_loss: f64,
     pub lr: f64,

@@ -51,6 +51,7 @@ pub fn train(
     spec: &RunSpec,
     train: &Shard,
     val: &Shard,
+    val_domains: &[(String, Shard)],
     tokenizer_files: &[PathBuf],
     run_dir: &Path,
     progress: &ProgressBar,
@@ -106,6 +107,11 @@ pub fn train(
         if spec.checkpoint_steps.contains(&state.step) {
             state.seconds = seconds_before + started.elapsed().as_secs_f64();
             let val_loss = validation_loss(&mut model, val, t, b);
+            let domain_losses = val_domains
+                .iter()
+                .filter(|(_, s)| s.len() >= t)
+                .map(|(d, s)| (d.clone(), validation_loss(&mut model, s, t, b)))
+                .collect();
             let meta = CheckpointMeta {
                 run: spec.name.clone(),
                 name: format!(
@@ -119,6 +125,7 @@ pub fn train(
                 non_embedding_params: spec.model.non_embedding_params() as u64,
                 flops: flops_per_token * (state.step * (b * t) as u64) as f64,
                 val_loss,
+                domain_losses,
                 train_loss: loss_sum / loss_n.max(1) as f64,
                 lr,
                 seconds: state.seconds,

@@ -58,7 +58,7 @@ fn resumed_run_is_bit_identical() {
     let bar = ProgressBar::hidden();
 
     let whole = dir.path().join("whole");
-    let metas = train(&s, &tr, &va, &[], &whole, &bar, None).unwrap();
+    let metas = train(&s, &tr, &va, &[], &[], &whole, &bar, None).unwrap();
     assert_eq!(
         metas.iter().map(|m| m.step).collect::<Vec<_>>(),
         vec![4, 8, 12]
@@ -69,12 +69,12 @@ fn resumed_run_is_bit_identical() {
     );
 
     let broken = dir.path().join("broken");
-    train(&s, &tr, &va, &[], &broken, &bar, Some(StopAfter(6))).unwrap();
+    train(&s, &tr, &va, &[], &[], &broken, &bar, Some(StopAfter(6))).unwrap();
     assert_eq!(list_checkpoints(&broken).len(), 1);
     // A crash while writing step 8 leaves a .tmp directory behind.
     std::fs::create_dir_all(broken.join("step-0000008.tmp")).unwrap();
     std::fs::write(broken.join("step-0000008.tmp/meta.json"), "{").unwrap();
-    let resumed = train(&s, &tr, &va, &[], &broken, &bar, None).unwrap();
+    let resumed = train(&s, &tr, &va, &[], &[], &broken, &bar, None).unwrap();
     assert_eq!(
         resumed.iter().map(|m| m.step).collect::<Vec<_>>(),
         vec![8, 12]

@@ -215,20 +215,29 @@ pub(super) fn numbers(rng: &mut Rng) -> (u32, u32, u32) {
 impl World {
     /// `n` documents, mixing every genre in both languages.
     pub fn documents(&self, n: usize, seed: u64) -> Vec<String> {
+        self.documents_by_genre(n, seed)
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect()
+    }
+
+    /// The same documents as [`World::documents`], each with its genre (the domain its
+    /// validation loss is reported under).
+    pub fn documents_by_genre(&self, n: usize, seed: u64) -> Vec<(String, &'static str)> {
         let mut rng = Rng::derive(seed ^ self.seed, 0xd0c5);
         (0..n)
             .map(|_| {
                 let lang = Lang::BOTH[rng.below(2)];
                 // Shares in percent: see docs/builtin-study.md.
                 match rng.below(100) {
-                    0..=21 => self.facts_doc(&mut rng, lang),
-                    22..=29 => self.qa_doc(&mut rng, lang),
-                    30..=41 => self.exam_doc(&mut rng, lang),
-                    42..=51 => self.jobs_doc(&mut rng, lang),
-                    52..=63 => self.reading_doc(&mut rng, lang),
-                    64..=77 => self.who_doc(&mut rng, lang),
-                    78..=94 => self.arithmetic_doc(&mut rng, lang),
-                    _ => self.parallel_doc(&mut rng),
+                    0..=21 => (self.facts_doc(&mut rng, lang), "facts"),
+                    22..=29 => (self.qa_doc(&mut rng, lang), "qa"),
+                    30..=41 => (self.exam_doc(&mut rng, lang), "exams"),
+                    42..=51 => (self.jobs_doc(&mut rng, lang), "jobs"),
+                    52..=63 => (self.reading_doc(&mut rng, lang), "reading"),
+                    64..=77 => (self.who_doc(&mut rng, lang), "who-did-what"),
+                    78..=94 => (self.arithmetic_doc(&mut rng, lang), "arithmetic"),
+                    _ => (self.parallel_doc(&mut rng), "parallel"),
                 }
             })
             .collect()
