@@ -252,10 +252,8 @@ impl Data<'_> {
                 a[r][3] += wr * yc;
             }
         }
-        for r in 0..k {
-            for c in 0..r {
-                a[r][c] = a[c][r];
-            }
+        for (r, c) in [(1, 0), (2, 0), (2, 1)] {
+            a[r][c] = a[c][r];
         }
         let rhs = [a[0][3], a[1][3], a[2][3]];
         match solve(&mut a, k) {
@@ -280,7 +278,7 @@ impl Data<'_> {
     /// The best fit of `shape` over its nonlinear parameters.
     pub fn fit(&self, shape: Shape) -> Option<Fit> {
         let frame = Frame::of(self.x);
-        if !(frame.hi > frame.lo) {
+        if frame.hi.partial_cmp(&frame.lo) != Some(std::cmp::Ordering::Greater) {
             return None;
         }
         match shape {
@@ -353,7 +351,7 @@ fn solve(a: &mut [[f64; 4]; 3], k: usize) -> Option<[f64; 3]> {
     for col in 0..k {
         let piv = (col..k).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
         a.swap(col, piv);
-        if !(a[col][col].abs() > 1e-13 * scale) {
+        if a[col][col].abs().partial_cmp(&(1e-13 * scale)) != Some(std::cmp::Ordering::Greater) {
             return None;
         }
         let pivot = a[col];

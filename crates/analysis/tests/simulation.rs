@@ -112,7 +112,10 @@ fn soft_hinge(l: f64) -> f64 {
 
 /// Smooth shapes, each clearly above chance at the highest loss (a task that starts
 /// within the margin of chance is not "smooth from the start").
-const SMOOTH: [(&str, fn(f64) -> f64); 4] = [
+/// A true curve of performance against loss.
+type Truth = fn(f64) -> f64;
+
+const SMOOTH: [(&str, Truth); 4] = [
     ("linear", |l| 0.35 + 0.25 * (3.3 - l)),
     ("sigmoid", |l| {
         BASELINE + 0.5 / (1.0 + ((l - 2.8) / 0.4).exp())

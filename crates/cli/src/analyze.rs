@@ -338,39 +338,37 @@ fn check_axis(axis: &XAxis, obs: &[Obs]) -> Result<()> {
         v.join(", ")
     };
     match axis {
-        XAxis::Metric { task, metric } => {
-            if !obs.iter().any(|o| &o.task == task && &o.metric == metric) {
-                let metrics = have(
-                    obs.iter()
-                        .filter(|o| &o.task == task)
-                        .map(|o| o.metric.clone())
-                        .collect(),
-                );
-                if metrics.is_empty() {
-                    bail!(
-                        "--x {axis}: no task `{task}` in the results (tasks: {})",
-                        have(obs.iter().map(|o| o.task.clone()).collect())
-                    );
-                }
-                bail!("--x {axis}: task `{task}` has no metric `{metric}` (it has {metrics})");
-            }
-        }
-        XAxis::DomainLoss(d) => {
-            if !obs.iter().any(|o| o.domain_loss.contains_key(d)) {
-                let domains = have(
-                    obs.iter()
-                        .flat_map(|o| o.domain_loss.keys().cloned())
-                        .collect(),
-                );
+        XAxis::Metric { task, metric }
+            if !obs.iter().any(|o| &o.task == task && &o.metric == metric) =>
+        {
+            let metrics = have(
+                obs.iter()
+                    .filter(|o| &o.task == task)
+                    .map(|o| o.metric.clone())
+                    .collect(),
+            );
+            if metrics.is_empty() {
                 bail!(
-                    "--x {axis}: no validation loss for domain `{d}` in the results ({})",
-                    if domains.is_empty() {
-                        "they hold none per domain".to_string()
-                    } else {
-                        format!("domains: {domains}")
-                    }
+                    "--x {axis}: no task `{task}` in the results (tasks: {})",
+                    have(obs.iter().map(|o| o.task.clone()).collect())
                 );
             }
+            bail!("--x {axis}: task `{task}` has no metric `{metric}` (it has {metrics})");
+        }
+        XAxis::DomainLoss(d) if !obs.iter().any(|o| o.domain_loss.contains_key(d)) => {
+            let domains = have(
+                obs.iter()
+                    .flat_map(|o| o.domain_loss.keys().cloned())
+                    .collect(),
+            );
+            bail!(
+                "--x {axis}: no validation loss for domain `{d}` in the results ({})",
+                if domains.is_empty() {
+                    "they hold none per domain".to_string()
+                } else {
+                    format!("domains: {domains}")
+                }
+            );
         }
         _ => {}
     }

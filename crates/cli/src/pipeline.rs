@@ -14,7 +14,9 @@ use emergent_data::{
 use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
 use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer};
 use emergent_store::{CheckpointRow, EvalRow, RunRow, Store};
-use emergent_train::{list_checkpoints, log_spaced_steps, read_meta, say, train, RunSpec};
+use emergent_train::{
+    list_checkpoints, log_spaced_steps, read_meta, say, train, RunSpec, Validation,
+};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -99,6 +101,10 @@ fn world(study: &Study) -> World {
     )
 }
 
+fn doc_texts(docs: &[(String, Option<String>)]) -> Vec<&str> {
+    docs.iter().map(|d| d.0.as_str()).collect()
+}
+
 /// Corpus, validation split, tokenizer and shards, under `data/<hash>/`.
 pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
     let key = hash_of(&(
@@ -148,15 +154,16 @@ pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
             study.training.seq_len,
             tokenizer.eos_id().map(|_| EOS_TOKEN),
         )?;
-        let mut domains: BTreeMap<&str, Vec<&(String, Option<String>)>> = BTreeMap::new();
-        for d in &val_docs {
-            if let Some(domain) = &d.1 {
-                domains.entry(domain.as_str()).or_default().push(d);
+        // Each domain's validation documents get a shard of their own.
+        let mut domains: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (text, domain) in &val_docs {
+            if let Some(domain) = domain {
+                domains.entry(domain.as_str()).or_default().push(text);
             }
         }
-        let mut shards: Vec<(String, Vec<&(String, Option<String>)>)> = vec![
-            ("train.bin".into(), train_docs.iter().collect()),
-            ("val.bin".into(), val_docs.iter().collect()),
+        let mut shards = vec![
+            ("train.bin".to_string(), doc_texts(&train_docs)),
+            ("val.bin".to_string(), doc_texts(&val_docs)),
         ];
         for (i, (domain, docs)) in domains.into_iter().enumerate() {
             shards.push((format!("val-{i}.bin"), docs));
@@ -164,7 +171,7 @@ pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
         }
         for (name, docs) in shards {
             let mut tokens = Vec::new();
-            for (d, _) in docs {
+            for d in docs {
                 tokens.extend(tokenizer.encode(d));
                 tokens.extend(tokenizer.eos_id());
             }
@@ -330,8 +337,10 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
             let result = train(
                 spec,
                 &data.train,
-                &data.val,
-                &data.val_domains,
+                Validation {
+                    all: &data.val,
+                    domains: &data.val_domains,
+                },
                 &data.tokenizer_files(),
                 &run_dir,
                 &pb,

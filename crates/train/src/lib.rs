@@ -10,7 +10,7 @@ pub use checkpoint::{
     latest_checkpoint, list_checkpoints, read_meta, step_dir_name, CheckpointMeta, TrainerState,
 };
 pub use data::{validation_loss, WindowSampler};
-pub use run::{say, train, RunSpec, StopAfter};
+pub use run::{say, train, RunSpec, StopAfter, Validation};
 
 /// log-spaced checkpoint steps from `first` to `total` (both included), `count` of them
 /// at most; duplicates after rounding are merged.

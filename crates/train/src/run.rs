@@ -47,11 +47,17 @@ pub fn say(pb: &ProgressBar, line: String) {
     }
 }
 
+/// The validation split: all of it, and each domain of the corpus apart.
+#[derive(Clone, Copy)]
+pub struct Validation<'a> {
+    pub all: &'a Shard,
+    pub domains: &'a [(String, Shard)],
+}
+
 pub fn train(
     spec: &RunSpec,
     train: &Shard,
-    val: &Shard,
-    val_domains: &[(String, Shard)],
+    val: Validation,
     tokenizer_files: &[PathBuf],
     run_dir: &Path,
     progress: &ProgressBar,
@@ -106,8 +112,9 @@ pub fn train(
         progress.set_message(format!("loss {loss:.3}  {tok_s:.0} tok/s"));
         if spec.checkpoint_steps.contains(&state.step) {
             state.seconds = seconds_before + started.elapsed().as_secs_f64();
-            let val_loss = validation_loss(&mut model, val, t, b);
-            let domain_losses = val_domains
+            let val_loss = validation_loss(&mut model, val.all, t, b);
+            let domain_losses = val
+                .domains
                 .iter()
                 .filter(|(_, s)| s.len() >= t)
                 .map(|(d, s)| (d.clone(), validation_loss(&mut model, s, t, b)))

@@ -3,7 +3,7 @@
 
 use emergent_data::{write_shard, Shard};
 use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
-use emergent_train::{latest_checkpoint, list_checkpoints, train, RunSpec, StopAfter};
+use emergent_train::{latest_checkpoint, list_checkpoints, train, RunSpec, StopAfter, Validation};
 use indicatif::ProgressBar;
 
 fn spec() -> RunSpec {
@@ -58,7 +58,7 @@ fn resumed_run_is_bit_identical() {
     let bar = ProgressBar::hidden();
 
     let whole = dir.path().join("whole");
-    let metas = train(&s, &tr, &va, &[], &[], &whole, &bar, None).unwrap();
+    let metas = train(&s, &tr, val(&va), &[], &whole, &bar, None).unwrap();
     assert_eq!(
         metas.iter().map(|m| m.step).collect::<Vec<_>>(),
         vec![4, 8, 12]
@@ -69,12 +69,12 @@ fn resumed_run_is_bit_identical() {
     );
 
     let broken = dir.path().join("broken");
-    train(&s, &tr, &va, &[], &[], &broken, &bar, Some(StopAfter(6))).unwrap();
+    train(&s, &tr, val(&va), &[], &broken, &bar, Some(StopAfter(6))).unwrap();
     assert_eq!(list_checkpoints(&broken).len(), 1);
     // A crash while writing step 8 leaves a .tmp directory behind.
     std::fs::create_dir_all(broken.join("step-0000008.tmp")).unwrap();
     std::fs::write(broken.join("step-0000008.tmp/meta.json"), "{").unwrap();
-    let resumed = train(&s, &tr, &va, &[], &[], &broken, &bar, None).unwrap();
+    let resumed = train(&s, &tr, val(&va), &[], &broken, &bar, None).unwrap();
     assert_eq!(
         resumed.iter().map(|m| m.step).collect::<Vec<_>>(),
         vec![8, 12]
@@ -95,4 +95,8 @@ fn resumed_run_is_bit_identical() {
     let ob = std::fs::read(broken.join("step-0000012/optimizer.safetensors")).unwrap();
     assert!(oa == ob, "resumed optimiser moments differ");
     assert_eq!(metas[2].val_loss, resumed[1].val_loss);
+}
+
+fn val(all: &Shard) -> Validation<'_> {
+    Validation { all, domains: &[] }
 }
