@@ -397,9 +397,20 @@ pub fn extrapolate(s: &Series, var: &[f64], rules: &Rules) -> Option<Extrapolati
         .chain(Shape::SMOOTH)
         .filter_map(|sh| data.fit(sh))
         .min_by(|a, b| a.aic().total_cmp(&b.aic()))?;
+    // A metric whose every value lies in [0, 1] is taken as bounded there, so a shape
+    // that runs away outside its data predicts the bound, not a number past it.
+    let bounded = s.y.iter().all(|v| (0.0..=1.0).contains(v));
+    let predict = |x: f64| {
+        let p = best.predict(x);
+        if bounded {
+            p.clamp(0.0, 1.0)
+        } else {
+            p
+        }
+    };
     let mse = held
         .iter()
-        .map(|&i| (best.predict(s.x[i]) - s.y[i]).powi(2))
+        .map(|&i| (predict(s.x[i]) - s.y[i]).powi(2))
         .sum::<f64>()
         / held.len() as f64;
     let noise = (held.iter().map(|&i| var[i]).sum::<f64>() / held.len() as f64).sqrt();
