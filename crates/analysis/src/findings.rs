@@ -717,6 +717,18 @@ fn threshold_row(t: &TaskFinding) -> Vec<(&'static str, String)> {
 }
 
 impl Findings {
+    /// How many series got each verdict: `6 emergent, 21 smooth, …`.
+    pub fn verdict_counts(&self) -> String {
+        let counts: Vec<String> = Kind::ALL
+            .iter()
+            .map(|&k| {
+                let n = self.tasks.iter().filter(|t| t.kind == k).count();
+                format!("{n} {}", k.name())
+            })
+            .collect();
+        counts.join(", ")
+    }
+
     /// The tables, as (file name, CSV text).
     pub fn tables(&self, obs: &[Obs]) -> Vec<(&'static str, String)> {
         let mut th = Table::default();

@@ -232,17 +232,7 @@ fn print_summary(f: &Findings) {
             }
         }
     }
-    let counts: Vec<String> = Kind::ALL
-        .iter()
-        .map(|&k| {
-            format!(
-                "{} {}",
-                f.tasks.iter().filter(|t| t.kind == k).count(),
-                k.name()
-            )
-        })
-        .collect();
-    println!("verdicts: {}", counts.join(", "));
+    println!("verdicts: {}", f.verdict_counts());
     match &f.scaling {
         Some(s) => println!(
             "scaling law ({}): L(N, D) = {:.4} + {:.4e}/N^{:.4} + {:.4e}/D^{:.4}",

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 pub use claims::write_seeds_page;
-use emergent_analysis::{human_count, series, CurvePoint, Findings, Kind, Obs, TaskFinding, XAxis};
+use emergent_analysis::{human_count, series, CurvePoint, Findings, Obs, TaskFinding, XAxis};
 pub use figure::{Figure, Line, PALETTE};
 use plotters::style::RGBColor;
 
@@ -420,20 +420,10 @@ pub fn write_report(dir: &Path, input: &Input) -> Result<PathBuf> {
         html: format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>"),
         figures,
     };
-    let counts: Vec<String> = Kind::ALL
-        .iter()
-        .map(|&k| {
-            format!(
-                "{} {}",
-                f.tasks.iter().filter(|t| t.kind == k).count(),
-                k.name()
-            )
-        })
-        .collect();
     let _ = write!(
         page.html,
         "<p>{} observations, {} task–metric series against {}: {}. Every point: <a href=\"tables/points.csv\">points.csv</a>; findings: <a href=\"../findings.json\">findings.json</a>.</p>",
-        f.n_observations, f.tasks.len(), esc(&f.x_label), counts.join(", ")
+        f.n_observations, f.tasks.len(), esc(&f.x_label), f.verdict_counts()
     );
     if let Some(c) = &f.claims {
         claims::claims_table(&mut page.html, c);
