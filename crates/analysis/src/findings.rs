@@ -650,11 +650,15 @@ impl Table {
     }
 }
 
+/// A number for a table: shortest round-trip digits, in exponent form when very large
+/// or very small (never a 300-digit field).
 fn num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
+    if !v.is_finite() {
         String::new()
+    } else if v != 0.0 && !(1e-5..1e15).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
@@ -813,7 +817,15 @@ impl Findings {
 
 #[cfg(test)]
 mod tests {
-    use super::gain;
+    use super::{gain, num};
+
+    #[test]
+    fn table_numbers_stay_short() {
+        assert_eq!(num(1e300), "1e300");
+        assert_eq!(num(2.5e-7), "2.5e-7");
+        assert_eq!(num(0.25), "0.25");
+        assert_eq!(num(f64::NAN), "");
+    }
 
     #[test]
     fn gain_is_the_furthest_fifth_over_the_earliest_with_its_standard_error() {

@@ -158,6 +158,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_jsonl_domain_field_is_read_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.jsonl");
+        std::fs::write(&p, "{\"text\": \"a\", \"src\": \"web\"}\n\n{\"text\": \"b\", \"src\": \"code\"}\n{\"text\": \"c\"}\n").unwrap();
+        let e = read_jsonl_field(&p, "src").unwrap_err().to_string();
+        assert!(
+            e.contains("c.jsonl:4") && e.contains("missing field `src`"),
+            "{e}"
+        );
+        std::fs::write(
+            &p,
+            "{\"text\": \"a\", \"src\": \"web\"}\n\n{\"text\": \"b\", \"src\": \"code\"}\n",
+        )
+        .unwrap();
+        assert_eq!(read_jsonl_field(&p, "src").unwrap(), ["web", "code"]);
+        assert_eq!(read_jsonl_field(&p, "text").unwrap(), ["a", "b"]);
+    }
+
+    #[test]
     fn jsonl_errors_name_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.jsonl");
