@@ -93,7 +93,7 @@ fn a_csv_with_a_known_threshold_gives_findings_tables_and_a_report() {
     let at = |line: usize| format!("{}:{line}", csv.display());
     assert!(
         stderr.contains(&format!(
-            "{}: column `value`: `abc` is not a number",
+            "{}: column `value`: `abc` is not a finite number",
             at(bad_value)
         )),
         "{stderr}"
