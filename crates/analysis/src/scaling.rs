@@ -279,10 +279,21 @@ pub fn fit_scaling_law(
             .map(|_| logs[(rng.uniform() * logs.len() as f64) as usize % logs.len()])
             .collect();
         if let Some((q, _)) = lbfgs(&resample, p.clone()) {
-            samples.push(vec![q[2].exp(), q[0].exp(), q[1].exp(), q[3], q[4]]);
+            // A refit whose coefficient overflows has run off along a flat direction
+            // of the Huber objective: a failed refit, not an estimate.
+            let v = vec![q[2].exp(), q[0].exp(), q[1].exp(), q[3], q[4]];
+            if v.iter().all(|x| x.is_finite()) {
+                samples.push(v);
+            }
         }
     }
     let ci = |k: usize| interval95(samples.iter().map(|s| s[k]).collect(), boot);
+    if boot >= 10 && samples.len() < boot / 2 {
+        return Err(format!(
+            "not identifiable: {} of {boot} resampled refits failed",
+            boot - samples.len()
+        ));
+    }
     for (k, name) in NAMES.iter().enumerate() {
         if let Some([lo, hi]) = ci(k) {
             inside_one(k, lo, min_loss, &format!("{name}'s 95% interval"))?;

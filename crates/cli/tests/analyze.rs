@@ -31,11 +31,11 @@ impl Noise {
     }
 }
 
-const ETA: f64 = 2.4;
+const ETA: f64 = 2.55;
 const DOCS: f64 = 2000.0;
 
 /// Four sizes × eight checkpoints whose loss follows a scaling law; an emergent task
-/// (random until loss 2.4), a smooth one, one evaluated once, and three bad rows.
+/// (random until loss 2.55, which three of the four runs pass), a smooth one, one evaluated once, and three bad rows.
 fn write_csv(path: &Path) -> (usize, usize, usize) {
     let mut rng = Noise(42);
     let mut s = String::from("run,params,tokens,loss,task,metric,value,n,baseline,step\n");
@@ -132,7 +132,11 @@ fn a_csv_with_a_known_threshold_gives_findings_tables_and_a_report() {
     assert_eq!(e["n_points"], 32);
     assert!(e["r2_loss"].as_f64().unwrap() > 0.9);
     assert!(e["r2_loss_size"].as_f64().unwrap() - e["r2_loss"].as_f64().unwrap() < 0.05);
-    assert!(e["threshold_params"].as_f64().unwrap() > 0.0);
+    assert!(
+        e["threshold_params"].as_f64().is_some_and(|p| p > 0.0),
+        "{}",
+        f["scaling_points"]
+    );
     assert_eq!(task(&f, "smooth_task")["kind"], "smooth");
     assert_eq!(task(&f, "once_task")["kind"], "insufficient");
     let law = &f["scaling"];
