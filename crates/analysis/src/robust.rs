@@ -311,21 +311,12 @@ pub fn judge(s: &Series, rules: &Rules, seed: u64) -> Verdict {
 /// The chance-level test again, with the level's standard error from the resamples
 /// (and the documents' shared offset when there are no records to resample).
 fn rechance(v: &mut Verdict, s: &Series, refits: &[Single], rules: &Rules) {
-    let (Some(b), Some(level), Some(brk)) = (s.baseline, v.point.level_above, &v.point.brk) else {
+    let (Some(b), Some(level)) = (s.baseline, v.point.level_above) else {
         return;
     };
-    let eta = brk.nonlinear[0];
     let levels: Vec<f64> = refits.iter().filter_map(|r| r.level_above).collect();
     let Some(boot_sd) = sd(&levels) else { return };
-    let above: Vec<f64> = (0..s.x.len())
-        .filter(|&i| s.x[i] > eta)
-        .map(|i| v.point.var[i] - v.point.tau2)
-        .collect();
-    let shared = if s.docs.is_some() || above.is_empty() {
-        0.0
-    } else {
-        above.iter().sum::<f64>() / above.len() as f64
-    };
+    let shared = v.point.shared_var;
     let se = (boot_sd * boot_sd + shared).sqrt();
     v.level_above = Some(level);
     v.level_se = Some(se);

@@ -57,10 +57,7 @@ impl Series {
     }
 
     pub fn distinct_runs(&self) -> usize {
-        let mut r = self.run.clone();
-        r.sort_unstable();
-        r.dedup();
-        r.len()
+        runs_among(&self.run, 0..self.run.len())
     }
 }
 
@@ -177,6 +174,8 @@ pub struct Single {
     /// documents' shared offset (aggregates) included.
     pub level_above: Option<f64>,
     pub level_se: Option<f64>,
+    /// The documents' shared offset in the level's variance (zero with records).
+    pub shared_var: f64,
     pub chance: Option<Chance>,
 }
 
@@ -196,6 +195,7 @@ impl Single {
             runs_below: 0,
             level_above: None,
             level_se: None,
+            shared_var: 0.0,
             chance: None,
         }
     }
@@ -207,6 +207,14 @@ impl Single {
 
 /// Each point's sampling variance. A proportion's is taken at an unweighted quadratic
 /// fit of the data, so a point observed at 0 or 1 is not given infinite weight.
+/// How many distinct runs the points `idx` come from.
+fn runs_among(run: &[u32], idx: impl Iterator<Item = usize>) -> usize {
+    let mut r: Vec<u32> = idx.map(|i| run[i]).collect();
+    r.sort_unstable();
+    r.dedup();
+    r.len()
+}
+
 fn sampling_var(s: &Series) -> Vec<f64> {
     let ones = vec![1.0; s.x.len()];
     let d = Data {
@@ -322,12 +330,7 @@ pub fn fit_once(s: &Series, rules: &Rules) -> Single {
         .cloned();
     let above: Vec<usize> = (0..m).filter(|&i| s.x[i] > eta).collect();
     let below: Vec<usize> = (0..m).filter(|&i| s.x[i] <= eta).collect();
-    let runs = |idx: &[usize]| {
-        let mut r: Vec<u32> = idx.iter().map(|&i| s.run[i]).collect();
-        r.sort_unstable();
-        r.dedup();
-        r.len()
-    };
+    let runs = |idx: &[usize]| runs_among(&s.run, idx.iter().copied());
     out.n_above = above.len();
     out.n_below = below.len();
     out.runs_above = runs(&above);
@@ -345,6 +348,7 @@ pub fn fit_once(s: &Series, rules: &Rules) -> Single {
         };
         out.level_above = Some(level);
         out.level_se = Some((1.0 / sw + shared).sqrt());
+        out.shared_var = shared;
     }
     out.brk = Some(brk.clone());
     out.smooth = smooth.clone();
