@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::input::Obs;
+use crate::input::{metric_lower_is_better, Obs};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum XAxis {
@@ -81,13 +81,7 @@ impl XAxis {
             XAxis::Loss | XAxis::DomainLoss(_) => Transform::Identity,
             XAxis::Tokens | XAxis::Flops | XAxis::Params => Transform::NegLog10,
             XAxis::Metric { metric, .. } if is_perplexity(metric) => Transform::Ln,
-            XAxis::Metric { metric, .. }
-                if metric.contains("loss")
-                    || metric.contains("brier")
-                    || metric.contains("bpb") =>
-            {
-                Transform::Identity
-            }
+            XAxis::Metric { metric, .. } if metric_lower_is_better(metric) => Transform::Identity,
             XAxis::Metric { .. } => Transform::Negate,
         }
     }

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::axis::XAxis;
 use crate::findings::TaskFinding;
+use crate::input::Obs;
 use crate::threshold::Kind;
 
 /// R² of performance on loss alone that a task with signal must reach (claim 1).
@@ -26,6 +28,63 @@ pub const MIN_TASKS: usize = 2;
 /// Standard errors by which a task's main metric must rise from the earliest fifth of
 /// its checkpoints to the furthest for it to have signal.
 pub const MIN_GAIN_SE: f64 = 2.0;
+
+/// Model sizes a study needs for its claims to be judged: claim 1 compares sizes at
+/// a fixed loss, and a threshold seen in two sizes could be either's quirk.
+pub const MIN_SIZES: usize = 3;
+/// The span of pre-training loss (nats) a study's checkpoints need: a threshold needs
+/// checkpoints well above and well below it (the paper's models span about 1.5).
+pub const MIN_LOSS_RANGE: f64 = 0.5;
+
+/// Documents a task needs for "at chance" to be decidable: the equivalence test needs
+/// 1.645 standard errors of a proportion (at most √(0.25/n)) inside the margin.
+pub fn min_documents(margin: f64) -> f64 {
+    (0.25 * (1.645 / margin).powi(2)).ceil()
+}
+
+/// Why a study is too small to support the paper's claims, one sentence per rule it
+/// breaks (none when it is large enough).
+pub fn limits(obs: &[Obs], axis: &XAxis, margin: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut docs: Vec<f64> = obs.iter().filter_map(|o| o.n).collect();
+    docs.sort_by(f64::total_cmp);
+    let need = min_documents(margin);
+    if let Some(&median) = docs.get(docs.len() / 2) {
+        if median < need {
+            out.push(format!(
+                "tasks scored on {median:.0} documents ({need:.0} needed to tell a level within ±{margin} of chance)"
+            ));
+        }
+    }
+    let mut sizes: Vec<f64> = obs.iter().map(|o| o.params).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    if sizes.len() < MIN_SIZES {
+        out.push(format!(
+            "{} model size{} ({MIN_SIZES} needed to tell loss from size)",
+            sizes.len(),
+            if sizes.len() == 1 { "" } else { "s" }
+        ));
+    }
+    if axis.lower_is_better() {
+        let (lo, hi) = axis
+            .values(obs)
+            .into_iter()
+            .flatten()
+            .map(|v| axis.to_coord(v))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        if lo.is_finite() && hi - lo < MIN_LOSS_RANGE {
+            out.push(format!(
+                "the checkpoints span {:.2} nats of {} ({MIN_LOSS_RANGE} needed for checkpoints on both sides of a threshold)",
+                (hi - lo).max(0.0),
+                axis.label()
+            ));
+        }
+    }
+    out
+}
 
 /// One claim: whether it holds, by which rule, and per task the numbers.
 #[derive(Debug, Clone, Serialize)]
@@ -90,11 +149,11 @@ pub struct Claims {
 }
 
 /// The metric a task is scored by, among those it reports.
-fn is_main(metric: &str) -> bool {
+pub fn is_main(metric: &str) -> bool {
     metric == "acc" || metric == "exact_match" || metric.starts_with("exact_match,")
 }
 
-fn continuous_metrics(main: &str) -> &'static [&'static str] {
+pub fn continuous_metrics(main: &str) -> &'static [&'static str] {
     if main == "acc" {
         &["prob_correct", "brier_score"]
     } else {
@@ -110,7 +169,7 @@ fn language_of(task: &str) -> Option<(&str, &str)> {
 
 /// The main finding of each (task, shots): exact match on its first filter when there
 /// are several.
-fn main_findings(tasks: &[TaskFinding]) -> Vec<&TaskFinding> {
+pub fn main_findings(tasks: &[TaskFinding]) -> Vec<&TaskFinding> {
     let mut seen = BTreeMap::new();
     for t in tasks.iter().filter(|t| is_main(&t.metric)) {
         seen.entry((t.task.as_str(), t.shots)).or_insert(t);

@@ -120,6 +120,45 @@ pub struct TaskFinding {
     pub threshold_params_ci: Option<[f64; 2]>,
     pub threshold_flops: Option<f64>,
     pub threshold_flops_ci: Option<[f64; 2]>,
+    /// The break model and the best smooth model through the data, for drawing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub curves: Vec<FittedCurve>,
+}
+
+/// A fitted model sampled across its series' range, in the axis's units.
+#[derive(Debug, Clone, Serialize)]
+pub struct FittedCurve {
+    /// `break` or the smooth shape's name.
+    pub model: String,
+    pub points: Vec<[f64; 2]>,
+}
+
+/// Points at which a fitted curve is sampled: enough that a break's corner is sharp.
+const CURVE_POINTS: usize = 64;
+
+fn curves(p: &crate::threshold::Single, ax: &XAxis) -> Vec<FittedCurve> {
+    [p.brk.as_ref(), p.smooth.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|fit| {
+            let Frame { lo, hi } = fit.frame;
+            let mut us: Vec<f64> = (0..CURVE_POINTS)
+                .map(|i| lo + (hi - lo) * i as f64 / (CURVE_POINTS - 1) as f64)
+                .collect();
+            if let Some(eta) = fit.eta().filter(|e| *e > lo && *e < hi) {
+                us.push(eta);
+                us.sort_by(f64::total_cmp);
+            }
+            FittedCurve {
+                model: fit.shape.name().to_string(),
+                points: us
+                    .into_iter()
+                    .map(|u| [ax.from_coord(u), fit.predict(u)])
+                    .filter(|p| p[0].is_finite() && p[1].is_finite())
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 impl TaskFinding {
@@ -183,6 +222,9 @@ pub struct Findings {
     pub predictions: Vec<Prediction>,
     /// Input rows that were not used, each with its file and line.
     pub rejected: Vec<String>,
+    /// Why the data are too small to support the paper's claims (empty when they are
+    /// not): [`crate::claims::limits`].
+    pub limits: Vec<String>,
 }
 
 /// How a point's value scatters: binomially over its documents for accuracy-like
@@ -416,6 +458,7 @@ fn finding(
         threshold_params_ci: None,
         threshold_flops: None,
         threshold_flops_ci: None,
+        curves: curves(p, ax),
     };
     (f, bins)
 }
@@ -600,6 +643,7 @@ pub fn analyze(
         tokens_per_param: opts.tokens_per_param,
         predictions,
         rejected,
+        limits: crate::claims::limits(obs, &opts.x, opts.rules.margin),
     }
 }
 

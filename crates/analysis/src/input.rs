@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 /// One evaluation of one checkpoint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Obs {
     pub run: String,
     /// Model size label (one colour per size in the figures).
@@ -99,6 +99,19 @@ pub fn metric_baseline(metric: &str, task_baseline: f64) -> Option<f64> {
         _ if is_proportion(metric) => Some(task_baseline),
         _ => None,
     }
+}
+
+/// Whether smaller values of a metric are better: losses, perplexities, bits per byte
+/// and the Brier score. The figures say so on their axes and the loss-like metrics
+/// can stand in for pre-training loss.
+pub fn metric_lower_is_better(metric: &str) -> bool {
+    let m = metric.split(',').next().unwrap_or(metric);
+    m.contains("loss")
+        || m.contains("brier")
+        || m.contains("bpb")
+        || m.contains("bits_per_byte")
+        || m.contains("ppl")
+        || m.contains("perplexity")
 }
 
 /// Whether a metric is a proportion of documents (accuracy, exact match, under any of

@@ -20,8 +20,8 @@ pub use findings::{
     SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,
 };
 pub use input::{
-    human_count, known_baseline, metric_baseline, read_csv, read_lmeval, read_samples, DocScores,
-    InputError, Loaded, Obs,
+    human_count, is_proportion, known_baseline, metric_baseline, metric_lower_is_better, read_csv,
+    read_lmeval, read_samples, DocScores, InputError, Loaded, Obs,
 };
 pub use isotonic::{isotonic, r2_loss_and_size};
 pub use robust::{judge, Extrapolation, NoiseModel, Stability, Verdict};

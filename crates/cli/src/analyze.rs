@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::term;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use emergent_analysis::claims::Claims;
 use emergent_analysis::{
-    analyze, curve_from_obs, human_count, metric_baseline, read_csv, read_lmeval, read_samples,
-    CurvePoint, DocScores, Findings, Kind, Obs, Options, Rules, XAxis,
+    analyze, curve_from_obs, metric_baseline, read_csv, read_lmeval, read_samples, CurvePoint,
+    DocScores, Findings, Kind, Obs, Options, Rules, XAxis,
 };
 use emergent_store::Store;
 
@@ -183,62 +184,68 @@ fn from_results(path: &Path) -> Result<(Vec<Obs>, Vec<String>)> {
     Ok((loaded.obs, loaded.rejected))
 }
 
+/// Series beyond which the summary lists each task's main metric only.
+const LIST_ALL_UP_TO: usize = 60;
+
 fn print_summary(f: &Findings) {
+    let mains = emergent_analysis::claims::main_findings(&f.tasks);
+    let rows: Vec<&emergent_analysis::TaskFinding> = if f.tasks.len() <= LIST_ALL_UP_TO {
+        f.tasks.iter().collect()
+    } else {
+        mains.clone()
+    };
     println!(
-        "{:<28} {:>5} {:<20} {:<11} {:>9} {:>21} {:>6} {:>17} {:>7} {:>7} {:>7} {:>9}",
-        "task",
-        "shots",
-        "metric",
-        "verdict",
-        "η",
-        "95% interval",
-        "stable",
-        "extrap. err/noise",
-        "R² x",
-        "R² x+N",
-        "points",
-        "N at η"
+        "{:<20} {:>2} {:<18} {:<10} {:>7} {:>17} {:>6} {:>6} {:>6}",
+        "task", "k", "metric", "verdict", "η", "95% interval", "stable", "R² x", "R² +N"
     );
-    let num = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
-    let r2 = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
-    for t in &f.tasks {
-        let ci =
-            t.ci.map_or("–".to_string(), |[a, b]| format!("[{a:.4}, {b:.4}]"));
+    let num = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+    for t in &rows {
+        // An uncertain break's η and interval, queried.
+        let (eta, ci, q) = match t.kind {
+            Kind::Uncertain => (t.break_eta, t.break_ci, "?"),
+            _ => (t.threshold, t.ci, ""),
+        };
+        let ci = ci.map_or("–".to_string(), |[a, b]| format!("[{a:.3}, {b:.3}]"));
+        let eta = eta.map_or("–".to_string(), |v| format!("{v:.3}{q}"));
         let stable = t
             .stability
             .as_ref()
             .map_or("–".to_string(), |s| format!("{:.0}%", 100.0 * s.overall));
-        let ex = t.extrapolation.as_ref().map_or("–".to_string(), |e| {
-            format!("{:.3}/{:.3}", e.error, e.noise)
-        });
         println!(
-            "{:<28} {:>5} {:<20} {:<11} {:>9} {:>21} {:>6} {:>17} {:>7} {:>7} {:>7} {:>9}",
-            t.task,
+            "{:<20} {:>2} {:<18} {:<10} {:>7} {:>17} {:>6} {:>6} {:>6}",
+            term::fit(&t.task, 20),
             t.shots,
-            t.metric,
+            term::fit(&t.metric, 18),
             t.kind.name(),
-            num(t.threshold),
+            eta,
             ci,
             stable,
-            ex,
-            r2(t.r2_loss),
-            r2(t.r2_loss_size),
-            t.n_points,
-            t.threshold_params.map_or("–".into(), human_count)
+            num(t.r2_loss),
+            num(t.r2_loss_size),
         );
         if t.kind == Kind::Uncertain {
             if let Some(why) = &t.reason {
-                println!("{:<28}   uncertain: {why}", "");
+                println!("{}", term::wrap("    uncertain: ", why, 6));
             }
         }
     }
-    println!("verdicts: {}", f.verdict_counts());
-    match &f.scaling {
-        Some(s) => println!(
-            "scaling law ({}): L(N, D) = {:.4} + {:.4e}/N^{:.4} + {:.4e}/D^{:.4}",
-            f.scaling_points, s.e, s.a, s.alpha, s.b, s.beta
+    if rows.len() < f.tasks.len() {
+        println!(
+            "(each task's main metric; all {} series in report/tables/thresholds.csv)",
+            f.tasks.len()
+        );
+    }
+    println!("{}", term::wrap("verdicts: ", &f.verdict_counts(), 4));
+    let law = match &f.scaling {
+        Some(s) => format!(
+            "L(N, D) = {:.4} + {:.4e}/N^{:.4} + {:.4e}/D^{:.4} ({})",
+            s.e, s.a, s.alpha, s.b, s.beta, f.scaling_points
         ),
-        None => println!("scaling law: {}", f.scaling_points),
+        None => f.scaling_points.clone(),
+    };
+    println!("{}", term::wrap("scaling law: ", &law, 4));
+    for l in &f.limits {
+        println!("{}", term::wrap("too small for the claims: ", l, 4));
     }
     if let Some(c) = &f.claims {
         print_claims(c);
@@ -251,15 +258,15 @@ fn print_summary(f: &Findings) {
                 p.curve.e
             ),
         };
-        println!(
-            "{} (at {:.3e} of {} tokens, loss {:.4}) reaches {}'s threshold {:.4} {when}",
-            p.run,
+        let line = format!(
+            "(at {:.3e} of {} tokens, loss {:.4}) reaches {}'s threshold {:.4} {when}",
             p.tokens_so_far,
             p.token_budget.map_or("?".into(), |b| format!("{b:.3e}")),
             p.loss_now,
             p.task,
             p.threshold,
         );
+        println!("{}", term::wrap(&format!("{} ", p.run), &line, 4));
     }
 }
 
@@ -267,54 +274,58 @@ fn print_summary(f: &Findings) {
 fn print_claims(c: &Claims) {
     let verdict = |h: bool| if h { "holds" } else { "does not hold" };
     let names = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
+    let say = |head: &str, holds: bool, detail: String| {
+        let text = format!("{} ({detail})", verdict(holds));
+        println!("{}", term::wrap(head, &text, 6));
+    };
     println!("the paper's claims on this study:");
     let lp = &c.loss_predicts_performance;
     let failing = names(&mut lp.tasks.iter().filter(|t| !t.holds).map(|t| t.task.clone()));
-    println!(
-        "  1. loss predicts performance: {} ({} tasks with signal{})",
-        verdict(lp.holds),
-        lp.tasks.len(),
-        if failing.is_empty() {
-            String::new()
-        } else {
-            format!("; not: {failing}")
-        }
+    let not = if failing.is_empty() {
+        String::new()
+    } else {
+        format!("; not: {failing}")
+    };
+    say(
+        "  1. loss predicts performance: ",
+        lp.holds,
+        format!("{} tasks with signal{not}", lp.tasks.len()),
     );
     let em = &c.emergent_tasks;
-    println!(
-        "  2. emergent tasks: {} ({})",
-        verdict(em.holds),
-        names(&mut em.tasks.iter().map(|e| format!(
-            "{} η {} ± {}",
-            e.task,
-            e.threshold.map_or("–".into(), |v| format!("{v:.3}")),
-            e.ci_fraction.map_or("–".into(), |f| format!("{:.0}% of the range", 100.0 * f))
-        )))
+    say(
+        "  2. emergent tasks: ",
+        em.holds,
+        names(&mut em.tasks.iter().map(|e| {
+            format!(
+                "{} η {} ± {}",
+                e.task,
+                e.threshold.map_or("–".into(), |v| format!("{v:.3}")),
+                e.ci_fraction
+                    .map_or("–".into(), |f| format!("{:.0}% of the range", 100.0 * f))
+            )
+        })),
     );
     let sm = &c.smooth_tasks;
-    println!(
-        "  3. smooth tasks: {} ({})",
-        verdict(sm.holds),
-        sm.tasks.join(", ")
-    );
+    say("  3. smooth tasks: ", sm.holds, sm.tasks.join(", "));
     let co = &c.continuous_metrics;
-    println!(
-        "  4. thresholds under continuous metrics: {} ({})",
-        verdict(co.holds),
-        names(&mut co.tasks.iter().map(|t| format!(
-            "{}: {}",
-            t.task,
-            names(&mut t.metrics.iter().map(|(m, k)| format!("{m} {k}")))
-        )))
+    say(
+        "  4. thresholds under continuous metrics: ",
+        co.holds,
+        names(&mut co.tasks.iter().map(|t| {
+            let m = names(&mut t.metrics.iter().map(|(m, k)| format!("{m} {k}")));
+            format!("{}: {m}", t.task)
+        })),
     );
     let la = &c.languages_agree;
-    println!(
-        "  5. languages agree: {} ({})",
-        verdict(la.holds),
-        names(&mut la.tasks.iter().map(|p| format!(
-            "{} {} / {} {}",
-            p.tasks[0], p.kinds[0], p.tasks[1], p.kinds[1]
-        )))
+    say(
+        "  5. languages agree: ",
+        la.holds,
+        names(&mut la.tasks.iter().map(|p| {
+            format!(
+                "{} {} / {} {}",
+                p.tasks[0], p.kinds[0], p.tasks[1], p.kinds[1]
+            )
+        })),
     );
 }
 

@@ -6,6 +6,7 @@ mod bench_train;
 mod builtin_tasks;
 mod pipeline;
 mod study;
+mod term;
 
 use std::path::{Path, PathBuf};
 

@@ -166,12 +166,90 @@ fn a_csv_with_a_known_threshold_gives_findings_tables_and_a_report() {
             "{stem}.png"
         );
     }
+    page_holds_together(&report, &html);
+    let png = std::fs::read(report.join("figures/emergent_task-0shot-acc.png")).unwrap();
+    let png_width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let svg = std::fs::read_to_string(report.join("figures/emergent_task-0shot-acc.svg")).unwrap();
+    assert!(
+        svg.contains(&format!("width=\"{}\"", png_width / 2)),
+        "the PNG is twice the SVG"
+    );
+    assert!(html.contains("id=\"overview\"") && html.contains("η = "));
+    assert_eq!(
+        html.contains("class=\"banner\""),
+        !f["limits"].as_array().unwrap().is_empty(),
+        "the banner shows the findings' limits: {}",
+        f["limits"]
+    );
+    in_a_browser(&report);
     let table = std::fs::read_to_string(report.join("tables/thresholds.csv")).unwrap();
     assert!(table
         .lines()
         .any(|l| l.starts_with("emergent_task,0,acc,emergent,")));
     let points = std::fs::read_to_string(report.join("tables/points.csv")).unwrap();
     assert_eq!(points.lines().count(), 1 + 65);
+}
+
+/// Every in-page link has its target, every image, file link and hover file exists.
+fn page_holds_together(report: &std::path::Path, html: &str) {
+    let values = |attr: &str| -> Vec<String> {
+        html.split(attr)
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].to_string())
+            .collect()
+    };
+    for target in values("href=\"#") {
+        assert!(
+            html.contains(&format!("id=\"{target}\"")),
+            "dead link #{target}"
+        );
+    }
+    for file in values("src=\"").into_iter().chain(values("href=\"")) {
+        if file.starts_with('#') || file.contains(':') {
+            continue;
+        }
+        assert!(report.join(&file).exists(), "missing {file}");
+    }
+    let hot = values("data-hot=\"");
+    assert!(!hot.is_empty(), "no figure has hover texts");
+    for stem in hot {
+        let js = std::fs::read_to_string(report.join(format!("figures/{stem}.hot.js"))).unwrap();
+        assert!(
+            js.starts_with("emergentHot(") && js.contains("tokens"),
+            "{stem}"
+        );
+    }
+}
+
+/// The page in headless Chromium (scripts/check_report.sh): every figure decodes,
+/// the hover texts load and no link is dead. Skipped, saying so, without Chromium.
+fn in_a_browser(report: &std::path::Path) {
+    let has = |b: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {b}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .any(|b| has(b))
+    {
+        eprintln!("skipping the browser check: no chromium (apt-get install chromium)");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/check_report.sh");
+    let o = Command::new("bash")
+        .arg(script)
+        .arg(report.join("index.html"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(report.join("report.png").exists());
 }
 
 #[test]

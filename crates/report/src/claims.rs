@@ -26,8 +26,9 @@ fn lines<T>(items: &[T], line: impl Fn(&T) -> String, sep: &str) -> String {
     items.iter().map(line).collect::<Vec<_>>().join(sep)
 }
 
-/// The claims table of one study.
-pub fn claims_table(html: &mut String, c: &Claims) {
+/// The claims table of one study; `link` writes a task's name (as a link to its
+/// section).
+pub fn claims_table(html: &mut String, c: &Claims, link: &dyn Fn(&str) -> String) {
     let lp = &c.loss_predicts_performance;
     let em = &c.emergent_tasks;
     let sm = &c.smooth_tasks;
@@ -43,7 +44,7 @@ pub fn claims_table(html: &mut String, c: &Claims) {
                 |t| {
                     format!(
                         "{}: R² {}, +{} with size",
-                        esc(&t.task),
+                        link(&t.task),
                         fmt(t.r2_loss, 3),
                         fmt(t.r2_gain_from_size, 3)
                     )
@@ -60,7 +61,7 @@ pub fn claims_table(html: &mut String, c: &Claims) {
                 |e| {
                     format!(
                         "{} ({}): η {} {}, {}% of the range",
-                        esc(&e.task),
+                        link(&e.task),
                         esc(&e.metric),
                         fmt(e.threshold, 3),
                         interval(e.ci),
@@ -74,7 +75,7 @@ pub fn claims_table(html: &mut String, c: &Claims) {
             "3. others improve smoothly",
             sm.holds,
             &sm.rule,
-            lines(&sm.tasks, |t| esc(t), ", "),
+            lines(&sm.tasks, |t| link(t), ", "),
         ),
         (
             "4. the threshold stays under continuous metrics",
@@ -85,7 +86,7 @@ pub fn claims_table(html: &mut String, c: &Claims) {
                 |t| {
                     let m: Vec<String> =
                         t.metrics.iter().map(|(m, k)| format!("{m} {k}")).collect();
-                    format!("{}: {}", esc(&t.task), esc(&m.join(", ")))
+                    format!("{}: {}", link(&t.task), esc(&m.join(", ")))
                 },
                 "<br>",
             ),
@@ -99,10 +100,10 @@ pub fn claims_table(html: &mut String, c: &Claims) {
                 |p| {
                     format!(
                         "{} {} {} / {} {} {}",
-                        esc(&p.tasks[0]),
+                        link(&p.tasks[0]),
                         p.kinds[0],
                         interval(p.cis[0]),
-                        esc(&p.tasks[1]),
+                        link(&p.tasks[1]),
                         p.kinds[1],
                         interval(p.cis[1])
                     )
@@ -111,7 +112,7 @@ pub fn claims_table(html: &mut String, c: &Claims) {
             ),
         ),
     ];
-    html.push_str("<h2>The paper's claims</h2><table><tr><th>claim</th><th>verdict</th><th>rule</th><th>the numbers</th></tr>");
+    html.push_str("<h2 id=\"claims\">The paper's claims</h2><table><tr><th>claim</th><th>verdict</th><th>rule</th><th>the numbers</th></tr>");
     for (name, holds, rule, detail) in rows {
         let _ = write!(
             html,

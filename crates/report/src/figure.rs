@@ -1,6 +1,7 @@
-//! One figure description, drawn by `plotters` to SVG and to PNG alike. The x axis is
-//! drawn in a plotting coordinate (log₁₀ for a log axis, negated for a reversed one)
-//! with tick labels in the data's own units, so a loss axis can run from high to low.
+//! One figure description, drawn by `plotters` to SVG and to PNG (at twice the size,
+//! for print) alike. The x axis is drawn in a plotting coordinate (log₁₀ for a log
+//! axis, negated for a reversed one) with tick labels in the data's own units, so a
+//! loss axis can run from high to low. The legend sits in a column right of the data.
 
 use std::path::Path;
 use std::sync::Once;
@@ -8,44 +9,81 @@ use std::sync::Once;
 use anyhow::{anyhow, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// Colours per model size (matplotlib's tab10, as in most papers' figures).
-pub const PALETTE: [RGBColor; 10] = [
-    RGBColor(0x1f, 0x77, 0xb4),
-    RGBColor(0xff, 0x7f, 0x0e),
-    RGBColor(0x2c, 0xa0, 0x2c),
-    RGBColor(0xd6, 0x27, 0x28),
-    RGBColor(0x94, 0x67, 0xbd),
-    RGBColor(0x8c, 0x56, 0x4b),
-    RGBColor(0xe3, 0x77, 0xc2),
-    RGBColor(0x7f, 0x7f, 0x7f),
-    RGBColor(0xbc, 0xbd, 0x22),
-    RGBColor(0x17, 0xbe, 0xcf),
-];
-
-const WIDTH: u32 = 640;
-const HEIGHT: u32 = 440;
-
-/// A subset of DejaVu Sans (assets/make_font.sh), so text renders the same everywhere.
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
-
-fn register_font() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The embedded font is known to parse; a failure would show as missing text.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
-    });
+/// How a run's points are marked: one marker per token budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Circle,
+    Triangle,
+    Square,
+    Diamond,
+    Cross,
 }
 
+impl Marker {
+    pub const ALL: [Marker; 5] = [
+        Marker::Circle,
+        Marker::Triangle,
+        Marker::Square,
+        Marker::Diamond,
+        Marker::Cross,
+    ];
+
+    /// The same marker as text, for legends written in HTML.
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Marker::Circle => "●",
+            Marker::Triangle => "▲",
+            Marker::Square => "■",
+            Marker::Diamond => "◆",
+            Marker::Cross => "✕",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stroke {
+    #[default]
+    Solid,
+    Dashed,
+    Dotted,
+    /// Markers alone.
+    None,
+}
+
+#[derive(Default)]
 pub struct Line {
-    /// Legend entry; `None` for a line whose colour is already in the legend.
+    /// Legend entry; `None` for a line whose look is already in the legend.
     pub label: Option<String>,
     pub colour: RGBColor,
     pub points: Vec<(f64, f64)>,
-    pub dashed: bool,
-    pub markers: bool,
-    /// Whether the points are joined (markers alone otherwise).
-    pub joined: bool,
+    /// Each point's standard error, drawn as a bar of ±1 se; empty for none.
+    pub err: Vec<f64>,
+    /// What hovering each point says; empty for nothing.
+    pub tips: Vec<String>,
+    pub marker: Option<Marker>,
+    pub stroke: Stroke,
+    /// A fitted model rather than data: drawn thin.
+    pub thin: bool,
+}
+
+/// One legend entry.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub label: String,
+    pub colour: RGBColor,
+    pub marker: Option<Marker>,
+    pub stroke: Stroke,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Size {
+    /// A figure of its own, with its legend.
+    #[default]
+    Full,
+    /// A small panel of an overview grid, without legend.
+    Panel,
 }
 
 #[derive(Default)]
@@ -60,9 +98,78 @@ pub struct Figure {
     pub lines: Vec<Line>,
     /// A dashed horizontal reference (the random-guess baseline) and its label.
     pub hline: Option<(f64, String)>,
-    /// A vertical marker (the threshold) and a shaded interval around it.
-    pub vline: Option<f64>,
+    /// A vertical marker (the threshold) with its label, and a shaded interval.
+    pub vline: Option<(f64, String)>,
     pub vband: Option<(f64, f64)>,
+    pub legend: Vec<Key>,
+    pub size: Size,
+}
+
+/// A point's place in the SVG's pixels and what hovering it says.
+#[derive(Debug, Clone)]
+pub struct Hotspot {
+    pub x: i32,
+    pub y: i32,
+    pub tip: String,
+}
+
+/// A saved figure's size in pixels (the SVG's; the PNG is twice it) and its points.
+pub struct Saved {
+    pub width: u32,
+    pub height: u32,
+    pub hotspots: Vec<Hotspot>,
+}
+
+/// A figure of the given size, or a panel, with room for the legend column.
+fn dimensions(size: Size, legend: bool) -> (u32, u32, u32) {
+    match size {
+        Size::Full => (560, 420, if legend { 210 } else { 0 }),
+        Size::Panel => (330, 250, 0),
+    }
+}
+
+/// A subset of DejaVu Sans (assets/make_font.sh), so text renders the same everywhere.
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The embedded font is known to parse; a failure would show as missing text.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Pixel sizes of one drawing, scaled for the PNG.
+#[derive(Clone, Copy)]
+struct Scale {
+    s: u32,
+    panel: bool,
+    /// A data line's width: the bitmap backend draws wide steep lines with spikes, so
+    /// it gets the narrowest that reads.
+    run_width: u32,
+}
+
+impl Scale {
+    fn px(&self, v: u32) -> u32 {
+        v * self.s
+    }
+
+    fn font(&self, full: u32, panel: u32) -> u32 {
+        self.s * if self.panel { panel } else { full }
+    }
+}
+
+fn span(v: &[f64]) -> (f64, f64) {
+    let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let width = hi - lo;
+    // A constant series gets a readable window around its value, not a sliver of
+    // rounding error.
+    if width <= 1e-9 * hi.abs().max(1.0) {
+        let pad = (0.05 * hi.abs()).max(0.05);
+        return (lo - pad, hi + pad);
+    }
+    (lo - 0.05 * width, hi + 0.05 * width)
 }
 
 impl Figure {
@@ -96,50 +203,64 @@ impl Figure {
         let mut xs: Vec<f64> = Vec::new();
         let mut ys: Vec<f64> = Vec::new();
         for l in &self.lines {
-            for &(x, y) in &l.points {
+            for (i, &(x, y)) in l.points.iter().enumerate() {
                 let (p, q) = (self.px(x), self.py(y));
-                if p.is_finite() && q.is_finite() {
-                    xs.push(p);
-                    ys.push(q);
+                if !(p.is_finite() && q.is_finite()) {
+                    continue;
+                }
+                xs.push(p);
+                ys.push(q);
+                if let Some(e) = l.err.get(i).filter(|e| e.is_finite() && !self.y_log) {
+                    ys.extend([q - e, q + e]);
                 }
             }
         }
         if let Some((b, _)) = &self.hline {
             ys.push(self.py(*b));
         }
-        let span = |v: &[f64]| {
-            let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
-            let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let pad = ((hi - lo) * 0.05).max(1e-3 * hi.abs().max(1e-9));
-            (lo - pad, hi + pad)
-        };
         (!xs.is_empty()).then(|| (span(&xs), span(&ys)))
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, width: u32) -> Result<()>
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        sc: Scale,
+        mut hot: Option<&mut Vec<Hotspot>>,
+    ) -> Result<()>
     where
         DB::ErrorType: 'static,
     {
         let err =
             |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing `{}`: {e:?}", self.title);
         root.fill(&WHITE).map_err(err)?;
+        let (plot_w, _, legend_w) = dimensions(self.size, !self.legend.is_empty());
+        let (plot, legend) = if legend_w > 0 {
+            let (a, b) = root.split_horizontally(sc.px(plot_w));
+            (a, Some(b))
+        } else {
+            (root.clone(), None)
+        };
         let ((x0, x1), (y0, y1)) = self.ranges().unwrap_or(((0.0, 1.0), (0.0, 1.0)));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 17))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(62)
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(&self.title, ("sans-serif", sc.font(16, 17)))
+            .margin(sc.px(if sc.panel { 6 } else { 10 }))
+            .x_label_area_size(sc.px(if sc.panel { 34 } else { 44 }))
+            .y_label_area_size(sc.px(if sc.panel { 46 } else { 62 }))
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(err)?;
         let (xlog, ylog) = (self.x_log, self.y_log);
+        let y_eps = (y1 - y0) * 1e-6;
+        let ticks = if sc.panel { 5 } else { 8 };
         chart
             .configure_mesh()
+            .x_labels(ticks)
+            .y_labels(ticks)
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
-            .x_label_formatter(&|p| tick(self.x_of(*p), xlog))
-            .y_label_formatter(&|q| tick(if ylog { 10f64.powf(*q) } else { *q }, ylog))
-            .label_style(("sans-serif", 12))
-            .axis_desc_style(("sans-serif", 13))
+            .x_label_formatter(&|p| tick(self.x_of(*p), xlog, 0.0))
+            .y_label_formatter(&|q| tick(if ylog { 10f64.powf(*q) } else { *q }, ylog, y_eps))
+            .label_style(("sans-serif", sc.font(13, 14)))
+            .axis_desc_style(("sans-serif", sc.font(14, 14)))
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.08))
             .draw()
@@ -149,87 +270,219 @@ impl Figure {
             let band = Rectangle::new([(p.min(q), y0), (p.max(q), y1)], BLACK.mix(0.08).filled());
             chart.draw_series(std::iter::once(band)).map_err(err)?;
         }
-        if let Some(v) = self.vline {
-            let p = self.px(v);
-            let style = BLACK.mix(0.6).stroke_width(1);
+        if let Some((b, _)) = &self.hline {
+            let q = self.py(*b);
+            let style = BLACK.mix(0.55).stroke_width(sc.s);
+            let dashes = DashedLineSeries::new([(x0, q), (x1, q)], sc.px(6), sc.px(4), style);
+            chart.draw_series(dashes).map_err(err)?;
+        }
+        for l in &self.lines {
+            let pts: Vec<(usize, (f64, f64))> = l
+                .points
+                .iter()
+                .enumerate()
+                .map(|(i, &(x, y))| (i, (self.px(x), self.py(y))))
+                .filter(|(_, (p, q))| p.is_finite() && q.is_finite())
+                .collect();
+            let xy: Vec<(f64, f64)> = pts.iter().map(|p| p.1).collect();
+            let bar = l.colour.mix(0.45).stroke_width(sc.s);
+            let bars = pts.iter().filter_map(|&(i, (p, q))| {
+                let e = *l.err.get(i)?;
+                (e.is_finite() && e > 0.0 && !self.y_log)
+                    .then(|| PathElement::new([(p, q - e), (p, q + e)], bar))
+            });
+            chart.draw_series(bars).map_err(err)?;
+            let width = if l.thin { sc.s } else { sc.run_width };
+            let style = l.colour.stroke_width(width);
+            match l.stroke {
+                Stroke::Solid => chart.draw_series(LineSeries::new(xy.clone(), style)),
+                Stroke::Dashed => {
+                    chart.draw_series(DashedLineSeries::new(xy.clone(), sc.px(6), sc.px(3), style))
+                }
+                Stroke::Dotted => {
+                    chart.draw_series(DashedLineSeries::new(xy.clone(), sc.px(2), sc.px(3), style))
+                }
+                Stroke::None => chart.draw_series(std::iter::empty::<Circle<(f64, f64), u32>>()),
+            }
+            .map_err(err)?;
+            if let Some(m) = l.marker {
+                let r = if sc.panel { 2 } else { 3 };
+                draw_markers(&mut chart, m, &xy, sc.px(r), l.colour).map_err(err)?;
+            }
+            if let Some(h) = hot.as_deref_mut() {
+                for &(i, p) in &pts {
+                    if let Some(tip) = l.tips.get(i) {
+                        let (x, y) = chart.backend_coord(&p);
+                        h.push(Hotspot {
+                            x,
+                            y,
+                            tip: tip.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        if let Some((v, label)) = &self.vline {
+            let p = self.px(*v);
+            let style = BLACK.mix(0.7).stroke_width(sc.s);
             chart
                 .draw_series(LineSeries::new([(p, y0), (p, y1)], style))
                 .map_err(err)?;
-        }
-        if let Some((b, label)) = &self.hline {
-            let q = self.py(*b);
-            let series =
-                DashedLineSeries::new([(x0, q), (x1, q)], 6, 4, BLACK.mix(0.55).stroke_width(1));
-            chart
-                .draw_series(series)
-                .map_err(err)?
-                .label(label.clone())
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.55)));
-        }
-        for l in &self.lines {
-            let pts: Vec<(f64, f64)> = l
-                .points
-                .iter()
-                .map(|&(x, y)| (self.px(x), self.py(y)))
-                .filter(|(p, q)| p.is_finite() && q.is_finite())
-                .collect();
-            let style = l.colour.stroke_width(if l.dashed { 1 } else { width });
-            let anno = if !l.joined {
-                let c = l.colour;
-                chart
-                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
-                    .map_err(err)?
-            } else if l.dashed {
-                chart
-                    .draw_series(DashedLineSeries::new(pts.clone(), 5, 3, style))
-                    .map_err(err)?
-            } else {
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), style))
-                    .map_err(err)?
-            };
-            if let Some(label) = &l.label {
-                let c = l.colour;
-                anno.label(label.clone()).legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 16, y)], c.stroke_width(width))
-                });
-            }
-            if l.markers {
-                let c = l.colour;
-                chart
-                    .draw_series(pts.iter().map(|&p| Circle::new(p, 2, c.filled())))
-                    .map_err(err)?;
-            }
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.2))
-            .label_font(("sans-serif", 11))
-            .draw()
+            // Beside the line, on the side with room for it.
+            let right_half = (p - x0) > 0.6 * (x1 - x0);
+            let anchor = if right_half { HPos::Right } else { HPos::Left };
+            let font = ("sans-serif", sc.font(14, 14))
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(anchor, VPos::Top));
+            let (x, y) = chart.backend_coord(&(p, y1));
+            let dx = sc.px(4) as i32 * if right_half { -1 } else { 1 };
+            plot.draw(&Text::new(
+                label.clone(),
+                (x + dx, y + sc.px(3) as i32),
+                font,
+            ))
             .map_err(err)?;
+        }
+        if let Some(area) = legend {
+            draw_legend(&area, &self.legend, sc).map_err(err)?;
+        }
         root.present().map_err(err)?;
         Ok(())
     }
 
-    /// Writes `stem.svg` and `stem.png` into `dir`.
-    pub fn save(&self, dir: &Path, stem: &str) -> Result<()> {
+    /// Writes `stem.svg` and `stem.png` (twice the SVG's size) into `dir`.
+    pub fn save(&self, dir: &Path, stem: &str) -> Result<Saved> {
         register_font();
+        let (plot_w, h, legend_w) = dimensions(self.size, !self.legend.is_empty());
+        let w = plot_w + legend_w;
+        let panel = self.size == Size::Panel;
         let svg_path = dir.join(format!("{stem}.svg"));
+        let mut hotspots = Vec::new();
         {
-            let root = SVGBackend::new(&svg_path, (WIDTH, HEIGHT)).into_drawing_area();
-            self.draw(&root, 2)?;
+            let root = SVGBackend::new(&svg_path, (w, h)).into_drawing_area();
+            let sc = Scale {
+                s: 1,
+                panel,
+                run_width: 2,
+            };
+            self.draw(&root, sc, Some(&mut hotspots))?;
         }
-        let mut buf = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+        let (w2, h2) = (2 * w, 2 * h);
+        let mut buf = vec![0u8; (w2 * h2 * 3) as usize];
         {
-            let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
-            // plotters' bitmap backend draws steep lines wider than one pixel with
-            // spikes; one-pixel lines are exact.
-            self.draw(&root, 1)?;
+            let root = BitMapBackend::with_buffer(&mut buf, (w2, h2)).into_drawing_area();
+            let sc = Scale {
+                s: 2,
+                panel,
+                run_width: 3,
+            };
+            self.draw(&root, sc, None)?;
         }
-        write_png(&dir.join(format!("{stem}.png")), &buf, WIDTH, HEIGHT)
+        write_png(&dir.join(format!("{stem}.png")), &buf, w2, h2)?;
+        Ok(Saved {
+            width: w,
+            height: h,
+            hotspots,
+        })
     }
+}
+
+fn draw_markers<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<DB, CT>,
+    m: Marker,
+    pts: &[(f64, f64)],
+    r: u32,
+    colour: RGBColor,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let fill = colour.filled();
+    let ri = r as i32;
+    match m {
+        Marker::Circle => chart.draw_series(pts.iter().map(|&p| Circle::new(p, r, fill))),
+        Marker::Triangle => {
+            chart.draw_series(pts.iter().map(|&p| TriangleMarker::new(p, r + 1, fill)))
+        }
+        Marker::Square => chart.draw_series(
+            pts.iter()
+                .map(|&p| EmptyElement::at(p) + Rectangle::new([(-ri, -ri), (ri, ri)], fill)),
+        ),
+        Marker::Diamond => chart.draw_series(pts.iter().map(|&p| {
+            let d = ri + 1;
+            EmptyElement::at(p) + Polygon::new(vec![(0, -d), (d, 0), (0, d), (-d, 0)], fill)
+        })),
+        Marker::Cross => chart.draw_series(
+            pts.iter()
+                .map(|&p| Cross::new(p, r, colour.stroke_width(1 + r / 3))),
+        ),
+    }
+    .map(|_| ())
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    keys: &[Key],
+    sc: Scale,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let row = sc.px(18) as i32;
+    let x = sc.px(4) as i32;
+    let sample = sc.px(24) as i32;
+    let font = ("sans-serif", sc.font(12, 10))
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, k) in keys.iter().enumerate() {
+        let y = sc.px(40) as i32 + i as i32 * row;
+        let style = k.colour.stroke_width(sc.s + 1);
+        match k.stroke {
+            Stroke::Solid => area.draw(&PathElement::new([(x, y), (x + sample, y)], style))?,
+            Stroke::Dashed | Stroke::Dotted => {
+                let (on, off) = if k.stroke == Stroke::Dashed {
+                    (6, 3)
+                } else {
+                    (2, 3)
+                };
+                let (on, off) = (sc.px(on) as i32, sc.px(off) as i32);
+                let mut a = x;
+                while a < x + sample {
+                    let b = (a + on).min(x + sample);
+                    area.draw(&PathElement::new([(a, y), (b, y)], style))?;
+                    a = b + off;
+                }
+            }
+            Stroke::None => {}
+        }
+        if let Some(m) = k.marker {
+            let c = (x + sample / 2, y);
+            let r = sc.px(4) as i32;
+            let fill = k.colour.filled();
+            match m {
+                Marker::Circle => area.draw(&Circle::new(c, r as u32, fill))?,
+                Marker::Triangle => area.draw(&TriangleMarker::new(c, r as u32 + 1, fill))?,
+                Marker::Square => area.draw(&Rectangle::new(
+                    [(c.0 - r + 1, c.1 - r + 1), (c.0 + r - 1, c.1 + r - 1)],
+                    fill,
+                ))?,
+                Marker::Diamond => area.draw(&Polygon::new(
+                    vec![
+                        (c.0, c.1 - r),
+                        (c.0 + r, c.1),
+                        (c.0, c.1 + r),
+                        (c.0 - r, c.1),
+                    ],
+                    fill,
+                ))?,
+                Marker::Cross => {
+                    area.draw(&Cross::new(c, r as u32, k.colour.stroke_width(sc.s)))?
+                }
+            }
+        }
+        area.draw(&Text::new(
+            k.label.clone(),
+            (x + sample + sc.px(6) as i32, y),
+            font.clone(),
+        ))?;
+    }
+    Ok(())
 }
 
 fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<()> {
@@ -238,6 +491,12 @@ fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<()> {
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
+    // Print resolution: twice the 96 dpi of the SVG.
+    enc.set_pixel_dims(Some(png::PixelDimensions {
+        xppu: 7559,
+        yppu: 7559,
+        unit: png::Unit::Meter,
+    }));
     let mut writer = enc
         .write_header()
         .with_context(|| format!("writing {}", path.display()))?;
@@ -249,9 +508,10 @@ fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// A tick label: plain for ordinary numbers, scientific for large or log-scaled ones.
-fn tick(v: f64, log: bool) -> String {
-    if v == 0.0 {
+/// A tick label: plain for ordinary numbers, scientific for large or log-scaled ones;
+/// within `zero` of zero it is "0" (a tick at rounding error, not −2e-28).
+fn tick(v: f64, log: bool, zero: f64) -> String {
+    if v == 0.0 || (!log && v.abs() <= zero) {
         return "0".into();
     }
     if log || v.abs() >= 1e5 || v.abs() < 1e-3 {
@@ -268,10 +528,19 @@ mod tests {
 
     #[test]
     fn ticks_read_naturally() {
-        assert_eq!(tick(2.5, false), "2.5");
-        assert_eq!(tick(3.0, false), "3");
-        assert_eq!(tick(1e9, true), "1e9");
-        assert_eq!(tick(3.2e7, true), "3.2e7");
+        assert_eq!(tick(2.5, false, 0.0), "2.5");
+        assert_eq!(tick(3.0, false, 0.0), "3");
+        assert_eq!(tick(1e9, true, 0.0), "1e9");
+        assert_eq!(tick(3.2e7, true, 0.0), "3.2e7");
+        assert_eq!(tick(-2e-28, false, 1e-7), "0");
+    }
+
+    #[test]
+    fn a_constant_series_gets_a_readable_window() {
+        let (lo, hi) = span(&[0.0, 0.0, 0.0]);
+        assert!(lo <= -0.05 && hi >= 0.05, "{lo} {hi}");
+        let (lo, hi) = span(&[0.25; 4]);
+        assert!(lo < 0.25 && hi > 0.25 && hi - lo > 0.02, "{lo} {hi}");
     }
 
     #[test]

@@ -1,0 +1,506 @@
+//! The figures of tasks: the overview grids, and each task's section with every
+//! metric against the x axis and the main metric against tokens and compute.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use anyhow::Result;
+use emergent_analysis::claims::{continuous_metrics, main_findings};
+use emergent_analysis::{metric_lower_is_better, series, Findings, Kind, Obs, TaskFinding, XAxis};
+use plotters::style::RGBColor;
+
+use crate::figure::{Figure, Key, Line, Size, Stroke};
+use crate::style::{Styles, GREY};
+use crate::{esc, point_tip, slug, stderr_of, task_id, task_link, Input, Page};
+
+const BLACK: RGBColor = RGBColor(0, 0, 0);
+
+/// Sections beyond which the task sections are folded by family.
+const FOLD_ABOVE: usize = 20;
+/// Tasks a family needs to be a group of its own.
+const MIN_FAMILY: usize = 3;
+
+/// A number to four significant digits.
+pub fn short(v: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
+        return format!("{v:.3e}");
+    }
+    let digits = (3 - v.abs().log10().floor().max(0.0) as i32).max(0) as usize;
+    format!("{v:.digits$}")
+}
+
+/// One group of task sections: a benchmark family, or the tasks of no family.
+pub struct Group<'a> {
+    pub name: String,
+    pub id: String,
+    /// (task, shots) → the findings of each metric, main metric first.
+    pub tasks: Vec<((&'a str, u32), Vec<&'a TaskFinding>)>,
+    pub folded: bool,
+}
+
+/// A task's family: its name up to the first `-` or `_`.
+fn family_key(task: &str) -> &str {
+    task.split(['-', '_']).next().unwrap_or(task)
+}
+
+/// The name the members of a family share, up to a separator.
+fn common_name(names: &[&str]) -> String {
+    let first = names[0];
+    let mut n = first.len();
+    for s in &names[1..] {
+        n = n.min(
+            first
+                .bytes()
+                .zip(s.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    let stem = &first[..n];
+    let cut = stem.rfind(['-', '_']).filter(|_| n < first.len());
+    stem[..cut.unwrap_or(stem.len())].to_string()
+}
+
+/// Findings by (task, shots), each task's main metric first.
+fn by_task(f: &Findings) -> BTreeMap<(&str, u32), Vec<&TaskFinding>> {
+    let mains: Vec<&TaskFinding> = main_findings(&f.tasks);
+    let mut out: BTreeMap<(&str, u32), Vec<&TaskFinding>> = BTreeMap::new();
+    for t in &f.tasks {
+        out.entry((t.task.as_str(), t.shots)).or_default().push(t);
+    }
+    for v in out.values_mut() {
+        if let Some(i) = v
+            .iter()
+            .position(|t| mains.iter().any(|m| std::ptr::eq(*m, *t)))
+        {
+            v.swap(0, i);
+        }
+    }
+    out
+}
+
+/// The task sections' groups: one per family of three or more when there are many
+/// sections, else one group of every task.
+pub fn groups(f: &Findings) -> Vec<Group<'_>> {
+    let all = by_task(f);
+    let fold = all.len() > FOLD_ABOVE;
+    let mut fams: BTreeMap<&str, Vec<((&str, u32), Vec<&TaskFinding>)>> = BTreeMap::new();
+    for (k, v) in all {
+        fams.entry(if fold { family_key(k.0) } else { "" })
+            .or_default()
+            .push((k, v));
+    }
+    let mut groups = Vec::new();
+    let mut rest = Vec::new();
+    for (_, members) in fams {
+        if fold && members.len() < MIN_FAMILY {
+            rest.extend(members);
+            continue;
+        }
+        let names: Vec<&str> = members.iter().map(|m| m.0 .0).collect();
+        let name = if fold {
+            common_name(&names)
+        } else {
+            "tasks".into()
+        };
+        groups.push(Group {
+            id: format!("family-{}", slug(&name)),
+            name,
+            tasks: members,
+            folded: fold,
+        });
+    }
+    if !rest.is_empty() {
+        groups.push(Group {
+            name: "other tasks".into(),
+            id: "family-other".into(),
+            tasks: rest,
+            folded: fold,
+        });
+    }
+    groups
+}
+
+/// Each run's points joined in training order, coloured by size, marked by budget,
+/// with standard-error bars and hover texts; smallest size first.
+fn run_lines(pts: &[(&Obs, f64)], axis: &XAxis, styles: &Styles) -> Vec<Line> {
+    let mut runs: BTreeMap<(usize, &str), Vec<(&Obs, f64)>> = BTreeMap::new();
+    for &(o, x) in pts {
+        runs.entry((styles.rank(&o.size), o.run.as_str()))
+            .or_default()
+            .push((o, x));
+    }
+    runs.into_values()
+        .map(|mut v| {
+            v.sort_by(|a, b| a.0.tokens.total_cmp(&b.0.tokens));
+            let o = v[0].0;
+            Line {
+                colour: styles.colour(&o.size),
+                points: v.iter().map(|(o, x)| (*x, o.value)).collect(),
+                err: v
+                    .iter()
+                    .map(|(o, _)| stderr_of(o).unwrap_or(f64::NAN))
+                    .collect(),
+                tips: v.iter().map(|(o, x)| point_tip(o, axis, *x)).collect(),
+                marker: Some(styles.marker(&o.run)),
+                ..Line::default()
+            }
+        })
+        .collect()
+}
+
+fn shots_name(shots: u32) -> String {
+    if shots == 0 {
+        "zero-shot".into()
+    } else {
+        format!("{shots}-shot")
+    }
+}
+
+fn y_label(metric: &str) -> String {
+    if metric_lower_is_better(metric) {
+        format!("{metric} (lower is better)")
+    } else {
+        metric.to_string()
+    }
+}
+
+fn x_label(axis: &XAxis) -> String {
+    if axis.lower_is_better() {
+        format!("{} — lower is better →", axis.label())
+    } else {
+        format!("{} (log scale)", axis.label())
+    }
+}
+
+/// The fitted models as lines: the break solid black, the best smooth shape dashed.
+fn fitted_lines(t: &TaskFinding) -> Vec<Line> {
+    t.curves
+        .iter()
+        .map(|c| {
+            let brk = c.model == "break";
+            Line {
+                colour: if brk { BLACK } else { GREY },
+                points: c.points.iter().map(|p| (p[0], p[1])).collect(),
+                stroke: if brk { Stroke::Solid } else { Stroke::Dashed },
+                thin: true,
+                ..Line::default()
+            }
+        })
+        .collect()
+}
+
+/// The threshold to mark: an emergent task's η, or an uncertain break's, queried.
+fn eta_mark(t: &TaskFinding) -> Option<(f64, String, Option<[f64; 2]>)> {
+    match t.kind {
+        Kind::Emergent => t.threshold.map(|e| (e, format!("η = {}", short(e)), t.ci)),
+        Kind::Uncertain => t
+            .break_eta
+            .map(|e| (e, format!("η ≈ {}?", short(e)), t.break_ci)),
+        _ => None,
+    }
+}
+
+fn legend(t: &TaskFinding, styles: &Styles) -> Vec<Key> {
+    let mut keys = styles.keys();
+    if let Some(b) = t.baseline {
+        keys.push(Key {
+            label: format!("random guess {b:.3}"),
+            colour: GREY,
+            marker: None,
+            stroke: Stroke::Dashed,
+        });
+    }
+    for c in &t.curves {
+        let brk = c.model == "break";
+        let aic = t
+            .aic
+            .get(&c.model)
+            .map_or(String::new(), |a| format!(", AIC {a:.1}"));
+        keys.push(Key {
+            label: if brk {
+                format!("break model{aic}")
+            } else {
+                format!("best smooth: {}{aic}", c.model)
+            },
+            colour: if brk { BLACK } else { GREY },
+            marker: None,
+            stroke: if brk { Stroke::Solid } else { Stroke::Dashed },
+        });
+    }
+    keys
+}
+
+/// A task's metric against the axis, with its fits and threshold.
+fn task_figure(
+    t: &TaskFinding,
+    pts: &[(&Obs, f64)],
+    axis: &XAxis,
+    styles: &Styles,
+    size: Size,
+) -> Figure {
+    let mut lines = run_lines(pts, axis, styles);
+    lines.extend(fitted_lines(t));
+    let mark = eta_mark(t);
+    let title = match size {
+        Size::Full => format!(
+            "{} ({}): {} — {}",
+            t.task,
+            shots_name(t.shots),
+            t.metric,
+            t.kind.name()
+        ),
+        Size::Panel => format!("{} · {}", t.task, t.kind.name()),
+    };
+    Figure {
+        title,
+        x_label: match size {
+            Size::Full => x_label(axis),
+            Size::Panel => axis.label().split(" (").next().unwrap_or("").to_string(),
+        },
+        y_label: y_label(&t.metric),
+        x_log: axis.log_scale(),
+        x_reversed: axis.lower_is_better(),
+        lines,
+        hline: t.baseline.map(|b| (b, format!("random guess {b:.3}"))),
+        vline: mark.as_ref().map(|m| (m.0, m.1.clone())),
+        vband: mark.and_then(|m| m.2).map(|[a, b]| (a, b)),
+        legend: if size == Size::Full {
+            legend(t, styles)
+        } else {
+            Vec::new()
+        },
+        size,
+        ..Figure::default()
+    }
+}
+
+/// The main metric against tokens or compute, without fits.
+fn budget_figure(t: &TaskFinding, pts: &[(&Obs, f64)], extra: &XAxis, styles: &Styles) -> Figure {
+    let raw: Vec<(&Obs, f64)> = pts
+        .iter()
+        .filter_map(|(o, _)| {
+            let v = if *extra == XAxis::Tokens {
+                o.tokens
+            } else {
+                o.flops
+            };
+            (v > 0.0).then_some((*o, v))
+        })
+        .collect();
+    let mut keys = styles.keys();
+    if let Some(b) = t.baseline {
+        keys.push(Key {
+            label: format!("random guess {b:.3}"),
+            colour: GREY,
+            marker: None,
+            stroke: Stroke::Dashed,
+        });
+    }
+    Figure {
+        title: format!(
+            "{} ({}): {} against {}",
+            t.task,
+            shots_name(t.shots),
+            t.metric,
+            extra
+        ),
+        x_label: x_label(extra),
+        y_label: y_label(&t.metric),
+        x_log: true,
+        lines: run_lines(&raw, extra, styles),
+        hline: t.baseline.map(|b| (b, String::new())),
+        legend: keys,
+        ..Figure::default()
+    }
+}
+
+fn panel_caption(t: &TaskFinding) -> String {
+    let mut c = format!(
+        "{} {} · {}",
+        task_link(&t.task, t.shots),
+        shots_name(t.shots),
+        esc(&t.metric)
+    );
+    if let Some((_, label, ci)) = eta_mark(t) {
+        let _ = write!(c, " · {label}");
+        if let Some([a, b]) = ci {
+            let _ = write!(c, " [{}, {}]", short(a), short(b));
+        }
+    }
+    c
+}
+
+/// The overview: one panel per task's main metric, then per task its first continuous
+/// metric (correct-choice probability, or the answer's log-probability).
+pub fn overview(page: &mut Page, input: &Input) -> Result<()> {
+    let f = input.findings;
+    let by_key = series(input.obs, input.axis);
+    let groups = by_task(f);
+    let x = esc(&input.axis.label());
+    let _ = write!(
+        page.html,
+        "<h2 id=\"overview\">Overview</h2><p>Each task's main metric (accuracy for multiple choice, exact match for generation) against {x}: every checkpoint of every run, one colour per model size, ±1 standard error, the random-guess level dashed, the model the verdict rests on drawn through the points and the threshold η with its 95% interval shaded. Hover a point for its checkpoint; a task's name leads to its section.</p>{}<div class=\"grid\">",
+        page.styles.html_legend()
+    );
+    let mut continuous = Vec::new();
+    for ((task, shots), metrics) in &groups {
+        let main = metrics[0];
+        if let Some(pts) = by_key.get(&(task.to_string(), *shots, main.metric.clone())) {
+            let fig = task_figure(main, pts, input.axis, &page.styles, Size::Panel);
+            let stem = format!("overview-{}-{shots}shot", slug(task));
+            page.figure(&fig, &stem, &panel_caption(main))?;
+        }
+        let wanted = continuous_metrics(&main.metric);
+        let first = wanted
+            .iter()
+            .find_map(|w| metrics.iter().find(|t| t.metric == *w));
+        continuous.extend(first.copied());
+    }
+    page.html.push_str("</div>");
+    if continuous.is_empty() {
+        return Ok(());
+    }
+    let _ = write!(
+        page.html,
+        "<h3 id=\"overview-continuous\">Continuous metrics</h3><p>The same tasks scored by a continuous metric (the correct choice's probability, the reference answer's log-probability), as in the paper's Figure 3: a threshold that is real stays under them.</p><div class=\"grid\">"
+    );
+    for t in continuous {
+        if let Some(pts) = by_key.get(&(t.task.clone(), t.shots, t.metric.clone())) {
+            let fig = task_figure(t, pts, input.axis, &page.styles, Size::Panel);
+            let stem = format!(
+                "overview-{}-{}shot-{}",
+                slug(&t.task),
+                t.shots,
+                slug(&t.metric)
+            );
+            page.figure(&fig, &stem, &panel_caption(t))?;
+        }
+    }
+    page.html.push_str("</div>");
+    Ok(())
+}
+
+/// One line on a task's verdict: the rule that decided it, η, stability.
+fn verdict_line(t: &TaskFinding) -> String {
+    let mut s = format!("<b>{}</b> ({})", t.kind.name(), esc(&t.metric));
+    if let Some((_, label, ci)) = eta_mark(t) {
+        let _ = write!(s, ", {label}");
+        if let Some([a, b]) = ci {
+            let _ = write!(s, " [{}, {}]", short(a), short(b));
+        }
+    }
+    if let Some(st) = &t.stability {
+        let _ = write!(s, ", stability {:.0}%", 100.0 * st.overall);
+    }
+    if let Some(r) = &t.reason {
+        let _ = write!(s, ": {}", esc(r));
+    }
+    s
+}
+
+fn family_summary(g: &Group) -> String {
+    let counts: Vec<String> = Kind::ALL
+        .iter()
+        .filter_map(|&k| {
+            let n = g.tasks.iter().filter(|(_, m)| m[0].kind == k).count();
+            (n > 0).then(|| format!("{n} {}", k.name()))
+        })
+        .collect();
+    format!(
+        "{} ({} tasks: {})",
+        esc(&g.name),
+        g.tasks.len(),
+        counts.join(", ")
+    )
+}
+
+const TOKENS_CAPTION: &str = "against the training tokens each checkpoint had seen (log scale): runs of one size differ here by their budget, and the sizes separate where loss alone would merge them.";
+const FLOPS_CAPTION: &str =
+    "against training compute C = 6·N·D (log scale): which size is ahead at equal compute.";
+
+/// One section per task and shot count, in groups.
+pub fn task_sections(page: &mut Page, input: &Input, groups: &[Group]) -> Result<()> {
+    let by_key = series(input.obs, input.axis);
+    page.html.push_str("<h2 id=\"tasks\">Tasks</h2>");
+    for g in groups {
+        if g.folded {
+            let _ = write!(
+                page.html,
+                "<details id=\"{}\"><summary>{}</summary>",
+                g.id,
+                family_summary(g)
+            );
+        } else {
+            let _ = write!(page.html, "<div id=\"{}\">", g.id);
+        }
+        for ((task, shots), metrics) in &g.tasks {
+            let _ = write!(
+                page.html,
+                "<section id=\"{}\"><h3>{} ({})</h3><p>{}</p><div class=\"row\">",
+                task_id(task, *shots),
+                esc(task),
+                shots_name(*shots),
+                verdict_line(metrics[0])
+            );
+            for t in metrics {
+                let Some(pts) = by_key.get(&(task.to_string(), *shots, t.metric.clone())) else {
+                    continue;
+                };
+                let fig = task_figure(t, pts, input.axis, &page.styles, Size::Full);
+                let stem = format!("{}-{shots}shot-{}", slug(task), slug(&t.metric));
+                let caption = format!(
+                    "{} against {}: {}.",
+                    esc(&t.metric),
+                    esc(&input.axis.label()),
+                    verdict_line(t)
+                );
+                page.figure(&fig, &stem, &caption)?;
+            }
+            let main = metrics[0];
+            if let Some(pts) = by_key.get(&(task.to_string(), *shots, main.metric.clone())) {
+                for (extra, caption) in [
+                    (XAxis::Tokens, TOKENS_CAPTION),
+                    (XAxis::Flops, FLOPS_CAPTION),
+                ] {
+                    if *input.axis == extra {
+                        continue;
+                    }
+                    let fig = budget_figure(main, pts, &extra, &page.styles);
+                    if fig.lines.is_empty() {
+                        continue;
+                    }
+                    let stem = format!("{}-{shots}shot-{}-{extra}", slug(task), slug(&main.metric));
+                    page.figure(&fig, &stem, &format!("{} {caption}", esc(&main.metric)))?;
+                }
+            }
+            page.html.push_str("</div></section>");
+        }
+        page.html
+            .push_str(if g.folded { "</details>" } else { "</div>" });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_are_named_by_what_their_members_share() {
+        assert_eq!(
+            common_name(&[
+                "crows_pairs_english_age",
+                "crows_pairs_french",
+                "crows_pairs_english"
+            ]),
+            "crows_pairs"
+        );
+        assert_eq!(
+            common_name(&["hendrycksTest-anatomy", "hendrycksTest-virology"]),
+            "hendrycksTest"
+        );
+        assert_eq!(common_name(&["arc_easy", "arc_challenge"]), "arc");
+        assert_eq!(family_key("hendrycksTest-anatomy"), "hendrycksTest");
+    }
+}
