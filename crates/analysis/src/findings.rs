@@ -595,13 +595,28 @@ pub fn analyze(
     rejected: Vec<String>,
     opts: &Options,
 ) -> Findings {
+    analyze_with_progress(obs, curve, rejected, opts, &|| {})
+}
+
+/// [`analyze`], calling `done` as each of the [`series`] is judged.
+pub fn analyze_with_progress(
+    obs: &[Obs],
+    curve: &[CurvePoint],
+    rejected: Vec<String>,
+    opts: &Options,
+    done: &(dyn Fn() + Sync),
+) -> Findings {
     use rayon::prelude::*;
     let groups = series(obs, &opts.x);
     let groups: Vec<(&SeriesKey, &Vec<(&Obs, f64)>)> = groups.iter().collect();
     let done: Vec<(TaskFinding, Vec<SpreadBin>)> = groups
         .par_iter()
         .enumerate()
-        .map(|(i, (key, pts))| finding(key, pts, opts, opts.seed.wrapping_add(i as u64)))
+        .map(|(i, (key, pts))| {
+            let f = finding(key, pts, opts, opts.seed.wrapping_add(i as u64));
+            done();
+            f
+        })
         .collect();
     let mut tasks = Vec::new();
     let mut spread = Vec::new();

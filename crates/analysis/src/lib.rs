@@ -16,8 +16,8 @@ mod threshold;
 
 pub use axis::XAxis;
 pub use findings::{
-    analyze, csv_field, curve_from_obs, series, CurvePoint, Findings, Options, Prediction,
-    SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,
+    analyze, analyze_with_progress, csv_field, curve_from_obs, series, CurvePoint, Findings,
+    Options, Prediction, SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,
 };
 pub use input::{
     human_count, is_proportion, known_baseline, metric_baseline, metric_lower_is_better, read_csv,

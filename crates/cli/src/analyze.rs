@@ -11,8 +11,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use emergent_analysis::claims::Claims;
 use emergent_analysis::{
-    analyze, curve_from_obs, metric_baseline, read_csv, read_lmeval, read_samples, CurvePoint,
-    DocScores, Findings, Kind, Obs, Options, Rules, XAxis,
+    analyze_with_progress, curve_from_obs, metric_baseline, read_csv, read_lmeval, read_samples,
+    CurvePoint, DocScores, Findings, Kind, Obs, Options, Rules, XAxis,
 };
 use emergent_store::Store;
 
@@ -440,7 +440,19 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
         seed: args.seed,
         tokens_per_param: args.tokens_per_param,
     };
-    let findings = analyze(&obs, &curve, rejected, &opts);
+    let n_series = emergent_analysis::series(&obs, &opts.x).len();
+    eprintln!(
+        "analyze: {} observations, {n_series} task–metric series against {}",
+        obs.len(),
+        opts.x.label()
+    );
+    let pb = crate::pipeline::bar(
+        n_series as u64,
+        "analyze [{elapsed_precise}] [{bar:30}] {pos}/{len} series eta {eta}",
+    );
+    pb.set_prefix("analyze");
+    let findings = analyze_with_progress(&obs, &curve, rejected, &opts, &|| pb.inc(1));
+    pb.finish_and_clear();
     let out = args
         .out
         .clone()
@@ -455,14 +467,19 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
         .title
         .clone()
         .unwrap_or_else(|| "emergent: performance against loss".into());
+    eprintln!("report: writing {}", out.join("report").display());
+    let pb = crate::pipeline::bar(0, "report [{elapsed_precise}] {pos} figures");
+    pb.set_prefix("report");
     let input = emergent_report::Input {
         title: &title,
         obs: &obs,
         curve: &curve,
         findings: &findings,
         axis: &args.x,
+        on_figure: &|| pb.inc(1),
     };
     let index = emergent_report::write_report(&out.join("report"), &input)?;
+    pb.finish_and_clear();
     eprintln!("findings: {}\nreport: {}", json.display(), index.display());
     Ok(findings)
 }

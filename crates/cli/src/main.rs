@@ -4,6 +4,7 @@ mod analyze;
 mod bench;
 mod bench_train;
 mod builtin_tasks;
+mod interrupt;
 mod pipeline;
 mod study;
 mod term;
@@ -68,8 +69,9 @@ enum Command {
     Eval {
         /// The study file (TOML); the built-in default study when absent.
         study: Option<PathBuf>,
-        /// The study's output directory (default emergent-out); with --model, the file
-        /// that receives per-document records (JSONL).
+        /// The output directory: the study's (default emergent-out), or with --model
+        /// the one that receives results.json (aggregates) and samples.jsonl
+        /// (per-document records).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Use the built-in quick study when no file is given.
@@ -87,23 +89,20 @@ enum Command {
         /// Override the tasks' few-shot count.
         #[arg(long)]
         num_fewshot: Option<usize>,
-        /// Write the aggregate results as JSON here (with --model).
-        #[arg(long = "json")]
-        json_out: Option<PathBuf>,
         /// Where the JSONL of shipped benchmark specs lives: DIR/TASK/FILE or DIR/FILE
         /// (a spec's own folder is looked in first).
         #[arg(long)]
         data: Option<PathBuf>,
     },
     /// Thresholds, size-invariance and the scaling law from a study's results or
-    /// imported ones (CSV, lm-evaluation-harness JSON): findings.json and report/.
+    /// imported ones (CSV, lm-evaluation-harness JSON): findings.json and the report
+    /// (report/index.html, figures as SVG and PNG, tables as CSV). `report` is the same
+    /// command.
+    #[command(visible_alias = "report")]
     Analyze(analyze::AnalyzeArgs),
     /// Speed measurements, one JSON line each (bench/ has the scripts that compare).
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Write report/index.html (figures as SVG and PNG, tables as CSV): the same
-    /// analysis as `analyze`, for the same arguments.
-    Report(analyze::AnalyzeArgs),
 }
 
 #[derive(Subcommand)]
@@ -118,6 +117,7 @@ enum BenchCommand {
 
 fn setup(args: &StudyArgs) -> Result<study::Study> {
     let s = study::load_study(args.study.as_deref(), args.quick)?;
+    interrupt::say_how_to_resume();
     if s.threads > 0 {
         // Ignored if a pool already exists (only in tests that call twice).
         let _ = rayon::ThreadPoolBuilder::new()
@@ -198,7 +198,6 @@ fn run(cli: Cli) -> Result<()> {
             limit,
             num_fewshot,
             out,
-            json_out,
             data,
             ..
         } => {
@@ -212,7 +211,6 @@ fn run(cli: Cli) -> Result<()> {
                 &tasks,
                 &opts,
                 out.as_deref(),
-                json_out.as_deref(),
                 data.as_deref(),
                 study.is_some(),
             )?;
@@ -232,7 +230,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Eval(args)) => bench::bench_eval(&args)?,
         Command::Bench(BenchCommand::Train(args)) => bench_train::bench_model(&args, true)?,
         Command::Bench(BenchCommand::Forward(args)) => bench_train::bench_model(&args, false)?,
-        Command::Analyze(args) | Command::Report(args) => {
+        Command::Analyze(args) => {
             analyze::run_analyze(&args)?;
         }
     }
@@ -339,13 +337,13 @@ pub(crate) fn task_path(name: &Path) -> PathBuf {
 }
 
 /// `emergent eval --model DIR_OR_GGUF --tasks NAME_OR_PATH,...`: scores one model, prints
-/// a table, writes per-document records (`--out`) and aggregates (`--json`).
+/// a table and, with `--out DIR`, writes DIR/results.json (aggregates) and
+/// DIR/samples.jsonl (per-document records).
 fn eval_one(
     model_path: &Path,
     tasks: &[PathBuf],
     opts: &EvalOptions,
     out: Option<&Path>,
-    json_out: Option<&Path>,
     data: Option<&Path>,
     study_given: bool,
 ) -> Result<()> {
@@ -355,10 +353,19 @@ fn eval_one(
     if tasks.is_empty() {
         anyhow::bail!("--model needs --tasks (task names or spec files)");
     }
+    if let Some(dir) = out {
+        if dir.is_file() {
+            anyhow::bail!(
+                "--out {}: a file; --out names the directory that receives results.json and samples.jsonl",
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let (mut model, tokenizer) = load_model(model_path)?;
-    let mut samples = match out {
+    let mut samples = match out.map(|d| d.join("samples.jsonl")) {
         Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))?,
         )),
         None => None,
     };
@@ -398,9 +405,15 @@ fn eval_one(
     if let Some(w) = samples.as_mut() {
         w.flush()?;
     }
-    if let Some(p) = json_out {
-        std::fs::write(p, serde_json::to_string_pretty(&results)?)
+    if let Some(dir) = out {
+        let p = dir.join("results.json");
+        std::fs::write(&p, serde_json::to_string_pretty(&results)?)
             .with_context(|| format!("writing {}", p.display()))?;
+        eprintln!(
+            "results: {}\nsamples: {}",
+            p.display(),
+            dir.join("samples.jsonl").display()
+        );
     }
     if failed > 0 {
         anyhow::bail!(

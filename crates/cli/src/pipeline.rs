@@ -15,7 +15,7 @@ use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
 use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer};
 use emergent_store::{CheckpointRow, EvalRow, RunRow, Store};
 use emergent_train::{
-    list_checkpoints, log_spaced_steps, read_meta, say, train, RunSpec, Validation,
+    list_checkpoints, log_spaced_steps, read_meta, say, step_dir_name, train, RunSpec, Validation,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -49,11 +49,16 @@ impl Prepared {
     }
 }
 
-/// A progress bar with `template`. On a terminal it redraws in place; elsewhere (a log
-/// file, a cluster job's output) indicatif draws nothing, so a line with the bar's
-/// prefix, position, message and time left is printed every [`LOG_EVERY`] instead.
+/// A progress bar with `template` (of unknown length when `len` is 0). On a terminal
+/// it redraws in place; elsewhere (a log file, a cluster job's output) indicatif draws
+/// nothing, so a line with the bar's prefix, position, message and time left is
+/// printed every [`LOG_EVERY`] instead.
 pub fn bar(len: u64, template: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
+    let pb = if len == 0 {
+        ProgressBar::no_length()
+    } else {
+        ProgressBar::new(len)
+    };
     pb.set_style(
         ProgressStyle::with_template(template)
             .unwrap()
@@ -77,18 +82,29 @@ fn log_progress(weak: indicatif::WeakProgressBar) {
             if pb.is_finished() {
                 return;
             }
-            if since.elapsed() < LOG_EVERY || pb.position() == 0 {
+            if since.elapsed() < LOG_EVERY {
                 continue;
             }
             since = std::time::Instant::now();
-            let len = pb.length().unwrap_or(0).max(1);
-            let percent = 100.0 * pb.position() as f64 / len as f64;
-            eprintln!(
-                "{} {percent:.0}% {} eta {}",
-                pb.prefix(),
-                pb.message(),
-                indicatif::HumanDuration(pb.eta())
-            );
+            let elapsed = indicatif::HumanDuration(pb.elapsed());
+            match pb.length() {
+                Some(len) if pb.position() > 0 => {
+                    let percent = 100.0 * pb.position() as f64 / len.max(1) as f64;
+                    eprintln!(
+                        "{} {percent:.0}% {} after {elapsed}, eta {}",
+                        pb.prefix(),
+                        pb.message(),
+                        indicatif::HumanDuration(pb.eta())
+                    );
+                }
+                Some(_) => eprintln!("{} starting: {} after {elapsed}", pb.prefix(), pb.message()),
+                None => eprintln!(
+                    "{} {} {} after {elapsed}",
+                    pb.prefix(),
+                    pb.position(),
+                    pb.message()
+                ),
+            }
         }
     });
 }
@@ -280,6 +296,23 @@ fn run_gflops(spec: &RunSpec) -> u64 {
 /// checkpoints in the results database.
 pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> Result<()> {
     let runs = grid(study, data.tokenizer.vocab_size(), data.tokenizer.eos_id());
+    let finished = runs
+        .iter()
+        .filter(|(_, s)| {
+            let last = out
+                .join("runs")
+                .join(&s.name)
+                .join(step_dir_name(s.total_steps));
+            last.join("meta.json").exists()
+        })
+        .count();
+    eprintln!(
+        "train: {} runs ({} sizes × {} budgets), {finished}/{} runs done",
+        runs.len(),
+        study.models.len(),
+        study.training.budgets.len(),
+        runs.len()
+    );
     let multi = MultiProgress::new();
     // Runs differ thirtyfold in cost: the study's time left is counted in FLOPs.
     let overall = multi.add(bar(
@@ -425,6 +458,18 @@ pub fn eval_all(
         tasks.push((task, key));
     }
     let ckpts = store.checkpoints()?;
+    let mut cached = 0;
+    for c in &ckpts {
+        for (t, k) in &tasks {
+            cached += usize::from(store.has_evaluation(&c.checkpoint, &t.spec.task, k)?);
+        }
+    }
+    eprintln!(
+        "eval: {} checkpoints × {} tasks, {cached} evaluations cached, {} to score",
+        ckpts.len(),
+        tasks.len(),
+        ckpts.len() * tasks.len() - cached
+    );
     // A checkpoint's scoring costs about its parameter count (plus a fixed part): the
     // bar counts that, so its time left holds while the sizes grow.
     let params: std::collections::HashMap<String, u64> = store

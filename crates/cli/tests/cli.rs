@@ -289,9 +289,7 @@ fn eval_scores_any_checkpoint_writes_samples_and_survives_a_bad_task() {
         "--limit",
         "4",
         "--out",
-        samples.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -339,8 +337,8 @@ fn shipped_specs_are_found_by_name_and_read_data_from_data_dir() {
         "arc_easy,piqa",
         "--data",
         root.join("benchmark-samples").to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
     ]);
     assert!(
         out.status.success(),

@@ -29,6 +29,8 @@ pub struct Input<'a> {
     pub curve: &'a [CurvePoint],
     pub findings: &'a Findings,
     pub axis: &'a XAxis,
+    /// Called as each figure is written (a progress bar's tick).
+    pub on_figure: &'a dyn Fn(),
 }
 
 fn slug(s: &str) -> String {
@@ -98,18 +100,20 @@ fn point_tip(o: &Obs, axis: &XAxis, x: f64) -> String {
     t
 }
 
-struct Page {
+struct Page<'a> {
     html: String,
     figures: PathBuf,
     styles: Styles,
+    on_figure: &'a dyn Fn(),
 }
 
-impl Page {
+impl Page<'_> {
     /// Saves a figure and places it. Its points' hover texts go to `stem.hot.js` beside
     /// it, which the page loads when the pointer first enters the figure: a page of
     /// hundreds of dense figures stays small, and works from `file://`.
     fn figure(&mut self, fig: &Figure, stem: &str, caption: &str) -> Result<()> {
         let saved = fig.save(&self.figures, stem)?;
+        (self.on_figure)();
         let class = match fig.size {
             Size::Full => "full",
             Size::Panel => "panel",
@@ -177,6 +181,7 @@ pub fn write_report(dir: &Path, input: &Input) -> Result<PathBuf> {
         html: format!("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title><style>{STYLE}</style><script>{SCRIPT}</script></head><body><div id=\"tip\"></div><h1>{title}</h1>"),
         figures,
         styles: Styles::new(input.obs, input.curve),
+        on_figure: input.on_figure,
     };
     let groups = tasks::groups(input.findings);
     sections::banner(&mut page, input.findings);
