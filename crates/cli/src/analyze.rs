@@ -168,6 +168,9 @@ fn from_study(dir: &Path) -> Result<(Vec<Obs>, Vec<CurvePoint>, Vec<String>)> {
 }
 
 fn from_results(path: &Path) -> Result<(Vec<Obs>, Vec<String>)> {
+    if !path.exists() {
+        bail!("--results {}: no such file or directory", path.display());
+    }
     let loaded = if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
