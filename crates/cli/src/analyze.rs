@@ -471,8 +471,9 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
         .clone()
         .unwrap_or_else(|| "emergent: performance against loss".into());
     eprintln!("report: writing {}", out.join("report").display());
-    let pb = crate::pipeline::bar(0, "report [{elapsed_precise}] {pos} figures");
+    let pb = crate::pipeline::bar(0, "report [{elapsed_precise}] {pos} {msg}");
     pb.set_prefix("report");
+    pb.set_message("figures written");
     let input = emergent_report::Input {
         title: &title,
         obs: &obs,

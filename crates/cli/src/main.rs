@@ -94,10 +94,11 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
-    /// Thresholds, size-invariance and the scaling law from a study's results or
-    /// imported ones (CSV, lm-evaluation-harness JSON): findings.json and the report
-    /// (report/index.html, figures as SVG and PNG, tables as CSV). `report` is the same
-    /// command.
+    /// Verdicts, thresholds and the scaling law: findings.json and report/index.html.
+    ///
+    /// Reads a study's results or imported ones (CSV, lm-evaluation-harness JSON) and
+    /// writes findings.json and the report (figures as SVG and PNG, tables as CSV).
+    /// `emergent report` is the same command.
     #[command(visible_alias = "report")]
     Analyze(analyze::AnalyzeArgs),
     /// Speed measurements, one JSON line each (bench/ has the scripts that compare).

@@ -69,12 +69,14 @@ fn readme_commands() -> Vec<String> {
 }
 
 fn has_chromium() -> bool {
-    ["chromium", "chromium-browser", "google-chrome"].iter().any(|b| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {b}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .any(|b| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {b}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
 }
 
 /// A README argument with the stand-ins resolved.
@@ -103,7 +105,11 @@ fn cargo_command(cmd: &str) {
         "cargo test --workspace" => {
             let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
             let last = ci.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
-            assert_eq!(last.trim(), cmd, ".ci/run must end with the README's test command");
+            assert_eq!(
+                last.trim(),
+                cmd,
+                ".ci/run must end with the README's test command"
+            );
         }
         "cargo run --release -- run" => {
             // The default study itself takes 20 minutes: its command line is checked
@@ -116,7 +122,10 @@ fn cargo_command(cmd: &str) {
         }
         "cargo install --path crates/cli" => {
             let toml = std::fs::read_to_string(root.join("crates/cli/Cargo.toml")).unwrap();
-            assert!(toml.contains("name = \"emergent\""), "crates/cli builds `emergent`");
+            assert!(
+                toml.contains("name = \"emergent\""),
+                "crates/cli builds `emergent`"
+            );
         }
         other => panic!("README command `{other}` is not run by any test: add it here"),
     }

@@ -257,7 +257,13 @@ impl Figure {
             .y_labels(ticks)
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
-            .x_label_formatter(&|p| tick(self.x_of(*p), xlog, 0.0))
+            .x_label_formatter(&|p| {
+                // Over two decades or more a log axis is labelled at powers of ten only.
+                if xlog && (x1 - x0) >= 2.0 && (p - p.round()).abs() > 1e-6 {
+                    return String::new();
+                }
+                tick(self.x_of(*p), xlog, 0.0)
+            })
             .y_label_formatter(&|q| tick(if ylog { 10f64.powf(*q) } else { *q }, ylog, y_eps))
             .label_style(("sans-serif", sc.font(13, 14)))
             .axis_desc_style(("sans-serif", sc.font(14, 14)))
@@ -514,12 +520,22 @@ fn tick(v: f64, log: bool, zero: f64) -> String {
     if v == 0.0 || (!log && v.abs() <= zero) {
         return "0".into();
     }
-    if log || v.abs() >= 1e5 || v.abs() < 1e-3 {
+    if v.abs() >= 1e5 || v.abs() < 1e-3 {
         let s = format!("{v:.1e}");
         return s.replace(".0e", "e");
     }
-    let s = format!("{v:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+    // Three significant digits: a log axis's 10^1.5 reads 31.6, not 3.2e1.
+    let digits = if log {
+        (2 - v.abs().log10().floor() as i32).max(0) as usize
+    } else {
+        3
+    };
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -532,6 +548,8 @@ mod tests {
         assert_eq!(tick(3.0, false, 0.0), "3");
         assert_eq!(tick(1e9, true, 0.0), "1e9");
         assert_eq!(tick(3.2e7, true, 0.0), "3.2e7");
+        assert_eq!(tick(31.62, true, 0.0), "31.6");
+        assert_eq!(tick(100.0, true, 0.0), "100");
         assert_eq!(tick(-2e-28, false, 1e-7), "0");
     }
 

@@ -29,12 +29,14 @@ pub fn short(v: f64) -> String {
     format!("{v:.digits$}")
 }
 
+/// A task and shot count with the findings of each metric, main metric first.
+pub type TaskMetrics<'a> = ((&'a str, u32), Vec<&'a TaskFinding>);
+
 /// One group of task sections: a benchmark family, or the tasks of no family.
 pub struct Group<'a> {
     pub name: String,
     pub id: String,
-    /// (task, shots) → the findings of each metric, main metric first.
-    pub tasks: Vec<((&'a str, u32), Vec<&'a TaskFinding>)>,
+    pub tasks: Vec<TaskMetrics<'a>>,
     pub folded: bool,
 }
 
@@ -84,7 +86,7 @@ fn by_task(f: &Findings) -> BTreeMap<(&str, u32), Vec<&TaskFinding>> {
 pub fn groups(f: &Findings) -> Vec<Group<'_>> {
     let all = by_task(f);
     let fold = all.len() > FOLD_ABOVE;
-    let mut fams: BTreeMap<&str, Vec<((&str, u32), Vec<&TaskFinding>)>> = BTreeMap::new();
+    let mut fams: BTreeMap<&str, Vec<TaskMetrics>> = BTreeMap::new();
     for (k, v) in all {
         fams.entry(if fold { family_key(k.0) } else { "" })
             .or_default()
