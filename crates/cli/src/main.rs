@@ -127,7 +127,6 @@ fn setup(args: &StudyArgs) -> Result<study::Study> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    std::fs::write(args.out.join("study.toml"), toml::to_string(&s)?)?;
     Ok(s)
 }
 
@@ -186,11 +185,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Corpus { study } => {
             let s = setup(&study)?;
             pipeline::prepare_corpus(&s, &study.out)?;
+            pipeline::write_study_file(&s, &study.out)?;
         }
         Command::Train { study } => {
             let s = setup(&study)?;
             let data = pipeline::prepare_corpus(&s, &study.out)?;
-            pipeline::train_all(&s, &study.out, &data, &open_store(&study.out)?)?;
+            let failed = pipeline::train_all(&s, &study.out, &data, &open_store(&study.out)?)?;
+            runs_failed(&failed)?;
         }
         Command::Eval {
             study,
@@ -226,6 +227,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let s = setup(&study)?;
             let tasks = pipeline::prepare_tasks(&s, &study.out)?;
+            pipeline::write_study_file(&s, &study.out)?;
             pipeline::eval_all(&s, &mut open_store(&study.out)?, &tasks, &study.out)?;
         }
         Command::Bench(BenchCommand::Eval(args)) => bench::bench_eval(&args)?,
@@ -243,14 +245,34 @@ fn run(cli: Cli) -> Result<()> {
 fn run_study(s: &study::Study, out: &Path, no_report: bool) -> Result<Option<Findings>> {
     let data = pipeline::prepare_corpus(s, out)?;
     let mut store = open_store(out)?;
-    pipeline::train_all(s, out, &data, &store)?;
+    let failed = pipeline::train_all(s, out, &data, &store)?;
     let tasks = pipeline::prepare_tasks(s, out)?;
     pipeline::eval_all(s, &mut store, &tasks, out)?;
-    if no_report {
-        return Ok(None);
+    // What the runs that failed left is evaluated and reported; the study still fails.
+    let findings = if no_report {
+        Ok(None)
+    } else {
+        let args = analyze::AnalyzeArgs::for_study(out, &s.name);
+        analyze::run_analyze(&args).map(Some)
+    };
+    if let (Err(e), false) = (&findings, failed.is_empty()) {
+        eprintln!("error: {e:#}");
     }
-    let args = analyze::AnalyzeArgs::for_study(out, &s.name);
-    Ok(Some(analyze::run_analyze(&args)?))
+    runs_failed(&failed)?;
+    findings
+}
+
+/// An error listing the runs that failed, when any did.
+fn runs_failed(failed: &[String]) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} run{} failed (their checkpoints before the failure are kept and evaluated):\n  {}",
+        failed.len(),
+        if failed.len() == 1 { "" } else { "s" },
+        failed.join("\n  ")
+    )
 }
 
 /// The study once per seed in `out/seed-N/`, then the claims across seeds in

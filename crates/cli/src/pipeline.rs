@@ -292,10 +292,70 @@ fn run_gflops(spec: &RunSpec) -> u64 {
     (6.0 * spec.model.num_params() as f64 * tokens as f64 / 1e9).ceil() as u64
 }
 
+/// `out/study.toml`: the study the results beside it came from. Written only once the
+/// study is accepted over what `out` already holds.
+pub fn write_study_file(study: &Study, out: &Path) -> Result<()> {
+    let path = out.join("study.toml");
+    std::fs::write(&path, toml::to_string(study)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Refuses a grid whose runs in `out` were trained with another configuration, naming
+/// every one, before anything is trained or written.
+fn check_runs(runs: &[(String, RunSpec)], out: &Path, data: &Prepared) -> Result<()> {
+    let mut clashes = Vec::new();
+    for (_, spec) in runs {
+        let run_dir = out.join("runs").join(&spec.name);
+        let marker = run_dir.join("run.json");
+        if !marker.exists() {
+            continue;
+        }
+        let key = hash_of(&(spec, &data.dir.file_name()));
+        let text = std::fs::read_to_string(&marker)
+            .with_context(|| format!("reading {}", marker.display()))?;
+        let old: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a run marker", marker.display()))?;
+        if old["hash"] != key {
+            clashes.push(format!(
+                "{}: trained with another configuration (hash {} ≠ {key})",
+                run_dir.display(),
+                old["hash"]
+            ));
+        }
+    }
+    if !clashes.is_empty() {
+        bail!(
+            "{}\nuse another --out, or remove those run directories",
+            clashes.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// Sets a flag when dropped, so a thread waiting on it ends even when its run panics.
+struct SetOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A panic's message.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
 /// Trains every run of the grid (resuming where it stopped) and records its
-/// checkpoints in the results database.
-pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> Result<()> {
+/// checkpoints in the results database. A run that fails (diverges, or hits a bug)
+/// keeps its checkpoints and the others go on; the failures are returned, one line each.
+pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> Result<Vec<String>> {
     let runs = grid(study, data.tokenizer.vocab_size(), data.tokenizer.eos_id());
+    check_runs(&runs, out, data)?;
+    write_study_file(study, out)?;
     let finished = runs
         .iter()
         .filter(|(_, s)| {
@@ -321,21 +381,13 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
     ));
     overall.set_prefix("train");
     let mut done = 0;
+    let mut failed = Vec::new();
     overall.set_message(format!("0/{} runs", runs.len()));
     for (size, spec) in &runs {
         let run_dir = out.join("runs").join(&spec.name);
         let key = hash_of(&(spec, &data.dir.file_name()));
         let marker = run_dir.join("run.json");
-        if marker.exists() {
-            let old: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&marker)?)?;
-            if old["hash"] != key {
-                bail!(
-                    "{}: this run was trained with another configuration (hash {} ≠ {key}); use another --out or remove the directory",
-                    run_dir.display(),
-                    old["hash"]
-                );
-            }
-        } else {
+        if !marker.exists() {
             std::fs::create_dir_all(&run_dir)?;
             std::fs::write(
                 &marker,
@@ -358,6 +410,7 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
         let before = overall.position();
         let finished = std::sync::atomic::AtomicBool::new(false);
         let trained = std::thread::scope(|scope| {
+            let _done = SetOnDrop(&finished);
             // The grid's bar follows this run's steps, so its time left is a rate over
             // steady progress rather than over whole runs.
             scope.spawn(|| {
@@ -367,23 +420,33 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
                     std::thread::sleep(std::time::Duration::from_millis(200));
                 }
             });
-            let result = train(
-                spec,
-                &data.train,
-                Validation {
-                    all: &data.val,
-                    domains: &data.val_domains,
-                },
-                &data.tokenizer_files(),
-                &run_dir,
-                &pb,
-                None,
-            );
-            finished.store(true, std::sync::atomic::Ordering::Relaxed);
-            result
+            let run = || {
+                train(
+                    spec,
+                    &data.train,
+                    Validation {
+                        all: &data.val,
+                        domains: &data.val_domains,
+                    },
+                    &data.tokenizer_files(),
+                    &run_dir,
+                    &pb,
+                    None,
+                )
+            };
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|p| {
+                Err(anyhow::anyhow!(
+                    "{}: training stopped on an internal error: {}",
+                    spec.name,
+                    panic_text(p.as_ref())
+                ))
+            })
         });
-        trained?;
         pb.finish_and_clear();
+        if let Err(e) = &trained {
+            say(&overall, format!("error: {e:#}"));
+            failed.push(format!("{e:#}"));
+        }
         done += 1;
         overall.set_message(format!("{done}/{} runs", runs.len()));
         overall.set_position(before + run_gflops(spec));
@@ -404,7 +467,7 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
         overall.inc(1);
     }
     overall.finish();
-    Ok(())
+    Ok(failed)
 }
 
 /// Writes the built-in world's tasks into `out/tasks/` and returns every task spec path.

@@ -195,6 +195,11 @@ impl SizeConfig {
 
 /// Parses a study; `origin` names the file in errors.
 pub fn parse_study(text: &str, origin: &str) -> Result<Study> {
+    if text.trim().is_empty() {
+        return Err(anyhow!(
+            "{origin}: the study file is empty (copy studies/default.toml to start one, or give no file for the built-in default)"
+        ));
+    }
     let study: Study = toml::from_str(text).map_err(|e| {
         let msg = e.message().trim();
         let Some(start) = e.span().map(|s| s.start) else {
@@ -242,64 +247,250 @@ pub fn load_study(path: Option<&Path>, quick: bool) -> Result<Study> {
     }
 }
 
-fn validate(s: &Study) -> Result<()> {
+/// The machine's memory in bytes (`/proc/meminfo`), when it can be read.
+fn machine_memory() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// Bytes one training run of a size holds at once: weights, gradients and AdamW's two
+/// moments (4 bytes each per parameter), and the activations kept for the backward pass
+/// (about 20 values per hidden unit per token and layer, plus the logits and their
+/// gradient).
+fn training_bytes(m: &SizeConfig, t: &TrainingConfig, vocab: usize) -> f64 {
+    let (h, l, v) = (m.hidden as f64, m.layers as f64, vocab as f64);
+    let f = m.mlp_width() as f64;
+    let heads = m.heads.max(1) as f64;
+    let kv = m.kv_heads.unwrap_or(m.heads) as f64;
+    let attention = h * h * (2.0 + 2.0 * kv / heads);
+    let params =
+        l * (attention + 3.0 * h * f + 2.0 * h) + v * h * if t.tie_embeddings { 1.0 } else { 2.0 };
+    let tokens = (t.batch_size * t.seq_len) as f64;
+    let activations = tokens * (l * (20.0 * h + 3.0 * f) + 2.0 * v);
+    16.0 * params + 4.0 * activations
+}
+
+fn gib(bytes: f64) -> String {
+    format!("{:.1} GiB", bytes / (1u64 << 30) as f64)
+}
+
+/// Largest sizes accepted before anything is computed from them.
+const MAX_HIDDEN: usize = 1 << 16;
+const MAX_LAYERS: usize = 1 << 10;
+const MAX_SEQ_LEN: usize = 1 << 17;
+
+fn check_models(s: &Study, bad: &mut Vec<String>) {
     if s.models.is_empty() {
-        return Err(anyhow!("field `models`: at least one model size is needed"));
+        bad.push("field `models`: at least one model size is needed".into());
     }
+    let memory = machine_memory();
     for (i, m) in s.models.iter().enumerate() {
-        if m.heads == 0 || m.hidden % m.heads != 0 {
-            return Err(anyhow!(
-                "field `models[{i}].heads`: hidden size {} is not divisible by {} heads",
-                m.hidden,
-                m.heads
+        let at = format!("models[{i}]");
+        if m.layers == 0 || m.layers > MAX_LAYERS {
+            bad.push(format!(
+                "field `{at}.layers`: {} (1 to {MAX_LAYERS})",
+                m.layers
             ));
         }
+        if m.hidden == 0 || m.hidden > MAX_HIDDEN {
+            bad.push(format!(
+                "field `{at}.hidden`: {} (1 to {MAX_HIDDEN})",
+                m.hidden
+            ));
+            continue;
+        }
+        if m.heads == 0 || m.hidden % m.heads != 0 {
+            bad.push(format!(
+                "field `{at}.heads`: hidden size {} is not divisible by {} heads",
+                m.hidden, m.heads
+            ));
+            continue;
+        }
         if (m.hidden / m.heads) % 2 != 0 {
-            return Err(anyhow!(
-                "field `models[{i}].heads`: head dimension {} must be even",
+            bad.push(format!(
+                "field `{at}.heads`: head dimension {} must be even",
                 m.hidden / m.heads
             ));
         }
         if let Some(kv) = m.kv_heads {
             if kv == 0 || m.heads % kv != 0 {
-                return Err(anyhow!(
-                    "field `models[{i}].kv_heads`: {} heads are not a multiple of {kv}",
+                bad.push(format!(
+                    "field `{at}.kv_heads`: {} heads are not a multiple of {kv}",
                     m.heads
                 ));
             }
         }
+        if m.mlp.is_some_and(|f| f == 0 || f > 8 * MAX_HIDDEN) {
+            bad.push(format!("field `{at}.mlp`: 1 to {}", 8 * MAX_HIDDEN));
+        }
+        let t = &s.training;
+        if m.layers <= MAX_LAYERS && t.seq_len <= MAX_SEQ_LEN {
+            let need = training_bytes(m, t, s.tokenizer.vocab_size);
+            if let Some(have) = memory.filter(|have| need > 0.8 * have) {
+                bad.push(format!(
+                    "field `{at}`: training {} needs about {} (weights, gradients, optimiser state and activations at batch {} × {} tokens), more than 80% of this machine's {}",
+                    m.name(), gib(need), t.batch_size, t.seq_len, gib(have)
+                ));
+            }
+        }
     }
-    let t = &s.training;
-    if t.budgets.is_empty() {
-        return Err(anyhow!(
-            "field `training.budgets`: at least one token budget is needed"
-        ));
+}
+
+fn check_training(t: &TrainingConfig, bad: &mut Vec<String>) {
+    let mut need = |ok: bool, field: &str, what: String| {
+        if !ok {
+            bad.push(format!("field `training.{field}`: {what}"));
+        }
+    };
+    need(
+        !t.budgets.is_empty(),
+        "budgets",
+        "at least one token budget is needed".into(),
+    );
+    need(
+        t.budgets
+            .iter()
+            .all(|&b| b >= (t.batch_size * t.seq_len) as u64 && b > 0),
+        "budgets",
+        format!(
+            "{:?}: each at least one step's tokens ({} × {})",
+            t.budgets, t.batch_size, t.seq_len
+        ),
+    );
+    need(
+        t.batch_size > 0 && t.batch_size <= 1 << 16,
+        "batch_size",
+        format!("{} (1 to 65536)", t.batch_size),
+    );
+    need(
+        (2..=MAX_SEQ_LEN).contains(&t.seq_len),
+        "seq_len",
+        format!("{} (2 to {MAX_SEQ_LEN})", t.seq_len),
+    );
+    need(
+        t.lr.is_finite() && t.lr > 0.0,
+        "lr",
+        format!("{} (a positive number)", t.lr),
+    );
+    need(
+        (0.0..=1.0).contains(&t.min_lr_ratio),
+        "min_lr_ratio",
+        format!("{} (0 to 1)", t.min_lr_ratio),
+    );
+    need(
+        (0.0..1.0).contains(&t.beta1),
+        "beta1",
+        format!("{} (0 to below 1)", t.beta1),
+    );
+    need(
+        (0.0..1.0).contains(&t.beta2),
+        "beta2",
+        format!("{} (0 to below 1)", t.beta2),
+    );
+    need(
+        t.eps.is_finite() && t.eps > 0.0,
+        "eps",
+        format!("{} (positive)", t.eps),
+    );
+    need(
+        t.weight_decay.is_finite() && t.weight_decay >= 0.0,
+        "weight_decay",
+        format!("{} (0 or more)", t.weight_decay),
+    );
+    need(
+        t.max_grad_norm.is_finite() && t.max_grad_norm > 0.0,
+        "max_grad_norm",
+        format!("{} (positive)", t.max_grad_norm),
+    );
+    need(
+        t.rope_theta.is_finite() && t.rope_theta > 0.0,
+        "rope_theta",
+        format!("{} (positive)", t.rope_theta),
+    );
+    need(
+        t.checkpoints >= 1,
+        "checkpoints",
+        format!("{} (at least 1)", t.checkpoints),
+    );
+    need(
+        t.first_checkpoint_tokens > 0,
+        "first_checkpoint_tokens",
+        "positive".into(),
+    );
+}
+
+fn check_data(s: &Study, bad: &mut Vec<String>) {
+    let c = &s.corpus;
+    if !(0.0..1.0).contains(&c.validation_fraction) {
+        bad.push("field `corpus.validation_fraction`: must be in [0, 1)".into());
     }
-    if t.batch_size == 0 || t.seq_len < 2 {
-        return Err(anyhow!(
-            "field `training.batch_size`/`training.seq_len`: must be positive (seq_len ≥ 2)"
-        ));
+    if c.source == "builtin" {
+        if c.world_towns < emergent_data::world::MIN_TOWNS {
+            bad.push(format!(
+                "field `corpus.world_towns`: at least {} (reading passages need them)",
+                emergent_data::world::MIN_TOWNS
+            ));
+        }
+        if c.builtin_documents == 0 {
+            bad.push("field `corpus.builtin_documents`: at least 1".into());
+        }
+    } else if let Err(e) = std::fs::File::open(&c.source) {
+        bad.push(format!("field `corpus.source`: {}: {e}", c.source));
     }
-    if !(0.0..1.0).contains(&s.corpus.validation_fraction) {
-        return Err(anyhow!(
-            "field `corpus.validation_fraction`: must be in [0, 1)"
-        ));
+    match &s.tokenizer.path {
+        Some(p) => {
+            if let Err(e) = std::fs::File::open(p) {
+                bad.push(format!("field `tokenizer.path`: {p}: {e}"));
+            }
+        }
+        None if !(260..=1 << 20).contains(&s.tokenizer.vocab_size) => bad.push(format!(
+            "field `tokenizer.vocab_size`: {} (260 to {}: 256 bytes + merges + special)",
+            s.tokenizer.vocab_size,
+            1 << 20
+        )),
+        None => {}
     }
+    let e = &s.eval;
+    if e.tasks.is_empty() {
+        bad.push("field `eval.tasks`: at least one task is needed".into());
+    }
+    for t in &e.tasks {
+        if !emergent_data::TASK_NAMES.contains(&t.as_str()) && !Path::new(t).is_file() {
+            bad.push(format!(
+                "field `eval.tasks`: `{t}` is neither a built-in task ({}) nor a task spec file",
+                emergent_data::TASK_NAMES.join(", ")
+            ));
+        }
+    }
+    if e.documents == 0 {
+        bad.push("field `eval.documents`: at least 1".into());
+    }
+}
+
+/// Every problem of a study, found in one pass before any work starts.
+fn validate(s: &Study) -> Result<()> {
+    let mut bad = Vec::new();
+    check_models(s, &mut bad);
+    check_training(&s.training, &mut bad);
+    check_data(s, &mut bad);
     if s.seeds == 0 {
-        return Err(anyhow!("field `seeds`: at least 1"));
+        bad.push("field `seeds`: at least 1".into());
     }
-    if s.corpus.world_towns < emergent_data::world::MIN_TOWNS {
-        return Err(anyhow!(
-            "field `corpus.world_towns`: at least {} (reading passages need them)",
-            emergent_data::world::MIN_TOWNS
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if s.threads > 4 * cores {
+        bad.push(format!(
+            "field `threads`: {} on a machine with {cores} cores (at most {}; 0 for one per core)",
+            s.threads,
+            4 * cores
         ));
     }
-    if s.tokenizer.vocab_size < 260 && s.tokenizer.path.is_none() {
-        return Err(anyhow!(
-            "field `tokenizer.vocab_size`: at least 260 (256 bytes + merges + special)"
-        ));
+    match bad.len() {
+        0 => Ok(()),
+        1 => Err(anyhow!("{}", bad[0])),
+        n => Err(anyhow!("{n} problems:\n  {}", bad.join("\n  "))),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -356,3 +356,84 @@ fn shipped_specs_are_found_by_name_and_read_data_from_data_dir() {
     assert_eq!(names, ["arc_easy", "piqa"]);
     assert_eq!(results[0]["n_docs"], 4);
 }
+
+#[test]
+fn every_problem_of_a_study_is_listed_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+threads = 100000
+[[models]]
+layers = 0
+hidden = 32
+heads = 2
+[[models]]
+layers = 2
+hidden = 1000000000
+heads = 4
+[training]
+lr = -1.0
+budgets = [0]
+checkpoints = 0
+[eval]
+tasks = ["qa-fr"]
+"#;
+    let study = write_study(dir.path(), text);
+    let out = dir.path().join("o");
+    let started = std::time::Instant::now();
+    let o = emergent(&["run", &study, "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(started.elapsed().as_secs() < 10, "validation comes first");
+    for want in [
+        "models[0].layers",
+        "models[1].hidden",
+        "training.lr",
+        "training.budgets",
+        "training.checkpoints",
+        "`qa-fr` is neither a built-in task",
+        "field `threads`",
+    ] {
+        assert!(err.contains(want), "{err} lacks {want}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.join("data").exists(), "nothing was prepared");
+    let empty = write_study(dir.path(), "\n");
+    let o = emergent(&["run", &empty, "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("empty"), "{err}");
+}
+
+#[test]
+fn a_diverging_run_stops_naming_its_step_and_the_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = STUDY.replace("[training]\n", "[training]\nlr = 1e6\nwarmup_steps = 0\n");
+    let study = write_study(dir.path(), &text);
+    let out = dir.path().join("out");
+    let o = emergent(&["run", &study, "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a diverged run fails the study");
+    assert!(err.contains("diverged") && err.contains("step "), "{err}");
+    assert!(err.contains("2 runs failed"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_changed_study_over_the_same_out_is_refused_and_study_toml_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let study = write_study(dir.path(), STUDY);
+    let o = emergent(&["train", &study, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = std::fs::read_to_string(out.join("study.toml")).unwrap();
+    let changed = write_study(dir.path(), &STUDY.replace("seq_len = 64", "seq_len = 32"));
+    let o = emergent(&["train", &changed, "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("another configuration"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("study.toml")).unwrap(),
+        before
+    );
+}

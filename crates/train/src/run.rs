@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use emergent_data::Shard;
 use emergent_engine::{
     clip_grad_norm, load_checkpoint, AdamW, AdamWConfig, CpuModel, LrSchedule, ModelConfig, Rng,
@@ -100,7 +100,16 @@ pub fn train(
         let step_start = Instant::now();
         sampler.fill(train, state.step, &mut inputs, &mut targets);
         let loss = model.forward_backward(&inputs, &targets, b, t);
-        clip_grad_norm(&mut model.grads, spec.max_grad_norm);
+        let norm = clip_grad_norm(&mut model.grads, spec.max_grad_norm);
+        // Checked before the update, so the last checkpoint and the optimiser state
+        // stay good.
+        if !(loss.is_finite() && norm.is_finite()) {
+            bail!(
+                "{}: step {}: the training loss is {loss} and the gradient norm {norm}: training diverged (try a lower lr); checkpoints before this step are kept",
+                spec.name,
+                state.step + 1
+            );
+        }
         let lr = spec.schedule.lr(state.step);
         state.optimizer.update(&mut model.params, &model.grads, lr);
         state.step += 1;
@@ -113,6 +122,13 @@ pub fn train(
         if spec.checkpoint_steps.contains(&state.step) {
             state.seconds = seconds_before + started.elapsed().as_secs_f64();
             let val_loss = validation_loss(&mut model, val.all, t, b);
+            if !val_loss.is_finite() {
+                bail!(
+                    "{}: step {}: the validation loss is {val_loss}: training diverged (try a lower lr); checkpoints before this step are kept",
+                    spec.name,
+                    state.step
+                );
+            }
             let domain_losses = val
                 .domains
                 .iter()
