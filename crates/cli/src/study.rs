@@ -453,9 +453,6 @@ fn check_data(s: &Study, bad: &mut Vec<String>) {
         None => {}
     }
     let e = &s.eval;
-    if e.tasks.is_empty() {
-        bad.push("field `eval.tasks`: at least one task is needed".into());
-    }
     for t in &e.tasks {
         if !emergent_data::TASK_NAMES.contains(&t.as_str()) && !Path::new(t).is_file() {
             bad.push(format!(
