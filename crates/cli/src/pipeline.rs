@@ -121,14 +121,52 @@ fn doc_texts(docs: &[(String, Option<String>)]) -> Vec<&str> {
     docs.iter().map(|d| d.0.as_str()).collect()
 }
 
-/// Corpus, validation split, tokenizer and shards, under `data/<hash>/`.
+/// A file's size and SHA-256, read in blocks: what a cache keyed by the file holds.
+fn content_digest(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut digest = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        digest.update(&buf[..n]);
+    }
+    Ok(format!("{size}:{:x}", digest.finalize()))
+}
+
+/// Corpus, validation split, tokenizer and shards, under `data/<hash>/`: keyed by the
+/// study's corpus and tokenizer settings and by the content of the files they name.
 pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
-    let key = hash_of(&(
+    let c = &study.corpus;
+    let source = (c.source != "builtin")
+        .then(|| content_digest(Path::new(&c.source)))
+        .transpose()?;
+    let tokenizer_file = study
+        .tokenizer
+        .path
+        .as_ref()
+        .map(|p| content_digest(Path::new(p)))
+        .transpose()?;
+    let settings = (
         &study.corpus,
         &study.tokenizer,
         study.seed,
         study.training.seq_len,
-    ));
+    );
+    // The built-in corpus has no files: its key stays what it always was, so earlier
+    // studies resume.
+    let key = match (source, tokenizer_file) {
+        (None, None) => hash_of(&settings),
+        files => hash_of(&(settings, files)),
+    };
     let dir = out.join("data").join(&key);
     if !dir.join("done").exists() {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

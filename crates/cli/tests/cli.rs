@@ -437,3 +437,33 @@ fn a_changed_study_over_the_same_out_is_refused_and_study_toml_kept() {
         before
     );
 }
+
+#[test]
+fn a_corpus_file_is_cached_by_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("c.txt");
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&format!("document {i} says the fox runs over the hill\n\n"));
+    }
+    std::fs::write(&corpus, &text).unwrap();
+    let study = write_study(
+        dir.path(),
+        &format!(
+            "[corpus]\nsource = \"{}\"\n[tokenizer]\nvocab_size = 280\n[eval]\ntasks = []\n",
+            corpus.display()
+        ),
+    );
+    let out = dir.path().join("out");
+    let data_dirs = || std::fs::read_dir(out.join("data")).unwrap().count();
+    let o = emergent(&["corpus", &study, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = emergent(&["corpus", &study, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(data_dirs(), 1, "the same file is the same corpus");
+    text.push_str("one more document\n\n");
+    std::fs::write(&corpus, &text).unwrap();
+    let o = emergent(&["corpus", &study, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(data_dirs(), 2, "a changed file is prepared again");
+}

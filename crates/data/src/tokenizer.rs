@@ -49,9 +49,31 @@ impl Tokenizer {
         if !path.exists() {
             return Err(DataError::file(path, "no such file"));
         }
-        let inner = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| DataError::file(path, format!("not a valid tokenizer.json: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+        // JSON errors with their line and column first; the `tokenizers` crate panics
+        // on some malformed parts (its decoder's deserialiser), so that is caught too.
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
+            return Err(DataError::file(path, format!("not valid JSON: {e}")));
+        }
+        let parsed = std::panic::catch_unwind(|| text.parse::<tokenizers::Tokenizer>());
+        let inner = match parsed {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                return Err(DataError::file(path, format!("not a valid tokenizer.json: {e}")))
+            }
+            Err(_) => {
+                return Err(DataError::file(
+                    path,
+                    "not a valid tokenizer.json (its decoder or another part is malformed)",
+                ))
+            }
+        };
         Ok(Tokenizer { inner, bos: None })
+    }
+
+    /// The largest token id, which a model's vocabulary must exceed.
+    pub fn max_id(&self) -> Option<u32> {
+        self.inner.get_vocab(true).into_values().max()
     }
 
     pub fn save(&self, path: &Path) -> Result<(), DataError> {
@@ -171,8 +193,27 @@ mod tests {
         std::fs::write(&p, "{ not json").unwrap();
         let e = Tokenizer::load(&p).err().unwrap().to_string();
         assert!(
-            e.contains("tokenizer.json") && e.contains("not a valid"),
+            e.contains("tokenizer.json") && e.contains("not valid JSON"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_broken_decoder_is_an_error_not_a_panic() {
+        let docs: Vec<String> = (0..50).map(|i| format!("word {i} and more")).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tokenizer.json");
+        train_bpe(&docs, 270).unwrap().save(&p).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        for broken in [
+            text.replacen("\"decoder\":{", "\"decoder\":{,", 1),
+            text.replacen("\"decoder\":{\"type\":\"ByteLevel\"", "\"decoder\":{\"type\":7", 1),
+            text.replacen("\"decoder\":{", "\"decoder\":[{", 1),
+        ] {
+            assert_ne!(broken, text, "the decoder was found");
+            std::fs::write(&p, &broken).unwrap();
+            let e = Tokenizer::load(&p).err().unwrap().to_string();
+            assert!(e.contains("tokenizer.json") && e.contains("not"), "{e}");
+        }
     }
 }
