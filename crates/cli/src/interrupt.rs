@@ -1,15 +1,34 @@
-//! Ctrl-C (or a cluster's SIGTERM) during a study: one line saying what is kept and
-//! the command that resumes, then exit status 130. Nothing needs cleaning up: every
-//! checkpoint is written under a temporary name and renamed, and every evaluation is
-//! one database transaction.
+//! Ctrl-C (or a cluster's SIGTERM) during a study. While training or scoring watch for
+//! it (`emergent_train::stop`), the first signal lets the current step or task finish
+//! and the work return [`Interrupted`]; then, or at once in any other stage or on a
+//! second signal, one line says what is kept and the command that resumes, and the exit
+//! status is 130. Nothing is left half written either way: every checkpoint is written
+//! under a temporary name and renamed, and every evaluation is one transaction.
 
 use std::sync::OnceLock;
 
 static MESSAGE: OnceLock<Vec<u8>> = OnceLock::new();
 
+pub use emergent_train::stop::Interrupted;
+
+static FINISHING: &[u8] = b"\ninterrupted: finishing the current step (again to stop at once)\n";
+
 #[cfg(unix)]
 extern "C" fn on_signal(_: libc::c_int) {
-    // Only async-signal-safe calls here: write(2) and _exit(2).
+    // Only async-signal-safe calls here: atomics, write(2) and _exit(2).
+    if emergent_train::stop::watched() && !emergent_train::stop::requested() {
+        emergent_train::stop::request();
+        // SAFETY: a static buffer.
+        unsafe {
+            libc::write(2, FINISHING.as_ptr().cast(), FINISHING.len());
+        }
+        return;
+    }
+    resume_line_and_exit()
+}
+
+/// Prints the resume line and exits with 130 (128 + SIGINT).
+pub fn resume_line_and_exit() -> ! {
     if let Some(m) = MESSAGE.get() {
         // SAFETY: the buffer lives for the whole process.
         unsafe {

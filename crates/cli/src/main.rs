@@ -157,6 +157,9 @@ fn keep_freed_buffers() {
 fn main() {
     keep_freed_buffers();
     if let Err(e) = run(Cli::parse()) {
+        if e.chain().any(|c| c.is::<interrupt::Interrupted>()) {
+            interrupt::resume_line_and_exit();
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

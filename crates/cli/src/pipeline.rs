@@ -15,7 +15,8 @@ use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
 use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer};
 use emergent_store::{CheckpointRow, EvalRow, RunRow, Store};
 use emergent_train::{
-    list_checkpoints, log_spaced_steps, read_meta, say, step_dir_name, train, RunSpec, Validation,
+    list_checkpoints, log_spaced_steps, read_meta, say, step_dir_name, stop, train, RunSpec,
+    Validation,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -394,6 +395,7 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
     let runs = grid(study, data.tokenizer.vocab_size(), data.tokenizer.eos_id());
     check_runs(&runs, out, data)?;
     write_study_file(study, out)?;
+    let _watch = stop::Watch::start();
     let finished = runs
         .iter()
         .filter(|(_, s)| {
@@ -481,9 +483,13 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
             })
         });
         pb.finish_and_clear();
-        if let Err(e) = &trained {
-            say(&overall, format!("error: {e:#}"));
-            failed.push(format!("{e:#}"));
+        match trained {
+            Err(e) if e.is::<stop::Interrupted>() => return Err(e),
+            Err(e) => {
+                say(&overall, format!("error: {e:#}"));
+                failed.push(format!("{e:#}"));
+            }
+            Ok(_) => {}
         }
         done += 1;
         overall.set_message(format!("{done}/{} runs", runs.len()));
@@ -545,6 +551,7 @@ pub fn eval_all(
     task_paths: &[PathBuf],
     out: &Path,
 ) -> Result<()> {
+    let _watch = stop::Watch::start();
     let samples_dir = &out.join("samples");
     let mut tasks = Vec::new();
     for p in task_paths {
@@ -606,6 +613,7 @@ pub fn eval_all(
         let dir = Path::new(&c.path);
         let (mut model, tokenizer) = load_model(dir)?;
         for (task, key) in todo {
+            stop::check()?;
             let mut scorer = Scorer {
                 model: &mut model,
                 tokenizer: &tokenizer,

@@ -467,3 +467,38 @@ fn a_corpus_file_is_cached_by_its_content() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(data_dirs(), 2, "a changed file is prepared again");
 }
+
+#[test]
+fn sigint_finishes_the_step_says_how_to_resume_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = STUDY
+        .replace("budgets = [30000]", "budgets = [400000]")
+        .replace("tasks = [\"exam-en\", \"math-zh\"]", "tasks = []");
+    let study = write_study(dir.path(), &long);
+    let out = dir.path().join("out");
+    let run = out.join("runs/d32-l1-tok400K");
+    let child = Command::new(env!("CARGO_BIN_EXE_emergent"))
+        .args(["train", &study, "--out", out.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while emergent_train::list_checkpoints(&run).is_empty() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("finishing the current step"), "{err}");
+    assert!(err.contains("resumes from them") && err.contains("emergent train"), "{err}");
+    let leftovers: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no half-written checkpoint");
+    let o = emergent(&["train", &study, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -59,7 +59,10 @@ impl Tokenizer {
         let inner = match parsed {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => {
-                return Err(DataError::file(path, format!("not a valid tokenizer.json: {e}")))
+                return Err(DataError::file(
+                    path,
+                    format!("not a valid tokenizer.json: {e}"),
+                ))
             }
             Err(_) => {
                 return Err(DataError::file(
@@ -207,7 +210,11 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         for broken in [
             text.replacen("\"decoder\":{", "\"decoder\":{,", 1),
-            text.replacen("\"decoder\":{\"type\":\"ByteLevel\"", "\"decoder\":{\"type\":7", 1),
+            text.replacen(
+                "\"decoder\":{\"type\":\"ByteLevel\"",
+                "\"decoder\":{\"type\":7",
+                1,
+            ),
             text.replacen("\"decoder\":{", "\"decoder\":[{", 1),
         ] {
             assert_ne!(broken, text, "the decoder was found");

@@ -37,7 +37,10 @@ fn check_vocab(model: &CpuModel, tok: &Tokenizer, path: &Path) -> Result<()> {
             model.config.vocab_size
         );
     }
-    if let Some(id) = tok.max_id().filter(|&id| id as usize >= model.config.vocab_size) {
+    if let Some(id) = tok
+        .max_id()
+        .filter(|&id| id as usize >= model.config.vocab_size)
+    {
         bail!(
             "{}: the tokenizer has token id {id}, outside the model's vocab_size {}",
             path.display(),

@@ -5,6 +5,7 @@
 mod checkpoint;
 mod data;
 mod run;
+pub mod stop;
 
 pub use checkpoint::{
     latest_checkpoint, list_checkpoints, read_meta, step_dir_name, CheckpointMeta, TrainerState,

@@ -97,6 +97,7 @@ pub fn train(
         if stop_after.is_some_and(|StopAfter(n)| state.step >= n) {
             return Ok(written);
         }
+        crate::stop::check()?;
         let step_start = Instant::now();
         sampler.fill(train, state.step, &mut inputs, &mut targets);
         let loss = model.forward_backward(&inputs, &targets, b, t);
