@@ -435,6 +435,12 @@ pub fn load_gguf(path: &Path) -> Result<(CpuModel, GgufFile), EngineError> {
         } else if name.ends_with("k_proj.weight") {
             data = unpermute_rows(&data, config.num_key_value_heads, cols);
         }
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(file.err(format!(
+                "tensor `{}`: element {i} is {}: a model with non-finite weights scores nothing",
+                info.name, data[i]
+            )));
+        }
         params[slot.range()].copy_from_slice(&data);
         filled[si] = true;
     }

@@ -190,6 +190,16 @@ pub fn load_checkpoint(dir: &Path) -> Result<CpuModel, EngineError> {
                 ),
             });
         }
+        if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+            return Err(EngineError::Tensor {
+                path: source[&slot.name].clone(),
+                name: slot.name.clone(),
+                message: format!(
+                    "element {i} is {}: a model with non-finite weights scores nothing",
+                    t.data[i]
+                ),
+            });
+        }
         params[slot.range()].copy_from_slice(&t.data);
     }
     Ok(CpuModel::from_params(config, params))
@@ -215,6 +225,33 @@ impl CpuModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_finite_weight_is_an_error_naming_its_tensor() {
+        let config = ModelConfig {
+            vocab_size: 16,
+            hidden_size: 8,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            num_key_value_heads: 2,
+            intermediate_size: 16,
+            max_position_embeddings: 32,
+            rope_theta: 10000.0,
+            rms_norm_eps: 1e-5,
+            tie_word_embeddings: false,
+            bos_token_id: None,
+            eos_token_id: None,
+        };
+        let layout = ParamLayout::new(&config);
+        let mut params = vec![0.01f32; layout.total()];
+        let slot = &layout.slots[3];
+        params[slot.range().start + 2] = f32::NAN;
+        let name = slot.name.clone();
+        let dir = tempfile::tempdir().unwrap();
+        CpuModel::from_params(config, params).save_hf(dir.path()).unwrap();
+        let e = load_checkpoint(dir.path()).err().unwrap().to_string();
+        assert!(e.contains(&name) && e.contains("non-finite"), "{e}");
+    }
 
     #[test]
     fn f16_conversion_covers_normal_subnormal_and_special() {
