@@ -247,14 +247,6 @@ pub fn load_study(path: Option<&Path>, quick: bool) -> Result<Study> {
     }
 }
 
-/// The machine's memory in bytes (`/proc/meminfo`), when it can be read.
-fn machine_memory() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024.0)
-}
-
 /// Bytes one training run of a size holds at once: weights, gradients and AdamW's two
 /// moments (4 bytes each per parameter), and the activations kept for the backward pass
 /// (about 20 values per hidden unit per token and layer, plus the logits and their
@@ -285,7 +277,7 @@ fn check_models(s: &Study, bad: &mut Vec<String>) {
     if s.models.is_empty() {
         bad.push("field `models`: at least one model size is needed".into());
     }
-    let memory = machine_memory();
+    let memory = emergent_engine::machine_memory();
     for (i, m) in s.models.iter().enumerate() {
         let at = format!("models[{i}]");
         if m.layers == 0 || m.layers > MAX_LAYERS {

@@ -492,7 +492,10 @@ fn sigint_finishes_the_step_says_how_to_resume_and_exits_130() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("finishing the current step"), "{err}");
-    assert!(err.contains("resumes from them") && err.contains("emergent train"), "{err}");
+    assert!(
+        err.contains("resumes from them") && err.contains("emergent train"),
+        "{err}"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(&run)
         .unwrap()
         .flatten()

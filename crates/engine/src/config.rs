@@ -42,17 +42,23 @@ impl ModelConfig {
                 message,
             })
         };
-        for (field, v) in [
-            ("vocab_size", self.vocab_size),
-            ("hidden_size", self.hidden_size),
-            ("num_hidden_layers", self.num_hidden_layers),
-            ("num_attention_heads", self.num_attention_heads),
-            ("num_key_value_heads", self.num_key_value_heads),
-            ("intermediate_size", self.intermediate_size),
-            ("max_position_embeddings", self.max_position_embeddings),
+        // Bounded before anything is allocated from them: the largest public models
+        // are well inside these.
+        for (field, v, max) in [
+            ("vocab_size", self.vocab_size, 1 << 24),
+            ("hidden_size", self.hidden_size, 1 << 17),
+            ("num_hidden_layers", self.num_hidden_layers, 1 << 12),
+            ("num_attention_heads", self.num_attention_heads, 1 << 12),
+            ("num_key_value_heads", self.num_key_value_heads, 1 << 12),
+            ("intermediate_size", self.intermediate_size, 1 << 20),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                1 << 24,
+            ),
         ] {
-            if v == 0 {
-                return bad(field, "must be positive".into());
+            if v == 0 || v > max {
+                return bad(field, format!("{v}: must be between 1 and {max}"));
             }
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
@@ -85,20 +91,47 @@ impl ModelConfig {
                 ),
             );
         }
-        if self.rope_theta.is_nan()
-            || self.rope_theta <= 0.0
-            || self.rms_norm_eps.is_nan()
-            || self.rms_norm_eps <= 0.0
-        {
+        let bytes = 4.0 * self.approx_params();
+        if let Some(have) = crate::machine_memory().filter(|&m| bytes > m) {
+            return bad(
+                "hidden_size",
+                format!(
+                    "a model of {:.3e} parameters needs {:.1} GiB as f32, more than this machine's {:.1} GiB",
+                    bytes / 4.0,
+                    bytes / (1u64 << 30) as f64,
+                    have / (1u64 << 30) as f64
+                ),
+            );
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
             return bad(
                 "rope_theta",
-                "rope_theta and rms_norm_eps must be positive".into(),
+                format!("{}: must be positive", self.rope_theta),
+            );
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return bad(
+                "rms_norm_eps",
+                format!("{}: must be positive", self.rms_norm_eps),
             );
         }
         Ok(())
     }
 
     /// All parameters, the output head included when it is not tied.
+    /// The parameter count in floating point, safe to compute from any sizes.
+    fn approx_params(&self) -> f64 {
+        let (h, f, v) = (
+            self.hidden_size as f64,
+            self.intermediate_size as f64,
+            self.vocab_size as f64,
+        );
+        let kv = self.num_key_value_heads as f64 / self.num_attention_heads.max(1) as f64;
+        let layer = h * h * (2.0 + 2.0 * kv) + 3.0 * h * f + 2.0 * h;
+        let head = if self.tie_word_embeddings { 1.0 } else { 2.0 };
+        self.num_hidden_layers as f64 * layer + head * v * h + h
+    }
+
     pub fn num_params(&self) -> usize {
         crate::ParamLayout::new(self).total()
     }
@@ -261,5 +294,57 @@ impl ModelConfig {
             "torch_dtype": "float32",
             "use_cache": true,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_json(edit: impl Fn(&mut serde_json::Value)) -> Result<ModelConfig, EngineError> {
+        let mut v = serde_json::json!({
+            "vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "num_key_value_heads": 2, "intermediate_size": 32,
+            "max_position_embeddings": 128, "rope_theta": 10000.0, "rms_norm_eps": 1e-5,
+            "tie_word_embeddings": false, "model_type": "llama"
+        });
+        edit(&mut v);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.json");
+        std::fs::write(&p, v.to_string()).unwrap();
+        ModelConfig::from_hf_json(&p)
+    }
+
+    #[test]
+    fn sizes_are_bounded_before_anything_is_allocated() {
+        assert!(config_json(|_| {}).is_ok());
+        for (field, value) in [
+            ("vocab_size", serde_json::json!(1_000_000_000_000u64)),
+            (
+                "max_position_embeddings",
+                serde_json::json!(1_000_000_000_000u64),
+            ),
+            ("num_hidden_layers", serde_json::json!(1_000_000_000u64)),
+            ("rms_norm_eps", serde_json::json!(-1.0)),
+        ] {
+            let e = config_json(|v| v[field] = value.clone())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+        let huge = config_json(|v| {
+            v["hidden_size"] = serde_json::json!(65536);
+            v["intermediate_size"] = serde_json::json!(262144);
+            v["num_hidden_layers"] = serde_json::json!(4000);
+        });
+        if memory_is_known() {
+            let e = huge.err().unwrap().to_string();
+            assert!(e.contains("GiB"), "{e}");
+        }
+    }
+
+    fn memory_is_known() -> bool {
+        crate::machine_memory().is_some_and(|m| m < 1e15)
     }
 }

@@ -248,7 +248,9 @@ mod tests {
         params[slot.range().start + 2] = f32::NAN;
         let name = slot.name.clone();
         let dir = tempfile::tempdir().unwrap();
-        CpuModel::from_params(config, params).save_hf(dir.path()).unwrap();
+        CpuModel::from_params(config, params)
+            .save_hf(dir.path())
+            .unwrap();
         let e = load_checkpoint(dir.path()).err().unwrap().to_string();
         assert!(e.contains(&name) && e.contains("non-finite"), "{e}");
     }

@@ -29,3 +29,12 @@ pub use layout::{ParamLayout, TensorSlot};
 pub use matmul::matmul_peak_gflops;
 pub use model::{CpuModel, LanguageModel, ScoreGroup, Trainer};
 pub use rng::Rng;
+
+/// This machine's memory in bytes (`/proc/meminfo`'s MemTotal), where it can be read:
+/// sizes read from files and study settings are checked against it before allocating.
+pub fn machine_memory() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
