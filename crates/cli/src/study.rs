@@ -211,8 +211,63 @@ pub fn parse_study(text: &str, origin: &str) -> Result<Study> {
             None => anyhow!("{origin}:{line}: {msg}"),
         }
     })?;
-    validate(&study).map_err(|e| anyhow!("{origin}: {e}"))?;
-    Ok(study)
+    let bad = validate(&study);
+    let located: Vec<String> = bad
+        .iter()
+        .map(|b| match field_of(b).and_then(|f| line_of(text, f)) {
+            Some(line) => format!("{origin}:{line}: {b}"),
+            None => format!("{origin}: {b}"),
+        })
+        .collect();
+    match located.len() {
+        0 => Ok(study),
+        1 => Err(anyhow!("{}", located[0])),
+        n => Err(anyhow!("{n} problems:\n  {}", located.join("\n  "))),
+    }
+}
+
+/// The field a problem names: `field `training.lr`: …` → `training.lr`.
+fn field_of(problem: &str) -> Option<&str> {
+    problem.strip_prefix("field `")?.split('`').next()
+}
+
+/// The line (1-based) where a dotted field is set: `training.lr`, `models[1].hidden`,
+/// `models[0]` (its table), `threads`. None when the file leaves it at its default.
+fn line_of(text: &str, field: &str) -> Option<usize> {
+    let (head, key) = match field.split_once('.') {
+        Some((t, k)) => (Some(t), Some(k)),
+        None if field.contains('[') => (Some(field), None),
+        None => (None, Some(field)),
+    };
+    let (table, index) = match head.map(|h| h.split_once('[').ok_or(h)) {
+        Some(Ok((name, rest))) => (Some(name), Some(rest.trim_end_matches(']').parse::<usize>().ok()?)),
+        Some(Err(name)) => (Some(name), None),
+        None => (None, None),
+    };
+    // Top-level keys come before the first table.
+    let mut in_target = table.is_none();
+    let mut seen = 0;
+    for (n, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.starts_with('[') {
+            let name = l.trim_matches(|c| c == '[' || c == ']').trim();
+            in_target = false;
+            if Some(name) == table {
+                seen += 1;
+                in_target = index.is_none_or(|i| seen == i + 1);
+                if in_target && key.is_none() {
+                    return Some(n + 1);
+                }
+            }
+            continue;
+        }
+        if let (true, Some(k), Some((name, _))) = (in_target, key, l.split_once('=')) {
+            if name.trim() == k {
+                return Some(n + 1);
+            }
+        }
+    }
+    None
 }
 
 /// The dotted name of the `key = value` on the line holding byte `offset`, with the
@@ -459,7 +514,7 @@ fn check_data(s: &Study, bad: &mut Vec<String>) {
 }
 
 /// Every problem of a study, found in one pass before any work starts.
-fn validate(s: &Study) -> Result<()> {
+fn validate(s: &Study) -> Vec<String> {
     let mut bad = Vec::new();
     check_models(s, &mut bad);
     check_training(&s.training, &mut bad);
@@ -475,11 +530,7 @@ fn validate(s: &Study) -> Result<()> {
             4 * cores
         ));
     }
-    match bad.len() {
-        0 => Ok(()),
-        1 => Err(anyhow!("{}", bad[0])),
-        n => Err(anyhow!("{n} problems:\n  {}", bad.join("\n  "))),
-    }
+    bad
 }
 
 #[cfg(test)]
@@ -519,5 +570,14 @@ mod tests {
             e.contains("models[0].heads") && e.contains("not divisible"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn range_errors_name_their_line() {
+        let text = "seed = 1\nthreads = 100000\n[[models]]\nlayers = 1\nhidden = 32\nheads = 2\n[[models]]\nlayers = 0\nhidden = 32\nheads = 2\n[training]\nbatch_size = 4\nlr = -1.0\n";
+        let e = parse_study(text, "s.toml").unwrap_err().to_string();
+        assert!(e.contains("s.toml:2: field `threads`"), "{e}");
+        assert!(e.contains("s.toml:8: field `models[1].layers`"), "{e}");
+        assert!(e.contains("s.toml:13: field `training.lr`"), "{e}");
     }
 }

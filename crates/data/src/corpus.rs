@@ -38,7 +38,16 @@ impl CorpusSource {
 pub fn read_corpus(source: &CorpusSource) -> Result<Vec<String>, DataError> {
     match source {
         CorpusSource::Text(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+            let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                let at = e.utf8_error().valid_up_to();
+                let raw = e.as_bytes();
+                DataError::Line {
+                    path: path.clone(),
+                    line: raw[..at].iter().filter(|&&b| b == b'\n').count() + 1,
+                    message: format!("not UTF-8 (byte {at} of the file)"),
+                }
+            })?;
             let mut docs = Vec::new();
             let mut cur = String::new();
             for line in text.lines() {
@@ -156,6 +165,15 @@ pub fn split_documents<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invalid_utf8_in_a_text_corpus_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.txt");
+        std::fs::write(&p, b"first doc\n\nsecond \xff doc\n").unwrap();
+        let e = read_corpus(&CorpusSource::Text(p)).unwrap_err().to_string();
+        assert!(e.contains("c.txt:3") && e.contains("UTF-8"), "{e}");
+    }
 
     #[test]
     fn a_jsonl_domain_field_is_read_line_by_line() {

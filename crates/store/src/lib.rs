@@ -1,13 +1,15 @@
 //! One SQLite database per study: runs, checkpoints (with validation loss) and
 //! evaluations (checkpoint × task × metric, with standard error and n).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection};
 
 pub struct Store {
     conn: Connection,
+    /// Named in every error, so a locked or read-only database says which file it is.
+    path: PathBuf,
 }
 
 /// A run of the grid.
@@ -89,174 +91,214 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path)
             .with_context(|| format!("opening results database {}", path.display()))?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;")?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;")
+            .with_context(|| format!("opening results database {}", path.display()))?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("{}: creating tables", path.display()))?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn put_run(&self, r: &RunRow) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                r.run,
-                r.size,
-                r.params as i64,
-                r.non_embedding_params as i64,
-                r.token_budget as i64,
-                r.spec_hash
-            ],
-        )?;
-        Ok(())
+        let path = self.path.clone();
+        (|| -> Result<()> {
+            self.conn.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    r.run,
+                    r.size,
+                    r.params as i64,
+                    r.non_embedding_params as i64,
+                    r.token_budget as i64,
+                    r.spec_hash
+                ],
+            )?;
+            Ok(())
+        })()
+        .with_context(|| format!("results database {}", path.display()))
     }
 
     pub fn put_checkpoint(&self, c: &CheckpointRow) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO checkpoints VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                c.checkpoint,
-                c.run,
-                c.step as i64,
-                c.tokens as i64,
-                c.flops,
-                c.val_loss,
-                c.path
-            ],
-        )?;
-        Ok(())
+        let path = self.path.clone();
+        (|| -> Result<()> {
+            self.conn.execute(
+                "INSERT OR REPLACE INTO checkpoints VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    c.checkpoint,
+                    c.run,
+                    c.step as i64,
+                    c.tokens as i64,
+                    c.flops,
+                    c.val_loss,
+                    c.path
+                ],
+            )?;
+            Ok(())
+        })()
+        .with_context(|| format!("results database {}", path.display()))
     }
 
     /// A checkpoint's validation loss per domain of the corpus (genre, source file, …).
     pub fn put_domain_losses(&self, checkpoint: &str, losses: &[(String, f64)]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        for (domain, loss) in losses {
-            tx.execute(
-                "INSERT OR REPLACE INTO domain_losses VALUES (?1, ?2, ?3)",
-                params![checkpoint, domain, loss],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        let path = self.path.clone();
+        (|| -> Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            for (domain, loss) in losses {
+                tx.execute(
+                    "INSERT OR REPLACE INTO domain_losses VALUES (?1, ?2, ?3)",
+                    params![checkpoint, domain, loss],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })()
+        .with_context(|| format!("results database {}", path.display()))
     }
 
     /// Every checkpoint's validation loss per domain.
     pub fn domain_losses(
         &self,
     ) -> Result<std::collections::HashMap<String, std::collections::BTreeMap<String, f64>>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT checkpoint, domain, loss FROM domain_losses")?;
-        let mut out: std::collections::HashMap<String, std::collections::BTreeMap<String, f64>> =
-            Default::default();
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, f64>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (c, d, l) = row?;
-            out.entry(c).or_default().insert(d, l);
-        }
-        Ok(out)
+        let path = self.path.clone();
+        (|| -> Result<std::collections::HashMap<String, std::collections::BTreeMap<String, f64>>> {
+            let mut st = self
+                .conn
+                .prepare("SELECT checkpoint, domain, loss FROM domain_losses")?;
+            let mut out: std::collections::HashMap<String, std::collections::BTreeMap<String, f64>> =
+                Default::default();
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, f64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (c, d, l) = row?;
+                out.entry(c).or_default().insert(d, l);
+            }
+            Ok(out)
+        })()
+        .with_context(|| format!("results database {}", path.display()))
     }
 
     /// Stores all metrics of one task on one checkpoint in a single transaction.
     pub fn put_evaluations(&mut self, rows: &[EvalRow]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        for e in rows {
-            tx.execute(
-                "INSERT OR REPLACE INTO evaluations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    e.checkpoint,
-                    e.task,
-                    e.task_hash,
-                    e.shots,
-                    e.metric,
-                    finite(e.value),
-                    finite(e.stderr),
-                    e.n as i64,
-                    e.baseline
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        let path = self.path.clone();
+        (|| -> Result<()> {
+            let tx = self.conn.transaction()?;
+            for e in rows {
+                tx.execute(
+                    "INSERT OR REPLACE INTO evaluations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        e.checkpoint,
+                        e.task,
+                        e.task_hash,
+                        e.shots,
+                        e.metric,
+                        finite(e.value),
+                        finite(e.stderr),
+                        e.n as i64,
+                        e.baseline
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })()
+        .with_context(|| format!("results database {}", path.display()))
     }
 
     /// Whether `task` (with this exact spec hash) was already scored on `checkpoint`.
     pub fn has_evaluation(&self, checkpoint: &str, task: &str, task_hash: &str) -> Result<bool> {
-        let n: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM evaluations WHERE checkpoint = ?1 AND task = ?2 AND task_hash = ?3",
-            params![checkpoint, task, task_hash],
-            |r| r.get(0),
-        )?;
-        Ok(n > 0)
+        let path = self.path.clone();
+        (|| -> Result<bool> {
+            let n: i64 = self.conn.query_row(
+                "SELECT COUNT(*) FROM evaluations WHERE checkpoint = ?1 AND task = ?2 AND task_hash = ?3",
+                params![checkpoint, task, task_hash],
+                |r| r.get(0),
+            )?;
+            Ok(n > 0)
+        })()
+        .with_context(|| format!("results database {}", path.display()))
     }
 
     pub fn runs(&self) -> Result<Vec<RunRow>> {
-        let mut st = self.conn.prepare(
-            "SELECT run, size, params, non_embedding_params, token_budget, spec_hash FROM runs ORDER BY params, run",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(RunRow {
-                run: r.get(0)?,
-                size: r.get(1)?,
-                params: r.get::<_, i64>(2)? as u64,
-                non_embedding_params: r.get::<_, i64>(3)? as u64,
-                token_budget: r.get::<_, i64>(4)? as u64,
-                spec_hash: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let path = self.path.clone();
+        (|| -> Result<Vec<RunRow>> {
+            let mut st = self.conn.prepare(
+                "SELECT run, size, params, non_embedding_params, token_budget, spec_hash FROM runs ORDER BY params, run",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(RunRow {
+                    run: r.get(0)?,
+                    size: r.get(1)?,
+                    params: r.get::<_, i64>(2)? as u64,
+                    non_embedding_params: r.get::<_, i64>(3)? as u64,
+                    token_budget: r.get::<_, i64>(4)? as u64,
+                    spec_hash: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })()
+        .with_context(|| format!("results database {}", path.display()))
     }
 
     pub fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
-        let mut st = self.conn.prepare("SELECT checkpoint, run, step, tokens, flops, val_loss, path FROM checkpoints ORDER BY run, step")?;
-        let rows = st.query_map([], |r| {
-            Ok(CheckpointRow {
-                checkpoint: r.get(0)?,
-                run: r.get(1)?,
-                step: r.get::<_, i64>(2)? as u64,
-                tokens: r.get::<_, i64>(3)? as u64,
-                flops: r.get(4)?,
-                val_loss: r.get(5)?,
-                path: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let path = self.path.clone();
+        (|| -> Result<Vec<CheckpointRow>> {
+            let mut st = self.conn.prepare("SELECT checkpoint, run, step, tokens, flops, val_loss, path FROM checkpoints ORDER BY run, step")?;
+            let rows = st.query_map([], |r| {
+                Ok(CheckpointRow {
+                    checkpoint: r.get(0)?,
+                    run: r.get(1)?,
+                    step: r.get::<_, i64>(2)? as u64,
+                    tokens: r.get::<_, i64>(3)? as u64,
+                    flops: r.get(4)?,
+                    val_loss: r.get(5)?,
+                    path: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })()
+        .with_context(|| format!("results database {}", path.display()))
     }
 
     /// Every evaluation joined with its checkpoint and run.
     pub fn points(&self) -> Result<Vec<Point>> {
-        let mut st = self.conn.prepare(
-            "SELECT r.run, r.size, r.params, r.non_embedding_params, c.checkpoint, c.step, c.tokens, c.flops,
-                    c.val_loss, e.task, e.shots, e.metric, e.value, e.stderr, e.n, e.baseline
-             FROM evaluations e JOIN checkpoints c ON e.checkpoint = c.checkpoint JOIN runs r ON c.run = r.run
-             ORDER BY e.task, e.metric, r.params, c.step",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(Point {
-                run: r.get(0)?,
-                size: r.get(1)?,
-                params: r.get::<_, i64>(2)? as u64,
-                non_embedding_params: r.get::<_, i64>(3)? as u64,
-                checkpoint: r.get(4)?,
-                step: r.get::<_, i64>(5)? as u64,
-                tokens: r.get::<_, i64>(6)? as u64,
-                flops: r.get(7)?,
-                val_loss: r.get(8)?,
-                task: r.get(9)?,
-                shots: r.get(10)?,
-                metric: r.get(11)?,
-                value: r.get::<_, Option<f64>>(12)?.unwrap_or(f64::NAN),
-                stderr: r.get::<_, Option<f64>>(13)?.unwrap_or(f64::NAN),
-                n: r.get::<_, i64>(14)? as u64,
-                baseline: r.get(15)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let path = self.path.clone();
+        (|| -> Result<Vec<Point>> {
+            let mut st = self.conn.prepare(
+                "SELECT r.run, r.size, r.params, r.non_embedding_params, c.checkpoint, c.step, c.tokens, c.flops,
+                        c.val_loss, e.task, e.shots, e.metric, e.value, e.stderr, e.n, e.baseline
+                 FROM evaluations e JOIN checkpoints c ON e.checkpoint = c.checkpoint JOIN runs r ON c.run = r.run
+                 ORDER BY e.task, e.metric, r.params, c.step",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(Point {
+                    run: r.get(0)?,
+                    size: r.get(1)?,
+                    params: r.get::<_, i64>(2)? as u64,
+                    non_embedding_params: r.get::<_, i64>(3)? as u64,
+                    checkpoint: r.get(4)?,
+                    step: r.get::<_, i64>(5)? as u64,
+                    tokens: r.get::<_, i64>(6)? as u64,
+                    flops: r.get(7)?,
+                    val_loss: r.get(8)?,
+                    task: r.get(9)?,
+                    shots: r.get(10)?,
+                    metric: r.get(11)?,
+                    value: r.get::<_, Option<f64>>(12)?.unwrap_or(f64::NAN),
+                    stderr: r.get::<_, Option<f64>>(13)?.unwrap_or(f64::NAN),
+                    n: r.get::<_, i64>(14)? as u64,
+                    baseline: r.get(15)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })()
+        .with_context(|| format!("results database {}", path.display()))
     }
 }
 
@@ -268,6 +310,20 @@ fn finite(x: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_name_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("results.sqlite");
+        std::fs::write(&garbage, vec![7u8; 4096]).unwrap();
+        let e = format!("{:#}", Store::open(&garbage).err().unwrap());
+        assert!(e.contains("results.sqlite"), "{e}");
+        let good = dir.path().join("good.sqlite");
+        let s = Store::open(&good).unwrap();
+        s.conn.execute_batch("DROP TABLE runs").unwrap();
+        let e = format!("{:#}", s.runs().unwrap_err());
+        assert!(e.contains("good.sqlite") && e.contains("runs"), "{e}");
+    }
 
     #[test]
     fn round_trip_and_skip_logic() {
