@@ -240,7 +240,10 @@ fn line_of(text: &str, field: &str) -> Option<usize> {
         None => (None, Some(field)),
     };
     let (table, index) = match head.map(|h| h.split_once('[').ok_or(h)) {
-        Some(Ok((name, rest))) => (Some(name), Some(rest.trim_end_matches(']').parse::<usize>().ok()?)),
+        Some(Ok((name, rest))) => (
+            Some(name),
+            Some(rest.trim_end_matches(']').parse::<usize>().ok()?),
+        ),
         Some(Err(name)) => (Some(name), None),
         None => (None, None),
     };

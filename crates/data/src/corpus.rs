@@ -122,6 +122,7 @@ fn read_parquet(path: &Path, column: &str) -> Result<Vec<String>, DataError> {
         .get_row_iter(None)
         .map_err(|e| DataError::file(path, e.to_string()))?;
     let mut docs = Vec::new();
+    let mut nulls = 0usize;
     for (i, row) in rows.enumerate() {
         let row = row.map_err(|e| DataError::file(path, format!("row {}: {e}", i + 1)))?;
         match row
@@ -130,7 +131,7 @@ fn read_parquet(path: &Path, column: &str) -> Result<Vec<String>, DataError> {
             .map(|(_, f)| f)
         {
             Some(Field::Str(s)) => docs.push(s.clone()),
-            Some(Field::Null) | None => {}
+            Some(Field::Null) | None => nulls += 1,
             Some(other) => {
                 return Err(DataError::file(
                     path,
@@ -141,6 +142,12 @@ fn read_parquet(path: &Path, column: &str) -> Result<Vec<String>, DataError> {
                 ));
             }
         }
+    }
+    if nulls > 0 {
+        eprintln!(
+            "warning: {}: {nulls} rows have no `{column}` (null): left out of the corpus",
+            path.display()
+        );
     }
     Ok(docs)
 }

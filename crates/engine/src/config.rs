@@ -193,6 +193,27 @@ impl ModelConfig {
                 });
             }
         }
+        // A scaled rotary embedding changes every logit: refused rather than ignored.
+        let scaling = v
+            .get("rope_scaling")
+            .or_else(|| {
+                v.get("rope_parameters")
+                    .and_then(|r| r.get("rope_type").map(|_| r))
+            })
+            .filter(|r| !r.is_null())
+            .filter(|r| {
+                r.get("rope_type")
+                    .or_else(|| r.get("type"))
+                    .and_then(|t| t.as_str())
+                    != Some("default")
+            });
+        if let Some(r) = scaling {
+            return Err(EngineError::Config {
+                path: path.into(),
+                field: "rope_scaling".into(),
+                message: format!("{r} is not supported: scores would be wrong without it"),
+            });
+        }
         let heads = usize_field("num_attention_heads")?;
         let rope_theta = v
             .get("rope_theta")
@@ -326,6 +347,10 @@ mod tests {
             ),
             ("num_hidden_layers", serde_json::json!(1_000_000_000u64)),
             ("rms_norm_eps", serde_json::json!(-1.0)),
+            (
+                "rope_scaling",
+                serde_json::json!({"rope_type": "llama3", "factor": 8.0}),
+            ),
         ] {
             let e = config_json(|v| v[field] = value.clone())
                 .err()
