@@ -566,12 +566,18 @@ pub fn eval_all(
         tasks.push((task, key));
     }
     let ckpts = store.checkpoints()?;
-    let mut cached = 0;
+    // Which tasks each checkpoint still needs, asked of the database once.
+    let mut todo_of = Vec::with_capacity(ckpts.len());
     for c in &ckpts {
+        let mut todo = Vec::new();
         for (t, k) in &tasks {
-            cached += usize::from(store.has_evaluation(&c.checkpoint, &t.spec.task, k)?);
+            if !store.has_evaluation(&c.checkpoint, &t.spec.task, k)? {
+                todo.push((t, k));
+            }
         }
+        todo_of.push(todo);
     }
+    let cached = ckpts.len() * tasks.len() - todo_of.iter().map(Vec::len).sum::<usize>();
     eprintln!(
         "eval: {} checkpoints × {} tasks, {cached} evaluations cached, {} to score",
         ckpts.len(),
@@ -591,15 +597,7 @@ pub fn eval_all(
         "eval  [{elapsed_precise}] [{bar:30}] {percent}% {msg} eta {eta}",
     );
     pb.set_prefix("eval");
-    for (i, c) in ckpts.iter().enumerate() {
-        let todo: Vec<_> = tasks
-            .iter()
-            .filter(|(t, k)| {
-                !store
-                    .has_evaluation(&c.checkpoint, &t.spec.task, k)
-                    .unwrap_or(false)
-            })
-            .collect();
+    for (i, (c, todo)) in ckpts.iter().zip(todo_of).enumerate() {
         pb.inc(weight(c) * (tasks.len() - todo.len()) as u64);
         if todo.is_empty() {
             continue;

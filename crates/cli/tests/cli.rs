@@ -201,13 +201,17 @@ fn seeds_repeat_the_study_and_are_compared_claim_by_claim() {
     assert!(!bad.status.success());
 }
 
+/// The test study trained long enough to be interrupted mid-run, without tasks.
+fn long_training_study() -> String {
+    STUDY
+        .replace("budgets = [30000]", "budgets = [400000]")
+        .replace("tasks = [\"exam-en\", \"math-zh\"]", "tasks = []")
+}
+
 #[test]
 fn a_killed_training_process_resumes_bit_identically() {
     let dir = tempfile::tempdir().unwrap();
-    let long = STUDY
-        .replace("budgets = [30000]", "budgets = [400000]")
-        .replace("tasks = [\"exam-en\", \"math-zh\"]", "tasks = []");
-    let study = write_study(dir.path(), &long);
+    let study = write_study(dir.path(), &long_training_study());
     let whole = dir.path().join("whole");
     let o = emergent(&["train", &study, "--out", whole.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -471,10 +475,7 @@ fn a_corpus_file_is_cached_by_its_content() {
 #[test]
 fn sigint_finishes_the_step_says_how_to_resume_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
-    let long = STUDY
-        .replace("budgets = [30000]", "budgets = [400000]")
-        .replace("tasks = [\"exam-en\", \"math-zh\"]", "tasks = []");
-    let study = write_study(dir.path(), &long);
+    let study = write_study(dir.path(), &long_training_study());
     let out = dir.path().join("out");
     let run = out.join("runs/d32-l1-tok400K");
     let child = Command::new(env!("CARGO_BIN_EXE_emergent"))

@@ -203,7 +203,8 @@ fn eta_mark(t: &TaskFinding) -> Option<(f64, String, Option<[f64; 2]>)> {
     }
 }
 
-fn legend(t: &TaskFinding, styles: &Styles) -> Vec<Key> {
+/// The sizes' and budgets' keys, and the random-guess level's where the metric has one.
+fn data_keys(t: &TaskFinding, styles: &Styles) -> Vec<Key> {
     let mut keys = styles.keys();
     if let Some(b) = t.baseline {
         keys.push(Key {
@@ -213,6 +214,11 @@ fn legend(t: &TaskFinding, styles: &Styles) -> Vec<Key> {
             stroke: Stroke::Dashed,
         });
     }
+    keys
+}
+
+fn legend(t: &TaskFinding, styles: &Styles) -> Vec<Key> {
+    let mut keys = data_keys(t, styles);
     for c in &t.curves {
         let brk = c.model == "break";
         let aic = t
@@ -290,15 +296,7 @@ fn budget_figure(t: &TaskFinding, pts: &[(&Obs, f64)], extra: &XAxis, styles: &S
             (v > 0.0).then_some((*o, v))
         })
         .collect();
-    let mut keys = styles.keys();
-    if let Some(b) = t.baseline {
-        keys.push(Key {
-            label: format!("random guess {b:.3}"),
-            colour: GREY,
-            marker: None,
-            stroke: Stroke::Dashed,
-        });
-    }
+    let keys = data_keys(t, styles);
     Figure {
         title: format!(
             "{} ({}): {} against {}",
