@@ -22,6 +22,7 @@ seed shard seeds/tokens.bin
 seed task_spec $root/reference/lmeval-tasks/*.toml
 seed results_csv seeds/results.csv
 seed lmeval_json seeds/results.json
+seed study $root/studies/*.toml
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)
 mkdir -p logs

@@ -6,7 +6,7 @@ mod bench_train;
 mod builtin_tasks;
 mod interrupt;
 mod pipeline;
-mod study;
+use emergent_study as study;
 mod term;
 
 use std::path::{Path, PathBuf};

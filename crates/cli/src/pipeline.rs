@@ -22,7 +22,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::builtin_tasks::write_builtin_task;
-use crate::study::Study;
+use emergent_study::Study;
 
 /// Short hex digest of anything serialisable: the key of a stage's output.
 pub fn hash_of<T: serde::Serialize>(value: &T) -> String {

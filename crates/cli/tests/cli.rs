@@ -143,6 +143,13 @@ fn a_study_runs_end_to_end_and_a_rerun_redoes_nothing() {
         .unwrap();
     assert_eq!(modified, after, "a re-run must not retrain");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM checkpoints"), 6);
+
+    // With nothing left to do, a read-only results database is enough.
+    let mut perms = std::fs::metadata(&db).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&db, perms).unwrap();
+    let o = emergent(&["run", &study, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]

@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OpenFlags, Params};
 
 pub struct Store {
     conn: Connection,
     /// Named in every error, so a locked or read-only database says which file it is.
     path: PathBuf,
+    read_only: bool,
 }
 
 /// A run of the grid.
@@ -88,32 +89,75 @@ CREATE TABLE IF NOT EXISTS domain_losses (
 ";
 
 impl Store {
+    /// Opens (or creates) the database. A file without write permission is opened read
+    /// only, so a study with nothing left to do still reads its results; anything that
+    /// would change it is then an error naming the file.
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path)
-            .with_context(|| format!("opening results database {}", path.display()))?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;")
-            .with_context(|| format!("opening results database {}", path.display()))?;
-        conn.execute_batch(SCHEMA)
-            .with_context(|| format!("{}: creating tables", path.display()))?;
+        let read_only = std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly());
+        let opening = || format!("opening results database {}", path.display());
+        let conn = if read_only {
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        } else {
+            Connection::open(path)
+        }
+        .with_context(opening)?;
+        conn.execute_batch("PRAGMA busy_timeout=10000;")
+            .with_context(opening)?;
+        if !read_only {
+            conn.execute_batch("PRAGMA journal_mode=WAL;")
+                .with_context(opening)?;
+            conn.execute_batch(SCHEMA)
+                .with_context(|| format!("{}: creating tables", path.display()))?;
+        }
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            read_only,
         })
+    }
+
+    /// Whether a row matching `sql` (a `SELECT COUNT(*)`) is stored already: writes of
+    /// rows that are there unchanged are skipped, so re-running a finished study writes
+    /// nothing.
+    fn stored<P: Params>(&self, sql: &str, p: P) -> rusqlite::Result<bool> {
+        self.conn
+            .query_row(sql, p, |r| r.get::<_, i64>(0))
+            .map(|n| n > 0)
+    }
+
+    /// The error for a write that a read-only database cannot take.
+    fn writable(&self, what: &str) -> Result<()> {
+        if self.read_only {
+            anyhow::bail!(
+                "results database {} is read-only, and {what} must be written to it (give it write permission, or use another --out)",
+                self.path.display()
+            );
+        }
+        Ok(())
     }
 
     pub fn put_run(&self, r: &RunRow) -> Result<()> {
         let path = self.path.clone();
         (|| -> Result<()> {
+            let row = params![
+                r.run,
+                r.size,
+                r.params as i64,
+                r.non_embedding_params as i64,
+                r.token_budget as i64,
+                r.spec_hash
+            ];
+            if self.stored(
+                "SELECT COUNT(*) FROM runs WHERE run = ?1 AND size = ?2 AND params = ?3 \
+                 AND non_embedding_params = ?4 AND token_budget = ?5 AND spec_hash = ?6",
+                row,
+            )? {
+                return Ok(());
+            }
+            self.writable(&format!("run {}", r.run))?;
             self.conn.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    r.run,
-                    r.size,
-                    r.params as i64,
-                    r.non_embedding_params as i64,
-                    r.token_budget as i64,
-                    r.spec_hash
-                ],
+                row,
             )?;
             Ok(())
         })()
@@ -123,17 +167,26 @@ impl Store {
     pub fn put_checkpoint(&self, c: &CheckpointRow) -> Result<()> {
         let path = self.path.clone();
         (|| -> Result<()> {
+            let row = params![
+                c.checkpoint,
+                c.run,
+                c.step as i64,
+                c.tokens as i64,
+                c.flops,
+                c.val_loss,
+                c.path
+            ];
+            if self.stored(
+                "SELECT COUNT(*) FROM checkpoints WHERE checkpoint = ?1 AND run = ?2 AND step = ?3 \
+                 AND tokens = ?4 AND flops = ?5 AND val_loss = ?6 AND path = ?7",
+                row,
+            )? {
+                return Ok(());
+            }
+            self.writable(&format!("checkpoint {}", c.checkpoint))?;
             self.conn.execute(
                 "INSERT OR REPLACE INTO checkpoints VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    c.checkpoint,
-                    c.run,
-                    c.step as i64,
-                    c.tokens as i64,
-                    c.flops,
-                    c.val_loss,
-                    c.path
-                ],
+                row,
             )?;
             Ok(())
         })()
@@ -144,6 +197,17 @@ impl Store {
     pub fn put_domain_losses(&self, checkpoint: &str, losses: &[(String, f64)]) -> Result<()> {
         let path = self.path.clone();
         (|| -> Result<()> {
+            let mut unchanged = true;
+            for (domain, loss) in losses {
+                unchanged &= self.stored(
+                    "SELECT COUNT(*) FROM domain_losses WHERE checkpoint = ?1 AND domain = ?2 AND loss = ?3",
+                    params![checkpoint, domain, loss],
+                )?;
+            }
+            if unchanged {
+                return Ok(());
+            }
+            self.writable(&format!("the domain losses of {checkpoint}"))?;
             let tx = self.conn.unchecked_transaction()?;
             for (domain, loss) in losses {
                 tx.execute(
@@ -188,6 +252,9 @@ impl Store {
     pub fn put_evaluations(&mut self, rows: &[EvalRow]) -> Result<()> {
         let path = self.path.clone();
         (|| -> Result<()> {
+            if let Some(e) = rows.first() {
+                self.writable(&format!("the evaluation of {} on {}", e.task, e.checkpoint))?;
+            }
             let tx = self.conn.transaction()?;
             for e in rows {
                 tx.execute(
@@ -369,5 +436,71 @@ mod tests {
             (3.5, 0.25, "d32-l1")
         );
         assert!(p[0].stderr.is_nan());
+    }
+
+    #[test]
+    fn a_read_only_database_serves_a_finished_study() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.sqlite");
+        let run = RunRow {
+            run: "r".into(),
+            size: "s".into(),
+            params: 1,
+            non_embedding_params: 1,
+            token_budget: 1,
+            spec_hash: "h".into(),
+        };
+        let ckpt = CheckpointRow {
+            checkpoint: "r/step-1".into(),
+            run: "r".into(),
+            step: 1,
+            tokens: 1,
+            flops: 1.0,
+            val_loss: 2.5,
+            path: "p".into(),
+        };
+        let losses = vec![("wiki".to_string(), 2.25)];
+        {
+            let s = Store::open(&path).unwrap();
+            s.put_run(&run).unwrap();
+            s.put_checkpoint(&ckpt).unwrap();
+            s.put_domain_losses(&ckpt.checkpoint, &losses).unwrap();
+        }
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        perms.set_readonly(true);
+        std::fs::set_permissions(&path, perms).unwrap();
+        let mut s = Store::open(&path).unwrap();
+        s.put_run(&run).unwrap();
+        s.put_checkpoint(&ckpt).unwrap();
+        s.put_domain_losses(&ckpt.checkpoint, &losses).unwrap();
+        assert_eq!(s.runs().unwrap(), vec![run.clone()]);
+        let changed = RunRow {
+            spec_hash: "other".into(),
+            ..run
+        };
+        let e = format!("{:#}", s.put_run(&changed).unwrap_err());
+        assert!(
+            e.contains("read-only") && e.contains("results.sqlite"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            s.put_evaluations(&[EvalRow {
+                checkpoint: ckpt.checkpoint.clone(),
+                task: "t".into(),
+                task_hash: "x".into(),
+                shots: 0,
+                metric: "acc".into(),
+                value: 0.5,
+                stderr: 0.1,
+                n: 2,
+                baseline: 0.25,
+            }])
+            .unwrap_err()
+        );
+        assert!(
+            e.contains("read-only") && e.contains("evaluation of t"),
+            "{e}"
+        );
     }
 }

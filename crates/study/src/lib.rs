@@ -307,8 +307,8 @@ pub fn load_study(path: Option<&Path>, quick: bool) -> Result<Study> {
 
 /// Bytes one training run of a size holds at once: weights, gradients and AdamW's two
 /// moments (4 bytes each per parameter), and the activations kept for the backward pass
-/// (about 20 values per hidden unit per token and layer, plus the logits and their
-/// gradient).
+/// (about 20 values per hidden unit per token and layer, the attention probabilities of
+/// every layer and their gradient, the logits and their gradient).
 fn training_bytes(m: &SizeConfig, t: &TrainingConfig, vocab: usize) -> f64 {
     let (h, l, v) = (m.hidden as f64, m.layers as f64, vocab as f64);
     let f = m.mlp_width() as f64;
@@ -318,7 +318,8 @@ fn training_bytes(m: &SizeConfig, t: &TrainingConfig, vocab: usize) -> f64 {
     let params =
         l * (attention + 3.0 * h * f + 2.0 * h) + v * h * if t.tie_embeddings { 1.0 } else { 2.0 };
     let tokens = (t.batch_size * t.seq_len) as f64;
-    let activations = tokens * (l * (20.0 * h + 3.0 * f) + 2.0 * v);
+    let attention_probs = tokens * heads * t.seq_len as f64 * (l + 1.0);
+    let activations = tokens * (l * (20.0 * h + 3.0 * f) + 2.0 * v) + attention_probs;
     16.0 * params + 4.0 * activations
 }
 
@@ -582,5 +583,17 @@ mod tests {
         assert!(e.contains("s.toml:2: field `threads`"), "{e}");
         assert!(e.contains("s.toml:8: field `models[1].layers`"), "{e}");
         assert!(e.contains("s.toml:13: field `training.lr`"), "{e}");
+    }
+
+    #[test]
+    fn long_sequences_are_refused_for_their_attention_memory() {
+        let text = "[[models]]\nlayers = 2\nhidden = 64\nheads = 4\n[training]\nbatch_size = 8\nseq_len = 65536\nbudgets = [10000000]\n";
+        let e = parse_study(text, "s.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("field `models[0]`") && e.contains("needs about"),
+            "{e}"
+        );
+        let short = text.replace("65536", "256");
+        parse_study(&short, "s.toml").unwrap();
     }
 }
