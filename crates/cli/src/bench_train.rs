@@ -55,6 +55,8 @@ impl BenchModelArgs {
             tie_word_embeddings: false,
             bos_token_id: None,
             eos_token_id: None,
+            architecture: Default::default(),
+            block: Default::default(),
         };
         c.validate()?;
         if self.steps == 0 || self.batch == 0 || self.seq < 2 {

@@ -11,7 +11,7 @@ use emergent_data::{
     read_corpus, read_jsonl_field, split_documents, train_bpe, write_shard, write_tokenizer_config,
     CorpusSource, Shard, Tokenizer, World, EOS_TOKEN, TASK_NAMES,
 };
-use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
+use emergent_engine::{AdamWConfig, LrSchedule};
 use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer};
 use emergent_store::{CheckpointRow, EvalRow, RunRow, Store};
 use emergent_train::{
@@ -280,20 +280,7 @@ pub fn grid(study: &Study, vocab: usize, eos: Option<u32>) -> Vec<(String, RunSp
         for &budget in &t.budgets {
             let total_steps = (budget / tokens_per_step).max(1);
             let first = (t.first_checkpoint_tokens / tokens_per_step).max(1);
-            let model = ModelConfig {
-                vocab_size: vocab,
-                hidden_size: size.hidden,
-                num_hidden_layers: size.layers,
-                num_attention_heads: size.heads,
-                num_key_value_heads: size.kv_heads.unwrap_or(size.heads),
-                intermediate_size: size.mlp_width(),
-                max_position_embeddings: t.seq_len,
-                rope_theta: t.rope_theta,
-                rms_norm_eps: 1e-5,
-                tie_word_embeddings: t.tie_embeddings,
-                bos_token_id: eos,
-                eos_token_id: eos,
-            };
+            let model = size.model_config(t, vocab, eos);
             let name = format!("{}-tok{}", size.name(), human_tokens(budget));
             let spec = RunSpec {
                 name: name.clone(),

@@ -72,7 +72,7 @@ impl AdamW {
             .slots
             .iter()
             .map(|s| {
-                let on = (!s.is_norm || config.decay_norms)
+                let on = (!(s.is_norm || s.is_bias) || config.decay_norms)
                     && (!s.is_embedding || config.decay_embeddings);
                 (s.range(), on)
             })

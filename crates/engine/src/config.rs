@@ -1,10 +1,13 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::arch::{Architecture, Block, Mlp};
 use crate::EngineError;
 
-/// The numbers that define a LLaMA model. Field names follow Hugging Face's
-/// `LlamaConfig` where it has one, so `config.json` round-trips.
+/// The numbers that define a model. Field names follow Hugging Face's `LlamaConfig`
+/// where it has one; `architecture` and `block` say how the block differs from
+/// LLaMA's, and are left out of a LLaMA config so its serialisation (and every hash
+/// of it) is what it always was.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     pub vocab_size: usize,
@@ -15,10 +18,20 @@ pub struct ModelConfig {
     pub intermediate_size: usize,
     pub max_position_embeddings: usize,
     pub rope_theta: f32,
+    /// The epsilon of every norm (`layer_norm_eps` in a GPT-NeoX config.json).
     pub rms_norm_eps: f32,
     pub tie_word_embeddings: bool,
     pub bos_token_id: Option<u32>,
     pub eos_token_id: Option<u32>,
+    /// What the block is: LLaMA's unless the checkpoint or the study names another.
+    #[serde(default, skip_serializing_if = "is_llama")]
+    pub architecture: Architecture,
+    #[serde(default, skip_serializing_if = "Block::is_llama")]
+    pub block: Block,
+}
+
+fn is_llama(a: &Architecture) -> bool {
+    *a == Architecture::Llama
 }
 
 impl ModelConfig {
@@ -34,8 +47,32 @@ impl ModelConfig {
         self.num_key_value_heads * self.head_dim()
     }
 
-    /// Checks the shape constraints the kernels rely on.
+    /// Dimensions of each head that rotary rotates.
+    pub fn rotary_dims(&self) -> usize {
+        self.block.rotary_dims(self.head_dim())
+    }
+
+    /// Checks the shape constraints the kernels rely on, and that the parameters fit in
+    /// this machine's memory.
     pub fn validate(&self) -> Result<(), EngineError> {
+        self.validate_shape()?;
+        let bytes = 4.0 * self.approx_params();
+        if let Some(have) = crate::machine_memory().filter(|&m| bytes > m) {
+            return Err(EngineError::Invalid {
+                field: "hidden_size".into(),
+                message: format!(
+                    "a model of {:.3e} parameters needs {:.1} GiB as f32, more than this machine's {:.1} GiB",
+                    bytes / 4.0,
+                    bytes / (1u64 << 30) as f64,
+                    have / (1u64 << 30) as f64
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The shape constraints alone: sizes bounded, heads dividing, rotary dimensions.
+    pub fn validate_shape(&self) -> Result<(), EngineError> {
         let bad = |field: &str, message: String| {
             Err(EngineError::Invalid {
                 field: field.into(),
@@ -79,6 +116,29 @@ impl ModelConfig {
                 ),
             );
         }
+        let rot = self.rotary_dims();
+        if !(self.block.rotary_fraction > 0.0 && self.block.rotary_fraction <= 1.0)
+            || !rot.is_multiple_of(2)
+            || rot == 0
+        {
+            return bad(
+                "partial_rotary_factor",
+                format!(
+                    "{} of head dimension {} rotates {rot} dimensions: an even number from 2 to {} is needed",
+                    self.block.rotary_fraction,
+                    self.head_dim(),
+                    self.head_dim()
+                ),
+            );
+        }
+        if self.architecture == Architecture::GptNeox
+            && self.num_key_value_heads != self.num_attention_heads
+        {
+            return bad(
+                "num_key_value_heads",
+                "GPT-NeoX has no grouped-query attention".into(),
+            );
+        }
         if !self
             .num_attention_heads
             .is_multiple_of(self.num_key_value_heads)
@@ -88,18 +148,6 @@ impl ModelConfig {
                 format!(
                     "{} attention heads are not a multiple of {} key/value heads",
                     self.num_attention_heads, self.num_key_value_heads
-                ),
-            );
-        }
-        let bytes = 4.0 * self.approx_params();
-        if let Some(have) = crate::machine_memory().filter(|&m| bytes > m) {
-            return bad(
-                "hidden_size",
-                format!(
-                    "a model of {:.3e} parameters needs {:.1} GiB as f32, more than this machine's {:.1} GiB",
-                    bytes / 4.0,
-                    bytes / (1u64 << 30) as f64,
-                    have / (1u64 << 30) as f64
                 ),
             );
         }
@@ -127,7 +175,12 @@ impl ModelConfig {
             self.vocab_size as f64,
         );
         let kv = self.num_key_value_heads as f64 / self.num_attention_heads.max(1) as f64;
-        let layer = h * h * (2.0 + 2.0 * kv) + 3.0 * h * f + 2.0 * h;
+        let mats = if self.block.mlp == Mlp::Gelu {
+            2.0
+        } else {
+            3.0
+        };
+        let layer = h * h * (2.0 + 2.0 * kv) + mats * h * f + 2.0 * h;
         let head = if self.tie_word_embeddings { 1.0 } else { 2.0 };
         self.num_hidden_layers as f64 * layer + head * v * h + h
     }
@@ -138,28 +191,27 @@ impl ModelConfig {
 
     /// Parameters outside the embedding and the output head (Kaplan et al.'s N).
     pub fn non_embedding_params(&self) -> usize {
-        let d = self.hidden_size;
-        let per_layer = 2 * d
-            + d * self.q_dim()
-            + 2 * d * self.kv_dim()
-            + self.q_dim() * d
-            + 3 * d * self.intermediate_size;
-        per_layer * self.num_hidden_layers + d
+        let head = if self.tie_word_embeddings { 1 } else { 2 };
+        self.num_params() - head * self.vocab_size * self.hidden_size
     }
 
     /// Matrix-multiply FLOPs per token of a forward pass with context `seq`:
     /// 2 per weight that enters a product, plus causal attention.
     pub fn forward_flops_per_token(&self, seq: usize) -> f64 {
+        let layout = crate::ParamLayout::new(self);
+        let matrices: usize = layout
+            .slots
+            .iter()
+            .filter(|s| s.shape.len() == 2 && !s.is_embedding)
+            .map(|s| s.len())
+            .sum();
         let head = self.vocab_size * self.hidden_size;
-        let matmul_params = self.non_embedding_params()
-            - (2 * self.hidden_size * self.num_hidden_layers + self.hidden_size)
-            + head;
         let attention =
             2.0 * 2.0 * seq as f64 * self.q_dim() as f64 * self.num_hidden_layers as f64 / 2.0;
-        2.0 * matmul_params as f64 + attention
+        2.0 * (matrices + head) as f64 + attention
     }
 
-    /// Reads a Hugging Face `config.json` of a LLaMA model.
+    /// Reads a Hugging Face `config.json` of any architecture in [`Architecture::ALL`].
     pub fn from_hf_json(path: &Path) -> Result<Self, EngineError> {
         let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
         let v: serde_json::Value =
@@ -167,37 +219,186 @@ impl ModelConfig {
                 path: path.into(),
                 source,
             })?;
-        let field = |name: &str| -> Result<&serde_json::Value, EngineError> {
-            v.get(name).ok_or_else(|| EngineError::Config {
-                path: path.into(),
-                field: name.into(),
-                message: "missing".into(),
-            })
+        let f = HfFields { v: &v, path };
+        let arch = match v.get("model_type").and_then(|m| m.as_str()) {
+            None => Architecture::Llama,
+            Some(name) => Architecture::from_model_type(name).ok_or_else(|| {
+                let known: Vec<&str> = Architecture::ALL.iter().map(|a| a.model_type()).collect();
+                f.error(
+                    "model_type",
+                    format!(
+                        "`{name}` is not supported; emergent reads {} (and mistral as llama)",
+                        known.join(", ")
+                    ),
+                )
+            })?,
         };
-        let usize_field = |name: &str| -> Result<usize, EngineError> {
-            field(name)?
-                .as_u64()
-                .map(|x| x as usize)
-                .ok_or_else(|| EngineError::Config {
-                    path: path.into(),
-                    field: name.into(),
-                    message: "expected a non-negative integer".into(),
-                })
-        };
-        if let Some(arch) = v.get("model_type").and_then(|m| m.as_str()) {
-            if arch != "llama" {
-                return Err(EngineError::Config {
-                    path: path.into(),
-                    field: "model_type".into(),
-                    message: format!("`{arch}` is not supported; emergent reads LLaMA models"),
-                });
+        f.refuse_rope_scaling()?;
+        let cfg = f.config(arch)?;
+        cfg.validate().map_err(|e| match e {
+            EngineError::Invalid { field, message } => f.error(&field, message),
+            other => other,
+        })?;
+        if let Some(hd) = v.get("head_dim").and_then(|x| x.as_u64()) {
+            if hd as usize != cfg.head_dim() {
+                return Err(f.error(
+                    "head_dim",
+                    format!(
+                        "head_dim {hd} × {} heads differs from hidden_size {}",
+                        cfg.num_attention_heads, cfg.hidden_size
+                    ),
+                ));
             }
         }
-        // A scaled rotary embedding changes every logit: refused rather than ignored.
-        let scaling = v
+        Ok(cfg)
+    }
+
+    /// The `config.json` that `transformers` loads with the architecture's own class.
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        let b = &self.block;
+        let mut v = serde_json::json!({
+            "architectures": [self.architecture.hf_class()],
+            "model_type": self.architecture.model_type(),
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "max_position_embeddings": self.max_position_embeddings,
+            "rope_theta": self.rope_theta,
+            "rope_scaling": null,
+            "attention_dropout": 0.0,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": self.eos_token_id,
+            // GLM's default pad id lies outside a small vocabulary.
+            "pad_token_id": null,
+            "initializer_range": 0.02,
+            "torch_dtype": "float32",
+            "use_cache": true,
+        });
+        let m = v.as_object_mut().expect("an object");
+        let mut set = |k: &str, x: serde_json::Value| {
+            m.insert(k.into(), x);
+        };
+        match self.architecture {
+            Architecture::GptNeox => {
+                set("hidden_act", "gelu".into());
+                set("layer_norm_eps", self.rms_norm_eps.into());
+                set("rotary_pct", b.rotary_fraction.into());
+                set("partial_rotary_factor", b.rotary_fraction.into());
+                set("rotary_emb_base", self.rope_theta.into());
+                set("use_parallel_residual", b.parallel_residual.into());
+                set("attention_bias", b.qkv_bias.into());
+                set("hidden_dropout", 0.0.into());
+                set("classifier_dropout", 0.0.into());
+            }
+            arch => {
+                set("hidden_act", "silu".into());
+                set("num_key_value_heads", self.num_key_value_heads.into());
+                set("head_dim", self.head_dim().into());
+                set("attention_bias", b.qkv_bias.into());
+                if arch != Architecture::Olmo {
+                    set("rms_norm_eps", self.rms_norm_eps.into());
+                }
+                match arch {
+                    Architecture::Llama => {
+                        set("mlp_bias", b.mlp_bias.into());
+                        set("pretraining_tp", 1.into());
+                    }
+                    Architecture::Glm => {
+                        set("partial_rotary_factor", b.rotary_fraction.into());
+                    }
+                    Architecture::Olmo => set("clip_qkv", serde_json::Value::Null),
+                    Architecture::Qwen2 => {
+                        set("use_sliding_window", false.into());
+                        set("sliding_window", serde_json::Value::Null);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        v
+    }
+}
+
+/// The fields of one `config.json`, read with its path in every error.
+struct HfFields<'a> {
+    v: &'a serde_json::Value,
+    path: &'a Path,
+}
+
+impl HfFields<'_> {
+    fn error(&self, field: &str, message: impl Into<String>) -> EngineError {
+        EngineError::Config {
+            path: self.path.into(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The first of `names` that is present (a field some versions call otherwise),
+    /// looked up in `rope_parameters` too.
+    fn get(&self, names: &[&str]) -> Option<&serde_json::Value> {
+        let rope = self.v.get("rope_parameters");
+        names
+            .iter()
+            .find_map(|n| self.v.get(*n).or_else(|| rope.and_then(|r| r.get(*n))))
+            .filter(|x| !x.is_null())
+    }
+
+    fn usize(&self, name: &str) -> Result<usize, EngineError> {
+        let x = self
+            .v
+            .get(name)
+            .ok_or_else(|| self.error(name, "missing: the architecture needs it"))?;
+        x.as_u64()
+            .map(|x| x as usize)
+            .ok_or_else(|| self.error(name, "expected a non-negative integer"))
+    }
+
+    fn usize_or(&self, name: &str, default: usize) -> Result<usize, EngineError> {
+        match self.v.get(name).filter(|x| !x.is_null()) {
+            None => Ok(default),
+            Some(_) => self.usize(name),
+        }
+    }
+
+    fn float_or(&self, names: &[&str], default: f64) -> Result<f32, EngineError> {
+        match self.get(names) {
+            None => Ok(default as f32),
+            Some(x) => x
+                .as_f64()
+                .map(|x| x as f32)
+                .ok_or_else(|| self.error(names[0], "expected a number")),
+        }
+    }
+
+    fn bool_or(&self, name: &str, default: bool) -> Result<bool, EngineError> {
+        match self.v.get(name).filter(|x| !x.is_null()) {
+            None => Ok(default),
+            Some(x) => x
+                .as_bool()
+                .ok_or_else(|| self.error(name, "expected true or false")),
+        }
+    }
+
+    fn token(&self, name: &str) -> Option<u32> {
+        match self.v.get(name)? {
+            serde_json::Value::Number(n) => n.as_u64().map(|x| x as u32),
+            serde_json::Value::Array(a) => a.first()?.as_u64().map(|x| x as u32),
+            _ => None,
+        }
+    }
+
+    /// A scaled rotary embedding changes every logit: refused rather than ignored.
+    fn refuse_rope_scaling(&self) -> Result<(), EngineError> {
+        let scaling = self
+            .v
             .get("rope_scaling")
             .or_else(|| {
-                v.get("rope_parameters")
+                self.v
+                    .get("rope_parameters")
                     .and_then(|r| r.get("rope_type").map(|_| r))
             })
             .filter(|r| !r.is_null())
@@ -207,113 +408,105 @@ impl ModelConfig {
                     .and_then(|t| t.as_str())
                     != Some("default")
             });
-        if let Some(r) = scaling {
-            return Err(EngineError::Config {
-                path: path.into(),
-                field: "rope_scaling".into(),
-                message: format!("{r} is not supported: scores would be wrong without it"),
-            });
+        match scaling {
+            Some(r) => Err(self.error(
+                "rope_scaling",
+                format!("{r} is not supported: scores would be wrong without it"),
+            )),
+            None => Ok(()),
         }
-        let heads = usize_field("num_attention_heads")?;
-        let rope_theta = v
-            .get("rope_theta")
-            .or_else(|| v.get("rope_parameters").and_then(|r| r.get("rope_theta")))
-            .and_then(|x| x.as_f64())
-            .unwrap_or(10000.0) as f32;
-        let token = |name: &str| -> Option<u32> {
-            match v.get(name)? {
-                serde_json::Value::Number(n) => n.as_u64().map(|x| x as u32),
-                serde_json::Value::Array(a) => a.first()?.as_u64().map(|x| x as u32),
-                _ => None,
-            }
-        };
-        let cfg = ModelConfig {
-            vocab_size: usize_field("vocab_size")?,
-            hidden_size: usize_field("hidden_size")?,
-            num_hidden_layers: usize_field("num_hidden_layers")?,
-            num_attention_heads: heads,
-            num_key_value_heads: v
-                .get("num_key_value_heads")
-                .and_then(|x| x.as_u64())
-                .map(|x| x as usize)
-                .unwrap_or(heads),
-            intermediate_size: usize_field("intermediate_size")?,
-            max_position_embeddings: v
-                .get("max_position_embeddings")
-                .and_then(|x| x.as_u64())
-                .unwrap_or(2048) as usize,
-            rope_theta,
-            rms_norm_eps: v
-                .get("rms_norm_eps")
-                .and_then(|x| x.as_f64())
-                .unwrap_or(1e-6) as f32,
-            tie_word_embeddings: v
-                .get("tie_word_embeddings")
-                .and_then(|x| x.as_bool())
-                .unwrap_or(false),
-            bos_token_id: token("bos_token_id"),
-            eos_token_id: token("eos_token_id"),
-        };
-        if v.get("hidden_act")
-            .and_then(|x| x.as_str())
-            .is_some_and(|a| a != "silu")
-        {
-            return Err(EngineError::Config {
-                path: path.into(),
-                field: "hidden_act".into(),
-                message: "only `silu` (SwiGLU) is supported".into(),
-            });
-        }
-        cfg.validate().map_err(|e| match e {
-            EngineError::Invalid { field, message } => EngineError::Config {
-                path: path.into(),
-                field,
-                message,
-            },
-            other => other,
-        })?;
-        if let Some(hd) = v.get("head_dim").and_then(|x| x.as_u64()) {
-            if hd as usize * heads != cfg.hidden_size {
-                return Err(EngineError::Config {
-                    path: path.into(),
-                    field: "head_dim".into(),
-                    message: format!(
-                        "head_dim {hd} × {heads} heads differs from hidden_size {}",
-                        cfg.hidden_size
-                    ),
-                });
-            }
-        }
-        Ok(cfg)
     }
 
-    /// The `config.json` that `transformers` loads as `LlamaForCausalLM`.
-    pub fn to_hf_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama",
-            "vocab_size": self.vocab_size,
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size,
-            "num_hidden_layers": self.num_hidden_layers,
-            "num_attention_heads": self.num_attention_heads,
-            "num_key_value_heads": self.num_key_value_heads,
-            "head_dim": self.head_dim(),
-            "hidden_act": "silu",
-            "max_position_embeddings": self.max_position_embeddings,
-            "rms_norm_eps": self.rms_norm_eps,
-            "rope_theta": self.rope_theta,
-            "rope_scaling": null,
-            "attention_bias": false,
-            "attention_dropout": 0.0,
-            "mlp_bias": false,
-            "tie_word_embeddings": self.tie_word_embeddings,
-            "bos_token_id": self.bos_token_id,
-            "eos_token_id": self.eos_token_id,
-            "initializer_range": 0.02,
-            "pretraining_tp": 1,
-            "torch_dtype": "float32",
-            "use_cache": true,
+    /// Refuses a field whose non-default value the engine does not implement.
+    fn refuse(
+        &self,
+        name: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+        why: &str,
+    ) -> Result<(), EngineError> {
+        match self.v.get(name) {
+            Some(x) if !x.is_null() && !ok(x) => Err(self.error(name, format!("{x}: {why}"))),
+            _ => Ok(()),
+        }
+    }
+
+    fn config(&self, arch: Architecture) -> Result<ModelConfig, EngineError> {
+        let heads = self.usize("num_attention_heads")?;
+        let neox = arch == Architecture::GptNeox;
+        let act = if neox { "gelu" } else { "silu" };
+        self.refuse(
+            "hidden_act",
+            |x| x.as_str() == Some(act),
+            &format!("{arch} is implemented with `{act}` only"),
+        )?;
+        let mut block = arch.block();
+        match arch {
+            Architecture::GptNeox => {
+                block.rotary_fraction =
+                    self.float_or(&["rotary_pct", "partial_rotary_factor"], 0.25)?;
+                block.parallel_residual = self.bool_or("use_parallel_residual", true)?;
+                let bias = self.bool_or("attention_bias", true)?;
+                (block.qkv_bias, block.o_bias) = (bias, bias);
+            }
+            Architecture::Glm => {
+                block.rotary_fraction = self.float_or(&["partial_rotary_factor"], 0.5)?;
+                block.qkv_bias = self.bool_or("attention_bias", true)?;
+            }
+            Architecture::Llama => {
+                let bias = self.bool_or("attention_bias", false)?;
+                (block.qkv_bias, block.o_bias) = (bias, bias);
+                block.mlp_bias = self.bool_or("mlp_bias", false)?;
+            }
+            Architecture::Olmo | Architecture::Olmo2 => {
+                let bias = self.bool_or("attention_bias", false)?;
+                (block.qkv_bias, block.o_bias) = (bias, bias);
+                self.refuse(
+                    "clip_qkv",
+                    |_| false,
+                    "clipping q, k and v is not implemented",
+                )?;
+            }
+            Architecture::Qwen2 => {
+                self.refuse(
+                    "use_sliding_window",
+                    |x| x.as_bool() == Some(false),
+                    "sliding-window attention is not implemented",
+                )?;
+            }
+        }
+        let eps_names: &[&str] = match arch {
+            Architecture::GptNeox => &["layer_norm_eps"],
+            Architecture::Olmo => &[],
+            _ => &["rms_norm_eps"],
+        };
+        let eps_default = if matches!(arch, Architecture::Llama) {
+            1e-6
+        } else {
+            1e-5
+        };
+        Ok(ModelConfig {
+            vocab_size: self.usize("vocab_size")?,
+            hidden_size: self.usize("hidden_size")?,
+            num_hidden_layers: self.usize("num_hidden_layers")?,
+            num_attention_heads: heads,
+            num_key_value_heads: if neox {
+                heads
+            } else {
+                self.usize_or("num_key_value_heads", heads)?
+            },
+            intermediate_size: self.usize("intermediate_size")?,
+            max_position_embeddings: self.usize_or("max_position_embeddings", 2048)?,
+            rope_theta: self.float_or(&["rope_theta", "rotary_emb_base"], 10000.0)?,
+            rms_norm_eps: if eps_names.is_empty() {
+                1e-5
+            } else {
+                self.float_or(eps_names, eps_default)?
+            },
+            tie_word_embeddings: self.bool_or("tie_word_embeddings", false)?,
+            bos_token_id: self.token("bos_token_id"),
+            eos_token_id: self.token("eos_token_id"),
+            architecture: arch,
+            block,
         })
     }
 }

@@ -313,6 +313,8 @@ impl GgufFile {
             tie_word_embeddings: !self.tensors.iter().any(|t| t.name == "output.weight"),
             bos_token_id: token("tokenizer.ggml.bos_token_id"),
             eos_token_id: token("tokenizer.ggml.eos_token_id"),
+            architecture: Default::default(),
+            block: Default::default(),
         };
         config.validate()?;
         Ok(config)

@@ -1,6 +1,6 @@
 //! Hugging Face checkpoint I/O: `config.json` plus `model.safetensors` (or shards
-//! listed in `model.safetensors.index.json`), with the tensor names of
-//! `LlamaForCausalLM`.
+//! listed in `model.safetensors.index.json`), with each architecture's tensor names
+//! (`ParamLayout::hf`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -160,7 +160,7 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
     Ok(files)
 }
 
-/// Loads a Hugging Face LLaMA checkpoint directory (ours or anyone's).
+/// Loads a Hugging Face checkpoint directory (ours or anyone's) of any architecture.
 pub fn load_checkpoint(dir: &Path) -> Result<CpuModel, EngineError> {
     let config_path = dir.join("config.json");
     let config = ModelConfig::from_hf_json(&config_path)?;
@@ -174,33 +174,36 @@ pub fn load_checkpoint(dir: &Path) -> Result<CpuModel, EngineError> {
         }
     }
     let mut params = vec![0.0f32; layout.total()];
-    for slot in &layout.slots {
-        let t = tensors.get(&slot.name).ok_or_else(|| EngineError::Tensor {
+    for map in &layout.hf {
+        let t = tensors.get(&map.name).ok_or_else(|| EngineError::Tensor {
             path: dir.to_path_buf(),
-            name: slot.name.clone(),
-            message: "missing from the checkpoint".into(),
+            name: map.name.clone(),
+            message: format!(
+                "missing from the checkpoint ({} needs it)",
+                config.architecture.hf_class()
+            ),
         })?;
-        if t.shape != slot.shape {
+        if t.shape != map.shape {
             return Err(EngineError::Tensor {
-                path: source[&slot.name].clone(),
-                name: slot.name.clone(),
+                path: source[&map.name].clone(),
+                name: map.name.clone(),
                 message: format!(
                     "shape {:?}, expected {:?} from config.json",
-                    t.shape, slot.shape
+                    t.shape, map.shape
                 ),
             });
         }
         if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
             return Err(EngineError::Tensor {
-                path: source[&slot.name].clone(),
-                name: slot.name.clone(),
+                path: source[&map.name].clone(),
+                name: map.name.clone(),
                 message: format!(
                     "element {i} is {}: a model with non-finite weights scores nothing",
                     t.data[i]
                 ),
             });
         }
-        params[slot.range()].copy_from_slice(&t.data);
+        map.scatter(&t.data, &mut params);
     }
     Ok(CpuModel::from_params(config, params))
 }
@@ -212,11 +215,18 @@ impl CpuModel {
             serde_json::to_string_pretty(&self.config.to_hf_json()).expect("config serialises");
         let cfg_path = dir.join("config.json");
         std::fs::write(&cfg_path, cfg).map_err(|e| EngineError::io(&cfg_path, e))?;
+        let data: Vec<Vec<f32>> = self
+            .layout
+            .hf
+            .iter()
+            .map(|m| m.gather(&self.params))
+            .collect();
         let tensors: Vec<(&str, &[usize], &[f32])> = self
             .layout
-            .slots
+            .hf
             .iter()
-            .map(|s| (s.name.as_str(), s.shape.as_slice(), &self.params[s.range()]))
+            .zip(&data)
+            .map(|(m, d)| (m.name.as_str(), m.shape.as_slice(), d.as_slice()))
             .collect();
         write_safetensors(&dir.join("model.safetensors"), &tensors)
     }
@@ -241,6 +251,8 @@ mod tests {
             tie_word_embeddings: false,
             bos_token_id: None,
             eos_token_id: None,
+            architecture: Default::default(),
+            block: Default::default(),
         };
         let layout = ParamLayout::new(&config);
         let mut params = vec![0.01f32; layout.total()];

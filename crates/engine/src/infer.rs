@@ -6,9 +6,10 @@
 
 use rayon::prelude::*;
 
-use crate::kernels::{self, add_assign, softmax_scaled, SharedMut};
+use crate::block::{self, Acts};
+use crate::kernels::{softmax_scaled, SharedMut};
 use crate::matmul::{linear, matmul, Mat, Threads};
-use crate::model::CpuModel;
+use crate::model::{embed, CpuModel};
 
 /// Keys and values of a prefix, per layer (`len × kv_dim` each, positions 0..len).
 #[derive(Clone, Default)]
@@ -61,7 +62,7 @@ impl CpuModel {
     /// segment by segment (`rows × vocab`).
     pub fn forward_segments(&self, caches: &mut [KvCache], segs: &[Segment]) -> Vec<f32> {
         let c = &self.config;
-        let (d, f, qd, kvd) = (c.hidden_size, c.intermediate_size, c.q_dim(), c.kv_dim());
+        let (d, kvd) = (c.hidden_size, c.kv_dim());
         let mut place = Vec::with_capacity(segs.len());
         let mut n = 0;
         for s in segs {
@@ -86,51 +87,31 @@ impl CpuModel {
             .collect();
         let p = &self.params;
         let lay = &self.layout;
+        let mut a = Acts::new(c, n, 0);
         let mut x = vec![0.0f32; n * d];
-        let all_tokens = segs.iter().flat_map(|s| s.tokens.iter());
-        for (row, &tok) in x.chunks_mut(d).zip(all_tokens) {
-            let e = lay.embed + tok as usize * d;
-            row.copy_from_slice(&p[e..e + d]);
-        }
-        let mut xn = vec![0.0f32; n * d];
-        let mut rstd = vec![0.0f32; n];
-        let (mut q, mut k, mut v) = (vec![0.0; n * qd], vec![0.0; n * kvd], vec![0.0; n * kvd]);
-        let mut att = vec![0.0f32; n * qd];
-        let mut mid = vec![0.0f32; n * d];
-        let (mut gate, mut up) = (vec![0.0f32; n * f], vec![0.0f32; n * f]);
-        let mut hact = vec![0.0f32; n * f];
+        let all_tokens: Vec<u32> = segs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+        embed(&mut a.x_in, &all_tokens, p, lay.embed, d);
         for (l, s) in lay.layers.iter().enumerate() {
-            let eps = c.rms_norm_eps;
-            kernels::rmsnorm_forward(&mut xn, &mut rstd, &x, &p[s.attn_norm..][..d], d, eps);
-            linear(&mut q, &xn, &p[s.wq..], n, d, qd);
-            linear(&mut k, &xn, &p[s.wk..], n, d, kvd);
-            linear(&mut v, &xn, &p[s.wv..], n, d, kvd);
-            self.rope.apply_at(&mut q, qd, &positions);
-            self.rope.apply_at(&mut k, kvd, &positions);
-            self.segment_attention(&mut att, &q, &k, &v, caches, segs, &place, l);
-            linear(&mut mid, &att, &p[s.wo..], n, qd, d);
-            add_assign(&mut mid, &x);
-            kernels::rmsnorm_forward(&mut xn, &mut rstd, &mid, &p[s.mlp_norm..][..d], d, eps);
-            linear(&mut gate, &xn, &p[s.w_gate..], n, d, f);
-            linear(&mut up, &xn, &p[s.w_up..], n, d, f);
-            kernels::swiglu_forward(&mut hact, &gate, &up);
-            linear(&mut x, &hact, &p[s.w_down..], n, f, d);
-            add_assign(&mut x, &mid);
-            for (sg, pl) in segs.iter().zip(&place) {
-                if sg.append {
-                    let cache = &mut caches[sg.cache];
-                    let (a, b) = (pl.offset, pl.offset + pl.len);
-                    cache.k[l].extend_from_slice(&k[a * kvd..b * kvd]);
-                    cache.v[l].extend_from_slice(&v[a * kvd..b * kvd]);
+            let mut attend = |a: &mut Acts| {
+                self.segment_attention(&mut a.att, &a.q, &a.k, &a.v, caches, segs, &place, l);
+                for (sg, pl) in segs.iter().zip(&place) {
+                    if sg.append {
+                        let cache = &mut caches[sg.cache];
+                        let (lo, hi) = (pl.offset * kvd, (pl.offset + pl.len) * kvd);
+                        cache.k[l].extend_from_slice(&a.k[lo..hi]);
+                        cache.v[l].extend_from_slice(&a.v[lo..hi]);
+                    }
                 }
-            }
+            };
+            block::forward(c, p, s, &self.rope, &positions, &mut a, &mut x, &mut attend);
+            std::mem::swap(&mut x, &mut a.x_in);
         }
         for (sg, pl) in segs.iter().zip(&place) {
             if sg.append {
                 caches[sg.cache].len += pl.len;
             }
         }
-        self.head_rows(&x, segs, &place)
+        self.head_rows(&a.x_in, segs, &place)
     }
 
     /// The output head on the requested rows only.
@@ -145,10 +126,19 @@ impl CpuModel {
         }
         let m = rows.len() / d;
         let mut xn = vec![0.0f32; m * d];
-        let mut rstd = vec![0.0f32; m];
+        let (mut mean, mut rstd) = (vec![0.0f32; m], vec![0.0f32; m]);
         let lay = &self.layout;
-        let w = &self.params[lay.final_norm..][..d];
-        kernels::rmsnorm_forward(&mut xn, &mut rstd, &rows, w, d, c.rms_norm_eps);
+        let p = &self.params;
+        block::norm_forward(
+            c,
+            &mut xn,
+            &mut mean,
+            &mut rstd,
+            &rows,
+            p,
+            lay.final_norm,
+            d,
+        );
         let mut logits = vec![0.0f32; m * c.vocab_size];
         linear(
             &mut logits,

@@ -1,4 +1,4 @@
-//! Element-wise and row-wise kernels of the LLaMA block, each forward beside its
+//! Element-wise and row-wise kernels of the block, each forward beside its
 //! backward. Rows are independent, so every kernel parallelises over rows and the
 //! result does not depend on the thread count.
 
@@ -172,20 +172,23 @@ fn rmsnorm_weight_columns_in_lanes(
     }
 }
 
-/// Rotary tables in Hugging Face's layout: the angle of pair `i` at position `p` is
-/// `p · θ^(−2i/d)`, computed in f32 as `transformers` does so the tables agree bit for bit
-/// as far as `cos`/`sin` allow.
+/// Rotary tables in Hugging Face's layout: the first `2·half` dimensions of each head
+/// rotate, pair `i` at position `p` by `p · θ^(−2i/rot)`, computed in f32 as
+/// `transformers` does so the tables agree bit for bit as far as `cos`/`sin` allow.
+/// Pairs are `(i, i + half)`, or `(2i, 2i + 1)` when `interleaved` (GLM).
 pub struct Rope {
     pub half: usize,
+    pub head_dim: usize,
+    pub interleaved: bool,
     pub cos: Vec<f32>,
     pub sin: Vec<f32>,
 }
 
 impl Rope {
-    pub fn new(head_dim: usize, max_pos: usize, theta: f32) -> Self {
-        let half = head_dim / 2;
+    pub fn new(head_dim: usize, rot: usize, interleaved: bool, max_pos: usize, theta: f32) -> Self {
+        let half = rot / 2;
         let inv_freq: Vec<f32> = (0..half)
-            .map(|i| 1.0 / theta.powf((2 * i) as f32 / head_dim as f32))
+            .map(|i| 1.0 / theta.powf((2 * i) as f32 / rot as f32))
             .collect();
         let mut cos = Vec::with_capacity(max_pos * half);
         let mut sin = Vec::with_capacity(max_pos * half);
@@ -196,56 +199,64 @@ impl Rope {
                 sin.push(a.sin());
             }
         }
-        Rope { half, cos, sin }
+        Rope {
+            half,
+            head_dim,
+            interleaved,
+            cos,
+            sin,
+        }
     }
 
     pub fn max_positions(&self) -> usize {
         self.cos.len() / self.half.max(1)
     }
 
-    /// Rotates every head of `x` (rows × heads·head_dim) in place; row `r` sits at
-    /// position `start + r % t`. `inverse` applies the transpose (the backward pass).
-    pub fn apply(&self, x: &mut [f32], width: usize, t: usize, start: usize, inverse: bool) {
-        x.par_chunks_mut(width)
-            .enumerate()
-            .for_each(|(row, xr)| self.rotate_row(xr, start + row % t, inverse));
-    }
-
-    /// Rotates row `r` of `x` to position `positions[r]`: many short segments in one
-    /// parallel pass.
-    pub fn apply_at(&self, x: &mut [f32], width: usize, positions: &[usize]) {
+    /// Rotates row `r` of `x` (rows × heads·head_dim) to position `positions[r]`;
+    /// `inverse` applies the transpose (the backward pass).
+    pub fn apply_at(&self, x: &mut [f32], width: usize, positions: &[usize], inverse: bool) {
         x.par_chunks_mut(width)
             .zip(positions.par_iter())
-            .for_each(|(xr, &p)| self.rotate_row(xr, p, false));
+            .for_each(|(xr, &p)| self.rotate_row(xr, p, inverse));
     }
 
     fn rotate_row(&self, xr: &mut [f32], p: usize, inverse: bool) {
         let h = self.half;
         let (c, s) = (&self.cos[p * h..(p + 1) * h], &self.sin[p * h..(p + 1) * h]);
-        rotate_heads(xr, c, s, inverse);
+        rotate_heads(xr, c, s, self.head_dim, self.interleaved, inverse);
     }
 }
 
 with_avx2! {
-    fn rotate_heads(xr: &mut [f32], c: &[f32], s: &[f32], inverse: bool) -> () = rotate_in_lanes
+    fn rotate_heads(xr: &mut [f32], c: &[f32], s: &[f32], head_dim: usize, interleaved: bool, inverse: bool) -> () = rotate_in_lanes
 }
 
 #[inline(always)]
-fn rotate_in_lanes(xr: &mut [f32], c: &[f32], s: &[f32], inverse: bool) {
+fn rotate_in_lanes(
+    xr: &mut [f32],
+    c: &[f32],
+    s: &[f32],
+    head_dim: usize,
+    interleaved: bool,
+    inverse: bool,
+) {
     let h = c.len();
-    for head in xr.chunks_mut(2 * h) {
-        let (a, b) = head.split_at_mut(h);
-        if inverse {
+    let sign = if inverse { -1.0 } else { 1.0 };
+    for head in xr.chunks_mut(head_dim) {
+        if interleaved {
             for i in 0..h {
-                let (x1, x2) = (a[i], b[i]);
-                a[i] = x1 * c[i] + x2 * s[i];
-                b[i] = x2 * c[i] - x1 * s[i];
+                let (x1, x2) = (head[2 * i], head[2 * i + 1]);
+                let si = sign * s[i];
+                head[2 * i] = x1 * c[i] - x2 * si;
+                head[2 * i + 1] = x2 * c[i] + x1 * si;
             }
         } else {
+            let (a, b) = head[..2 * h].split_at_mut(h);
             for i in 0..h {
                 let (x1, x2) = (a[i], b[i]);
-                a[i] = x1 * c[i] - x2 * s[i];
-                b[i] = x2 * c[i] + x1 * s[i];
+                let si = sign * s[i];
+                a[i] = x1 * c[i] - x2 * si;
+                b[i] = x2 * c[i] + x1 * si;
             }
         }
     }
@@ -446,6 +457,156 @@ pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
     dst.par_chunks_mut(4096)
         .zip(src.par_chunks(4096))
         .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += s));
+}
+
+/// LayerNorm: `y = (x − mean) · rstd · w + b` (no `w` or `b` for OLMo's), keeping
+/// `mean` and `rstd` per row for the backward pass. Moments are summed in f64.
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm_forward(
+    y: &mut [f32],
+    mean: &mut [f32],
+    rstd: &mut [f32],
+    x: &[f32],
+    w: Option<&[f32]>,
+    b: Option<&[f32]>,
+    d: usize,
+    eps: f32,
+) {
+    y.par_chunks_mut(d)
+        .zip(mean.par_iter_mut().zip(rstd.par_iter_mut()))
+        .zip(x.par_chunks(d))
+        .for_each(|((y, (m, r)), x)| {
+            let mu = x.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
+            let var = x.iter().map(|&v| (v as f64 - mu).powi(2)).sum::<f64>() / d as f64;
+            let rs = 1.0 / (var as f32 + eps).sqrt();
+            let mu = mu as f32;
+            for (j, (y, &x)) in y.iter_mut().zip(x).enumerate() {
+                let xhat = (x - mu) * rs;
+                *y = match (w, b) {
+                    (Some(w), Some(b)) => xhat * w[j] + b[j],
+                    (Some(w), None) => xhat * w[j],
+                    _ => xhat,
+                };
+            }
+            (*m, *r) = (mu, rs);
+        });
+}
+
+/// `dx (+)= ∂L/∂x` of [`layernorm_forward`]:
+/// `rstd · (g − mean(g) − x̂ · mean(g · x̂))` with `g = dy · w`.
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm_backward_input(
+    dx: &mut [f32],
+    accumulate: bool,
+    dy: &[f32],
+    x: &[f32],
+    w: Option<&[f32]>,
+    mean: &[f32],
+    rstd: &[f32],
+    d: usize,
+) {
+    dx.par_chunks_mut(d)
+        .zip(dy.par_chunks(d).zip(x.par_chunks(d)))
+        .zip(mean.par_iter().zip(rstd.par_iter()))
+        .for_each(|((dx, (dy, x)), (&mu, &rs))| {
+            let g = |j: usize| w.map_or(dy[j], |w| dy[j] * w[j]);
+            let (mut sg, mut sgx) = (0f64, 0f64);
+            for j in 0..d {
+                let xhat = (x[j] - mu) * rs;
+                sg += g(j) as f64;
+                sgx += (g(j) * xhat) as f64;
+            }
+            let (mg, mgx) = ((sg / d as f64) as f32, (sgx / d as f64) as f32);
+            for j in 0..d {
+                let xhat = (x[j] - mu) * rs;
+                let v = rs * (g(j) - mg - xhat * mgx);
+                if accumulate {
+                    dx[j] += v;
+                } else {
+                    dx[j] = v;
+                }
+            }
+        });
+}
+
+/// `dw += Σ_rows dy · x̂` of [`layernorm_forward`], by columns so each sum runs in a
+/// fixed order.
+pub fn layernorm_backward_weight(
+    dw: &mut [f32],
+    dy: &[f32],
+    x: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    d: usize,
+) {
+    const COLS: usize = 64;
+    dw.par_chunks_mut(COLS).enumerate().for_each(|(c, dw)| {
+        let c0 = c * COLS;
+        let mut acc = [0f64; COLS];
+        for (row, (&mu, &rs)) in mean.iter().zip(rstd).enumerate() {
+            let base = row * d + c0;
+            for j in 0..dw.len() {
+                acc[j] += (dy[base + j] * ((x[base + j] - mu) * rs)) as f64;
+            }
+        }
+        for (w, a) in dw.iter_mut().zip(acc) {
+            *w += a as f32;
+        }
+    });
+}
+
+/// `y[r] += b` for every row of `y` (rows × `b.len()`).
+pub fn bias_forward(y: &mut [f32], b: &[f32]) {
+    y.par_chunks_mut(b.len())
+        .for_each(|row| row.iter_mut().zip(b).for_each(|(y, b)| *y += b));
+}
+
+/// `db += Σ_rows dy`, by columns so each sum runs in a fixed order.
+pub fn bias_backward(db: &mut [f32], dy: &[f32]) {
+    const COLS: usize = 64;
+    let width = db.len();
+    db.par_chunks_mut(COLS).enumerate().for_each(|(c, db)| {
+        let c0 = c * COLS;
+        let mut acc = [0f64; COLS];
+        for row in dy.chunks_exact(width) {
+            for j in 0..db.len() {
+                acc[j] += row[c0 + j] as f64;
+            }
+        }
+        for (b, a) in db.iter_mut().zip(acc) {
+            *b += a as f32;
+        }
+    });
+}
+
+const SQRT_HALF: f64 = std::f64::consts::FRAC_1_SQRT_2;
+
+/// The exact GELU, `x · Φ(x) = x/2 · (1 + erf(x/√2))`, computed in f64 (PyTorch's
+/// `gelu` with `approximate="none"`).
+pub fn gelu_forward(h: &mut [f32], x: &[f32]) {
+    h.par_chunks_mut(4096)
+        .zip(x.par_chunks(4096))
+        .for_each(|(h, x)| {
+            for (h, &x) in h.iter_mut().zip(x) {
+                let x = x as f64;
+                *h = (0.5 * x * (1.0 + libm::erf(x * SQRT_HALF))) as f32;
+            }
+        });
+}
+
+/// Backward of [`gelu_forward`]: `dx = dh · (Φ(x) + x · φ(x))`.
+pub fn gelu_backward(dx: &mut [f32], dh: &[f32], x: &[f32]) {
+    const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+    dx.par_chunks_mut(4096)
+        .zip(dh.par_chunks(4096).zip(x.par_chunks(4096)))
+        .for_each(|(dx, (dh, x))| {
+            for ((dx, &dh), &x) in dx.iter_mut().zip(dh).zip(x) {
+                let x = x as f64;
+                let cdf = 0.5 * (1.0 + libm::erf(x * SQRT_HALF));
+                let pdf = INV_SQRT_2PI * (-0.5 * x * x).exp();
+                *dx = (dh as f64 * (cdf + x * pdf)) as f32;
+            }
+        });
 }
 
 /// Backward of [`attention_forward`]. `dprobs` is scratch of the size of `probs`.
@@ -826,14 +987,56 @@ mod tests {
     }
 
     #[test]
-    fn rope_inverse_undoes_rotation() {
-        let rope = Rope::new(8, 16, 10000.0);
-        let x: Vec<f32> = (0..3 * 16).map(|i| (i as f32).sin()).collect();
-        let mut y = x.clone();
-        rope.apply(&mut y, 16, 3, 0, false);
-        rope.apply(&mut y, 16, 3, 0, true);
-        for (a, b) in x.iter().zip(&y) {
-            assert!((a - b).abs() < 1e-6);
+    fn rope_inverse_undoes_rotation_and_leaves_the_rest() {
+        for (rot, interleaved) in [(8, false), (4, false), (4, true), (2, true)] {
+            let rope = Rope::new(8, rot, interleaved, 16, 10000.0);
+            let x: Vec<f32> = (0..3 * 16).map(|i| (i as f32).sin()).collect();
+            let mut y = x.clone();
+            rope.apply_at(&mut y, 16, &[0, 5, 9], false);
+            for (j, (a, b)) in x.iter().zip(&y).enumerate() {
+                if j % 8 >= rot || j < 16 {
+                    assert_eq!(a, b, "dimension {j} of rot {rot} moved");
+                }
+            }
+            rope.apply_at(&mut y, 16, &[0, 5, 9], true);
+            for (a, b) in x.iter().zip(&y) {
+                assert!((a - b).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn layernorm_and_gelu_gradients_match_finite_differences() {
+        let d = 12;
+        let x: Vec<f32> = (0..2 * d)
+            .map(|i| ((i * 7) as f32 * 0.37).sin() * 2.0)
+            .collect();
+        let w: Vec<f32> = (0..d).map(|i| 1.0 + 0.1 * i as f32).collect();
+        let b: Vec<f32> = (0..d).map(|i| 0.05 * i as f32).collect();
+        let dy: Vec<f32> = (0..2 * d).map(|i| (i as f32 * 0.91).cos()).collect();
+        let loss = |x: &[f32]| -> f64 {
+            let (mut y, mut m, mut r) = (vec![0.0; 2 * d], vec![0.0; 2], vec![0.0; 2]);
+            layernorm_forward(&mut y, &mut m, &mut r, x, Some(&w), Some(&b), d, 1e-5);
+            let mut h = vec![0.0; 2 * d];
+            gelu_forward(&mut h, &y);
+            h.iter().zip(&dy).map(|(&h, &g)| h as f64 * g as f64).sum()
+        };
+        let (mut y, mut m, mut r) = (vec![0.0; 2 * d], vec![0.0; 2], vec![0.0; 2]);
+        layernorm_forward(&mut y, &mut m, &mut r, &x, Some(&w), Some(&b), d, 1e-5);
+        let mut dh = vec![0.0; 2 * d];
+        gelu_backward(&mut dh, &dy, &y);
+        let mut dx = vec![0.0; 2 * d];
+        layernorm_backward_input(&mut dx, false, &dh, &x, Some(&w), &m, &r, d);
+        for j in 0..2 * d {
+            let (mut up, mut down) = (x.clone(), x.clone());
+            up[j] += 1e-2;
+            down[j] -= 1e-2;
+            let numeric = (loss(&up) - loss(&down)) / 2e-2;
+            assert!(
+                (dx[j] as f64 - numeric).abs() < 3e-3,
+                "{j}: {} vs {numeric}",
+                dx[j]
+            );
         }
     }
 }

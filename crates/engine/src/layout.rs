@@ -1,14 +1,23 @@
+//! Where every parameter lives in the one flat buffer, and the Hugging Face name of
+//! every tensor of every architecture: the one place that knows them.
+
+use std::ops::Range;
+
+use crate::arch::{Architecture, Mlp};
 use crate::ModelConfig;
 
-/// Where one named tensor lives inside the flat parameter buffer.
+/// Where one tensor lives inside the flat parameter buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorSlot {
-    /// The Hugging Face name, e.g. `model.layers.0.self_attn.q_proj.weight`.
+    /// The Hugging Face name, e.g. `model.layers.0.self_attn.q_proj.weight`; for a
+    /// part of a fused tensor (GPT-NeoX's q, k and v) the fused name with the part.
     pub name: String,
     pub shape: Vec<usize>,
     pub offset: usize,
-    /// Norm gains and embeddings are excluded from weight decay by default.
+    /// Norm gains and biases (every 1-D parameter) and embeddings are excluded from
+    /// weight decay by default.
     pub is_norm: bool,
+    pub is_bias: bool,
     pub is_embedding: bool,
 }
 
@@ -26,120 +35,306 @@ impl TensorSlot {
     }
 }
 
-/// Offsets of every tensor in one flat buffer. Parameters, gradients and both
-/// AdamW moments share this layout, so the optimiser is one pass over four slices.
-/// This is the one place that knows the Hugging Face tensor names.
+/// A tensor of the Hugging Face checkpoint: the concatenation of `parts` of the flat
+/// buffer, in order (one part, except where the checkpoint fuses what the engine keeps
+/// apart).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HfTensorMap {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub parts: Vec<Range<usize>>,
+}
+
+impl HfTensorMap {
+    /// This tensor's values gathered from a buffer in the layout.
+    pub fn gather(&self, buffer: &[f32]) -> Vec<f32> {
+        self.parts
+            .iter()
+            .flat_map(|r| buffer[r.clone()].iter().copied())
+            .collect()
+    }
+
+    /// Writes `data` (this tensor's values) into a buffer in the layout.
+    pub fn scatter(&self, data: &[f32], buffer: &mut [f32]) {
+        let mut rest = data;
+        for r in &self.parts {
+            let (now, later) = rest.split_at(r.len());
+            buffer[r.clone()].copy_from_slice(now);
+            rest = later;
+        }
+    }
+}
+
+/// Offsets of every tensor in one flat buffer. Parameters, gradients and both AdamW
+/// moments share this layout, so the optimiser is one pass over four slices.
 #[derive(Debug, Clone)]
 pub struct ParamLayout {
     pub slots: Vec<TensorSlot>,
     pub embed: usize,
     pub layers: Vec<LayerSlots>,
-    pub final_norm: usize,
+    pub final_norm: NormSlots,
     /// Offset of the output head: the embedding itself when tied.
     pub lm_head: usize,
+    /// The checkpoint's tensors, in the order they are written.
+    pub hf: Vec<HfTensorMap>,
     total: usize,
 }
 
-/// Offsets of one block's tensors.
+/// Offsets of a norm's weight and bias, where it has them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NormSlots {
+    pub weight: Option<usize>,
+    pub bias: Option<usize>,
+}
+
+/// Offsets of one block's tensors. q, k and v lie one after another, as do their
+/// biases, and the MLP's gate and up (and their biases), so one backward product
+/// covers each group.
 #[derive(Debug, Clone, Copy)]
 pub struct LayerSlots {
-    pub attn_norm: usize,
+    /// Before attention (after it, with post-norms).
+    pub norm1: NormSlots,
     pub wq: usize,
     pub wk: usize,
     pub wv: usize,
+    pub bq: Option<usize>,
+    pub q_norm: Option<usize>,
+    pub k_norm: Option<usize>,
     pub wo: usize,
-    pub mlp_norm: usize,
-    pub w_gate: usize,
+    pub bo: Option<usize>,
+    /// Before the MLP (after it, with post-norms).
+    pub norm2: NormSlots,
+    /// SwiGLU's gate (then up, contiguous); the GELU MLP has none.
+    pub w_gate: Option<usize>,
     pub w_up: usize,
+    /// The bias of the MLP's input projections (`[gate; up]`, or up).
+    pub b_in: Option<usize>,
     pub w_down: usize,
+    pub b_down: Option<usize>,
+}
+
+/// The Hugging Face names of one architecture's tensors.
+struct Names {
+    embed: &'static str,
+    layer: &'static str,
+    norm1: &'static str,
+    norm2: &'static str,
+    attn: &'static str,
+    q: &'static str,
+    k: &'static str,
+    v: &'static str,
+    o: &'static str,
+    mlp: &'static str,
+    up: &'static str,
+    down: &'static str,
+    final_norm: &'static str,
+    head: &'static str,
+}
+
+fn names(a: Architecture) -> Names {
+    let llama = Names {
+        embed: "model.embed_tokens",
+        layer: "model.layers",
+        norm1: "input_layernorm",
+        norm2: "post_attention_layernorm",
+        attn: "self_attn",
+        q: "q_proj",
+        k: "k_proj",
+        v: "v_proj",
+        o: "o_proj",
+        mlp: "mlp",
+        up: "up_proj",
+        down: "down_proj",
+        final_norm: "model.norm",
+        head: "lm_head",
+    };
+    match a {
+        Architecture::GptNeox => Names {
+            embed: "gpt_neox.embed_in",
+            layer: "gpt_neox.layers",
+            attn: "attention",
+            q: "query_key_value",
+            k: "query_key_value",
+            v: "query_key_value",
+            o: "dense",
+            up: "dense_h_to_4h",
+            down: "dense_4h_to_h",
+            final_norm: "gpt_neox.final_layer_norm",
+            head: "embed_out",
+            ..llama
+        },
+        Architecture::Olmo2 => Names {
+            norm1: "post_attention_layernorm",
+            norm2: "post_feedforward_layernorm",
+            ..llama
+        },
+        _ => llama,
+    }
+}
+
+struct Builder {
+    slots: Vec<TensorSlot>,
+    hf: Vec<HfTensorMap>,
+    total: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Matrix,
+    Embedding,
+    Norm,
+    Bias,
+}
+
+impl Builder {
+    /// A tensor that is one checkpoint tensor of its own.
+    fn push(&mut self, name: String, shape: Vec<usize>, kind: Kind) -> usize {
+        let offset = self.slot(name.clone(), shape.clone(), kind);
+        let len = shape.iter().product::<usize>();
+        self.hf.push(HfTensorMap {
+            name,
+            shape,
+            parts: vec![offset..offset + len],
+        });
+        offset
+    }
+
+    /// A tensor of the buffer only (part of a fused checkpoint tensor).
+    fn slot(&mut self, name: String, shape: Vec<usize>, kind: Kind) -> usize {
+        let offset = self.total;
+        self.total += shape.iter().product::<usize>();
+        self.slots.push(TensorSlot {
+            name,
+            shape,
+            offset,
+            is_norm: kind == Kind::Norm,
+            is_bias: kind == Kind::Bias,
+            is_embedding: kind == Kind::Embedding,
+        });
+        offset
+    }
+
+    fn norm(&mut self, c: &ModelConfig, prefix: &str, width: usize) -> NormSlots {
+        let n = c.block.norm;
+        NormSlots {
+            weight: n
+                .has_weight()
+                .then(|| self.push(format!("{prefix}.weight"), vec![width], Kind::Norm)),
+            bias: n
+                .has_bias()
+                .then(|| self.push(format!("{prefix}.bias"), vec![width], Kind::Bias)),
+        }
+    }
+
+    /// A linear layer: weight `out × inp`, and a bias if `bias`.
+    fn linear(&mut self, name: &str, out: usize, inp: usize, bias: bool) -> (usize, Option<usize>) {
+        let w = self.push(format!("{name}.weight"), vec![out, inp], Kind::Matrix);
+        let b = bias.then(|| self.push(format!("{name}.bias"), vec![out], Kind::Bias));
+        (w, b)
+    }
 }
 
 impl ParamLayout {
     pub fn new(c: &ModelConfig) -> Self {
-        let mut slots = Vec::new();
-        let mut total = 0usize;
-        let mut push = |name: String, shape: Vec<usize>, is_norm: bool, is_embedding: bool| {
-            let offset = total;
-            total += shape.iter().product::<usize>();
-            slots.push(TensorSlot {
-                name,
-                shape,
-                offset,
-                is_norm,
-                is_embedding,
-            });
-            offset
+        let mut b = Builder {
+            slots: Vec::new(),
+            hf: Vec::new(),
+            total: 0,
         };
-        let (d, f) = (c.hidden_size, c.intermediate_size);
-        let embed = push(
-            "model.embed_tokens.weight".into(),
+        let n = names(c.architecture);
+        let blk = c.block;
+        let (d, f, qd, kvd) = (c.hidden_size, c.intermediate_size, c.q_dim(), c.kv_dim());
+        let embed = b.push(
+            format!("{}.weight", n.embed),
             vec![c.vocab_size, d],
-            false,
-            true,
+            Kind::Embedding,
         );
         let mut layers = Vec::new();
         for i in 0..c.num_hidden_layers {
-            let p = format!("model.layers.{i}");
+            let p = format!("{}.{i}", n.layer);
+            let at = |part: &str| format!("{p}.{}.{part}", n.attn);
+            let norm1 = b.norm(c, &format!("{p}.{}", n.norm1), d);
+            let (wq, wk, wv, bq);
+            if c.architecture == Architecture::GptNeox {
+                (wq, wk, wv, bq) = fused_qkv(&mut b, c, &at(n.q));
+            } else {
+                wq = b.push(format!("{}.weight", at(n.q)), vec![qd, d], Kind::Matrix);
+                wk = b.push(format!("{}.weight", at(n.k)), vec![kvd, d], Kind::Matrix);
+                wv = b.push(format!("{}.weight", at(n.v)), vec![kvd, d], Kind::Matrix);
+                bq = blk.qkv_bias.then(|| {
+                    let bq = b.push(format!("{}.bias", at(n.q)), vec![qd], Kind::Bias);
+                    b.push(format!("{}.bias", at(n.k)), vec![kvd], Kind::Bias);
+                    b.push(format!("{}.bias", at(n.v)), vec![kvd], Kind::Bias);
+                    bq
+                });
+            }
+            let q_norm = blk
+                .qk_norm
+                .then(|| b.push(format!("{}.weight", at("q_norm")), vec![qd], Kind::Norm));
+            let k_norm = blk
+                .qk_norm
+                .then(|| b.push(format!("{}.weight", at("k_norm")), vec![kvd], Kind::Norm));
+            let (wo, bo) = b.linear(&at(n.o), d, qd, blk.o_bias);
+            let norm2 = b.norm(c, &format!("{p}.{}", n.norm2), d);
+            let mlp = |part: &str| format!("{p}.{}.{part}", n.mlp);
+            let (w_gate, w_up, b_in) = match (blk.mlp, c.architecture) {
+                (Mlp::Gelu, _) => {
+                    let (w, bias) = b.linear(&mlp(n.up), f, d, blk.mlp_bias);
+                    (None, w, bias)
+                }
+                // GLM fuses gate and up into one tensor, gate first.
+                (Mlp::SwiGlu, Architecture::Glm) => {
+                    let w = b.push(mlp("gate_up_proj.weight"), vec![2 * f, d], Kind::Matrix);
+                    (Some(w), w + f * d, None)
+                }
+                (Mlp::SwiGlu, _) => {
+                    let w_gate = b.push(mlp("gate_proj.weight"), vec![f, d], Kind::Matrix);
+                    let w_up = b.push(mlp("up_proj.weight"), vec![f, d], Kind::Matrix);
+                    let b_gate = blk.mlp_bias.then(|| {
+                        let g = b.push(mlp("gate_proj.bias"), vec![f], Kind::Bias);
+                        b.push(mlp("up_proj.bias"), vec![f], Kind::Bias);
+                        g
+                    });
+                    (Some(w_gate), w_up, b_gate)
+                }
+            };
+            let (w_down, b_down) = b.linear(&mlp(n.down), d, f, blk.mlp_bias);
             layers.push(LayerSlots {
-                attn_norm: push(format!("{p}.input_layernorm.weight"), vec![d], true, false),
-                wq: push(
-                    format!("{p}.self_attn.q_proj.weight"),
-                    vec![c.q_dim(), d],
-                    false,
-                    false,
-                ),
-                wk: push(
-                    format!("{p}.self_attn.k_proj.weight"),
-                    vec![c.kv_dim(), d],
-                    false,
-                    false,
-                ),
-                wv: push(
-                    format!("{p}.self_attn.v_proj.weight"),
-                    vec![c.kv_dim(), d],
-                    false,
-                    false,
-                ),
-                wo: push(
-                    format!("{p}.self_attn.o_proj.weight"),
-                    vec![d, c.q_dim()],
-                    false,
-                    false,
-                ),
-                mlp_norm: push(
-                    format!("{p}.post_attention_layernorm.weight"),
-                    vec![d],
-                    true,
-                    false,
-                ),
-                w_gate: push(
-                    format!("{p}.mlp.gate_proj.weight"),
-                    vec![f, d],
-                    false,
-                    false,
-                ),
-                w_up: push(format!("{p}.mlp.up_proj.weight"), vec![f, d], false, false),
-                w_down: push(
-                    format!("{p}.mlp.down_proj.weight"),
-                    vec![d, f],
-                    false,
-                    false,
-                ),
+                norm1,
+                wq,
+                wk,
+                wv,
+                bq,
+                q_norm,
+                k_norm,
+                wo,
+                bo,
+                norm2,
+                w_gate,
+                w_up,
+                b_in,
+                w_down,
+                b_down,
             });
         }
-        let final_norm = push("model.norm.weight".into(), vec![d], true, false);
+        let final_norm = b.norm(c, n.final_norm, d);
         let lm_head = if c.tie_word_embeddings {
             embed
         } else {
-            push("lm_head.weight".into(), vec![c.vocab_size, d], false, true)
+            b.push(
+                format!("{}.weight", n.head),
+                vec![c.vocab_size, d],
+                Kind::Embedding,
+            )
         };
         ParamLayout {
-            slots,
+            slots: b.slots,
             embed,
             layers,
             final_norm,
             lm_head,
-            total,
+            hf: b.hf,
+            total: b.total,
         }
     }
 
@@ -150,4 +345,35 @@ impl ParamLayout {
     pub fn slot(&self, name: &str) -> Option<&TensorSlot> {
         self.slots.iter().find(|s| s.name == name)
     }
+}
+
+/// GPT-NeoX's `query_key_value`: rows grouped by head, `[q_h; k_h; v_h]` for each head
+/// `h`, and its bias alike. The engine keeps q, k and v apart; the checkpoint tensor
+/// gathers them back.
+fn fused_qkv(b: &mut Builder, c: &ModelConfig, name: &str) -> (usize, usize, usize, Option<usize>) {
+    let (d, hd, heads) = (c.hidden_size, c.head_dim(), c.num_attention_heads);
+    let qd = c.q_dim();
+    let [wq, wk, wv] = ["query", "key", "value"]
+        .map(|part| b.slot(format!("{name}.weight[{part}]"), vec![qd, d], Kind::Matrix));
+    let per_head = |bases: [usize; 3], rows: usize| -> Vec<Range<usize>> {
+        (0..heads)
+            .flat_map(|h| bases.map(|base| base + h * rows..base + (h + 1) * rows))
+            .collect()
+    };
+    b.hf.push(HfTensorMap {
+        name: format!("{name}.weight"),
+        shape: vec![3 * qd, d],
+        parts: per_head([wq, wk, wv], hd * d),
+    });
+    let bq = c.block.qkv_bias.then(|| {
+        let [bq, bk, bv] = ["query", "key", "value"]
+            .map(|part| b.slot(format!("{name}.bias[{part}]"), vec![qd], Kind::Bias));
+        b.hf.push(HfTensorMap {
+            name: format!("{name}.bias"),
+            shape: vec![3 * qd],
+            parts: per_head([bq, bk, bv], hd),
+        });
+        bq
+    });
+    (wq, wk, wv, bq)
 }

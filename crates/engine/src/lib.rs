@@ -1,12 +1,15 @@
-//! The LLaMA architecture, written for this one architecture: forward and backward
-//! passes over flat f32 buffers allocated once, AdamW with a warm-up/cosine schedule,
-//! and Hugging Face checkpoint I/O (`config.json` + `model.safetensors`).
+//! The model engine: one transformer block for every architecture (LLaMA, GLM,
+//! GPT-NeoX, OLMo, OLMo-2, Qwen2; see [`Architecture`]), forward and backward passes
+//! over flat f32 buffers allocated once, AdamW with a warm-up/cosine schedule, and
+//! Hugging Face checkpoint I/O (`config.json` + `model.safetensors`).
 //!
 //! The rest of emergent talks to a model through [`LanguageModel`] (scoring and
 //! decoding) and [`Trainer`] (one optimisation step), so a GPU backend can implement
 //! the same two traits later without touching the callers.
 
 mod adamw;
+mod arch;
+mod block;
 mod config;
 mod error;
 mod gguf;
@@ -20,12 +23,13 @@ pub mod rng;
 mod small_matmul;
 
 pub use adamw::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule};
+pub use arch::{Architecture, Block, Mlp, Norm};
 pub use config::ModelConfig;
 pub use error::EngineError;
 pub use gguf::{load_gguf, GgufFile, GgufTensorInfo, GgufValue};
 pub use hf::{load_checkpoint, read_safetensors, write_safetensors, HfTensor};
 pub use infer::{KvCache, Segment};
-pub use layout::{ParamLayout, TensorSlot};
+pub use layout::{HfTensorMap, LayerSlots, NormSlots, ParamLayout, TensorSlot};
 pub use matmul::matmul_peak_gflops;
 pub use model::{CpuModel, LanguageModel, ScoreGroup, Trainer};
 pub use rng::Rng;

@@ -3,10 +3,10 @@
 
 use rayon::prelude::*;
 
+use crate::block::{self, Acts, Grads};
 use crate::infer::{KvCache, Segment};
-use crate::kernels::{self, add_assign, AttnShape, Rope};
+use crate::kernels::{self, AttnShape, Rope};
 use crate::kernels::{argmax, logprob_of};
-use crate::layout::LayerSlots;
 use crate::matmul::{linear, linear_backward};
 use crate::{ModelConfig, ParamLayout, Rng};
 
@@ -66,92 +66,47 @@ pub trait Trainer {
     fn forward_backward(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f32;
 }
 
-/// Activations of one block, kept for the backward pass.
-#[derive(Default)]
-struct LayerActs {
-    x_in: Vec<f32>,
-    rstd1: Vec<f32>,
-    xn1: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    probs: Vec<f32>,
-    att: Vec<f32>,
-    x_mid: Vec<f32>,
-    rstd2: Vec<f32>,
-    xn2: Vec<f32>,
-    gate: Vec<f32>,
-    up: Vec<f32>,
-    hact: Vec<f32>,
-}
-
-/// Buffers for a batch of `b × t`; gradients buffers only when training.
+/// Buffers for a batch of `b × t`: every layer's activations when training (one
+/// layer's, reused, when not), the final norm, the logits, and the gradient buffers.
 #[derive(Default)]
 struct Workspace {
     b: usize,
     t: usize,
     training: bool,
-    layers: Vec<LayerActs>,
+    layers: Vec<Acts>,
+    /// Row `r`'s position, `r % t`.
+    positions: Vec<usize>,
     x_out: Vec<f32>,
+    mean_f: Vec<f32>,
     rstd_f: Vec<f32>,
     xf: Vec<f32>,
     logits: Vec<f32>,
     nll: Vec<f64>,
-    // gradients of activations
-    dx: Vec<f32>,
-    dxn: Vec<f32>,
-    dq: Vec<f32>,
-    dk: Vec<f32>,
-    dv: Vec<f32>,
-    datt: Vec<f32>,
-    dgate: Vec<f32>,
-    dup: Vec<f32>,
-    dh: Vec<f32>,
-    dprobs: Vec<f32>,
+    grads: Grads,
 }
 
 fn alloc(c: &ModelConfig, b: usize, t: usize, training: bool) -> Workspace {
     let n = b * t;
-    let (d, f, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+    let (d, v) = (c.hidden_size, c.vocab_size);
     let probs = b * c.num_attention_heads * t * t;
-    let layer = || LayerActs {
-        x_in: vec![0.0; n * d],
-        rstd1: vec![0.0; n],
-        xn1: vec![0.0; n * d],
-        q: vec![0.0; n * c.q_dim()],
-        k: vec![0.0; n * c.kv_dim()],
-        v: vec![0.0; n * c.kv_dim()],
-        probs: vec![0.0; probs],
-        att: vec![0.0; n * c.q_dim()],
-        x_mid: vec![0.0; n * d],
-        rstd2: vec![0.0; n],
-        xn2: vec![0.0; n * d],
-        gate: vec![0.0; n * f],
-        up: vec![0.0; n * f],
-        hact: vec![0.0; n * f],
-    };
     let kept = if training { c.num_hidden_layers } else { 1 };
-    let g = |len: usize| if training { vec![0.0; len] } else { Vec::new() };
     Workspace {
         b,
         t,
         training,
-        layers: (0..kept).map(|_| layer()).collect(),
+        layers: (0..kept).map(|_| Acts::new(c, n, probs)).collect(),
+        positions: (0..n).map(|r| r % t).collect(),
         x_out: vec![0.0; n * d],
+        mean_f: vec![0.0; n],
         rstd_f: vec![0.0; n],
         xf: vec![0.0; n * d],
         logits: vec![0.0; n * v],
         nll: vec![0.0; n],
-        dx: g(n * d),
-        dxn: g(n * d),
-        dq: g(n * c.q_dim()),
-        dk: g(n * c.kv_dim()),
-        dv: g(n * c.kv_dim()),
-        datt: g(n * c.q_dim()),
-        dgate: g(n * f),
-        dup: g(n * f),
-        dh: g(n * f),
-        dprobs: g(probs),
+        grads: if training {
+            Grads::new(c, n, probs)
+        } else {
+            Grads::default()
+        },
     }
 }
 
@@ -179,6 +134,8 @@ impl CpuModel {
         );
         let rope = Rope::new(
             config.head_dim(),
+            config.rotary_dims(),
+            config.block.rotary_interleaved,
             config.max_position_embeddings,
             config.rope_theta,
         );
@@ -195,16 +152,19 @@ impl CpuModel {
 
     /// GPT-2/LLaMA-style initialisation: N(0, 0.02) for matrices, with the two
     /// projections that write into the residual stream scaled by 1/√(2·layers);
-    /// norm gains at 1.
+    /// norm gains at 1, biases at 0.
     pub fn init(config: ModelConfig, seed: u64) -> Self {
         let layout = ParamLayout::new(&config);
         let mut params = vec![0.0f32; layout.total()];
         let mut rng = Rng::derive(seed, 0x1417);
         let residual_std = 0.02 / (2.0 * config.num_hidden_layers as f64).sqrt();
+        let residual: Vec<usize> = layout
+            .layers
+            .iter()
+            .flat_map(|l| [l.wo, l.w_down])
+            .collect();
         for slot in &layout.slots {
-            let std = if slot.name.ends_with("o_proj.weight")
-                || slot.name.ends_with("down_proj.weight")
-            {
+            let std = if residual.contains(&slot.offset) {
                 residual_std
             } else {
                 0.02
@@ -212,6 +172,8 @@ impl CpuModel {
             for p in &mut params[slot.range()] {
                 *p = if slot.is_norm {
                     1.0
+                } else if slot.is_bias {
+                    0.0
                 } else {
                     (rng.normal() * std) as f32
                 };
@@ -243,82 +205,55 @@ impl CpuModel {
     fn forward(&mut self, tokens: &[u32], b: usize, t: usize, training: bool) {
         self.ensure_workspace(b, t, training);
         let c = &self.config;
-        let (n, d, f) = (b * t, c.hidden_size, c.intermediate_size);
-        let (qd, kvd) = (c.q_dim(), c.kv_dim());
+        let d = c.hidden_size;
         let p = &self.params;
         let lay = &self.layout;
         let ws = &mut self.ws;
-        let shape = AttnShape {
-            b,
-            t,
-            heads: c.num_attention_heads,
-            kv_heads: c.num_key_value_heads,
-            head_dim: c.head_dim(),
+        let shape = attn_shape(c, b, t);
+        embed(&mut ws.layers[0].x_in, tokens, p, lay.embed, d);
+        let mut attend = |a: &mut Acts| {
+            kernels::attention_forward(&mut a.att, &mut a.probs, &a.q, &a.k, &a.v, shape)
         };
-        // The residual stream enters block 0 as the embedding rows.
-        let x0 = &mut ws.layers[0].x_in;
-        for (row, &tok) in x0.chunks_mut(d).zip(tokens) {
-            let e = lay.embed + tok as usize * d;
-            row.copy_from_slice(&p[e..e + d]);
-        }
         for (l, s) in lay.layers.iter().enumerate() {
             let li = if training { l } else { 0 };
-            let a = &mut ws.layers[li];
-            kernels::rmsnorm_forward(
-                &mut a.xn1,
-                &mut a.rstd1,
-                &a.x_in,
-                &p[s.attn_norm..][..d],
-                d,
-                c.rms_norm_eps,
-            );
-            linear(&mut a.q, &a.xn1, &p[s.wq..], n, d, qd);
-            linear(&mut a.k, &a.xn1, &p[s.wk..], n, d, kvd);
-            linear(&mut a.v, &a.xn1, &p[s.wv..], n, d, kvd);
-            self.rope.apply(&mut a.q, qd, t, 0, false);
-            self.rope.apply(&mut a.k, kvd, t, 0, false);
-            kernels::attention_forward(&mut a.att, &mut a.probs, &a.q, &a.k, &a.v, shape);
-            linear(&mut a.x_mid, &a.att, &p[s.wo..], n, qd, d);
-            add_assign(&mut a.x_mid, &a.x_in);
-            kernels::rmsnorm_forward(
-                &mut a.xn2,
-                &mut a.rstd2,
-                &a.x_mid,
-                &p[s.mlp_norm..][..d],
-                d,
-                c.rms_norm_eps,
-            );
-            linear(&mut a.gate, &a.xn2, &p[s.w_gate..], n, d, f);
-            linear(&mut a.up, &a.xn2, &p[s.w_up..], n, d, f);
-            kernels::swiglu_forward(&mut a.hact, &a.gate, &a.up);
             // The block's output is the next block's input (or the final stream).
             let last = l + 1 == lay.layers.len();
             let (head, tail) = ws.layers.split_at_mut(li + 1);
-            let a = &head[li];
             let out = if training && !last {
                 &mut tail[0].x_in
             } else {
                 &mut ws.x_out
             };
-            linear(out, &a.hact, &p[s.w_down..], n, f, d);
-            add_assign(out, &a.x_mid);
+            block::forward(
+                c,
+                p,
+                s,
+                &self.rope,
+                &ws.positions,
+                &mut head[li],
+                out,
+                &mut attend,
+            );
             if !training && !last {
                 std::mem::swap(&mut ws.x_out, &mut ws.layers[0].x_in);
             }
         }
-        kernels::rmsnorm_forward(
-            &mut ws.xf,
+        let (x, xf) = (&ws.x_out, &mut ws.xf);
+        block::norm_forward(
+            c,
+            xf,
+            &mut ws.mean_f,
             &mut ws.rstd_f,
-            &ws.x_out,
-            &p[lay.final_norm..][..d],
+            x,
+            p,
+            lay.final_norm,
             d,
-            c.rms_norm_eps,
         );
         linear(
             &mut ws.logits,
             &ws.xf,
             &p[lay.lm_head..],
-            n,
+            b * t,
             d,
             c.vocab_size,
         );
@@ -327,23 +262,17 @@ impl CpuModel {
     fn backward(&mut self, tokens: &[u32]) {
         let c = &self.config;
         let (b, t) = (self.ws.b, self.ws.t);
-        let (n, d, f, v) = (b * t, c.hidden_size, c.intermediate_size, c.vocab_size);
-        let (qd, kvd) = (c.q_dim(), c.kv_dim());
+        let (n, d, v) = (b * t, c.hidden_size, c.vocab_size);
         let p = &self.params;
         let lay = &self.layout;
         let g = &mut self.grads;
         let ws = &mut self.ws;
-        let shape = AttnShape {
-            b,
-            t,
-            heads: c.num_attention_heads,
-            kv_heads: c.num_key_value_heads,
-            head_dim: c.head_dim(),
-        };
+        let shape = attn_shape(c, b, t);
         g.fill(0.0);
+        let w = &mut ws.grads;
         // Output head and final norm; ws.logits already holds d(loss)/d(logits).
         linear_backward(
-            &mut ws.dxn,
+            &mut w.dxn,
             false,
             &mut g[lay.lm_head..][..v * d],
             &[&ws.logits],
@@ -353,22 +282,49 @@ impl CpuModel {
             n,
             d,
         );
-        let (fw, fg) = (lay.final_norm, &mut g[lay.final_norm..][..d]);
-        kernels::rmsnorm_backward_weight(fg, &ws.dxn, &ws.x_out, &ws.rstd_f, d);
-        kernels::rmsnorm_backward_input(
-            &mut ws.dx,
+        let stats = (&ws.mean_f[..], &ws.rstd_f[..]);
+        block::norm_backward(
+            c,
+            &mut w.dx,
             false,
-            &ws.dxn,
+            &w.dxn,
             &ws.x_out,
-            &p[fw..][..d],
-            &ws.rstd_f,
+            stats,
+            p,
+            g,
+            lay.final_norm,
             d,
         );
+        let mut attend_back = |a: &Acts, w: &mut Grads| {
+            kernels::attention_backward(
+                &mut w.dq,
+                &mut w.dk,
+                &mut w.dv,
+                &mut w.dprobs,
+                &w.datt,
+                &a.probs,
+                &a.q,
+                &a.k,
+                &a.v,
+                shape,
+            )
+        };
         for (l, s) in lay.layers.iter().enumerate().rev() {
-            block_backward(ws, l, s, p, g, &self.rope, shape, (n, d, f, qd, kvd));
+            let a = &ws.layers[l];
+            block::backward(
+                c,
+                p,
+                g,
+                s,
+                &self.rope,
+                &ws.positions,
+                a,
+                w,
+                &mut attend_back,
+            );
         }
         // Embedding rows: a serial scatter keeps the sum order fixed.
-        for (row, &tok) in ws.dx.chunks(d).zip(tokens) {
+        for (row, &tok) in w.dx.chunks(d).zip(tokens) {
             let e = lay.embed + tok as usize * d;
             for (gi, &x) in g[e..e + d].iter_mut().zip(row) {
                 *gi += x;
@@ -384,102 +340,22 @@ impl CpuModel {
     }
 }
 
-/// Gradient through one block: `ws.dx` holds d(loss)/d(block output) on entry and
-/// d(loss)/d(block input) on exit.
-#[allow(clippy::too_many_arguments)]
-fn block_backward(
-    ws: &mut Workspace,
-    l: usize,
-    s: &LayerSlots,
-    p: &[f32],
-    g: &mut [f32],
-    rope: &Rope,
-    shape: AttnShape,
-    (n, d, f, qd, kvd): (usize, usize, usize, usize, usize),
-) {
-    let a = &ws.layers[l];
-    // MLP: out = x_mid + down(silu(gate) * up)
-    linear_backward(
-        &mut ws.dh,
-        false,
-        &mut g[s.w_down..][..d * f],
-        &[&ws.dx],
-        &[d],
-        &a.hact,
-        &p[s.w_down..],
-        n,
-        f,
-    );
-    kernels::swiglu_backward(&mut ws.dgate, &mut ws.dup, &ws.dh, &a.gate, &a.up);
-    // gate and up lie one after the other, as do q, k and v.
-    linear_backward(
-        &mut ws.dxn,
-        false,
-        &mut g[s.w_gate..][..2 * f * d],
-        &[&ws.dgate, &ws.dup],
-        &[f, f],
-        &a.xn2,
-        &p[s.w_gate..],
-        n,
-        d,
-    );
-    kernels::rmsnorm_backward_weight(&mut g[s.mlp_norm..][..d], &ws.dxn, &a.x_mid, &a.rstd2, d);
-    kernels::rmsnorm_backward_input(
-        &mut ws.dx,
-        true,
-        &ws.dxn,
-        &a.x_mid,
-        &p[s.mlp_norm..][..d],
-        &a.rstd2,
-        d,
-    );
-    // Attention: x_mid = x_in + o_proj(attention(rope(q), rope(k), v))
-    linear_backward(
-        &mut ws.datt,
-        false,
-        &mut g[s.wo..][..d * qd],
-        &[&ws.dx],
-        &[d],
-        &a.att,
-        &p[s.wo..],
-        n,
-        qd,
-    );
-    kernels::attention_backward(
-        &mut ws.dq,
-        &mut ws.dk,
-        &mut ws.dv,
-        &mut ws.dprobs,
-        &ws.datt,
-        &a.probs,
-        &a.q,
-        &a.k,
-        &a.v,
-        shape,
-    );
-    rope.apply(&mut ws.dq, qd, shape.t, 0, true);
-    rope.apply(&mut ws.dk, kvd, shape.t, 0, true);
-    linear_backward(
-        &mut ws.dxn,
-        false,
-        &mut g[s.wq..][..(qd + 2 * kvd) * d],
-        &[&ws.dq, &ws.dk, &ws.dv],
-        &[qd, kvd, kvd],
-        &a.xn1,
-        &p[s.wq..],
-        n,
-        d,
-    );
-    kernels::rmsnorm_backward_weight(&mut g[s.attn_norm..][..d], &ws.dxn, &a.x_in, &a.rstd1, d);
-    kernels::rmsnorm_backward_input(
-        &mut ws.dx,
-        true,
-        &ws.dxn,
-        &a.x_in,
-        &p[s.attn_norm..][..d],
-        &a.rstd1,
-        d,
-    );
+/// The embedding rows of `tokens`: the residual stream entering block 0.
+pub(crate) fn embed(x: &mut [f32], tokens: &[u32], p: &[f32], offset: usize, d: usize) {
+    for (row, &tok) in x.chunks_mut(d).zip(tokens) {
+        let e = offset + tok as usize * d;
+        row.copy_from_slice(&p[e..e + d]);
+    }
+}
+
+fn attn_shape(c: &ModelConfig, b: usize, t: usize) -> AttnShape {
+    AttnShape {
+        b,
+        t,
+        heads: c.num_attention_heads,
+        kv_heads: c.num_key_value_heads,
+        head_dim: c.head_dim(),
+    }
 }
 
 impl Trainer for CpuModel {

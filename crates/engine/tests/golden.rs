@@ -1,5 +1,6 @@
-//! The engine against PyTorch + transformers on the same weights and batches
-//! (goldens written by reference/make_goldens.py).
+//! The engine against PyTorch + transformers on the same weights and batches, for
+//! every architecture (goldens written by reference/make_goldens.py and, under
+//! `arch/`, by reference/make_arch_goldens.py with each architecture's own class).
 //!
 //! Error measure: ‖ours − theirs‖∞ / ‖theirs‖∞ per tensor.
 
@@ -7,8 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use emergent_engine::{
-    clip_grad_norm, load_checkpoint, read_safetensors, AdamW, AdamWConfig, HfTensor, LrSchedule,
-    Trainer,
+    clip_grad_norm, load_checkpoint, read_safetensors, AdamW, AdamWConfig, HfTensor, LanguageModel,
+    LrSchedule, Trainer,
 };
 
 fn golden_dir(name: &str) -> PathBuf {
@@ -30,7 +31,21 @@ fn rel_err(ours: &[f32], theirs: &[f32]) -> f64 {
 fn check(what: &str, ours: &[f32], theirs: &[f32], tol: f64) {
     let e = rel_err(ours, theirs);
     if std::env::var("SHOW_ERR").is_ok() {
-        eprintln!("{what}: {e:.2e}");
+        let (i, _) = ours
+            .iter()
+            .zip(theirs)
+            .enumerate()
+            .fold((0, 0f32), |m, (i, (a, b))| {
+                if (a - b).abs() > m.1 {
+                    (i, (a - b).abs())
+                } else {
+                    m
+                }
+            });
+        eprintln!(
+            "{what}: {e:.2e} (worst at {i}: {} vs {})",
+            ours[i], theirs[i]
+        );
     }
     assert!(
         e <= tol,
@@ -87,14 +102,29 @@ fn forward_and_gradients(name: &str) {
     check("logits", &logits, &c.golden["logits"].data, 1e-5);
     let loss = model.forward_backward(&inputs, &targets, c.b, c.t);
     check("loss", &[loss], &c.golden["loss"].data, 1e-5);
-    for slot in model.layout.slots.clone() {
-        let theirs = &c.golden[&format!("grad.{}", slot.name)];
+    for map in model.layout.hf.clone() {
+        let theirs = &c.golden[&format!("grad.{}", map.name)];
         check(
-            &format!("grad {}", slot.name),
-            &model.grads[slot.range()],
+            &format!("grad {}", map.name),
+            &map.gather(&model.grads),
             &theirs.data,
             1e-4,
         );
+    }
+    if let Some(want) = c.golden.get("greedy") {
+        let prompts = &c.golden["greedy_prompt"];
+        let per = prompts.shape[1];
+        let prompts: Vec<Vec<u32>> = prompts
+            .data
+            .chunks(per)
+            .map(|r| r.iter().map(|&x| x as u32).collect())
+            .collect();
+        let new = want.shape[1];
+        let ours: Vec<u32> = model
+            .greedy_batch(&prompts, new, &mut |_, _| false)
+            .concat();
+        let theirs: Vec<u32> = want.data.iter().map(|&x| x as u32).collect();
+        assert_eq!(ours, theirs, "greedy generation of {name}");
     }
 }
 
@@ -136,11 +166,11 @@ fn three_adamw_steps(name: &str) {
         );
         opt.update(&mut model.params, &model.grads, schedule.lr(step as u64));
     }
-    for slot in &model.layout.slots {
-        let theirs = &c.golden[&format!("final.{}", slot.name)];
+    for map in &model.layout.hf {
+        let theirs = &c.golden[&format!("final.{}", map.name)];
         check(
-            &format!("param {} after 3 steps", slot.name),
-            &model.params[slot.range()],
+            &format!("param {} after 3 steps", map.name),
+            &map.gather(&model.params),
             &theirs.data,
             1e-4,
         );
@@ -165,4 +195,111 @@ fn gqa_untied_adamw_steps_match_pytorch() {
 #[test]
 fn tied_mha_adamw_steps_match_pytorch() {
     three_adamw_steps("tiny-tied");
+}
+
+/// Every architecture, each against transformers' own class.
+macro_rules! architecture_goldens {
+    ($($test:ident: $name:literal,)*) => {$(
+        #[test]
+        fn $test() {
+            let name = concat!("arch/", $name);
+            forward_and_gradients(name);
+            three_adamw_steps(name);
+        }
+    )*};
+}
+
+architecture_goldens! {
+    glm_gqa_partial_interleaved_rotary_matches_transformers: "glm-gqa",
+    glm_tied_quarter_rotary_matches_transformers: "glm-tied",
+    gpt_neox_parallel_residual_matches_transformers: "gpt-neox",
+    gpt_neox_sequential_residual_matches_transformers: "gpt-neox-sequential",
+    olmo_non_parametric_layernorm_matches_transformers: "olmo",
+    olmo2_post_norms_and_qk_norm_match_transformers: "olmo2",
+    qwen2_qkv_biases_match_transformers: "qwen2",
+    llama_with_biases_matches_transformers: "llama-bias",
+}
+
+/// A checkpoint emergent trained in each architecture (reference/arch-study.toml),
+/// loaded by transformers' AutoModelForCausalLM: the same logits.
+#[test]
+fn checkpoints_emergent_trains_load_in_transformers_with_the_same_logits() {
+    let root = golden_dir("arch");
+    for arch in ["llama", "glm", "gpt_neox", "olmo", "olmo2", "qwen2"] {
+        let dir = root.join(format!("trained-{arch}"));
+        let theirs: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("trained.json")).unwrap())
+                .unwrap();
+        let mut model = load_checkpoint(&dir).unwrap();
+        assert_eq!(model.config.architecture.model_type(), arch);
+        assert_eq!(
+            theirs["class"].as_str(),
+            Some(model.config.architecture.hf_class())
+        );
+        let ids: Vec<u32> = theirs["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        let want: Vec<f32> = theirs["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        let n = ids.len();
+        let ours = model.logits(&ids, 1, n).to_vec();
+        check(&format!("logits of trained {arch}"), &ours, &want, 1e-5);
+    }
+}
+
+#[test]
+fn unsupported_or_incomplete_checkpoints_name_what_is_wrong() {
+    let src = golden_dir("arch/gpt-neox/init");
+    let dir = tempfile::tempdir().unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    let weights = src.join("model.safetensors");
+    let attempt = |edit: &dyn Fn(&mut serde_json::Value), tensors: Option<&[&str]>| {
+        let mut c = config.clone();
+        edit(&mut c);
+        std::fs::write(dir.path().join("config.json"), c.to_string()).unwrap();
+        let all = read_safetensors(&weights).unwrap();
+        let kept: Vec<(&str, &[usize], &[f32])> = all
+            .iter()
+            .filter(|(name, _)| tensors.is_none_or(|drop| !drop.contains(&name.as_str())))
+            .map(|(name, t)| (name.as_str(), t.shape.as_slice(), t.data.as_slice()))
+            .collect();
+        emergent_engine::write_safetensors(&dir.path().join("model.safetensors"), &kept).unwrap();
+        load_checkpoint(dir.path()).err().map(|e| e.to_string())
+    };
+    assert_eq!(attempt(&|_| {}, None), None);
+    let e = attempt(&|c| c["model_type"] = "mamba".into(), None).unwrap();
+    assert!(
+        e.contains("mamba") && e.contains("gpt_neox, olmo, olmo2, qwen2"),
+        "{e}"
+    );
+    let e = attempt(&|c| c["hidden_act"] = "gelu_new".into(), None).unwrap();
+    assert!(e.contains("hidden_act") && e.contains("gelu_new"), "{e}");
+    let e = attempt(
+        &|c| {
+            c.as_object_mut().unwrap().remove("intermediate_size");
+        },
+        None,
+    )
+    .unwrap();
+    assert!(
+        e.contains("intermediate_size") && e.contains("missing"),
+        "{e}"
+    );
+    let name = "gpt_neox.layers.1.attention.query_key_value.bias";
+    let e = attempt(&|_| {}, Some(&[name])).unwrap();
+    assert!(e.contains(name) && e.contains("GPTNeoXForCausalLM"), "{e}");
+    let e = attempt(
+        &|c| c["rope_parameters"]["partial_rotary_factor"] = 0.01.into(),
+        None,
+    )
+    .unwrap();
+    assert!(e.contains("partial_rotary_factor"), "{e}");
 }

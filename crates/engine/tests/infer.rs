@@ -17,6 +17,8 @@ fn model() -> CpuModel {
         tie_word_embeddings: false,
         bos_token_id: Some(0),
         eos_token_id: Some(0),
+        architecture: Default::default(),
+        block: Default::default(),
     };
     CpuModel::init(config, 7)
 }

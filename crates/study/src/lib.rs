@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
+use emergent_engine::{Architecture, Mlp, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_STUDY: &str = include_str!("../../../studies/default.toml");
@@ -52,6 +53,10 @@ pub struct TokenizerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SizeConfig {
+    /// The Hugging Face `model_type` of the block: `llama` (the default), `glm`,
+    /// `gpt_neox`, `olmo`, `olmo2` or `qwen2`.
+    #[serde(default, skip_serializing_if = "is_llama")]
+    pub architecture: Architecture,
     pub layers: usize,
     pub hidden: usize,
     pub heads: usize,
@@ -59,6 +64,10 @@ pub struct SizeConfig {
     pub kv_heads: Option<usize>,
     #[serde(default)]
     pub mlp: Option<usize>,
+}
+
+fn is_llama(a: &Architecture) -> bool {
+    *a == Architecture::Llama
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -111,6 +120,7 @@ impl Default for Study {
             tokenizer: TokenizerConfig::default(),
             models: [(1, 32, 2), (2, 48, 3), (2, 64, 4), (3, 80, 4), (4, 96, 4)]
                 .map(|(layers, hidden, heads)| SizeConfig {
+                    architecture: Architecture::Llama,
                     layers,
                     hidden,
                     heads,
@@ -182,14 +192,43 @@ impl Default for EvalConfig {
 }
 
 impl SizeConfig {
-    /// SwiGLU width: 8/3 of the hidden size rounded up to a multiple of 8, unless given.
+    /// MLP width unless given: for SwiGLU 8/3 of the hidden size rounded up to a
+    /// multiple of 8 (the parameters of a 4× GELU MLP), for GELU 4×.
     pub fn mlp_width(&self) -> usize {
         self.mlp
-            .unwrap_or_else(|| (self.hidden * 8 / 3).div_ceil(8) * 8)
+            .unwrap_or_else(|| match self.architecture.block().mlp {
+                Mlp::SwiGlu => (self.hidden * 8 / 3).div_ceil(8) * 8,
+                Mlp::Gelu => 4 * self.hidden,
+            })
     }
 
+    /// `d64-l2`, with the architecture in front unless it is LLaMA (`gpt_neox-d64-l2`).
     pub fn name(&self) -> String {
-        format!("d{}-l{}", self.hidden, self.layers)
+        let size = format!("d{}-l{}", self.hidden, self.layers);
+        match self.architecture {
+            Architecture::Llama => size,
+            a => format!("{a}-{size}"),
+        }
+    }
+
+    /// The engine's configuration of this size trained under `t`.
+    pub fn model_config(&self, t: &TrainingConfig, vocab: usize, eos: Option<u32>) -> ModelConfig {
+        ModelConfig {
+            vocab_size: vocab,
+            hidden_size: self.hidden,
+            num_hidden_layers: self.layers,
+            num_attention_heads: self.heads,
+            num_key_value_heads: self.kv_heads.unwrap_or(self.heads),
+            intermediate_size: self.mlp_width(),
+            max_position_embeddings: t.seq_len,
+            rope_theta: t.rope_theta,
+            rms_norm_eps: 1e-5,
+            tie_word_embeddings: t.tie_embeddings,
+            bos_token_id: eos,
+            eos_token_id: eos,
+            architecture: self.architecture,
+            block: self.architecture.block(),
+        }
     }
 }
 
@@ -377,6 +416,18 @@ fn check_models(s: &Study, bad: &mut Vec<String>) {
             bad.push(format!("field `{at}.mlp`: 1 to {}", 8 * MAX_HIDDEN));
         }
         let t = &s.training;
+        if m.layers <= MAX_LAYERS && (2..=MAX_SEQ_LEN).contains(&t.seq_len) {
+            // What the engine itself requires of the block (rotary dimensions, heads).
+            if let Err(emergent_engine::EngineError::Invalid { field, message }) = m
+                .model_config(t, s.tokenizer.vocab_size.max(1), None)
+                .validate_shape()
+            {
+                bad.push(format!(
+                    "field `{at}`: {} ({field}): {message}",
+                    m.architecture
+                ));
+            }
+        }
         if m.layers <= MAX_LAYERS && t.seq_len <= MAX_SEQ_LEN {
             let need = training_bytes(m, t, s.tokenizer.vocab_size);
             if let Some(have) = memory.filter(|have| need > 0.8 * have) {

@@ -20,6 +20,8 @@ fn spec() -> RunSpec {
         tie_word_embeddings: false,
         bos_token_id: Some(0),
         eos_token_id: Some(0),
+        architecture: Default::default(),
+        block: Default::default(),
     };
     RunSpec {
         name: "tiny".into(),
