@@ -16,7 +16,15 @@ for run in "$out"/runs/*; do
   dest="$here/goldens/arch/trained-$arch"
   rm -rf "$dest"
   mkdir -p "$dest"
-  cp "$ckpt/config.json" "$ckpt/model.safetensors" "$dest/"
+  cp -r "$ckpt/." "$dest/"
+  rm -f "$dest/optimizer.safetensors" "$dest/trainer_state.json"
   args+=(--checkpoint "trained-$arch=$dest")
 done
 "$py" "$here/make_arch_goldens.py" "${args[@]}"
+# lm-evaluation-harness on each trained checkpoint and the shipped task specs.
+"$py" -m pip install -q "lm-eval[hf]==0.4.13"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+(cd "$here/lmeval-tasks" && "$py" make_data.py)
+for dest in "$here"/goldens/arch/trained-*; do
+  "$py" "$here/make_lmeval_goldens.py" "$dest" "$dest/lmeval"
+done

@@ -3,7 +3,7 @@
 offline) on an emergent checkpoint and the tasks in reference/lmeval-tasks/, whose
 TOML specs are translated field for field into lm-eval YAML, and writes every
 sample's log-likelihoods, generations, filtered answers and metrics, and the
-aggregates, to reference/goldens/lmeval/TASK.json.
+aggregates, to reference/goldens/lmeval/TASK.json (or OUT/TASK.json: make_lmeval_goldens.py MODEL OUT).
 
 Run through reference/make_lmeval_goldens.sh, which makes the virtual environment.
 """
@@ -76,7 +76,7 @@ def logged_samples(res, task):
     return out
 
 
-def main(model_dir):
+def main(model_dir, out=OUT):
     specs = {}
     tmp = tempfile.mkdtemp()
     for f in sorted(os.listdir(TASKS)):
@@ -95,13 +95,14 @@ def main(model_dir):
         log_samples=True,
         task_manager=TaskManager(include_path=tmp),
     )
-    os.makedirs(OUT, exist_ok=True)
+    os.makedirs(out, exist_ok=True)
     for name in specs:
         samples = logged_samples(res, name)
-        with open(os.path.join(OUT, name + ".json"), "w") as fh:
+        with open(os.path.join(out, name + ".json"), "w") as fh:
             json.dump({"task": name, "results": res["results"][name], "samples": samples,
                        "lm_eval_version": lm_eval.__version__}, fh, indent=1, default=str, ensure_ascii=False)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "goldens", "checkpoint", "model"))
+    model = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "goldens", "checkpoint", "model")
+    main(model, *sys.argv[2:3])

@@ -54,7 +54,7 @@ pub fn bench_eval(args: &BenchEvalArgs) -> Result<()> {
         batch_tokens: args.batch_tokens,
         ..EvalOptions::default()
     };
-    let mut counted = Counted::new(&mut model);
+    let mut counted = Counted::new(model.as_mut());
     let (mut docs, mut requests, mut score_s) = (0usize, 0usize, 0f64);
     for name in &args.tasks {
         let task = load_task_with_data(&crate::task_path(name), args.data.as_deref())?;

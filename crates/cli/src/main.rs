@@ -404,7 +404,7 @@ fn eval_one(
             let n = opts.limit.unwrap_or(task.docs.len()).min(task.docs.len());
             let pb = progress_bar(n as u64, &task.spec.task);
             let mut scorer = Scorer {
-                model: &mut model,
+                model: model.as_mut(),
                 tokenizer: &tokenizer,
             };
             let r = evaluate(&mut scorer, &task, opts, &mut |k| pb.inc(k as u64))?;

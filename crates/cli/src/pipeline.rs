@@ -600,7 +600,7 @@ pub fn eval_all(
         for (task, key) in todo {
             stop::check()?;
             let mut scorer = Scorer {
-                model: &mut model,
+                model: model.as_mut(),
                 tokenizer: &tokenizer,
             };
             let opts = EvalOptions {

@@ -86,6 +86,18 @@ impl AdamW {
         }
     }
 
+    /// The settings and update count without the moments: what `trainer_state.json`
+    /// records.
+    pub fn header(&self) -> AdamW {
+        AdamW {
+            config: self.config.clone(),
+            step: self.step,
+            m: Vec::new(),
+            v: Vec::new(),
+            decay: Vec::new(),
+        }
+    }
+
     /// One update with learning rate `lr`.
     pub fn update(&mut self, params: &mut [f32], grads: &[f32], lr: f64) {
         self.step += 1;

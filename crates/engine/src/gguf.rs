@@ -244,6 +244,13 @@ impl GgufFile {
 
     /// The tensor's values as f32, dequantised.
     pub fn tensor_f32(&self, info: &GgufTensorInfo) -> Result<Vec<f32>, EngineError> {
+        let (bytes, n) = self.tensor_bytes(info)?;
+        Ok(dequantize(info.kind, bytes, n))
+    }
+
+    /// The tensor's stored bytes and element count, checked against its type and the
+    /// file's length before anything is allocated from them.
+    fn tensor_bytes(&self, info: &GgufTensorInfo) -> Result<(&[u8], usize), EngineError> {
         let name = &info.name;
         let &(_, _, block, block_bytes) = TYPES
             .iter()
@@ -277,7 +284,7 @@ impl GgufFile {
                     self.bytes.len()
                 ))
             })? as usize;
-        Ok(dequantize(info.kind, &self.bytes[start..start + len], n))
+        Ok((&self.bytes[start..start + len], n))
     }
 
     /// The model's shape from `llama.*` metadata.
@@ -413,16 +420,15 @@ pub fn load_gguf(path: &Path) -> Result<(CpuModel, GgufFile), EngineError> {
     let file = GgufFile::open(path)?;
     let config = file.llama_config()?;
     let layout = ParamLayout::new(&config);
-    let mut params = vec![0.0f32; layout.total()];
-    let mut filled = vec![false; layout.slots.len()];
-    for info in &file.tensors {
-        let Some(name) = hf_name(&info.name) else {
-            continue; // e.g. rope_freqs: not a parameter of the HF model
-        };
-        let Some(si) = layout.slots.iter().position(|s| s.name == name) else {
-            continue;
-        };
-        let slot = &layout.slots[si];
+    // Every parameter's tensor is found, shaped and inside the file before the buffer
+    // is allocated: metadata alone never sizes an allocation.
+    let mut sources = Vec::with_capacity(layout.slots.len());
+    for slot in &layout.slots {
+        let info = file
+            .tensors
+            .iter()
+            .find(|t| hf_name(&t.name).as_deref() == Some(slot.name.as_str()))
+            .ok_or_else(|| file.err(format!("tensor for `{}` is missing", slot.name)))?;
         let shape: Vec<usize> = info.dims.iter().rev().map(|&d| d as usize).collect();
         if shape != slot.shape {
             return Err(file.err(format!(
@@ -430,11 +436,16 @@ pub fn load_gguf(path: &Path) -> Result<(CpuModel, GgufFile), EngineError> {
                 info.name, slot.shape
             )));
         }
+        file.tensor_bytes(info)?;
+        sources.push(info);
+    }
+    let mut params = vec![0.0f32; layout.total()];
+    for (slot, info) in layout.slots.iter().zip(sources) {
         let mut data = file.tensor_f32(info)?;
         let cols = config.hidden_size;
-        if name.ends_with("q_proj.weight") {
+        if slot.name.ends_with("q_proj.weight") {
             data = unpermute_rows(&data, config.num_attention_heads, cols);
-        } else if name.ends_with("k_proj.weight") {
+        } else if slot.name.ends_with("k_proj.weight") {
             data = unpermute_rows(&data, config.num_key_value_heads, cols);
         }
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
@@ -444,10 +455,6 @@ pub fn load_gguf(path: &Path) -> Result<(CpuModel, GgufFile), EngineError> {
             )));
         }
         params[slot.range()].copy_from_slice(&data);
-        filled[si] = true;
-    }
-    if let Some(si) = filled.iter().position(|f| !f) {
-        return Err(file.err(format!("tensor for `{}` is missing", layout.slots[si].name)));
     }
     Ok((CpuModel::from_params(config, params), file))
 }

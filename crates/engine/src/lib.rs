@@ -4,8 +4,9 @@
 //! Hugging Face checkpoint I/O (`config.json` + `model.safetensors`).
 //!
 //! The rest of emergent talks to a model through [`LanguageModel`] (scoring and
-//! decoding) and [`Trainer`] (one optimisation step), so a GPU backend can implement
-//! the same two traits later without touching the callers.
+//! decoding) and [`Trainer`] (gradient, clipping, the optimiser's step, checkpoint
+//! tensors), made by a [`Backend`], so a GPU backend implements the same two traits
+//! without touching the callers.
 
 mod adamw;
 mod arch;
@@ -31,7 +32,7 @@ pub use hf::{load_checkpoint, read_safetensors, write_safetensors, HfTensor};
 pub use infer::{KvCache, Segment};
 pub use layout::{HfTensorMap, LayerSlots, NormSlots, ParamLayout, TensorSlot};
 pub use matmul::matmul_peak_gflops;
-pub use model::{CpuModel, LanguageModel, ScoreGroup, Trainer};
+pub use model::{Backend, CpuModel, LanguageModel, ScoreGroup, Trainer};
 pub use rng::Rng;
 
 /// This machine's memory in bytes (`/proc/meminfo`'s MemTotal), where it can be read:

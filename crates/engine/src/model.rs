@@ -8,7 +8,7 @@ use crate::infer::{KvCache, Segment};
 use crate::kernels::{self, AttnShape, Rope};
 use crate::kernels::{argmax, logprob_of};
 use crate::matmul::{linear, linear_backward};
-use crate::{ModelConfig, ParamLayout, Rng};
+use crate::{AdamW, ModelConfig, ParamLayout, Rng};
 
 /// Requests that share a prefix: `shared` is computed once, then each tail is scored
 /// after it. `scored[i]` is how many of the last tokens of `shared ++ tails[i]` get a
@@ -60,10 +60,63 @@ pub trait LanguageModel {
     fn sum_nll(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f64;
 }
 
-/// What training needs: one forward and backward pass that leaves the gradient of the
-/// mean loss in [`CpuModel::grads`].
-pub trait Trainer {
+/// What training needs from a backend: the gradient of one step, its clipping, the
+/// optimiser's update and the checkpoint's tensors. Training reads nothing else, so a
+/// second backend keeps its buffers (and AdamW's moments) where it likes.
+pub trait Trainer: LanguageModel {
+    /// One forward and backward pass; returns the mean loss and keeps its gradient.
     fn forward_backward(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f32;
+
+    /// Scales the gradient to a global L2 norm of at most `max_norm`; returns the norm
+    /// before (as `torch.nn.utils.clip_grad_norm_`).
+    fn clip_gradients(&mut self, max_norm: f64) -> f64;
+
+    /// Installs the optimiser: fresh (`AdamW::new`) or restored from a checkpoint.
+    fn set_optimizer(&mut self, optimizer: AdamW);
+
+    /// One AdamW update of every parameter with learning rate `lr`.
+    fn optimizer_step(&mut self, lr: f64);
+
+    /// The optimiser's state on the host, for a checkpoint (`&mut` so a device backend
+    /// can copy its moments back first).
+    fn optimizer_state(&mut self) -> &AdamW;
+
+    /// Where each tensor lives in the parameter (and moment) buffers.
+    fn layout(&self) -> &ParamLayout;
+
+    /// Writes `config.json` and `model.safetensors` into `dir` (which must exist).
+    fn save_hf(&self, dir: &std::path::Path) -> Result<(), crate::EngineError>;
+}
+
+/// Where models run. Only the CPU today; a device backend is a variant here and an
+/// implementation of [`Trainer`] and [`LanguageModel`], with nothing else changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    #[default]
+    Cpu,
+}
+
+impl Backend {
+    /// A freshly initialised model to train.
+    pub fn init(self, config: ModelConfig, seed: u64) -> Box<dyn Trainer + Send> {
+        match self {
+            Backend::Cpu => Box::new(CpuModel::init(config, seed)),
+        }
+    }
+
+    /// A Hugging Face checkpoint directory, to train on or score.
+    pub fn load(self, dir: &std::path::Path) -> Result<Box<dyn Trainer + Send>, crate::EngineError> {
+        match self {
+            Backend::Cpu => Ok(Box::new(crate::load_checkpoint(dir)?)),
+        }
+    }
+
+    /// A model to score, from any model file it reads (a checkpoint directory, GGUF).
+    pub fn scorer(self, model: CpuModel) -> Box<dyn LanguageModel + Send> {
+        match self {
+            Backend::Cpu => Box::new(model),
+        }
+    }
 }
 
 /// Buffers for a batch of `b × t`: every layer's activations when training (one
@@ -117,6 +170,8 @@ pub struct CpuModel {
     /// Gradient of the last [`Trainer::forward_backward`], in the parameter layout.
     pub grads: Vec<f32>,
     pub(crate) rope: Rope,
+    /// AdamW's state, once training installs it ([`Trainer::set_optimizer`]).
+    optimizer: Option<AdamW>,
     ws: Workspace,
     /// The other workspace (training or scoring), kept so that validation between
     /// training steps allocates nothing.
@@ -145,6 +200,7 @@ impl CpuModel {
             params,
             grads: Vec::new(),
             rope,
+            optimizer: None,
             ws: Workspace::default(),
             spare_ws: Workspace::default(),
         }
@@ -359,6 +415,32 @@ fn attn_shape(c: &ModelConfig, b: usize, t: usize) -> AttnShape {
 }
 
 impl Trainer for CpuModel {
+    fn clip_gradients(&mut self, max_norm: f64) -> f64 {
+        crate::clip_grad_norm(&mut self.grads, max_norm)
+    }
+
+    fn set_optimizer(&mut self, optimizer: AdamW) {
+        assert_eq!(optimizer.m.len(), self.params.len(), "optimiser of another layout");
+        self.optimizer = Some(optimizer);
+    }
+
+    fn optimizer_step(&mut self, lr: f64) {
+        let opt = self.optimizer.as_mut().expect("set_optimizer comes first");
+        opt.update(&mut self.params, &self.grads, lr);
+    }
+
+    fn optimizer_state(&mut self) -> &AdamW {
+        self.optimizer.as_ref().expect("set_optimizer comes first")
+    }
+
+    fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+
+    fn save_hf(&self, dir: &std::path::Path) -> Result<(), crate::EngineError> {
+        CpuModel::save_hf(self, dir)
+    }
+
     fn forward_backward(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f32 {
         assert_eq!(inputs.len(), b * t);
         assert_eq!(targets.len(), b * t);

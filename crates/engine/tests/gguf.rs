@@ -6,6 +6,33 @@ use std::path::PathBuf;
 
 use emergent_engine::{load_gguf, read_safetensors, GgufFile};
 
+/// Records the largest single allocation of this test binary, so a test can show that
+/// a file's metadata never sized one.
+struct Largest;
+static LARGEST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged.
+unsafe impl std::alloc::GlobalAlloc for Largest {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        LARGEST.fetch_max(l.size(), std::sync::atomic::Ordering::Relaxed);
+        std::alloc::System.alloc(l)
+    }
+    unsafe fn alloc_zeroed(&self, l: std::alloc::Layout) -> *mut u8 {
+        LARGEST.fetch_max(l.size(), std::sync::atomic::Ordering::Relaxed);
+        std::alloc::System.alloc_zeroed(l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
+        LARGEST.fetch_max(new, std::sync::atomic::Ordering::Relaxed);
+        std::alloc::System.realloc(p, l, new)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        std::alloc::System.dealloc(p, l)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Largest = Largest;
+
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../reference/goldens/gguf")
 }
@@ -55,4 +82,15 @@ fn truncated_or_corrupt_files_are_errors() {
         .unwrap()
         .to_string()
         .contains("magic"));
+}
+
+/// Inputs the fuzzer (fuzz/run.sh) found to fail, each kept as it was found.
+#[test]
+fn fuzzer_findings_stay_fixed() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    // Metadata for a 4.9 GB model in a 19 KB file: refused before allocating.
+    let e = load_gguf(&dir.join("gguf-oom-5ada3a81.gguf")).err().unwrap().to_string();
+    assert!(e.contains("gguf-oom-5ada3a81.gguf"), "{e}");
+    let largest = LARGEST.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(largest < 1 << 28, "an allocation of {largest} bytes");
 }

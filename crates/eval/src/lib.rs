@@ -12,7 +12,7 @@ mod template;
 
 pub use extract::{ExactMatch, Filter};
 pub use metrics::{argmax, mean_stderr, MetricValue, TaskResult};
-pub use model_io::load_model;
+pub use model_io::{load_model, Model};
 pub use pyrandom::PyRandom;
 pub use score::{evaluate, EvalOptions, SampleRecord, Scorer};
 pub use task::{

@@ -1,5 +1,6 @@
-//! Any LLaMA checkpoint with its tokenizer: a Hugging Face directory (ours or anyone's)
-//! or a GGUF file, whose tokenizer is rebuilt from its metadata as `transformers` does.
+//! Any checkpoint with its tokenizer: a Hugging Face directory (ours or anyone's, of
+//! every architecture the engine has) or a GGUF file, whose tokenizer is rebuilt from
+//! its metadata as `transformers` does.
 
 use std::path::Path;
 
@@ -7,15 +8,19 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 
 use emergent_data::Tokenizer;
-use emergent_engine::{load_checkpoint, load_gguf, CpuModel, GgufFile, GgufValue};
+use emergent_engine::{load_gguf, Backend, GgufFile, GgufValue, LanguageModel, ModelConfig};
+
+/// A model to score, on whichever backend runs it.
+pub type Model = Box<dyn LanguageModel + Send>;
 
 /// Loads `path`: a checkpoint directory with `tokenizer.json`, or a `.gguf` file.
-pub fn load_model(path: &Path) -> Result<(CpuModel, Tokenizer)> {
+pub fn load_model(path: &Path) -> Result<(Model, Tokenizer)> {
+    let backend = Backend::default();
     if path.is_dir() {
-        let model = load_checkpoint(path)?;
+        let model: Model = backend.load(path)?;
         let mut tok = Tokenizer::load(&path.join("tokenizer.json"))?;
         tok.set_bos(bos_from_config(path, &tok));
-        check_vocab(&model, &tok, path)?;
+        check_vocab(model.config(), &tok, path)?;
         return Ok((model, tok));
     }
     if !path.exists() {
@@ -24,27 +29,24 @@ pub fn load_model(path: &Path) -> Result<(CpuModel, Tokenizer)> {
     let (model, file) = load_gguf(path)?;
     let mut tok = gguf_tokenizer(&file)?;
     tok.set_bos(model.config.bos_token_id);
-    check_vocab(&model, &tok, path)?;
-    Ok((model, tok))
+    check_vocab(&model.config, &tok, path)?;
+    Ok((backend.scorer(model), tok))
 }
 
-fn check_vocab(model: &CpuModel, tok: &Tokenizer, path: &Path) -> Result<()> {
-    if tok.vocab_size() > model.config.vocab_size {
+fn check_vocab(config: &ModelConfig, tok: &Tokenizer, path: &Path) -> Result<()> {
+    let vocab = config.vocab_size;
+    if tok.vocab_size() > vocab {
         bail!(
             "{}: the tokenizer has {} tokens, more than the model's vocab_size {}",
             path.display(),
             tok.vocab_size(),
-            model.config.vocab_size
+            vocab
         );
     }
-    if let Some(id) = tok
-        .max_id()
-        .filter(|&id| id as usize >= model.config.vocab_size)
-    {
+    if let Some(id) = tok.max_id().filter(|&id| id as usize >= vocab) {
         bail!(
-            "{}: the tokenizer has token id {id}, outside the model's vocab_size {}",
+            "{}: the tokenizer has token id {id}, outside the model's vocab_size {vocab}",
             path.display(),
-            model.config.vocab_size
         );
     }
     Ok(())

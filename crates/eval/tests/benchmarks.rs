@@ -119,7 +119,7 @@ fn shipped_specs_score_as_lm_eval_scores_its_own_tasks() {
             ..EvalOptions::default()
         };
         let mut scorer = Scorer {
-            model: &mut model,
+            model: model.as_mut(),
             tokenizer: &tok,
         };
         let (result, records) = evaluate(&mut scorer, &task, &opts, &mut |_| {}).unwrap();
@@ -222,7 +222,7 @@ fn fewshot_match_field_must_exist() {
         load_task_with_data(&path, Some(&repo().join("reference/benchmark-samples"))).unwrap();
     let (mut model, tok) = load_model(&widened_checkpoint(dir.path())).unwrap();
     let mut scorer = Scorer {
-        model: &mut model,
+        model: model.as_mut(),
         tokenizer: &tok,
     };
     let opts = EvalOptions {

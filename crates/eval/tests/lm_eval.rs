@@ -31,7 +31,7 @@ fn agrees_with_lm_evaluation_harness() {
         .unwrap();
         let task = load_task(&root().join(format!("lmeval-tasks/{name}.toml"))).unwrap();
         let mut scorer = Scorer {
-            model: &mut model,
+            model: model.as_mut(),
             tokenizer: &tok,
         };
         let (result, records) =

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use emergent_engine::{read_safetensors, write_safetensors, AdamW, CpuModel, Rng};
+use emergent_engine::{read_safetensors, write_safetensors, AdamW, Rng, Trainer};
 use serde::{Deserialize, Serialize};
 
 /// What a checkpoint records about itself (`meta.json`).
@@ -34,6 +34,8 @@ pub struct CheckpointMeta {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainerState {
     pub step: u64,
+    /// The optimiser's settings and update count (its moments are in
+    /// `optimizer.safetensors`; between checkpoints the backend holds them).
     pub optimizer: AdamW,
     pub epoch: u64,
     pub position: u64,
@@ -74,8 +76,8 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
 /// Writes a checkpoint atomically: everything goes to `step-N.tmp`, then one rename.
 pub fn write_checkpoint(
     run_dir: &Path,
-    model: &CpuModel,
-    state: &TrainerState,
+    model: &mut (dyn Trainer + Send),
+    state: &mut TrainerState,
     meta: &CheckpointMeta,
     tokenizer_files: &[PathBuf],
 ) -> Result<PathBuf> {
@@ -90,19 +92,22 @@ pub fn write_checkpoint(
         let name = f.file_name().context("tokenizer file name")?;
         std::fs::copy(f, tmp.join(name)).with_context(|| format!("copying {}", f.display()))?;
     }
-    let gen = serde_json::json!({"bos_token_id": model.config.bos_token_id, "eos_token_id": model.config.eos_token_id});
+    let c = model.config();
+    let gen = serde_json::json!({"bos_token_id": c.bos_token_id, "eos_token_id": c.eos_token_id});
     std::fs::write(
         tmp.join("generation_config.json"),
         serde_json::to_string_pretty(&gen)?,
     )?;
-    let n = model.params.len();
+    let optimizer = model.optimizer_state();
+    let n = optimizer.m.len();
     write_safetensors(
         &tmp.join("optimizer.safetensors"),
         &[
-            ("exp_avg", &[n], &state.optimizer.m),
-            ("exp_avg_sq", &[n], &state.optimizer.v),
+            ("exp_avg", &[n], &optimizer.m),
+            ("exp_avg_sq", &[n], &optimizer.v),
         ],
     )?;
+    state.optimizer = optimizer.header();
     std::fs::write(
         tmp.join("trainer_state.json"),
         serde_json::to_string_pretty(state)?,
@@ -116,11 +121,11 @@ pub fn write_checkpoint(
     Ok(final_dir)
 }
 
-/// Restores model weights and trainer state from a checkpoint directory.
-pub fn read_trainer_state(dir: &Path, model: &CpuModel) -> Result<TrainerState> {
+/// Restores the trainer state of a checkpoint directory, and the optimiser into `model`.
+pub fn read_trainer_state(dir: &Path, model: &mut (dyn Trainer + Send)) -> Result<TrainerState> {
     let p = dir.join("trainer_state.json");
     let text = std::fs::read_to_string(&p).with_context(|| format!("{}", p.display()))?;
-    let mut state: TrainerState = serde_json::from_str(&text)
+    let state: TrainerState = serde_json::from_str(&text)
         .with_context(|| format!("{}: invalid trainer state", p.display()))?;
     let opt_path = dir.join("optimizer.safetensors");
     let mut moments = read_safetensors(&opt_path)?;
@@ -128,21 +133,20 @@ pub fn read_trainer_state(dir: &Path, model: &CpuModel) -> Result<TrainerState> 
         let t = moments
             .remove(name)
             .with_context(|| format!("{}: missing tensor `{name}`", opt_path.display()))?;
-        if t.data.len() != model.params.len() {
+        let params = model.layout().total();
+        if t.data.len() != params {
             bail!(
-                "{}: `{name}` has {} values for {} parameters",
+                "{}: `{name}` has {} values for {params} parameters",
                 opt_path.display(),
                 t.data.len(),
-                model.params.len()
             );
         }
         Ok(t.data)
     };
-    let config = state.optimizer.config.clone();
-    let step = state.optimizer.step;
-    state.optimizer = AdamW::new(config, &model.layout);
-    state.optimizer.step = step;
-    state.optimizer.m = take("exp_avg")?;
-    state.optimizer.v = take("exp_avg_sq")?;
+    let mut optimizer = AdamW::new(state.optimizer.config.clone(), model.layout());
+    optimizer.step = state.optimizer.step;
+    optimizer.m = take("exp_avg")?;
+    optimizer.v = take("exp_avg_sq")?;
+    model.set_optimizer(optimizer);
     Ok(state)
 }

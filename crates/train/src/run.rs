@@ -3,10 +3,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use emergent_data::Shard;
-use emergent_engine::{
-    clip_grad_norm, load_checkpoint, AdamW, AdamWConfig, CpuModel, LrSchedule, ModelConfig, Rng,
-    Trainer,
-};
+use emergent_engine::{AdamW, AdamWConfig, Backend, LrSchedule, ModelConfig, Rng};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
@@ -64,22 +61,25 @@ pub fn train(
     stop_after: Option<StopAfter>,
 ) -> Result<Vec<CheckpointMeta>> {
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let backend = Backend::default();
     let (mut model, mut state) = match latest_checkpoint(run_dir) {
         Some(dir) => {
-            let model = load_checkpoint(&dir)?;
-            let state = read_trainer_state(&dir, &model)?;
+            let mut model = backend.load(&dir)?;
+            let state = read_trainer_state(&dir, model.as_mut())?;
             (model, state)
         }
         None => {
-            let model = CpuModel::init(spec.model.clone(), spec.seed);
+            let mut model = backend.init(spec.model.clone(), spec.seed);
+            let optimizer = AdamW::new(spec.adamw.clone(), model.layout());
             let state = TrainerState {
                 step: 0,
-                optimizer: AdamW::new(spec.adamw.clone(), &model.layout),
+                optimizer: optimizer.header(),
                 epoch: 0,
                 position: 0,
                 rng: Rng::derive(spec.seed, 0xda7a),
                 seconds: 0.0,
             };
+            model.set_optimizer(optimizer);
             (model, state)
         }
     };
@@ -101,7 +101,7 @@ pub fn train(
         let step_start = Instant::now();
         sampler.fill(train, state.step, &mut inputs, &mut targets);
         let loss = model.forward_backward(&inputs, &targets, b, t);
-        let norm = clip_grad_norm(&mut model.grads, spec.max_grad_norm);
+        let norm = model.clip_gradients(spec.max_grad_norm);
         // Checked before the update, so the last checkpoint and the optimiser state
         // stay good.
         if !(loss.is_finite() && norm.is_finite()) {
@@ -112,7 +112,7 @@ pub fn train(
             );
         }
         let lr = spec.schedule.lr(state.step);
-        state.optimizer.update(&mut model.params, &model.grads, lr);
+        model.optimizer_step(lr);
         state.step += 1;
         (state.epoch, state.position) = sampler.position(state.step);
         loss_sum += loss as f64;
@@ -122,7 +122,7 @@ pub fn train(
         progress.set_message(format!("loss {loss:.3}  {tok_s:.0} tok/s"));
         if spec.checkpoint_steps.contains(&state.step) {
             state.seconds = seconds_before + started.elapsed().as_secs_f64();
-            let val_loss = validation_loss(&mut model, val.all, t, b);
+            let val_loss = validation_loss(model.as_mut(), val.all, t, b);
             if !val_loss.is_finite() {
                 bail!(
                     "{}: step {}: the validation loss is {val_loss}: training diverged (try a lower lr); checkpoints before this step are kept",
@@ -134,7 +134,7 @@ pub fn train(
                 .domains
                 .iter()
                 .filter(|(_, s)| s.len() >= t)
-                .map(|(d, s)| (d.clone(), validation_loss(&mut model, s, t, b)))
+                .map(|(d, s)| (d.clone(), validation_loss(model.as_mut(), s, t, b)))
                 .collect();
             let meta = CheckpointMeta {
                 run: spec.name.clone(),
@@ -154,7 +154,7 @@ pub fn train(
                 lr,
                 seconds: state.seconds,
             };
-            write_checkpoint(run_dir, &model, &state, &meta, tokenizer_files)?;
+            write_checkpoint(run_dir, model.as_mut(), &mut state, &meta, tokenizer_files)?;
             let line = format!(
                 "  {}  tokens {:>10}  train loss {:.4}  val loss {:.4}",
                 meta.name, meta.tokens, meta.train_loss, val_loss
