@@ -16,6 +16,7 @@ Run through reference/make_arch_goldens.sh.
 import argparse
 import json
 import os
+import shutil
 import sys
 
 import torch
@@ -181,7 +182,12 @@ def trained_goldens(name, ckpt):
     with open(os.path.join(out, "trained.json"), "w") as f:
         json.dump({"class": type(model).__name__, "input_ids": ids[0].tolist(),
                    "logits": logits.flatten().tolist(), "transformers": transformers.__version__}, f)
-    print(f"{name}: {type(model).__name__} loads {ckpt}")
+    # The same model as transformers writes it, with the tokenizer: what lm-eval scores.
+    hf = os.path.join(GOLDEN, name.replace("trained-", "hf-"))
+    model.save_pretrained(hf, safe_serialization=True)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(ckpt, f), hf)
+    print(f"{name}: {type(model).__name__} loads {ckpt}, saved again as {hf}")
 
 
 def main():

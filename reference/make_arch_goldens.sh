@@ -21,10 +21,10 @@ for run in "$out"/runs/*; do
   args+=(--checkpoint "trained-$arch=$dest")
 done
 "$py" "$here/make_arch_goldens.py" "${args[@]}"
-# lm-evaluation-harness on each trained checkpoint and the shipped task specs.
+# lm-evaluation-harness on each checkpoint as transformers saved it, on the shipped specs.
 "$py" -m pip install -q "lm-eval[hf]==0.4.13"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 (cd "$here/lmeval-tasks" && "$py" make_data.py)
-for dest in "$here"/goldens/arch/trained-*; do
+for dest in "$here"/goldens/arch/hf-*; do
   "$py" "$here/make_lmeval_goldens.py" "$dest" "$dest/lmeval"
 done

@@ -513,3 +513,37 @@ fn sigint_finishes_the_step_says_how_to_resume_and_exits_130() {
     let o = emergent(&["train", &study, "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn a_study_trains_and_scores_every_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/arch-study.toml");
+    let out = dir.path().join("out");
+    let o = emergent(&[
+        "run",
+        study.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let db = out.join("results.sqlite");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM runs"), 6);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM checkpoints"), 12);
+    assert_eq!(
+        count(&db, "SELECT COUNT(DISTINCT checkpoint) FROM evaluations"),
+        12
+    );
+    for (run, model_type) in [
+        ("d32-l1-tok16K", "llama"),
+        ("glm-d32-l1-tok16K", "glm"),
+        ("gpt_neox-d32-l1-tok16K", "gpt_neox"),
+        ("olmo-d32-l1-tok16K", "olmo"),
+        ("olmo2-d32-l1-tok16K", "olmo2"),
+        ("qwen2-d32-l1-tok16K", "qwen2"),
+    ] {
+        let config = out.join("runs").join(run).join("step-0000062/config.json");
+        let c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        assert_eq!(c["model_type"], model_type, "{}", config.display());
+    }
+}

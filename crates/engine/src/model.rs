@@ -105,7 +105,10 @@ impl Backend {
     }
 
     /// A Hugging Face checkpoint directory, to train on or score.
-    pub fn load(self, dir: &std::path::Path) -> Result<Box<dyn Trainer + Send>, crate::EngineError> {
+    pub fn load(
+        self,
+        dir: &std::path::Path,
+    ) -> Result<Box<dyn Trainer + Send>, crate::EngineError> {
         match self {
             Backend::Cpu => Ok(Box::new(crate::load_checkpoint(dir)?)),
         }
@@ -420,7 +423,11 @@ impl Trainer for CpuModel {
     }
 
     fn set_optimizer(&mut self, optimizer: AdamW) {
-        assert_eq!(optimizer.m.len(), self.params.len(), "optimiser of another layout");
+        assert_eq!(
+            optimizer.m.len(),
+            self.params.len(),
+            "optimiser of another layout"
+        );
         self.optimizer = Some(optimizer);
     }
 

@@ -89,7 +89,10 @@ fn truncated_or_corrupt_files_are_errors() {
 fn fuzzer_findings_stay_fixed() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
     // Metadata for a 4.9 GB model in a 19 KB file: refused before allocating.
-    let e = load_gguf(&dir.join("gguf-oom-5ada3a81.gguf")).err().unwrap().to_string();
+    let e = load_gguf(&dir.join("gguf-oom-5ada3a81.gguf"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("gguf-oom-5ada3a81.gguf"), "{e}");
     let largest = LARGEST.load(std::sync::atomic::Ordering::Relaxed);
     assert!(largest < 1 << 28, "an allocation of {largest} bytes");

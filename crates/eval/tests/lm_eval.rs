@@ -22,11 +22,31 @@ fn metric(results: &Value, name: &str) -> f64 {
 
 #[test]
 fn agrees_with_lm_evaluation_harness() {
-    let (mut model, tok) = load_model(&root().join("goldens/checkpoint/model")).unwrap();
+    let worst = agrees(
+        &root().join("goldens/checkpoint/model"),
+        &root().join("goldens/lmeval"),
+    );
+    eprintln!("worst per-sample log-likelihood difference: {worst:.2e}");
+}
+
+/// A tiny model of every architecture, as transformers saved it, scored by lm-eval.
+#[test]
+fn agrees_with_lm_evaluation_harness_on_every_architecture() {
+    for arch in ["llama", "glm", "gpt_neox", "olmo", "olmo2", "qwen2"] {
+        let dir = root().join(format!("goldens/arch/hf-{arch}"));
+        let worst = agrees(&dir, &dir.join("lmeval"));
+        eprintln!("{arch}: worst per-sample log-likelihood difference {worst:.2e}");
+    }
+}
+
+/// Scores every shipped lm-eval task spec on `model_dir` and checks each sample and
+/// aggregate against lm-eval's in `golden_dir`; returns the worst log-likelihood gap.
+fn agrees(model_dir: &std::path::Path, golden_dir: &std::path::Path) -> f64 {
+    let (mut model, tok) = load_model(model_dir).unwrap();
     let mut worst = 0f64;
     for name in ["lm-mc", "lm-wino", "lm-gen", "lm-ll"] {
         let golden: Value = serde_json::from_str(
-            &std::fs::read_to_string(root().join(format!("goldens/lmeval/{name}.json"))).unwrap(),
+            &std::fs::read_to_string(golden_dir.join(format!("{name}.json"))).unwrap(),
         )
         .unwrap();
         let task = load_task(&root().join(format!("lmeval-tasks/{name}.toml"))).unwrap();
@@ -75,5 +95,5 @@ fn agrees_with_lm_evaluation_harness() {
             }
         }
     }
-    eprintln!("worst per-sample log-likelihood difference: {worst:.2e}");
+    worst
 }

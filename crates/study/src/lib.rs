@@ -647,4 +647,28 @@ mod tests {
         let short = text.replace("65536", "256");
         parse_study(&short, "s.toml").unwrap();
     }
+
+    #[test]
+    fn architectures_are_named_and_their_blocks_checked() {
+        let text = "[[models]]\narchitecture = \"gpt_neox\"\nlayers = 1\nhidden = 32\nheads = 8\n[[models]]\narchitecture = \"gpt_neox\"\nlayers = 1\nhidden = 32\nheads = 2\nkv_heads = 1\n";
+        let e = parse_study(text, "s.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("s.toml:1: field `models[0]`") && e.contains("partial_rotary_factor"),
+            "{e}"
+        );
+        assert!(
+            e.contains("models[1]") && e.contains("grouped-query"),
+            "{e}"
+        );
+        let e = parse_study("[[models]]\narchitecture = \"mamba\"\n", "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("s.toml:2") && e.contains("mamba"), "{e}");
+        let ok = parse_study(
+            "[[models]]\narchitecture = \"olmo2\"\nlayers = 1\nhidden = 32\nheads = 4\nkv_heads = 2\n",
+            "s.toml",
+        )
+        .unwrap();
+        assert_eq!(ok.models[0].name(), "olmo2-d32-l1");
+    }
 }
