@@ -22,6 +22,9 @@ seed shard seeds/tokens.bin
 seed task_spec $root/reference/lmeval-tasks/*.toml
 seed results_csv seeds/results.csv
 seed lmeval_json seeds/results.json
+# Real per-checkpoint results of the Pythia suite, where the shared data is present.
+pythia=$root/../shared/data/pythia-evals/pythia-v1/pythia-70m-deduped
+[ -d "$pythia" ] && seed lmeval_json $(find "$pythia" -name '*step143000.json' | head -4)
 seed study $root/studies/*.toml
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)

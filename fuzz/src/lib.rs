@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
-/// `data` as the file `name` in a scratch directory of this process; its path.
+/// `data` as the file `name` (which may name folders too) in a scratch directory of
+/// this process; its path.
 pub fn scratch(name: &str, data: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("emergent-fuzz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
     let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().expect("a folder")).expect("a scratch directory");
     std::fs::write(&path, data).expect("writing a scratch file");
     path
 }

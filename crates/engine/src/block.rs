@@ -29,7 +29,8 @@ pub(crate) struct Acts {
     /// Attention probabilities, when training (`b × heads × t × t`).
     pub probs: Vec<f32>,
     pub att: Vec<f32>,
-    /// The output projection of attention (before a post-norm).
+    /// The output projection of attention, where it is kept apart (post-norm,
+    /// parallel residual).
     pub o: Vec<f32>,
     /// The residual stream between attention and MLP (sequential residual only).
     pub x_mid: Vec<f32>,
@@ -64,7 +65,7 @@ impl Acts {
             k_rstd: when(b.qk_norm, n),
             probs: z(probs),
             att: z(n * qd),
-            o: z(n * d),
+            o: when(b.post_norm || b.parallel_residual, n * d),
             x_mid: when(!b.parallel_residual, n * d),
             xn2: z(n * d),
             mean2: z(n),
@@ -250,54 +251,28 @@ pub(crate) fn forward(
     rope.apply_at(&mut a.q, qd, positions, false);
     rope.apply_at(&mut a.k, kvd, positions, false);
     attend(a);
-    affine(&mut a.o, &a.att, p, s.wo, s.bo, n, qd, d);
-    if blk.post_norm {
-        norm_forward(
-            c,
-            &mut a.xn1,
-            &mut a.mean1,
-            &mut a.rstd1,
-            &a.o,
-            p,
-            s.norm1,
-            d,
-        );
-    }
     if blk.parallel_residual {
-        norm_forward(
-            c,
-            &mut a.xn2,
-            &mut a.mean2,
-            &mut a.rstd2,
-            &a.x_in,
-            p,
-            s.norm2,
-            d,
-        );
+        affine(&mut a.o, &a.att, p, s.wo, s.bo, n, qd, d);
+        norm_forward(c, &mut a.xn2, &mut a.mean2, &mut a.rstd2, &a.x_in, p, s.norm2, d);
         mlp_forward(c, p, s, a, n, out, Input::Xn2);
         add_assign(out, &a.o);
         add_assign(out, &a.x_in);
         return;
     }
-    a.x_mid.copy_from_slice(&a.x_in);
     if blk.post_norm {
+        affine(&mut a.o, &a.att, p, s.wo, s.bo, n, qd, d);
+        norm_forward(c, &mut a.xn1, &mut a.mean1, &mut a.rstd1, &a.o, p, s.norm1, d);
+        a.x_mid.copy_from_slice(&a.x_in);
         add_assign(&mut a.x_mid, &a.xn1);
         let mut m = std::mem::take(&mut a.m);
         mlp_forward(c, p, s, a, n, &mut m, Input::XMid);
         norm_forward(c, out, &mut a.mean2, &mut a.rstd2, &m, p, s.norm2, d);
         a.m = m;
     } else {
-        add_assign(&mut a.x_mid, &a.o);
-        norm_forward(
-            c,
-            &mut a.xn2,
-            &mut a.mean2,
-            &mut a.rstd2,
-            &a.x_mid,
-            p,
-            s.norm2,
-            d,
-        );
+        // The projection lands in x_mid itself: nothing downstream reads it apart.
+        affine(&mut a.x_mid, &a.att, p, s.wo, s.bo, n, qd, d);
+        add_assign(&mut a.x_mid, &a.x_in);
+        norm_forward(c, &mut a.xn2, &mut a.mean2, &mut a.rstd2, &a.x_mid, p, s.norm2, d);
         mlp_forward(c, p, s, a, n, out, Input::Xn2);
     }
     add_assign(out, &a.x_mid);
