@@ -208,6 +208,7 @@ pub(crate) fn norm_backward(
 
 /// One block: `out = block(a.x_in)`. `positions[r]` is row `r`'s position for rotary;
 /// `attend` fills `a.att` from `a.q`, `a.k`, `a.v` (and the cache, when scoring).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     c: &ModelConfig,
     p: &[f32],
@@ -253,7 +254,16 @@ pub(crate) fn forward(
     attend(a);
     if blk.parallel_residual {
         affine(&mut a.o, &a.att, p, s.wo, s.bo, n, qd, d);
-        norm_forward(c, &mut a.xn2, &mut a.mean2, &mut a.rstd2, &a.x_in, p, s.norm2, d);
+        norm_forward(
+            c,
+            &mut a.xn2,
+            &mut a.mean2,
+            &mut a.rstd2,
+            &a.x_in,
+            p,
+            s.norm2,
+            d,
+        );
         mlp_forward(c, p, s, a, n, out, Input::Xn2);
         add_assign(out, &a.o);
         add_assign(out, &a.x_in);
@@ -261,7 +271,16 @@ pub(crate) fn forward(
     }
     if blk.post_norm {
         affine(&mut a.o, &a.att, p, s.wo, s.bo, n, qd, d);
-        norm_forward(c, &mut a.xn1, &mut a.mean1, &mut a.rstd1, &a.o, p, s.norm1, d);
+        norm_forward(
+            c,
+            &mut a.xn1,
+            &mut a.mean1,
+            &mut a.rstd1,
+            &a.o,
+            p,
+            s.norm1,
+            d,
+        );
         a.x_mid.copy_from_slice(&a.x_in);
         add_assign(&mut a.x_mid, &a.xn1);
         let mut m = std::mem::take(&mut a.m);
@@ -272,7 +291,16 @@ pub(crate) fn forward(
         // The projection lands in x_mid itself: nothing downstream reads it apart.
         affine(&mut a.x_mid, &a.att, p, s.wo, s.bo, n, qd, d);
         add_assign(&mut a.x_mid, &a.x_in);
-        norm_forward(c, &mut a.xn2, &mut a.mean2, &mut a.rstd2, &a.x_mid, p, s.norm2, d);
+        norm_forward(
+            c,
+            &mut a.xn2,
+            &mut a.mean2,
+            &mut a.rstd2,
+            &a.x_mid,
+            p,
+            s.norm2,
+            d,
+        );
         mlp_forward(c, p, s, a, n, out, Input::Xn2);
     }
     add_assign(out, &a.x_mid);

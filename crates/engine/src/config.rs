@@ -117,10 +117,8 @@ impl ModelConfig {
             );
         }
         let rot = self.rotary_dims();
-        if !(self.block.rotary_fraction > 0.0 && self.block.rotary_fraction <= 1.0)
-            || !rot.is_multiple_of(2)
-            || rot == 0
-        {
+        let fraction = self.block.rotary_fraction;
+        if !(fraction > 0.0 && fraction <= 1.0 && rot.is_multiple_of(2)) || rot == 0 {
             return bad(
                 "partial_rotary_factor",
                 format!(

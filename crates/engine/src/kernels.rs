@@ -511,19 +511,19 @@ pub fn layernorm_backward_input(
         .for_each(|((dx, (dy, x)), (&mu, &rs))| {
             let g = |j: usize| w.map_or(dy[j], |w| dy[j] * w[j]);
             let (mut sg, mut sgx) = (0f64, 0f64);
-            for j in 0..d {
-                let xhat = (x[j] - mu) * rs;
+            for (j, &xj) in x.iter().enumerate() {
+                let xhat = (xj - mu) * rs;
                 sg += g(j) as f64;
                 sgx += (g(j) * xhat) as f64;
             }
             let (mg, mgx) = ((sg / d as f64) as f32, (sgx / d as f64) as f32);
-            for j in 0..d {
-                let xhat = (x[j] - mu) * rs;
+            for (j, (dxj, &xj)) in dx.iter_mut().zip(x).enumerate() {
+                let xhat = (xj - mu) * rs;
                 let v = rs * (g(j) - mg - xhat * mgx);
                 if accumulate {
-                    dx[j] += v;
+                    *dxj += v;
                 } else {
-                    dx[j] = v;
+                    *dxj = v;
                 }
             }
         });

@@ -194,7 +194,7 @@ impl Builder {
         self.hf.push(HfTensorMap {
             name,
             shape,
-            parts: vec![offset..offset + len],
+            parts: std::iter::once(offset..offset + len).collect(),
         });
         offset
     }
