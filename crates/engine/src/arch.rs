@@ -54,6 +54,25 @@ impl Architecture {
         }
     }
 
+    /// llama.cpp's name of the architecture (GGUF `general.architecture`), where
+    /// emergent reads its GGUF files.
+    pub fn gguf_arch(self) -> Option<&'static str> {
+        match self {
+            Architecture::Llama => Some("llama"),
+            Architecture::GptNeox => Some("gptneox"),
+            Architecture::Olmo => Some("olmo"),
+            Architecture::Olmo2 => Some("olmo2"),
+            Architecture::Qwen2 => Some("qwen2"),
+            Architecture::Glm => None,
+        }
+    }
+
+    /// Whether llama.cpp's converter interleaves the rotary halves of q and k rows
+    /// (`LlamaModel.permute`): LLaMA and OLMo, whose GGUF rotary is the "normal" one.
+    pub fn gguf_permutes_qk(self) -> bool {
+        matches!(self, Architecture::Llama | Architecture::Olmo)
+    }
+
     /// The transformers class that loads this architecture.
     pub fn hf_class(self) -> &'static str {
         match self {

@@ -1,11 +1,13 @@
-//! GGUF (llama.cpp's format) for LLaMA-architecture models: a bounds-checked reader of
-//! the header, metadata and tensor table, and dequantisation of F32, F16, BF16, Q8_0,
-//! Q4_0 and Q4_1 at load. Every read goes through [`Cursor`], which fails with the
-//! file's name instead of reading past its end.
+//! GGUF (llama.cpp's format) for the architectures llama.cpp and emergent share (LLaMA,
+//! GPT-NeoX, OLMo, OLMo-2, Qwen2): a bounds-checked reader of the header, metadata and
+//! tensor table, and dequantisation of F32, F16, BF16, Q8_0, Q4_0 and Q4_1 at load.
+//! Every read goes through [`Cursor`], which fails with the file's name instead of
+//! reading past its end. Tensor names are in `layout.rs` (`ParamLayout::gguf`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::arch::{Architecture, Norm};
 use crate::hf::f16_to_f32;
 use crate::{CpuModel, EngineError, ModelConfig, ParamLayout};
 
@@ -287,41 +289,83 @@ impl GgufFile {
         Ok((&self.bytes[start..start + len], n))
     }
 
-    /// The model's shape from `llama.*` metadata.
-    pub fn llama_config(&self) -> Result<ModelConfig, EngineError> {
-        let arch = self.get("general.architecture").and_then(GgufValue::as_str);
-        if arch != Some("llama") {
-            return Err(self.err(format!(
-                "general.architecture is {arch:?}; only LLaMA-architecture models are supported"
-            )));
+    /// The model's shape from its `ARCH.*` metadata (llama.cpp's keys).
+    pub fn model_config(&self) -> Result<ModelConfig, EngineError> {
+        let name = self.get("general.architecture").and_then(GgufValue::as_str);
+        let arch = Architecture::ALL
+            .into_iter()
+            .find(|a| a.gguf_arch().is_some() && a.gguf_arch() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Architecture::ALL
+                    .iter()
+                    .filter_map(|a| a.gguf_arch())
+                    .collect();
+                self.err(format!(
+                    "general.architecture is {name:?}; emergent reads GGUF files of {}",
+                    known.join(", ")
+                ))
+            })?;
+        let a = arch.gguf_arch().expect("found by it");
+        let key = |k: &str| format!("{a}.{k}");
+        if self.tensors.iter().any(|t| t.name == "rope_freqs.weight") {
+            return Err(self.err(
+                "rope_freqs: a scaled rotary embedding is not supported (scores would be wrong without it)".into(),
+            ));
         }
-        let vocab = match self.get("llama.vocab_size").and_then(GgufValue::as_int) {
+        let vocab = match self.get(&key("vocab_size")).and_then(GgufValue::as_int) {
             Some(v) => v as usize,
             None => self
                 .get("tokenizer.ggml.tokens")
                 .and_then(GgufValue::as_array)
-                .map(|a| a.len())
-                .ok_or_else(|| self.err("no llama.vocab_size or tokenizer.ggml.tokens".into()))?,
+                .map(|x| x.len())
+                .ok_or_else(|| self.err(format!("no {a}.vocab_size or tokenizer.ggml.tokens")))?,
         };
-        let heads = self.int("llama.attention.head_count")?;
+        let heads = self.int(&key("attention.head_count"))?;
+        let hidden = self.int(&key("embedding_length"))?;
         let float =
             |k: &str, default: f64| self.get(k).and_then(GgufValue::as_f64).unwrap_or(default);
         let token = |k: &str| self.get(k).and_then(GgufValue::as_int).map(|v| v as u32);
+        let mut block = arch.block();
+        let eps = match block.norm {
+            Norm::Rms => float(&key("attention.layer_norm_rms_epsilon"), 1e-5),
+            _ => float(&key("attention.layer_norm_epsilon"), 1e-5),
+        };
+        if arch == Architecture::GptNeox {
+            let head_dim = hidden / heads.max(1);
+            let rot = self
+                .int(&key("rope.dimension_count"))
+                .unwrap_or(head_dim / 4);
+            block.rotary_fraction = rot as f32 / head_dim.max(1) as f32;
+            block.parallel_residual = !matches!(
+                self.get(&key("use_parallel_residual")),
+                Some(GgufValue::Bool(false))
+            );
+        }
+        // Biases are whatever tensors the file has (LLaMA and OLMo may carry them).
+        let has = |suffix: &str| self.tensors.iter().any(|t| t.name.ends_with(suffix));
+        if matches!(
+            arch,
+            Architecture::Llama | Architecture::Olmo | Architecture::Olmo2
+        ) {
+            block.qkv_bias = has("attn_q.bias");
+            block.o_bias = has("attn_output.bias");
+            block.mlp_bias = arch == Architecture::Llama && has("ffn_down.bias");
+        }
         let config = ModelConfig {
             vocab_size: vocab,
-            hidden_size: self.int("llama.embedding_length")?,
-            num_hidden_layers: self.int("llama.block_count")?,
+            hidden_size: hidden,
+            num_hidden_layers: self.int(&key("block_count"))?,
             num_attention_heads: heads,
-            num_key_value_heads: self.int("llama.attention.head_count_kv").unwrap_or(heads),
-            intermediate_size: self.int("llama.feed_forward_length")?,
-            max_position_embeddings: self.int("llama.context_length")?,
-            rope_theta: float("llama.rope.freq_base", 10000.0) as f32,
-            rms_norm_eps: float("llama.attention.layer_norm_rms_epsilon", 1e-5) as f32,
+            num_key_value_heads: self.int(&key("attention.head_count_kv")).unwrap_or(heads),
+            intermediate_size: self.int(&key("feed_forward_length"))?,
+            max_position_embeddings: self.int(&key("context_length"))?,
+            rope_theta: float(&key("rope.freq_base"), 10000.0) as f32,
+            rms_norm_eps: eps as f32,
             tie_word_embeddings: !self.tensors.iter().any(|t| t.name == "output.weight"),
             bos_token_id: token("tokenizer.ggml.bos_token_id"),
             eos_token_id: token("tokenizer.ggml.eos_token_id"),
-            architecture: Default::default(),
-            block: Default::default(),
+            architecture: arch,
+            block,
         };
         config.validate()?;
         Ok(config)
@@ -367,35 +411,6 @@ fn dequantize(kind: u32, b: &[u8], n: usize) -> Vec<f32> {
     out
 }
 
-/// The Hugging Face name of a GGUF LLaMA tensor.
-fn hf_name(gguf: &str) -> Option<String> {
-    let fixed = match gguf {
-        "token_embd.weight" => Some("model.embed_tokens.weight"),
-        "output_norm.weight" => Some("model.norm.weight"),
-        "output.weight" => Some("lm_head.weight"),
-        _ => None,
-    };
-    if let Some(f) = fixed {
-        return Some(f.to_string());
-    }
-    let rest = gguf.strip_prefix("blk.")?;
-    let (layer, part) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let hf = match part {
-        "attn_norm.weight" => "input_layernorm.weight",
-        "attn_q.weight" => "self_attn.q_proj.weight",
-        "attn_k.weight" => "self_attn.k_proj.weight",
-        "attn_v.weight" => "self_attn.v_proj.weight",
-        "attn_output.weight" => "self_attn.o_proj.weight",
-        "ffn_norm.weight" => "post_attention_layernorm.weight",
-        "ffn_gate.weight" => "mlp.gate_proj.weight",
-        "ffn_up.weight" => "mlp.up_proj.weight",
-        "ffn_down.weight" => "mlp.down_proj.weight",
-        _ => return None,
-    };
-    Some(format!("model.layers.{layer}.{hf}"))
-}
-
 /// llama.cpp stores q/k rows of each head interleaved (pairs i, i+half side by side);
 /// Hugging Face's rotate-half layout has the halves apart. This undoes the interleave.
 fn unpermute_rows(w: &[f32], heads: usize, cols: usize) -> Vec<f32> {
@@ -415,38 +430,53 @@ fn unpermute_rows(w: &[f32], heads: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// Loads a LLaMA-architecture GGUF file as a model, dequantising every tensor to f32.
+/// Loads a GGUF file as a model, dequantising every tensor to f32.
 pub fn load_gguf(path: &Path) -> Result<(CpuModel, GgufFile), EngineError> {
     let file = GgufFile::open(path)?;
-    let config = file.llama_config()?;
+    let config = file.model_config()?;
     let layout = ParamLayout::new(&config);
     // Every parameter's tensor is found, shaped and inside the file before the buffer
     // is allocated: metadata alone never sizes an allocation.
-    let mut sources = Vec::with_capacity(layout.slots.len());
-    for slot in &layout.slots {
+    let mut sources = Vec::with_capacity(layout.gguf.len());
+    for map in &layout.gguf {
         let info = file
             .tensors
             .iter()
-            .find(|t| hf_name(&t.name).as_deref() == Some(slot.name.as_str()))
-            .ok_or_else(|| file.err(format!("tensor for `{}` is missing", slot.name)))?;
+            .find(|t| t.name == map.name)
+            .ok_or_else(|| file.err(format!("tensor `{}` is missing", map.name)))?;
         let shape: Vec<usize> = info.dims.iter().rev().map(|&d| d as usize).collect();
-        if shape != slot.shape {
+        if shape != map.shape {
             return Err(file.err(format!(
                 "tensor `{}`: shape {shape:?}, expected {:?} from the metadata",
-                info.name, slot.shape
+                info.name, map.shape
             )));
         }
         file.tensor_bytes(info)?;
         sources.push(info);
     }
+    if let Some(extra) = file
+        .tensors
+        .iter()
+        .find(|t| !layout.gguf.iter().any(|m| m.name == t.name))
+    {
+        return Err(file.err(format!(
+            "tensor `{}` is not part of {} as emergent reads it",
+            extra.name, config.architecture
+        )));
+    }
+    let permuted = config.architecture.gguf_permutes_qk();
+    let rows_of = |offset: usize| {
+        layout.layers.iter().find_map(|l| {
+            (offset == l.wq)
+                .then_some(config.num_attention_heads)
+                .or((offset == l.wk).then_some(config.num_key_value_heads))
+        })
+    };
     let mut params = vec![0.0f32; layout.total()];
-    for (slot, info) in layout.slots.iter().zip(sources) {
+    for (map, info) in layout.gguf.iter().zip(sources) {
         let mut data = file.tensor_f32(info)?;
-        let cols = config.hidden_size;
-        if slot.name.ends_with("q_proj.weight") {
-            data = unpermute_rows(&data, config.num_attention_heads, cols);
-        } else if slot.name.ends_with("k_proj.weight") {
-            data = unpermute_rows(&data, config.num_key_value_heads, cols);
+        if let Some(heads) = rows_of(map.parts[0].start).filter(|_| permuted) {
+            data = unpermute_rows(&data, heads, config.hidden_size);
         }
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
             return Err(file.err(format!(
@@ -454,7 +484,7 @@ pub fn load_gguf(path: &Path) -> Result<(CpuModel, GgufFile), EngineError> {
                 info.name, data[i]
             )));
         }
-        params[slot.range()].copy_from_slice(&data);
+        map.scatter(&data, &mut params);
     }
     Ok((CpuModel::from_params(config, params), file))
 }

@@ -77,6 +77,9 @@ pub struct ParamLayout {
     pub lm_head: usize,
     /// The checkpoint's tensors, in the order they are written.
     pub hf: Vec<HfTensorMap>,
+    /// The same tensors under llama.cpp's GGUF names (`blk.0.attn_q.weight`), for the
+    /// architectures llama.cpp has ([`Architecture::gguf_arch`]).
+    pub gguf: Vec<HfTensorMap>,
     total: usize,
 }
 
@@ -113,7 +116,8 @@ pub struct LayerSlots {
     pub b_down: Option<usize>,
 }
 
-/// The Hugging Face names of one architecture's tensors.
+/// The Hugging Face names of one architecture's tensors (llama.cpp's are the same for
+/// every architecture but the norms').
 struct Names {
     embed: &'static str,
     layer: &'static str,
@@ -129,6 +133,9 @@ struct Names {
     down: &'static str,
     final_norm: &'static str,
     head: &'static str,
+    /// llama.cpp's names of the two norms of a block.
+    gguf_norm1: &'static str,
+    gguf_norm2: &'static str,
 }
 
 fn names(a: Architecture) -> Names {
@@ -147,6 +154,8 @@ fn names(a: Architecture) -> Names {
         down: "down_proj",
         final_norm: "model.norm",
         head: "lm_head",
+        gguf_norm1: "attn_norm",
+        gguf_norm2: "ffn_norm",
     };
     match a {
         Architecture::GptNeox => Names {
@@ -166,6 +175,8 @@ fn names(a: Architecture) -> Names {
         Architecture::Olmo2 => Names {
             norm1: "post_attention_layernorm",
             norm2: "post_feedforward_layernorm",
+            gguf_norm1: "post_attention_norm",
+            gguf_norm2: "post_ffw_norm",
             ..llama
         },
         _ => llama,
@@ -175,6 +186,7 @@ fn names(a: Architecture) -> Names {
 struct Builder {
     slots: Vec<TensorSlot>,
     hf: Vec<HfTensorMap>,
+    gguf: Vec<HfTensorMap>,
     total: usize,
 }
 
@@ -187,15 +199,18 @@ enum Kind {
 }
 
 impl Builder {
-    /// A tensor that is one checkpoint tensor of its own.
-    fn push(&mut self, name: String, shape: Vec<usize>, kind: Kind) -> usize {
+    /// A tensor that is one checkpoint tensor of its own, named `name` by Hugging Face
+    /// and `gguf` by llama.cpp.
+    fn push(&mut self, name: String, gguf: String, shape: Vec<usize>, kind: Kind) -> usize {
         let offset = self.slot(name.clone(), shape.clone(), kind);
         let len = shape.iter().product::<usize>();
-        self.hf.push(HfTensorMap {
-            name,
-            shape,
-            parts: std::iter::once(offset..offset + len).collect(),
+        let parts: Vec<Range<usize>> = std::iter::once(offset..offset + len).collect();
+        self.gguf.push(HfTensorMap {
+            name: gguf,
+            shape: shape.clone(),
+            parts: parts.clone(),
         });
+        self.hf.push(HfTensorMap { name, shape, parts });
         offset
     }
 
@@ -214,22 +229,34 @@ impl Builder {
         offset
     }
 
-    fn norm(&mut self, c: &ModelConfig, prefix: &str, width: usize) -> NormSlots {
+    fn norm(&mut self, c: &ModelConfig, (prefix, gguf): (&str, &str), width: usize) -> NormSlots {
         let n = c.block.norm;
         NormSlots {
-            weight: n
-                .has_weight()
-                .then(|| self.push(format!("{prefix}.weight"), vec![width], Kind::Norm)),
-            bias: n
-                .has_bias()
-                .then(|| self.push(format!("{prefix}.bias"), vec![width], Kind::Bias)),
+            weight: n.has_weight().then(|| {
+                let (h, g) = (format!("{prefix}.weight"), format!("{gguf}.weight"));
+                self.push(h, g, vec![width], Kind::Norm)
+            }),
+            bias: n.has_bias().then(|| {
+                let (h, g) = (format!("{prefix}.bias"), format!("{gguf}.bias"));
+                self.push(h, g, vec![width], Kind::Bias)
+            }),
         }
     }
 
     /// A linear layer: weight `out × inp`, and a bias if `bias`.
-    fn linear(&mut self, name: &str, out: usize, inp: usize, bias: bool) -> (usize, Option<usize>) {
-        let w = self.push(format!("{name}.weight"), vec![out, inp], Kind::Matrix);
-        let b = bias.then(|| self.push(format!("{name}.bias"), vec![out], Kind::Bias));
+    fn linear(
+        &mut self,
+        (name, gguf): (&str, &str),
+        out: usize,
+        inp: usize,
+        bias: bool,
+    ) -> (usize, Option<usize>) {
+        let (h, g) = (format!("{name}.weight"), format!("{gguf}.weight"));
+        let w = self.push(h, g, vec![out, inp], Kind::Matrix);
+        let b = bias.then(|| {
+            let (h, g) = (format!("{name}.bias"), format!("{gguf}.bias"));
+            self.push(h, g, vec![out], Kind::Bias)
+        });
         (w, b)
     }
 }
@@ -239,6 +266,7 @@ impl ParamLayout {
         let mut b = Builder {
             slots: Vec::new(),
             hf: Vec::new(),
+            gguf: Vec::new(),
             total: 0,
         };
         let n = names(c.architecture);
@@ -246,6 +274,7 @@ impl ParamLayout {
         let (d, f, qd, kvd) = (c.hidden_size, c.intermediate_size, c.q_dim(), c.kv_dim());
         let embed = b.push(
             format!("{}.weight", n.embed),
+            "token_embd.weight".into(),
             vec![c.vocab_size, d],
             Kind::Embedding,
         );
@@ -253,52 +282,71 @@ impl ParamLayout {
         for i in 0..c.num_hidden_layers {
             let p = format!("{}.{i}", n.layer);
             let at = |part: &str| format!("{p}.{}.{part}", n.attn);
-            let norm1 = b.norm(c, &format!("{p}.{}", n.norm1), d);
+            let g = |part: &str| format!("blk.{i}.{part}");
+            let norm1 = b.norm(c, (&format!("{p}.{}", n.norm1), &g(n.gguf_norm1)), d);
             let (wq, wk, wv, bq);
             if c.architecture == Architecture::GptNeox {
-                (wq, wk, wv, bq) = fused_qkv(&mut b, c, &at(n.q));
+                (wq, wk, wv, bq) = fused_qkv(&mut b, c, &at(n.q), &g("attn_qkv"));
             } else {
-                wq = b.push(format!("{}.weight", at(n.q)), vec![qd, d], Kind::Matrix);
-                wk = b.push(format!("{}.weight", at(n.k)), vec![kvd, d], Kind::Matrix);
-                wv = b.push(format!("{}.weight", at(n.v)), vec![kvd, d], Kind::Matrix);
+                let mut qkv = |part: &str, gguf: &str, suffix: &str, shape: Vec<usize>, kind| {
+                    let (h, gg) = (
+                        format!("{}.{suffix}", at(part)),
+                        g(&format!("{gguf}.{suffix}")),
+                    );
+                    b.push(h, gg, shape, kind)
+                };
+                wq = qkv(n.q, "attn_q", "weight", vec![qd, d], Kind::Matrix);
+                wk = qkv(n.k, "attn_k", "weight", vec![kvd, d], Kind::Matrix);
+                wv = qkv(n.v, "attn_v", "weight", vec![kvd, d], Kind::Matrix);
                 bq = blk.qkv_bias.then(|| {
-                    let bq = b.push(format!("{}.bias", at(n.q)), vec![qd], Kind::Bias);
-                    b.push(format!("{}.bias", at(n.k)), vec![kvd], Kind::Bias);
-                    b.push(format!("{}.bias", at(n.v)), vec![kvd], Kind::Bias);
+                    let bq = qkv(n.q, "attn_q", "bias", vec![qd], Kind::Bias);
+                    qkv(n.k, "attn_k", "bias", vec![kvd], Kind::Bias);
+                    qkv(n.v, "attn_v", "bias", vec![kvd], Kind::Bias);
                     bq
                 });
             }
-            let q_norm = blk
-                .qk_norm
-                .then(|| b.push(format!("{}.weight", at("q_norm")), vec![qd], Kind::Norm));
-            let k_norm = blk
-                .qk_norm
-                .then(|| b.push(format!("{}.weight", at("k_norm")), vec![kvd], Kind::Norm));
-            let (wo, bo) = b.linear(&at(n.o), d, qd, blk.o_bias);
-            let norm2 = b.norm(c, &format!("{p}.{}", n.norm2), d);
+            let mut qk_norm = |part: &str, width: usize| {
+                let (h, gg) = (
+                    format!("{}.weight", at(part)),
+                    g(&format!("attn_{part}.weight")),
+                );
+                b.push(h, gg, vec![width], Kind::Norm)
+            };
+            let q_norm = blk.qk_norm.then(|| qk_norm("q_norm", qd));
+            let k_norm = blk.qk_norm.then(|| qk_norm("k_norm", kvd));
+            let (wo, bo) = b.linear((&at(n.o), &g("attn_output")), d, qd, blk.o_bias);
+            let norm2 = b.norm(c, (&format!("{p}.{}", n.norm2), &g(n.gguf_norm2)), d);
             let mlp = |part: &str| format!("{p}.{}.{part}", n.mlp);
             let (w_gate, w_up, b_in) = match (blk.mlp, c.architecture) {
                 (Mlp::Gelu, _) => {
-                    let (w, bias) = b.linear(&mlp(n.up), f, d, blk.mlp_bias);
+                    let (w, bias) = b.linear((&mlp(n.up), &g("ffn_up")), f, d, blk.mlp_bias);
                     (None, w, bias)
                 }
                 // GLM fuses gate and up into one tensor, gate first.
                 (Mlp::SwiGlu, Architecture::Glm) => {
-                    let w = b.push(mlp("gate_up_proj.weight"), vec![2 * f, d], Kind::Matrix);
+                    let (h, gg) = (mlp("gate_up_proj.weight"), g("ffn_up.weight"));
+                    let w = b.push(h, gg, vec![2 * f, d], Kind::Matrix);
                     (Some(w), w + f * d, None)
                 }
                 (Mlp::SwiGlu, _) => {
-                    let w_gate = b.push(mlp("gate_proj.weight"), vec![f, d], Kind::Matrix);
-                    let w_up = b.push(mlp("up_proj.weight"), vec![f, d], Kind::Matrix);
+                    let mut part = |hf: &str, gguf: &str, suffix: &str, shape: Vec<usize>, kind| {
+                        let (h, gg) = (
+                            mlp(&format!("{hf}.{suffix}")),
+                            g(&format!("{gguf}.{suffix}")),
+                        );
+                        b.push(h, gg, shape, kind)
+                    };
+                    let w_gate = part("gate_proj", "ffn_gate", "weight", vec![f, d], Kind::Matrix);
+                    let w_up = part("up_proj", "ffn_up", "weight", vec![f, d], Kind::Matrix);
                     let b_gate = blk.mlp_bias.then(|| {
-                        let g = b.push(mlp("gate_proj.bias"), vec![f], Kind::Bias);
-                        b.push(mlp("up_proj.bias"), vec![f], Kind::Bias);
-                        g
+                        let bg = part("gate_proj", "ffn_gate", "bias", vec![f], Kind::Bias);
+                        part("up_proj", "ffn_up", "bias", vec![f], Kind::Bias);
+                        bg
                     });
                     (Some(w_gate), w_up, b_gate)
                 }
             };
-            let (w_down, b_down) = b.linear(&mlp(n.down), d, f, blk.mlp_bias);
+            let (w_down, b_down) = b.linear((&mlp(n.down), &g("ffn_down")), d, f, blk.mlp_bias);
             layers.push(LayerSlots {
                 norm1,
                 wq,
@@ -317,12 +365,13 @@ impl ParamLayout {
                 b_down,
             });
         }
-        let final_norm = b.norm(c, n.final_norm, d);
+        let final_norm = b.norm(c, (n.final_norm, "output_norm"), d);
         let lm_head = if c.tie_word_embeddings {
             embed
         } else {
             b.push(
                 format!("{}.weight", n.head),
+                "output.weight".into(),
                 vec![c.vocab_size, d],
                 Kind::Embedding,
             )
@@ -334,6 +383,7 @@ impl ParamLayout {
             final_norm,
             lm_head,
             hf: b.hf,
+            gguf: b.gguf,
             total: b.total,
         }
     }
@@ -350,7 +400,12 @@ impl ParamLayout {
 /// GPT-NeoX's `query_key_value`: rows grouped by head, `[q_h; k_h; v_h]` for each head
 /// `h`, and its bias alike. The engine keeps q, k and v apart; the checkpoint tensor
 /// gathers them back.
-fn fused_qkv(b: &mut Builder, c: &ModelConfig, name: &str) -> (usize, usize, usize, Option<usize>) {
+fn fused_qkv(
+    b: &mut Builder,
+    c: &ModelConfig,
+    name: &str,
+    gguf: &str,
+) -> (usize, usize, usize, Option<usize>) {
     let (d, hd, heads) = (c.hidden_size, c.head_dim(), c.num_attention_heads);
     let qd = c.q_dim();
     let [wq, wk, wv] = ["query", "key", "value"]
@@ -365,6 +420,12 @@ fn fused_qkv(b: &mut Builder, c: &ModelConfig, name: &str) -> (usize, usize, usi
         shape: vec![3 * qd, d],
         parts: per_head([wq, wk, wv], hd * d),
     });
+    // llama.cpp's attn_qkv is [q; k; v] whole, as the engine keeps them.
+    b.gguf.push(HfTensorMap {
+        name: format!("{gguf}.weight"),
+        shape: vec![3 * qd, d],
+        parts: std::iter::once(wq..wv + qd * d).collect(),
+    });
     let bq = c.block.qkv_bias.then(|| {
         let [bq, bk, bv] = ["query", "key", "value"]
             .map(|part| b.slot(format!("{name}.bias[{part}]"), vec![qd], Kind::Bias));
@@ -372,6 +433,11 @@ fn fused_qkv(b: &mut Builder, c: &ModelConfig, name: &str) -> (usize, usize, usi
             name: format!("{name}.bias"),
             shape: vec![3 * qd],
             parts: per_head([bq, bk, bv], hd),
+        });
+        b.gguf.push(HfTensorMap {
+            name: format!("{gguf}.bias"),
+            shape: vec![3 * qd],
+            parts: std::iter::once(bq..bv + qd).collect(),
         });
         bq
     });

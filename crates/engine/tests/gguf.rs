@@ -97,3 +97,30 @@ fn fuzzer_findings_stay_fixed() {
     let largest = LARGEST.load(std::sync::atomic::Ordering::Relaxed);
     assert!(largest < 1 << 28, "an allocation of {largest} bytes");
 }
+
+/// Qwen2, OLMo, OLMo-2 and GPT-NeoX GGUF files converted by llama.cpp's rules (q/k
+/// permuted for OLMo, GPT-NeoX's q, k and v regrouped, gguf-py's tensor names): the
+/// logits transformers computes on the same weights.
+#[test]
+fn other_architectures_match_transformers() {
+    let golden = read_safetensors(&dir().join("architectures.safetensors")).unwrap();
+    let tokens: Vec<u32> = golden["tokens"].data.iter().map(|&x| x as u32).collect();
+    for (arch, model_type) in [
+        ("qwen2", "qwen2"),
+        ("olmo", "olmo"),
+        ("olmo2", "olmo2"),
+        ("gpt_neox", "gpt_neox"),
+    ] {
+        let (mut model, _) = load_gguf(&dir().join(format!("tiny-{arch}.gguf"))).unwrap();
+        assert_eq!(model.config.architecture.model_type(), model_type);
+        let ours = model.logits(&tokens, 1, tokens.len()).to_vec();
+        let theirs = &golden[&format!("logits_{arch}")].data;
+        let scale = theirs.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let err = ours
+            .iter()
+            .zip(theirs)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+            / scale;
+        assert!(err < 1e-5, "{arch}: relative error {err:e}");
+    }
+}

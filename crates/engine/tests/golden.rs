@@ -171,7 +171,11 @@ fn three_adamw_steps(name: &str) {
         // A key bias shifts every score of a query by the same amount, so its gradient
         // is zero but for rounding: AdamW's g/√v turns that noise into steps of ±lr in
         // both engines alike. Still caught: a missing or doubled update (≥ 1e-2).
-        let tol = if map.name.ends_with("k_proj.bias") { 1e-3 } else { 1e-4 };
+        let tol = if map.name.ends_with("k_proj.bias") {
+            1e-3
+        } else {
+            1e-4
+        };
         check(
             &format!("param {} after 3 steps", map.name),
             &map.gather(&model.params),
