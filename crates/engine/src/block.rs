@@ -407,18 +407,7 @@ pub(crate) fn backward(
     let post = blk.post_norm;
     if blk.parallel_residual {
         // out = x_in + o + mlp(norm2(x_in)): both branches read d(out) first.
-        affine_backward(
-            &mut w.datt,
-            false,
-            g,
-            p,
-            (s.wo, s.bo),
-            &[&w.dx],
-            &[d],
-            &a.att,
-            n,
-            c.q_dim(),
-        );
+        out_proj_backward(c, p, g, s, a, &mut w.datt, &w.dx);
         mlp_backward(c, p, g, s, a, w, n, Input::Xn2, Down::Dx);
         norm_backward(
             c,
@@ -476,18 +465,7 @@ pub(crate) fn backward(
             s.norm1,
             d,
         );
-        affine_backward(
-            &mut w.datt,
-            false,
-            g,
-            p,
-            (s.wo, s.bo),
-            &[&w.dbranch],
-            &[d],
-            &a.att,
-            n,
-            c.q_dim(),
-        );
+        out_proj_backward(c, p, g, s, a, &mut w.datt, &w.dbranch);
         attention_backward(c, p, g, s, rope, positions, a, w, attend_back);
         add_assign(&mut w.dx, &w.dxn);
     } else {
@@ -504,18 +482,7 @@ pub(crate) fn backward(
             s.norm2,
             d,
         );
-        affine_backward(
-            &mut w.datt,
-            false,
-            g,
-            p,
-            (s.wo, s.bo),
-            &[&w.dx],
-            &[d],
-            &a.att,
-            n,
-            c.q_dim(),
-        );
+        out_proj_backward(c, p, g, s, a, &mut w.datt, &w.dx);
         attention_backward(c, p, g, s, rope, positions, a, w, attend_back);
         norm_backward(
             c,
@@ -530,6 +497,31 @@ pub(crate) fn backward(
             d,
         );
     }
+}
+
+/// Through attention's output projection: `datt = dy · Wo`, `dWo += dyᵀ att`, `dbo += Σ dy`.
+fn out_proj_backward(
+    c: &ModelConfig,
+    p: &[f32],
+    g: &mut [f32],
+    s: &LayerSlots,
+    a: &Acts,
+    datt: &mut [f32],
+    dy: &[f32],
+) {
+    let (n, d) = (a.rows(c), c.hidden_size);
+    affine_backward(
+        datt,
+        false,
+        g,
+        p,
+        (s.wo, s.bo),
+        &[dy],
+        &[d],
+        &a.att,
+        n,
+        c.q_dim(),
+    );
 }
 
 /// Which gradient buffer holds d(MLP output).

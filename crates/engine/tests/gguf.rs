@@ -37,6 +37,16 @@ fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../reference/goldens/gguf")
 }
 
+/// ‖ours − theirs‖∞ / ‖theirs‖∞.
+fn rel_err(ours: &[f32], theirs: &[f32]) -> f32 {
+    let scale = theirs.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let diff = ours
+        .iter()
+        .zip(theirs)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    diff / scale
+}
+
 #[test]
 fn every_tensor_type_matches_the_reference() {
     let golden = read_safetensors(&dir().join("golden.safetensors")).unwrap();
@@ -46,12 +56,7 @@ fn every_tensor_type_matches_the_reference() {
         assert_eq!(model.config.num_key_value_heads, 2);
         let ours = model.logits(&tokens, 1, tokens.len()).to_vec();
         let theirs = &golden[&format!("logits_{kind}")].data;
-        let scale = theirs.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let err = ours
-            .iter()
-            .zip(theirs)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
-            / scale;
+        let err = rel_err(&ours, theirs);
         eprintln!("{kind}: logits relative error {err:.2e}");
         assert!(err < 1e-5, "{kind}: relative error {err:e}");
     }
@@ -115,12 +120,7 @@ fn other_architectures_match_transformers() {
         assert_eq!(model.config.architecture.model_type(), model_type);
         let ours = model.logits(&tokens, 1, tokens.len()).to_vec();
         let theirs = &golden[&format!("logits_{arch}")].data;
-        let scale = theirs.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let err = ours
-            .iter()
-            .zip(theirs)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
-            / scale;
+        let err = rel_err(&ours, theirs);
         assert!(err < 1e-5, "{arch}: relative error {err:e}");
     }
 }
