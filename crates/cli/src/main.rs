@@ -4,6 +4,7 @@ mod analyze;
 mod bench;
 mod bench_train;
 mod builtin_tasks;
+mod eval_cmd;
 mod interrupt;
 mod pipeline;
 use emergent_study as study;
@@ -14,9 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use emergent_analysis::Findings;
-use emergent_eval::{evaluate, load_model, load_task_with_data, EvalOptions, Scorer};
 use emergent_store::Store;
-use std::io::Write;
 
 #[derive(Parser)]
 #[command(
@@ -65,35 +64,9 @@ enum Command {
         #[command(flatten)]
         study: StudyArgs,
     },
-    /// Score checkpoints on tasks: a study's checkpoints, or one model with --model.
-    Eval {
-        /// The study file (TOML); the built-in default study when absent.
-        study: Option<PathBuf>,
-        /// The output directory: the study's (default emergent-out), or with --model
-        /// the one that receives results.json (aggregates) and samples.jsonl
-        /// (per-document records).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Use the built-in quick study when no file is given.
-        #[arg(long)]
-        quick: bool,
-        /// A Hugging Face LLaMA checkpoint directory or a GGUF file, scored outside a study.
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// Tasks, comma-separated: spec files (.toml) or names of shipped specs; with --model.
-        #[arg(long, value_delimiter = ',')]
-        tasks: Vec<PathBuf>,
-        /// Score at most this many documents per task.
-        #[arg(long)]
-        limit: Option<usize>,
-        /// Override the tasks' few-shot count.
-        #[arg(long)]
-        num_fewshot: Option<usize>,
-        /// Where the JSONL of shipped benchmark specs lives: DIR/TASK/FILE or DIR/FILE
-        /// (a spec's own folder is looked in first).
-        #[arg(long)]
-        data: Option<PathBuf>,
-    },
+    /// Score checkpoints on tasks: a study's checkpoints, or one model with --model
+    /// (lm-evaluation-harness's flags, task YAML and output files).
+    Eval(Box<eval_cmd::EvalArgs>),
     /// Verdicts, thresholds and the scaling law: findings.json and report/index.html.
     ///
     /// Reads a study's results or imported ones (CSV, lm-evaluation-harness JSON) and
@@ -196,43 +169,26 @@ fn run(cli: Cli) -> Result<()> {
             let failed = pipeline::train_all(&s, &study.out, &data, &open_store(&study.out)?)?;
             runs_failed(&failed)?;
         }
-        Command::Eval {
-            study,
-            model: Some(path),
-            tasks,
-            limit,
-            num_fewshot,
-            out,
-            data,
-            ..
-        } => {
-            let opts = EvalOptions {
-                limit,
-                num_fewshot,
-                ..EvalOptions::default()
-            };
-            eval_one(
-                &path,
-                &tasks,
-                &opts,
-                out.as_deref(),
-                data.as_deref(),
-                study.is_some(),
-            )?;
-        }
-        Command::Eval {
-            study, out, quick, ..
-        } => {
-            let study = StudyArgs {
-                study,
-                out: out.unwrap_or_else(|| PathBuf::from("emergent-out")),
-                quick,
-            };
-            let s = setup(&study)?;
-            let tasks = pipeline::prepare_tasks(&s, &study.out)?;
-            pipeline::write_study_file(&s, &study.out)?;
-            pipeline::eval_all(&s, &mut open_store(&study.out)?, &tasks, &study.out)?;
-        }
+        Command::Eval(args) => match args.model.as_deref() {
+            Some(model) => eval_cmd::eval_model(&args, model)?,
+            None => {
+                if args.model_flags_given() {
+                    anyhow::bail!("--tasks, --text, --output_path and --model_args score one model: give --model");
+                }
+                let study = StudyArgs {
+                    study: args.study.clone(),
+                    out: args
+                        .out
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("emergent-out")),
+                    quick: args.quick,
+                };
+                let s = setup(&study)?;
+                let tasks = pipeline::prepare_tasks(&s, &study.out)?;
+                pipeline::write_study_file(&s, &study.out)?;
+                pipeline::eval_all(&s, &mut open_store(&study.out)?, &tasks, &study.out)?;
+            }
+        },
         Command::Bench(BenchCommand::Eval(args)) => bench::bench_eval(&args)?,
         Command::Bench(BenchCommand::Train(args)) => bench_train::bench_model(&args, true)?,
         Command::Bench(BenchCommand::Forward(args)) => bench_train::bench_model(&args, false)?,
@@ -340,146 +296,34 @@ fn run_seeds(s: &study::Study, out: &Path, seeds: usize, no_report: bool) -> Res
     Ok(())
 }
 
-/// Where `--tasks NAME` looks for NAME.toml: $EMERGENT_TASKS, else the specs shipped
-/// in the repository's `tasks/`.
+/// The folder of shipped task specs: $EMERGENT_TASKS, else the repository's `tasks/`.
+pub(crate) fn shipped_tasks_dir() -> PathBuf {
+    let dir = std::env::var_os("EMERGENT_TASKS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tasks")));
+    dir.canonicalize().unwrap_or(dir)
+}
+
+/// Where a task named on the command line is: a path as given, else a shipped spec.
 pub(crate) fn task_path(name: &Path) -> PathBuf {
     if name.exists() || name.extension().is_some() {
         return name.to_path_buf();
     }
-    let dir = std::env::var_os("EMERGENT_TASKS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tasks")));
-    let dir = dir.canonicalize().unwrap_or(dir);
-    let direct = dir.join(name).with_extension("toml");
-    if direct.exists() {
-        return direct;
-    }
-    // Shipped specs sit in one folder per benchmark.
-    let nested = dir.join(name).join(name).with_extension("toml");
-    if nested.exists() {
-        return nested;
-    }
-    direct
+    let dir = shipped_tasks_dir();
+    let text = name.to_string_lossy();
+    emergent_eval::shipped_spec(&dir, &text)
+        .unwrap_or_else(|| dir.join(name).with_extension("toml"))
 }
 
-/// `emergent eval --model DIR_OR_GGUF --tasks NAME_OR_PATH,...`: scores one model, prints
-/// a table and, with `--out DIR`, writes DIR/results.json (aggregates) and
-/// DIR/samples.jsonl (per-document records).
-fn eval_one(
-    model_path: &Path,
-    tasks: &[PathBuf],
-    opts: &EvalOptions,
-    out: Option<&Path>,
-    data: Option<&Path>,
-    study_given: bool,
-) -> Result<()> {
-    if study_given {
-        anyhow::bail!("give either a study or --model, not both");
-    }
-    if tasks.is_empty() {
-        anyhow::bail!("--model needs --tasks (task names or spec files)");
-    }
-    if let Some(dir) = out {
-        if dir.is_file() {
-            anyhow::bail!(
-                "--out {}: a file; --out names the directory that receives results.json and samples.jsonl",
-                dir.display()
-            );
-        }
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let (mut model, tokenizer) = load_model(model_path)?;
-    let mut samples = match out.map(|d| d.join("samples.jsonl")) {
-        Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))?,
-        )),
-        None => None,
-    };
-    let mut results = Vec::new();
-    let mut failed = 0;
-    for name in tasks {
-        // A bad task is reported and the others still run.
-        let mut run = || -> Result<_> {
-            let task = load_task_with_data(&task_path(name), data)?;
-            let n = opts.limit.unwrap_or(task.docs.len()).min(task.docs.len());
-            let pb = progress_bar(n as u64, &task.spec.task);
-            let mut scorer = Scorer {
-                model: model.as_mut(),
-                tokenizer: &tokenizer,
-            };
-            let r = evaluate(&mut scorer, &task, opts, &mut |k| pb.inc(k as u64))?;
-            pb.finish_and_clear();
-            Ok(r)
-        };
-        match run() {
-            Ok((r, records)) => {
-                if let Some(w) = samples.as_mut() {
-                    for rec in &records {
-                        let line = serde_json::json!({"task": r.task, "record": rec});
-                        writeln!(w, "{line}")?;
-                    }
-                }
-                results.push(r);
-            }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                failed += 1;
-            }
-        }
-    }
-    print_table(&results);
-    if let Some(w) = samples.as_mut() {
-        w.flush()?;
-    }
-    if let Some(dir) = out {
-        let p = dir.join("results.json");
-        std::fs::write(&p, serde_json::to_string_pretty(&results)?)
-            .with_context(|| format!("writing {}", p.display()))?;
-        eprintln!(
-            "results: {}\nsamples: {}",
-            p.display(),
-            dir.join("samples.jsonl").display()
-        );
-    }
-    if failed > 0 {
-        anyhow::bail!(
-            "{failed} of {} tasks failed (the others were scored)",
-            tasks.len()
-        );
-    }
-    Ok(())
-}
-
-fn progress_bar(n: u64, task: &str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(n: u64, task: &str) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::new(n);
     pb.set_style(
         indicatif::ProgressStyle::with_template(
-            "{msg:<20} [{elapsed_precise}] [{bar:30}] {pos}/{len} eta {eta}",
+            "{msg:<20} [{elapsed_precise}] [{bar:30}] {pos}/{len} docs, {per_sec}, eta {eta}",
         )
         .expect("valid template")
         .progress_chars("=> "),
     );
     pb.set_message(task.to_string());
     pb
-}
-
-fn print_table(results: &[emergent_eval::TaskResult]) {
-    println!(
-        "{:<24} {:>5} {:<30} {:>10} {:>9} {:>6} {:>9}",
-        "task", "shots", "metric", "value", "stderr", "n", "baseline"
-    );
-    for r in results {
-        for m in &r.metrics {
-            println!(
-                "{:<24} {:>5} {:<30} {:>10.4} {:>9.4} {:>6} {:>9.4}",
-                r.task, r.shots, m.metric, m.value, m.stderr, m.n, r.baseline
-            );
-        }
-        if r.truncated > 0 {
-            println!(
-                "{:<24} {} of {} prompts left-truncated to fit the context",
-                r.task, r.truncated, r.n_docs
-            );
-        }
-    }
 }

@@ -3,20 +3,32 @@
 //! (batched over a shared prompt's key/value cache) and greedy generation requests.
 
 mod extract;
+mod lmeval_out;
 mod metrics;
 mod model_io;
 mod pyrandom;
 mod score;
 mod task;
 mod template;
+mod yaml;
 
 pub use extract::{ExactMatch, Filter};
+pub use lmeval_out::{
+    bootstrap_perplexity_stderr, config_dump, date_id, filter_keys, lmeval_metrics, output_files,
+    py_float, py_json_dumps, results_json, sample_lines, sha256_hex, write_outputs, RunInfo,
+    TaskRun,
+};
 pub use metrics::{argmax, mean_stderr, MetricValue, TaskResult};
 pub use model_io::{load_model, Model};
 pub use pyrandom::PyRandom;
-pub use score::{evaluate, EvalOptions, SampleRecord, Scorer};
+pub use score::{evaluate, EvalOptions, SampleRecord, Scorer, BYTES, WORDS};
 pub use task::{
-    load_task, load_task_with_data, write_task, Doc, DocFields, FewshotConfig, FewshotPool,
-    FilterFunction, FilterSpec, GenerationKwargs, MetricSpec, OutputType, Sampler, Task, TaskSpec,
+    dataset_candidates, load_task, load_task_with_data, write_task, Doc, DocFields, FewshotConfig,
+    FewshotPool, FilterFunction, FilterSpec, GenerationKwargs, MetricSpec, OutputType, Sampler,
+    Task, TaskSpec,
 };
 pub use template::{Field, Resolved, Templates};
+pub use yaml::{
+    higher_is_better, is_yaml, metric_aggregation, py_str, read_config, select_tasks, shipped_spec,
+    AggregateMetric, Config, Group, Node, Selector, TaskIndex,
+};

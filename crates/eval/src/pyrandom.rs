@@ -85,6 +85,20 @@ impl PyRandom {
         }
     }
 
+    /// `random()`: 53 random bits as a float in [0, 1).
+    pub fn random(&mut self) -> f64 {
+        let a = (self.next_u32() >> 5) as f64;
+        let b = (self.next_u32() >> 6) as f64;
+        (a * 67_108_864.0 + b) / 9_007_199_254_740_992.0
+    }
+
+    /// `choices(range(n), k=n)`: `n` indices drawn with replacement.
+    pub fn choices(&mut self, n: usize) -> Vec<usize> {
+        (0..n)
+            .map(|_| (self.random() * n as f64).floor() as usize)
+            .collect()
+    }
+
     /// `_randbelow(n)`: rejection sampling on `n.bit_length()` bits.
     pub fn randbelow(&mut self, n: usize) -> usize {
         let k = usize::BITS - n.leading_zeros();
@@ -142,5 +156,14 @@ mod tests {
         let mut r = PyRandom::new(1234);
         assert_eq!(r.sample(10, 4), [7, 1, 0, 9]);
         assert_eq!(r.sample(100, 6), [74, 4, 85, 88, 10, 12]);
+        // python3 -c "import random; r=random.Random(0); print([r.random() for _ in range(3)])"
+        let mut r = PyRandom::new(0);
+        let got: Vec<f64> = (0..3).map(|_| r.random()).collect();
+        assert_eq!(
+            got,
+            [0.8444218515250481, 0.7579544029403025, 0.420571580830845]
+        );
+        // python3 -c "import random; print(random.Random(5).choices(range(7), k=7))"
+        assert_eq!(PyRandom::new(5).choices(7), [4, 5, 5, 6, 5, 6, 0]);
     }
 }

@@ -36,6 +36,28 @@ pub struct EvalOptions {
     pub batch_tokens: usize,
     /// Prompts decoded together.
     pub batch_generate: usize,
+    /// The context in tokens (lm-eval's `max_length`); the model's own when absent.
+    pub max_length: Option<usize>,
+    /// A share of each task's documents (lm-eval's `--limit` below 1), rounded up.
+    pub limit_fraction: Option<f64>,
+    /// lm-eval's `add_bos_token`: true puts BOS before every request, false encodes
+    /// without the tokenizer's special tokens, absent lets the tokenizer decide.
+    pub add_bos_token: Option<bool>,
+    /// Score a continuation longer than the context on its last tokens (the record is
+    /// marked) instead of refusing it, as lm-eval refuses it.
+    pub score_long_continuations: bool,
+}
+
+impl EvalOptions {
+    /// How many of a task's `total` documents are scored.
+    pub fn docs_to_score(&self, total: usize) -> usize {
+        let n = match (self.limit, self.limit_fraction) {
+            (Some(n), _) => n,
+            (None, Some(f)) => (total as f64 * f).ceil() as usize,
+            (None, None) => total,
+        };
+        n.min(total)
+    }
 }
 
 impl Default for EvalOptions {
@@ -46,6 +68,10 @@ impl Default for EvalOptions {
             fewshot_seed: 1234,
             batch_tokens: 4096,
             batch_generate: 16,
+            max_length: None,
+            limit_fraction: None,
+            add_bos_token: None,
+            score_long_continuations: false,
         }
     }
 }
@@ -67,6 +93,9 @@ pub struct SampleRecord {
     pub metrics: BTreeMap<String, f64>,
     /// The prompt was left-truncated to fit the context window.
     pub truncated: bool,
+    /// A continuation longer than the context was scored on its last tokens only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continuation_truncated: bool,
 }
 
 /// Text to tokens as lm-eval tokenises requests; shared by the threads that encode.
@@ -75,34 +104,101 @@ struct Encoder<'a> {
     /// The token scored before an empty context.
     prefix: u32,
     max_length: usize,
+    add_bos_token: Option<bool>,
+    score_long_continuations: bool,
+}
+
+/// How one document's requests were cut to fit the context.
+#[derive(Default, Clone, Copy)]
+struct Cuts {
+    context: bool,
+    continuation: bool,
 }
 
 impl Encoder<'_> {
-    /// A document's requests as one group sharing their common prefix, and whether any
-    /// was left-truncated. Each context is encoded once, however many requests share it.
-    fn document(&self, p: &Prepared) -> (ScoreGroup, bool) {
+    /// lm-eval's `tok_encode`: the tokenizer's special tokens unless `add_bos_token`
+    /// says otherwise, and BOS first when it is true.
+    fn encode(&self, text: &str) -> Vec<u32> {
+        match self.add_bos_token {
+            None => self.tokenizer.encode_with_special(text),
+            Some(false) => self.tokenizer.encode(text),
+            Some(true) => {
+                let mut ids = self.tokenizer.encode_with_special(text);
+                if ids.first() != Some(&self.prefix) {
+                    ids.insert(0, self.prefix);
+                }
+                ids
+            }
+        }
+    }
+
+    /// A document's requests as one group sharing their common prefix, and how they
+    /// were cut. Each context is encoded once, however many requests share it.
+    fn document(&self, p: &Prepared) -> Result<(ScoreGroup, Cuts), String> {
         let mut ctx_lens: Vec<Option<usize>> = vec![None; p.contexts.len()];
-        let mut cut_any = false;
-        let reqs: Vec<(Vec<u32>, usize)> = p
-            .requests
-            .iter()
-            .map(|(ci, cont)| {
-                let context = &p.contexts[*ci];
-                let n_ctx = *ctx_lens[*ci].get_or_insert_with(|| {
-                    let trimmed = context.trim_end_matches(is_py_space);
-                    self.tokenizer.encode_with_special(trimmed).len()
-                });
-                let (seq, n, cut) = self.request_tokens(context, cont, n_ctx);
-                cut_any |= cut;
-                (seq, n)
-            })
-            .collect();
-        (group_of(&reqs), cut_any)
+        let mut cuts = Cuts::default();
+        let mut reqs: Vec<(Vec<u32>, usize)> = Vec::with_capacity(p.requests.len());
+        for (ci, cont) in &p.requests {
+            let context = &p.contexts[*ci];
+            let n_ctx = *ctx_lens[*ci].get_or_insert_with(|| {
+                let trimmed = context.trim_end_matches(is_py_space);
+                self.encode(trimmed).len()
+            });
+            let (seq, n, cut, n_cont) = self.request_tokens(context, cont, n_ctx);
+            if n_cont > self.max_length {
+                if !self.score_long_continuations {
+                    return Err(format!(
+                        "the continuation {cont:?} is {n_cont} tokens, longer than the \
+                         model's context of {} (lm-eval refuses it too; \
+                         --score-long-continuations scores its last tokens instead)",
+                        self.max_length
+                    ));
+                }
+                cuts.continuation = true;
+            }
+            cuts.context |= cut;
+            reqs.push((seq, n));
+        }
+        Ok((group_of(&reqs), cuts))
+    }
+
+    /// lm-eval's rolling windows over a whole text (`get_rolling_token_windows` with a
+    /// context of one token, made disjoint): each window is one sequence of at most
+    /// `max_length + 1` tokens whose last `n` are scored, and every token of the text
+    /// is scored exactly once.
+    fn rolling_windows(&self, text: &str) -> Vec<ScoreGroup> {
+        let tokens = self.encode(text);
+        let max = self.max_length;
+        let mut out = Vec::new();
+        if tokens.is_empty() {
+            return out;
+        }
+        let first = max.min(tokens.len());
+        let mut seq = vec![self.prefix];
+        seq.extend_from_slice(&tokens[..first]);
+        out.push(ScoreGroup {
+            shared: Vec::new(),
+            tails: vec![seq],
+            scored: vec![first],
+        });
+        let mut predicted = first;
+        while predicted < tokens.len() {
+            let n = (tokens.len() - predicted).min(max);
+            let end = predicted + n;
+            let start = end.saturating_sub(max + 1);
+            out.push(ScoreGroup {
+                shared: Vec::new(),
+                tails: vec![tokens[start..end].to_vec()],
+                scored: vec![n],
+            });
+            predicted = end;
+        }
+        out
     }
 
     /// lm-eval's `_encode_pair` plus its left truncation: the whole sequence (at most
-    /// max_length + 1 tokens), how many of its last tokens are the continuation, and
-    /// whether anything was cut. `n_ctx` is the length of the encoding of the context
+    /// max_length + 1 tokens), how many of its last tokens are scored, whether anything
+    /// was cut, and the continuation's own length. `n_ctx` is the length of the encoding of the context
     /// without its trailing whitespace, which lm-eval moves into the continuation (the
     /// joined text is unchanged).
     fn request_tokens(
@@ -110,17 +206,15 @@ impl Encoder<'_> {
         context: &str,
         continuation: &str,
         n_ctx: usize,
-    ) -> (Vec<u32>, usize, bool) {
+    ) -> (Vec<u32>, usize, bool, usize) {
         let (mut seq, n_cont) = if context.is_empty() {
-            let cont = self.tokenizer.encode_with_special(continuation);
+            let cont = self.encode(continuation);
             let n = cont.len();
             let mut seq = vec![self.prefix];
             seq.extend(cont);
             (seq, n)
         } else {
-            let whole = self
-                .tokenizer
-                .encode_with_special(&format!("{context}{continuation}"));
+            let whole = self.encode(&format!("{context}{continuation}"));
             let n = whole.len() - n_ctx.min(whole.len());
             (whole, n)
         };
@@ -130,7 +224,7 @@ impl Encoder<'_> {
             seq.drain(..seq.len() - keep);
         }
         let n = n_cont.min(seq.len().saturating_sub(1));
-        (seq, n, cut)
+        (seq, n, cut, n_cont)
     }
 }
 
@@ -303,6 +397,11 @@ impl Task {
             p.target = json!(g);
             return p;
         }
+        if self.spec.output_type == OutputType::LoglikelihoodRolling {
+            // lm-eval scores the target alone: no description, no examples.
+            p.contexts.push(answer_text(&f.choices, &f.target));
+            return p;
+        }
         let text = answer_text(&None, &f.text);
         p.contexts.push(format!("{prefix}{text}"));
         match self.spec.output_type {
@@ -319,6 +418,7 @@ impl Task {
             OutputType::Loglikelihood => {
                 p.requests.push((0, answer_text(&f.choices, &f.target)));
             }
+            OutputType::LoglikelihoodRolling => {}
             OutputType::GenerateUntil => {
                 p.references = match &f.target {
                     Resolved::List(l) => l.clone(),
@@ -332,11 +432,7 @@ impl Task {
     }
 }
 
-impl Scorer<'_> {
-    fn encode(&self, text: &str) -> Vec<u32> {
-        self.tokenizer.encode_with_special(text)
-    }
-
+impl<'a> Scorer<'a> {
     /// The token scored before an empty context: BOS, else EOS.
     fn prefix_token(&self) -> u32 {
         let c = self.model.config();
@@ -348,32 +444,104 @@ impl Scorer<'_> {
             .unwrap_or(0)
     }
 
-    fn max_length(&self) -> usize {
-        self.model.config().max_position_embeddings
+    fn max_length(&self, opts: &EvalOptions) -> usize {
+        opts.max_length
+            .unwrap_or(self.model.config().max_position_embeddings)
     }
 
-    fn encoder(&self) -> Encoder<'_> {
+    fn encoder(&self, opts: &EvalOptions) -> Encoder<'a> {
         Encoder {
             tokenizer: self.tokenizer,
             prefix: self.prefix_token(),
-            max_length: self.max_length(),
+            max_length: self.max_length(opts),
+            add_bos_token: opts.add_bos_token,
+            score_long_continuations: opts.score_long_continuations,
         }
     }
 
-    /// Scores every request of every document, in batches of whole documents.
+    /// Scores every request of every document, in batches of whole documents; a
+    /// document that cannot be scored is named in the error.
     fn run_loglikelihoods(
         &mut self,
+        task: &str,
         docs: &[Prepared],
+        opts: &EvalOptions,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(Vec<Vec<(f64, bool)>>, Vec<Cuts>)> {
+        let enc = self.encoder(opts);
+        let encoded: Vec<Result<(ScoreGroup, Cuts), String>> =
+            docs.par_iter().map(|p| enc.document(p)).collect();
+        let mut groups = Vec::with_capacity(docs.len());
+        let mut cuts = Vec::with_capacity(docs.len());
+        for (i, e) in encoded.into_iter().enumerate() {
+            match e {
+                Ok((g, c)) => {
+                    groups.push(g);
+                    cuts.push(c);
+                }
+                Err(why) => bail!("task `{task}`: document {i}: {why}"),
+            }
+        }
+        let owners: Vec<usize> = (0..groups.len()).collect();
+        let scores = self.score_in_batches(groups, &owners, opts.batch_tokens, progress);
+        let results = scores
+            .into_iter()
+            .map(|per_tail| {
+                per_tail
+                    .into_iter()
+                    .map(|lp| (lp.iter().map(|x| x.0).sum(), lp.iter().all(|x| x.1)))
+                    .collect()
+            })
+            .collect();
+        Ok((results, cuts))
+    }
+
+    /// Each text's total log-likelihood over lm-eval's rolling windows.
+    fn run_rolling(
+        &mut self,
+        texts: &[String],
+        opts: &EvalOptions,
+        progress: &mut dyn FnMut(usize),
+    ) -> Vec<f64> {
+        let enc = self.encoder(opts);
+        let windows: Vec<Vec<ScoreGroup>> =
+            texts.par_iter().map(|t| enc.rolling_windows(t)).collect();
+        let owners: Vec<usize> = windows
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| std::iter::repeat_n(i, w.len()))
+            .collect();
+        let groups: Vec<ScoreGroup> = windows.into_iter().flatten().collect();
+        let scores = self.score_in_batches(groups, &owners, opts.batch_tokens, progress);
+        let mut totals = vec![0.0; texts.len()];
+        for (owner, per_tail) in owners.iter().zip(scores) {
+            // Summed in window order, as lm-eval sums a document's windows.
+            totals[*owner] += per_tail
+                .iter()
+                .map(|lp| lp.iter().map(|x| x.0).sum::<f64>())
+                .sum::<f64>();
+        }
+        totals
+    }
+
+    /// Scores groups in batches of at most `batch_tokens` tokens, longest first;
+    /// `owners[g]` is the document of group `g`, and `progress` counts documents whose
+    /// every group is scored.
+    fn score_in_batches(
+        &mut self,
+        mut groups: Vec<ScoreGroup>,
+        owners: &[usize],
         batch_tokens: usize,
         progress: &mut dyn FnMut(usize),
-    ) -> (Vec<Vec<(f64, bool)>>, Vec<bool>) {
-        let enc = self.encoder();
-        let (mut groups, truncated): (Vec<ScoreGroup>, Vec<bool>) =
-            docs.par_iter().map(|p| enc.document(p)).unzip();
+    ) -> Vec<Vec<Vec<(f64, bool)>>> {
+        let mut left = vec![0usize; owners.iter().max().map_or(0, |m| m + 1)];
+        for &o in owners {
+            left[o] += 1;
+        }
         let mut order: Vec<usize> = (0..groups.len()).collect();
         let size = |g: &ScoreGroup| g.shared.len() + g.tails.iter().map(Vec::len).sum::<usize>();
         order.sort_by_key(|&i| std::cmp::Reverse(size(&groups[i])));
-        let mut results: Vec<Vec<(f64, bool)>> = vec![Vec::new(); groups.len()];
+        let mut results: Vec<Vec<Vec<(f64, bool)>>> = vec![Vec::new(); groups.len()];
         let mut start = 0;
         while start < order.len() {
             let mut end = start;
@@ -389,16 +557,16 @@ impl Scorer<'_> {
                 .map(|&i| std::mem::take(&mut groups[i]))
                 .collect();
             let scores = self.model.score_groups(&batch);
+            let mut done = 0;
             for (&i, per_tail) in order[start..end].iter().zip(scores) {
-                results[i] = per_tail
-                    .into_iter()
-                    .map(|lp| (lp.iter().map(|x| x.0).sum(), lp.iter().all(|x| x.1)))
-                    .collect();
+                results[i] = per_tail;
+                left[owners[i]] -= 1;
+                done += (left[owners[i]] == 0) as usize;
             }
-            progress(end - start);
+            progress(done);
             start = end;
         }
-        (results, truncated)
+        results
     }
 
     /// Greedy generation for every context, lm-eval's way: the context left-truncated to
@@ -408,17 +576,15 @@ impl Scorer<'_> {
         contexts: &[String],
         until: &[String],
         max_gen_toks: usize,
-        batch: usize,
+        opts: &EvalOptions,
         progress: &mut dyn FnMut(usize),
     ) -> Result<(Vec<String>, Vec<bool>)> {
-        let max_ctx = self
-            .max_length()
-            .checked_sub(max_gen_toks)
-            .filter(|&m| m > 0);
+        let batch = opts.batch_generate;
+        let max_length = self.max_length(opts);
+        let max_ctx = max_length.checked_sub(max_gen_toks).filter(|&m| m > 0);
         let Some(max_ctx) = max_ctx else {
             bail!(
-                "max_gen_toks {max_gen_toks} leaves no room for a prompt in a context of {}",
-                self.max_length()
+                "max_gen_toks {max_gen_toks} leaves no room for a prompt in a context of {max_length}"
             );
         };
         let mut stops: Vec<String> = until.to_vec();
@@ -431,8 +597,9 @@ impl Scorer<'_> {
         }
         let mut prompts = Vec::with_capacity(contexts.len());
         let mut truncated = Vec::with_capacity(contexts.len());
+        let enc = self.encoder(opts);
         for c in contexts {
-            let mut p = self.encode(c);
+            let mut p = enc.encode(c);
             truncated.push(p.len() > max_ctx);
             if p.len() > max_ctx {
                 p.drain(..p.len() - max_ctx);
@@ -518,8 +685,12 @@ pub fn evaluate(
     opts: &EvalOptions,
     progress: &mut dyn FnMut(usize),
 ) -> Result<(TaskResult, Vec<SampleRecord>)> {
-    let n = opts.limit.unwrap_or(task.docs.len()).min(task.docs.len());
+    let n = opts.docs_to_score(task.docs.len());
     let shots = opts.num_fewshot.unwrap_or(task.spec.num_fewshot);
+    let model_max = s.model.config().max_position_embeddings;
+    if let Some(m) = opts.max_length.filter(|&m| m == 0 || m > model_max) {
+        bail!("max_length {m}: the model's context is 1 to {model_max} tokens (max_position_embeddings)");
+    }
     let mut rnd = PyRandom::new(opts.fewshot_seed);
     // Few-shot draws follow one random stream, in document order; rendering is parallel.
     let prefixes = (0..n)
@@ -530,7 +701,12 @@ pub fn evaluate(
         .enumerate()
         .map(|(i, prefix)| task.prepare(i, prefix))
         .collect();
-    let (lls, mut truncated) = s.run_loglikelihoods(&prepared, opts.batch_tokens, progress);
+    if task.spec.output_type == OutputType::LoglikelihoodRolling {
+        let records = rolling_records(s, &prepared, opts, progress);
+        return Ok((aggregate(task, shots, &records), records));
+    }
+    let (lls, cuts) = s.run_loglikelihoods(&task.spec.task, &prepared, opts, progress)?;
+    let mut truncated: Vec<bool> = cuts.iter().map(|c| c.context).collect();
     let mut records: Vec<SampleRecord> = prepared
         .iter()
         .enumerate()
@@ -545,6 +721,7 @@ pub fn evaluate(
             filtered: BTreeMap::new(),
             metrics: BTreeMap::new(),
             truncated: truncated[i],
+            continuation_truncated: cuts[i].continuation,
         })
         .collect();
     match task.spec.output_type {
@@ -555,6 +732,7 @@ pub fn evaluate(
                 r.prediction = json!(argmax(&r.loglikelihoods));
             }
         }
+        OutputType::LoglikelihoodRolling => {}
         OutputType::Loglikelihood => {
             for r in &mut records {
                 r.metrics
@@ -566,13 +744,8 @@ pub fn evaluate(
         OutputType::GenerateUntil => {
             let g = &task.spec.generation_kwargs;
             let contexts: Vec<String> = prepared.iter().map(|p| p.contexts[0].clone()).collect();
-            let (outs, cut) = s.run_generation(
-                &contexts,
-                &g.until,
-                g.max_gen_toks,
-                opts.batch_generate,
-                progress,
-            )?;
+            let (outs, cut) =
+                s.run_generation(&contexts, &g.until, g.max_gen_toks, opts, progress)?;
             let filters: Vec<Filter> = if task.spec.filter_list.is_empty() {
                 vec![Filter::none()]
             } else {
@@ -616,6 +789,7 @@ pub fn evaluate(
                 }
                 let lp = r.loglikelihoods[0];
                 let n_tok = s
+                    .encoder(opts)
                     .encode(p.references.first().map_or("", |x| x.as_str()))
                     .len()
                     .max(1);
@@ -630,7 +804,90 @@ pub fn evaluate(
     Ok((result, records))
 }
 
+/// lm-eval's word count of a rolling document: `len(re.split(r"\s+", doc))`.
+fn py_word_count(text: &str) -> usize {
+    let mut n = 1;
+    let mut in_space = false;
+    for c in text.chars() {
+        let sp = is_py_space(c);
+        if sp && !in_space {
+            n += 1;
+        }
+        in_space = sp;
+    }
+    n
+}
+
+/// Records of a rolling-log-likelihood task: each text's total log-likelihood with its
+/// words and UTF-8 bytes, lm-eval's perplexity denominators.
+fn rolling_records(
+    s: &mut Scorer,
+    prepared: &[Prepared],
+    opts: &EvalOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Vec<SampleRecord> {
+    let texts: Vec<String> = prepared.iter().map(|p| p.contexts[0].clone()).collect();
+    let totals = s.run_rolling(&texts, opts, progress);
+    texts
+        .iter()
+        .zip(totals)
+        .zip(prepared)
+        .enumerate()
+        .map(|(i, ((text, ll), p))| SampleRecord {
+            doc_id: i,
+            contexts: vec![text.clone()],
+            continuations: Vec::new(),
+            loglikelihoods: vec![ll],
+            is_greedy: Vec::new(),
+            target: p.target.clone(),
+            prediction: Json::Null,
+            filtered: BTreeMap::new(),
+            metrics: BTreeMap::from([
+                ("loglikelihood".to_string(), ll),
+                (WORDS.to_string(), py_word_count(text) as f64),
+                (BYTES.to_string(), text.len() as f64),
+            ]),
+            truncated: false,
+            continuation_truncated: false,
+        })
+        .collect()
+}
+
+/// A rolling document's word and byte counts, kept in its record's metrics.
+pub const WORDS: &str = "words";
+pub const BYTES: &str = "bytes";
+
+/// lm-eval's corpus-level perplexities of a rolling task: the log-likelihood summed over
+/// documents, divided by their words or bytes (`weighted_perplexity`, `bits_per_byte`).
+fn rolling_metrics(records: &[SampleRecord]) -> Vec<MetricValue> {
+    let sum = |k: &str| records.iter().filter_map(|r| r.metrics.get(k)).sum::<f64>();
+    let (ll, words, bytes) = (sum("loglikelihood"), sum(WORDS), sum(BYTES));
+    let n = records.len();
+    let value = |metric: &str, value: f64| MetricValue {
+        metric: metric.into(),
+        value,
+        // lm-eval gives these no standard error ("N/A").
+        stderr: f64::NAN,
+        n,
+    };
+    vec![
+        value("word_perplexity", (-ll / words).exp()),
+        value("byte_perplexity", (-ll / bytes).exp()),
+        value("bits_per_byte", -ll / bytes / std::f64::consts::LN_2),
+    ]
+}
+
 fn aggregate(task: &Task, shots: usize, records: &[SampleRecord]) -> TaskResult {
+    if task.spec.output_type == OutputType::LoglikelihoodRolling {
+        return TaskResult {
+            task: task.spec.task.clone(),
+            shots,
+            baseline: task.baseline(),
+            metrics: rolling_metrics(records),
+            n_docs: records.len(),
+            truncated: 0,
+        };
+    }
     let mut names: Vec<String> = Vec::new();
     for r in records {
         for k in r.metrics.keys() {

@@ -2,7 +2,6 @@
 //! lm-evaluation-harness: a spec there translates to a spec here line for line.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -20,6 +19,33 @@ pub enum OutputType {
     GenerateUntil,
     /// The log-likelihood of the target and whether it is the greedy continuation.
     Loglikelihood,
+    /// The log-likelihood of the whole target text, scored in windows of the model's
+    /// context (lm-eval's perplexity tasks: word and byte perplexity, bits per byte).
+    LoglikelihoodRolling,
+}
+
+impl OutputType {
+    /// lm-eval's name of the output type.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputType::MultipleChoice => "multiple_choice",
+            OutputType::GenerateUntil => "generate_until",
+            OutputType::Loglikelihood => "loglikelihood",
+            OutputType::LoglikelihoodRolling => "loglikelihood_rolling",
+        }
+    }
+
+    /// lm-eval's metrics when a task names none.
+    pub fn default_metrics(self) -> &'static [&'static str] {
+        match self {
+            OutputType::MultipleChoice => &["acc", "acc_norm"],
+            OutputType::GenerateUntil => &["exact_match"],
+            OutputType::Loglikelihood => &["perplexity", "acc"],
+            OutputType::LoglikelihoodRolling => {
+                &["word_perplexity", "byte_perplexity", "bits_per_byte"]
+            }
+        }
+    }
 }
 
 fn space() -> String {
@@ -46,6 +72,22 @@ pub struct GenerationKwargs {
     pub until: Vec<String>,
     #[serde(default = "max_gen_toks")]
     pub max_gen_toks: usize,
+    /// lm-eval's sampling options: accepted where they mean greedy decoding (emergent
+    /// decodes greedily), refused where they would sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub do_sample: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_beams: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition_penalty: Option<f64>,
 }
 
 impl Default for GenerationKwargs {
@@ -53,7 +95,34 @@ impl Default for GenerationKwargs {
         GenerationKwargs {
             until: Vec::new(),
             max_gen_toks: max_gen_toks(),
+            do_sample: None,
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            min_p: None,
+            num_beams: None,
+            repetition_penalty: None,
         }
+    }
+}
+
+impl GenerationKwargs {
+    /// Refuses options that make decoding other than greedy, naming the option.
+    pub fn check_greedy(&self) -> Result<()> {
+        let why = "emergent decodes greedily, as lm-eval does with `do_sample: false`";
+        if self.do_sample == Some(true) {
+            bail!("generation_kwargs.do_sample is true: sampling is not supported ({why})");
+        }
+        if self.num_beams.is_some_and(|b| b > 1) {
+            bail!(
+                "generation_kwargs.num_beams is {}: beam search is not supported ({why})",
+                self.num_beams.unwrap_or(1)
+            );
+        }
+        if let Some(r) = self.repetition_penalty.filter(|&r| r != 1.0) {
+            bail!("generation_kwargs.repetition_penalty is {r}: only 1.0 is supported ({why})");
+        }
+        Ok(())
     }
 }
 
@@ -120,6 +189,11 @@ pub struct MetricSpec {
     pub ignore_numbers: bool,
     #[serde(default)]
     pub regexes_to_ignore: Vec<String>,
+    /// lm-eval's aggregation; only each metric's own is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub higher_is_better: Option<bool>,
 }
 
 /// A task spec.
@@ -128,8 +202,22 @@ pub struct MetricSpec {
 pub struct TaskSpec {
     pub task: String,
     pub output_type: OutputType,
-    /// Split name → JSONL file, relative to the spec (lm-eval's `dataset_kwargs.data_files`).
+    /// Split name → data file (JSONL, JSON, CSV or Parquet), relative to the spec
+    /// (lm-eval's `dataset_kwargs.data_files`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data_files: BTreeMap<String, String>,
+    /// Without `data_files`: the data set's name on the Hub, whose local copy is looked
+    /// for under `--data DIR` (see [`crate::dataset_candidates`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    /// The name shown for the task (lm-eval's `task_alias`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// lm-eval's `metadata.version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Json>,
     /// The evaluated split; when neither it nor `validation_split` is given, `test`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_split: Option<String>,
@@ -184,6 +272,10 @@ pub struct Task {
     pub fields: Vec<DocFields>,
     pub fewshot_docs: FewshotPool,
     pub templates: std::sync::Arc<Templates>,
+    /// Every data file read (the scored split's, then the few-shot split's).
+    pub data_paths: Vec<PathBuf>,
+    /// For a task read from lm-eval YAML: its configuration as lm-eval reports it.
+    pub lmeval_config: Option<Json>,
 }
 
 /// Where a task's few-shot examples come from.
@@ -269,6 +361,10 @@ impl TaskSpec {
             task: task.into(),
             output_type,
             data_files: BTreeMap::from([("test".into(), format!("{task}.jsonl"))]),
+            dataset_path: None,
+            dataset_name: None,
+            alias: None,
+            version: None,
             test_split: None,
             validation_split: None,
             training_split: None,
@@ -394,29 +490,67 @@ fn check(spec: &TaskSpec, f: &DocFields) -> Result<()> {
     Ok(())
 }
 
-fn read_jsonl(path: &Path) -> Result<Vec<(usize, Json)>> {
-    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+/// Every document of the data files, each with where it came from (`FILE:LINE`).
+fn read_docs(paths: &[PathBuf]) -> Result<Vec<(String, Json)>> {
     let mut docs = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
+    for path in paths {
+        let line_based = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("jsonl" | "ndjson" | "csv")
+        );
+        for r in emergent_data::read_records(path)? {
+            let at = if line_based {
+                format!("{}:{}", path.display(), r.at)
+            } else {
+                format!("{} (document {})", path.display(), r.at)
+            };
+            docs.push((at, r.doc));
         }
-        let doc: Json = serde_json::from_str(&line)
-            .map_err(|e| anyhow!("{}:{}: not valid JSON: {e}", path.display(), i + 1))?;
-        if !doc.is_object() {
-            bail!(
-                "{}:{}: a document must be a JSON object",
-                path.display(),
-                i + 1
-            );
-        }
-        docs.push((i + 1, doc));
-    }
-    if docs.is_empty() {
-        bail!("{}: no documents", path.display());
     }
     Ok(docs)
+}
+
+/// Where a split of a data set named by `dataset_path` (and `dataset_name`) may lie under
+/// `--data DIR`, in the order looked at: `DIR/PATH/NAME/`, `DIR/PATH/`, then the same
+/// with only the last part of PATH (`openai/gsm8k` → `gsm8k`), each also with a `data/`
+/// folder; in each, `SPLIT.EXT` or the shards `SPLIT-*.EXT` (a Hub snapshot's Parquet
+/// files), EXT one of jsonl, ndjson, json, csv, parquet.
+pub fn dataset_candidates(dir: &Path, path: &str, name: Option<&str>) -> Vec<PathBuf> {
+    let short = path.rsplit('/').next().unwrap_or(path);
+    let mut bases = Vec::new();
+    for p in [path, short] {
+        if let Some(n) = name {
+            bases.push(dir.join(p).join(n));
+        }
+        bases.push(dir.join(p));
+        bases.push(dir.join(p).join("data"));
+    }
+    bases.dedup();
+    bases
+}
+
+/// The files of `split` in `base`: `SPLIT.EXT`, else the sorted shards `SPLIT-*.EXT`.
+fn split_in(base: &Path, split: &str) -> Vec<PathBuf> {
+    for ext in emergent_data::RECORD_EXTENSIONS {
+        let p = base.join(format!("{split}.{ext}"));
+        if p.is_file() {
+            return vec![p];
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return Vec::new();
+    };
+    let mut shards: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or_default();
+            name.starts_with(&format!("{split}-"))
+                && emergent_data::RECORD_EXTENSIONS.contains(&ext)
+        })
+        .collect();
+    shards.sort();
+    shards
 }
 
 /// Reads a task spec and its documents, resolving and checking every document.
@@ -425,62 +559,110 @@ pub fn load_task(spec_path: &Path) -> Result<Task> {
 }
 
 /// As [`load_task`], looking for data files the spec's folder lacks in `data_dir/TASK/`
-/// and `data_dir/` (shipped benchmark specs read the JSONL a user brings).
+/// and `data_dir/` (shipped benchmark specs read the JSONL a user brings), and for a
+/// `dataset_path` under `data_dir`. A `.yaml` spec is read as lm-eval's task config.
 pub fn load_task_with_data(spec_path: &Path, data_dir: Option<&Path>) -> Result<Task> {
+    if crate::yaml::is_yaml(spec_path) {
+        return crate::yaml::load_yaml_task(spec_path, data_dir);
+    }
     let text = std::fs::read_to_string(spec_path)
         .with_context(|| format!("reading task spec {}", spec_path.display()))?;
     let spec: TaskSpec = toml::from_str(&text)
         .map_err(|e| anyhow!("{}: {}", spec_path.display(), e.message().trim()))?;
-    for f in &spec.filter_list {
-        crate::extract::Filter::new(f, &spec.task)
-            .map_err(|e| anyhow!("{}: {e:#}", spec_path.display()))?;
-    }
     let base = spec_path.parent().unwrap_or(Path::new("."));
-    let split_file = |split: &str| -> Result<PathBuf> {
-        let f = spec.data_files.get(split).ok_or_else(|| {
-            anyhow!(
+    build_task(spec, spec_path, &[base.to_path_buf()], data_dir, None)
+}
+
+/// A task from its spec: `bases` are where relative data files are looked for first.
+pub(crate) fn build_task(
+    spec: TaskSpec,
+    spec_path: &Path,
+    bases: &[PathBuf],
+    data_dir: Option<&Path>,
+    lmeval_config: Option<Json>,
+) -> Result<Task> {
+    let named = |e: anyhow::Error| anyhow!("{}: {e:#}", spec_path.display());
+    for f in &spec.filter_list {
+        crate::extract::Filter::new(f, &spec.task).map_err(named)?;
+    }
+    spec.generation_kwargs.check_greedy().map_err(named)?;
+    let split_files = |split: &str| -> Result<Vec<PathBuf>> {
+        if let Some(f) = spec.data_files.get(split) {
+            let mut places: Vec<PathBuf> = bases.iter().map(|b| b.join(f)).collect();
+            if let Some(d) = data_dir {
+                places.push(d.join(&spec.task).join(f));
+                places.push(d.join(f));
+            }
+            if let Some(p) = places.iter().find(|p| p.exists()) {
+                return Ok(vec![p.clone()]);
+            }
+            let tried: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+            bail!(
+                "{}: the `{split}` split's file `{f}` is not at {}{}",
+                spec_path.display(),
+                tried.join(" or "),
+                if data_dir.is_none() {
+                    " (give the folder that holds it with --data DIR)"
+                } else {
+                    ""
+                }
+            )
+        }
+        let Some(dataset) = &spec.dataset_path else {
+            bail!(
                 "{}: split `{split}` is not in `data_files`",
                 spec_path.display()
-            )
-        })?;
-        let mut places = vec![base.join(f)];
-        if let Some(d) = data_dir {
-            places.push(d.join(&spec.task).join(f));
-            places.push(d.join(f));
+            );
+        };
+        let Some(dir) = data_dir else {
+            bail!(
+                "{}: the data set `{dataset}` is read from a local copy: give the folder \
+                 that holds it with --data DIR (DIR/{dataset}/{}{split}.jsonl, .json, .csv \
+                 or .parquet, or a snapshot's {split}-*.parquet shards)",
+                spec_path.display(),
+                spec.dataset_name
+                    .as_ref()
+                    .map_or(String::new(), |n| format!("{n}/")),
+            );
+        };
+        let bases = dataset_candidates(dir, dataset, spec.dataset_name.as_deref());
+        if let Some(files) = bases
+            .iter()
+            .map(|b| split_in(b, split))
+            .find(|f| !f.is_empty())
+        {
+            return Ok(files);
         }
-        if let Some(p) = places.iter().find(|p| p.exists()) {
-            return Ok(p.clone());
-        }
-        let tried: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+        let tried: Vec<String> = bases.iter().map(|p| p.display().to_string()).collect();
         bail!(
-            "{}: the `{split}` split's file `{f}` is not at {}{}",
+            "{}: no `{split}` split of `{dataset}` ({split}.jsonl, .json, .csv, .parquet or \
+             {split}-*.parquet) in {}",
             spec_path.display(),
-            tried.join(" or "),
-            if data_dir.is_none() {
-                " (give the folder that holds it with --data DIR)"
-            } else {
-                ""
-            }
+            tried.join(", ")
         )
     };
-    let test_path = split_file(spec.eval_split())?;
+    let test_paths = split_files(spec.eval_split())?;
     let templates = std::sync::Arc::new(Templates::default());
     let mut docs = Vec::new();
     let mut fields = Vec::new();
-    for (line, doc) in read_jsonl(&test_path)? {
-        let at = format!("{}:{line}", test_path.display());
+    for (at, doc) in read_docs(&test_paths)? {
         let f = resolve(&spec, &templates, &doc).map_err(|e| anyhow!("{at}: {e:#}"))?;
         check(&spec, &f).map_err(|e| anyhow!("{at}: {e:#}"))?;
         docs.push(doc);
         fields.push(f);
     }
+    let mut data_paths = test_paths;
     // A missing few-shot file matters only when examples are asked for: zero-shot
     // evaluation needs just the scored split.
     let pool = spec.fewshot_pool_split();
     let fewshot_docs = if pool == spec.eval_split() {
         FewshotPool::Scored
     } else {
-        match split_file(pool).and_then(|p| read_jsonl(&p)) {
+        match split_files(pool).and_then(|p| {
+            let docs = read_docs(&p)?;
+            data_paths.extend(p);
+            Ok(docs)
+        }) {
             Ok(docs) => FewshotPool::Docs(docs.into_iter().map(|(_, d)| d).collect()),
             Err(e) => FewshotPool::Missing(format!("{e:#}")),
         }
@@ -492,7 +674,39 @@ pub fn load_task_with_data(spec_path: &Path, data_dir: Option<&Path>) -> Result<
         fields,
         fewshot_docs,
         templates,
+        data_paths,
+        lmeval_config,
     })
+}
+
+impl Task {
+    /// A rolling-log-likelihood task over texts held in memory (`eval --text FILE`):
+    /// one document `{"text": …}` per text.
+    pub fn from_texts(name: &str, path: &Path, texts: Vec<String>) -> Result<Task> {
+        let mut spec = TaskSpec::for_docs(name, OutputType::LoglikelihoodRolling);
+        spec.data_files.clear();
+        spec.doc_to_text = Field::Text(String::new());
+        spec.doc_to_target = Field::Text("text".into());
+        let templates = std::sync::Arc::new(Templates::default());
+        let docs: Vec<Json> = texts
+            .into_iter()
+            .map(|t| serde_json::json!({ "text": t }))
+            .collect();
+        let fields = docs
+            .iter()
+            .map(|d| resolve(&spec, &templates, d))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Task {
+            spec,
+            path: path.into(),
+            docs,
+            fields,
+            fewshot_docs: FewshotPool::Scored,
+            templates,
+            data_paths: vec![path.into()],
+            lmeval_config: None,
+        })
+    }
 }
 
 /// Writes a spec and its documents into `dir`: `NAME.toml` and one JSONL file per split,

@@ -1,0 +1,165 @@
+//! `emergent eval` against lm-evaluation-harness 0.4.13's own command line on the same
+//! YAML tasks and checkpoint (goldens from reference/make_lmeval_yaml_goldens.sh): the
+//! results JSON and every samples JSONL, compared field by field: prompts, documents and
+//! the three hashes exactly, log-likelihoods and aggregates within 1e-4.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn reference() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference")
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_emergent"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+/// Numbers (and numbers written as strings, as lm-eval logs responses) within a
+/// relative 1e-4; everything else equal; the same keys, except `skip` (paths).
+fn compare(ours: &Value, theirs: &Value, at: &str, skip: &[&str], worst: &mut f64) {
+    if skip.contains(&at) {
+        return;
+    }
+    let num = |v: &Value| match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse::<f64>().ok().filter(|_| s != "N/A"),
+        _ => None,
+    };
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut ka: Vec<&String> = a
+                .keys()
+                .filter(|k| !skip.contains(&format!("{at}.{k}").as_str()))
+                .collect();
+            let mut kb: Vec<&String> = b
+                .keys()
+                .filter(|k| !skip.contains(&format!("{at}.{k}").as_str()))
+                .collect();
+            ka.sort();
+            kb.sort();
+            assert_eq!(ka, kb, "{at}: keys differ");
+            for k in ka {
+                compare(&a[k], &b[k], &format!("{at}.{k}"), skip, worst);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{at}: lengths differ");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                compare(x, y, &format!("{at}[{i}]"), skip, worst);
+            }
+        }
+        _ => match (num(ours), num(theirs)) {
+            (Some(x), Some(y)) if ours.is_number() == theirs.is_number() => {
+                let d = (x - y).abs() / y.abs().max(1.0);
+                *worst = worst.max(d);
+                assert!(d < 1e-4, "{at}: {x} vs {y}");
+            }
+            _ => assert_eq!(ours, theirs, "{at}"),
+        },
+    }
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn only_file(dir: &Path, prefix: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+        .collect();
+    assert_eq!(found.len(), 1, "{prefix}* in {}: {found:?}", dir.display());
+    found[0].clone()
+}
+
+#[test]
+fn yaml_tasks_give_lm_evaluation_harness_files() {
+    let tasks = reference().join("lmeval-yaml");
+    let golden = reference().join("goldens/lmeval-yaml");
+    let out = tempfile::tempdir().unwrap();
+    let o = run_in(
+        &tasks,
+        &[
+            "eval",
+            "--model",
+            "hf",
+            "--model_args",
+            "pretrained=../goldens/checkpoint/model,dtype=float32",
+            "--tasks",
+            "where_group,sums,stories",
+            "--include_path",
+            ".",
+            "--batch_size",
+            "1",
+            "--device",
+            "cpu",
+            "--seed",
+            "1234",
+            "--output_path",
+            out.path().to_str().unwrap(),
+            "--log_samples",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = out.path().join("..__goldens__checkpoint__model");
+    let ours = read_json(&only_file(&dir, "results_"));
+    let theirs = read_json(&golden.join("results.json"));
+    let mut worst = 0.0f64;
+    // What describes the machine, the clock or the Python stack is not compared.
+    let machine = [
+        "git_hash",
+        "date",
+        "pretty_env_info",
+        "transformers_version",
+        "lm_eval_version",
+        "upper_git_hash",
+        "total_evaluation_time_seconds",
+        "start_time",
+        "end_time",
+        "emergent_version",
+    ];
+    let mut skip: Vec<String> = machine.iter().map(|k| format!(".{k}")).collect();
+    for k in [
+        "model_dtype",
+        "model_revision",
+        "model_sha",
+        "batch_sizes",
+        "use_cache",
+    ] {
+        skip.push(format!(".config.{k}"));
+    }
+    for t in ["where_a", "where_b", "sums", "stories"] {
+        for k in ["pretrained", "dtype"] {
+            skip.push(format!(".configs.{t}.metadata.{k}"));
+        }
+    }
+    let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
+    compare(&ours, &theirs, "", &skip, &mut worst);
+    for t in ["where_a", "where_b", "sums", "stories"] {
+        let ours: Vec<Value> = std::fs::read_to_string(only_file(&dir, &format!("samples_{t}_")))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let theirs: Vec<Value> = std::fs::read_to_string(golden.join(format!("samples_{t}.jsonl")))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        compare(
+            &Value::Array(ours),
+            &Value::Array(theirs),
+            t,
+            &[],
+            &mut worst,
+        );
+    }
+    eprintln!("worst relative difference from lm-eval: {worst:.2e}");
+}

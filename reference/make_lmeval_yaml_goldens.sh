@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# lm-eval YAML goldens (CI never runs this; it reads the goldens): lm-evaluation-harness
+# 0.4.13's own command line on the YAML tasks of reference/lmeval-yaml/ (an `include`, a
+# group aggregated by size and unweighted, CSV and JSON-array data, generation with
+# filters, a rolling log-likelihood task), on the tiny emergent checkpoint. Its results
+# JSON and per-sample JSONL go to reference/goldens/lmeval-yaml/ with the dates taken
+# out of their names. Run from reference/lmeval-yaml/ with relative paths, as the test
+# runs emergent, so that both tools name the model alike.
+set -euo pipefail
+source "$(dirname "$0")/venv.sh"
+"$py" -m pip install -q "lm-eval[hf]==0.4.13"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+out=$here/goldens/lmeval-yaml
+tmp=$(mktemp -d)
+cd "$here/lmeval-yaml"
+"$py" make_data.py
+"$venv/bin/lm_eval" run --model hf --model_args pretrained=../goldens/checkpoint/model,dtype=float32 \
+  --tasks where_group,sums,stories --include_path . --batch_size 1 --device cpu \
+  --output_path "$tmp" --log_samples --seed 1234
+rm -rf "$out" && mkdir -p "$out"
+for f in $(find "$tmp" -type f); do
+  name=$(basename "$f" | sed -E 's/_[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9.-]+\.(json|jsonl)$/.\1/')
+  cp "$f" "$out/$name"
+done
+ls -l "$out"
