@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 cd "$here/lmeval-yaml"
 "$py" make_data.py
 "$venv/bin/lm_eval" run --model hf --model_args pretrained=../goldens/checkpoint/model,dtype=float32 \
-  --tasks where_group,sums,stories --include_path . --batch_size 1 --device cpu \
+  --tasks where_group,sums,stories,story_text --include_path . --batch_size 1 --device cpu \
   --output_path "$tmp" --log_samples --seed 1234
 rm -rf "$out" && mkdir -p "$out"
 for f in $(find "$tmp" -type f); do

@@ -37,3 +37,14 @@ with open("data/stories.jsonl", "w") as f:
         for _ in range(1 + 3 * k):
             said.append(f"{r.choice(names)} lives in {r.choice(cities)}.")
         f.write(json.dumps({"text": " ".join(said) + ("\n\nThe end." if k % 3 == 0 else "")}) + "\n")
+
+# A user's own text file (`emergent eval --text data/story.txt`) and the same text as
+# one JSON document, for lm-eval's rolling task `story_text`.
+lines = []
+for _ in range(40):
+    lines.append(f"{r.choice(names)} went to {r.choice(cities)}, and {r.choice(names)} stayed home.")
+story = "\n".join(lines) + "\n"
+with open("data/story.txt", "w") as f:
+    f.write(story)
+with open("data/story.jsonl", "w") as f:
+    f.write(json.dumps({"text": story}) + "\n")

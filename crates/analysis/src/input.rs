@@ -444,6 +444,7 @@ fn json_files(path: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// What a result file's path says: run, size, step and tokens per step.
+#[derive(Debug)]
 struct FileFacts {
     run: String,
     size: String,
@@ -452,15 +453,119 @@ struct FileFacts {
     tokens_per_step: f64,
 }
 
+/// How a results file without `step<N>` in its name is placed: the step (else taken from
+/// the model's name, `…/step1000` or `…/checkpoint-1000`) and the tokens per step (else
+/// the folder's `-0.5MtokBS`, else Pythia's).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LmevalPlacement {
+    pub step: Option<u64>,
+    pub tokens_per_step: Option<f64>,
+}
+
+/// A step in a name: `step1000`, `step-1000`, `global_step1000`, `checkpoint-1000`.
+fn step_in(name: &str) -> Option<u64> {
+    let digits = |s: &str| s.trim_start_matches(['-', '_']).parse::<u64>().ok();
+    name.rsplit_once("step")
+        .and_then(|(_, s)| digits(s))
+        .or_else(|| name.strip_prefix("checkpoint").and_then(digits))
+}
+
+/// The model an lm-eval results file names: `model_name`, else `model_args`' pretrained.
+fn model_name_of(json: &serde_json::Value) -> Option<String> {
+    if let Some(n) = json.get("model_name").and_then(|v| v.as_str()) {
+        return Some(n.to_string());
+    }
+    match json.pointer("/config/model_args") {
+        Some(serde_json::Value::String(s)) => s
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("pretrained="))
+            .map(str::to_string),
+        Some(v) => v
+            .get("pretrained")
+            .and_then(|p| p.as_str())
+            .map(str::to_string),
+        None => None,
+    }
+}
+
 /// `…/pythia-70m-deduped/zero-shot/70m-deduped_step3000.json`: the model folder names
 /// the size, the file name the step; a `baseline`/`intervention` sub-folder is its own
-/// run, a `zero-shot`/`five-shot` one is not.
-fn file_facts(path: &Path) -> std::result::Result<FileFacts, String> {
+/// run, a `zero-shot`/`five-shot` one is not. Without a step in the file name, the step
+/// comes from `placement` or the model's name in the file, the run from the model's
+/// name and the size from it or the file's parameter count.
+fn file_facts(
+    path: &Path,
+    json: &serde_json::Value,
+    placement: LmevalPlacement,
+) -> std::result::Result<FileFacts, String> {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let step = stem
+    let in_file_name = stem
         .rsplit_once("step")
-        .and_then(|(_, s)| s.parse::<u64>().ok())
-        .ok_or_else(|| format!("{}: no `step<N>` in the file name", path.display()))?;
+        .and_then(|(_, s)| s.parse::<u64>().ok());
+    match (in_file_name, placement.step) {
+        (Some(step), None) => folder_facts(path, step, placement),
+        _ => model_facts(path, json, placement),
+    }
+}
+
+fn model_facts(
+    path: &Path,
+    json: &serde_json::Value,
+    placement: LmevalPlacement,
+) -> std::result::Result<FileFacts, String> {
+    let name = model_name_of(json).unwrap_or_default();
+    let parts: Vec<&str> = name
+        .split(['/', '\\'])
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+        .collect();
+    let at = parts.iter().rposition(|p| step_in(p).is_some());
+    let step = placement
+        .step
+        .or_else(|| at.and_then(|i| step_in(parts[i])))
+        .ok_or_else(|| {
+            format!(
+                "{}: no step: neither the file name (`step<N>`) nor the model `{name}` (`…/step<N>`, `…/checkpoint-<N>`) names one; give it with --step N",
+                path.display()
+            )
+        })?;
+    let run_parts = match at {
+        Some(i) if i > 0 => &parts[..i],
+        _ => &parts[..],
+    };
+    let run = run_parts
+        .last()
+        .map_or_else(|| "model".to_string(), |p| p.to_string());
+    let from_name = run_parts
+        .iter()
+        .rev()
+        .flat_map(|p| p.split(['-', '_']))
+        .find_map(|p| parse_size(p).map(|n| (n, p.to_string())));
+    let from_count = json
+        .pointer("/config/model_num_parameters")
+        .and_then(|v| v.as_f64())
+        .filter(|&n| n > 0.0)
+        .map(|n| (n, human_count(n)));
+    let (params, size) = from_name.or(from_count).ok_or_else(|| {
+        format!(
+            "{}: the model `{name}` names no size (like 70m) and the file gives no config.model_num_parameters",
+            path.display()
+        )
+    })?;
+    let tokens_per_step = placement.tokens_per_step.unwrap_or(PYTHIA_TOKENS_PER_STEP);
+    Ok(FileFacts {
+        run,
+        size,
+        params,
+        step,
+        tokens_per_step,
+    })
+}
+
+fn folder_facts(
+    path: &Path,
+    step: u64,
+    placement: LmevalPlacement,
+) -> std::result::Result<FileFacts, String> {
     let dirs: Vec<&str> = path
         .ancestors()
         .skip(1)
@@ -487,10 +592,12 @@ fn file_facts(path: &Path) -> std::result::Result<FileFacts, String> {
                 path.display()
             )
         })?;
-    let tokens_per_step = parts
-        .iter()
-        .find_map(|p| p.strip_suffix("MtokBS")?.parse::<f64>().ok())
-        .map_or(PYTHIA_TOKENS_PER_STEP, |m| m * 1_048_576.0);
+    let tokens_per_step = placement.tokens_per_step.unwrap_or_else(|| {
+        parts
+            .iter()
+            .find_map(|p| p.strip_suffix("MtokBS")?.parse::<f64>().ok())
+            .map_or(PYTHIA_TOKENS_PER_STEP, |m| m * 1_048_576.0)
+    });
     let run = match sub {
         Some(s) => format!("{model_dir}/{s}"),
         None => model_dir.to_string(),
@@ -508,9 +615,14 @@ fn file_facts(path: &Path) -> std::result::Result<FileFacts, String> {
 /// `<metric>_stderr`), a file or a folder of them. They hold no loss: analyse them
 /// against tokens, compute, size or another task's metric.
 pub fn read_lmeval(path: &Path) -> Result<Loaded> {
+    read_lmeval_placed(path, LmevalPlacement::default())
+}
+
+/// [`read_lmeval`], placing files whose names give no step as `placement` says.
+pub fn read_lmeval_placed(path: &Path, placement: LmevalPlacement) -> Result<Loaded> {
     let mut out = Loaded::default();
     for file in json_files(path)? {
-        match lmeval_file(&file) {
+        match lmeval_file(&file, placement) {
             Ok(mut obs) => out.obs.append(&mut obs),
             Err(e) => out.rejected.push(e),
         }
@@ -518,11 +630,11 @@ pub fn read_lmeval(path: &Path) -> Result<Loaded> {
     Ok(out)
 }
 
-fn lmeval_file(file: &Path) -> std::result::Result<Vec<Obs>, String> {
-    let facts = file_facts(file)?;
+fn lmeval_file(file: &Path, placement: LmevalPlacement) -> std::result::Result<Vec<Obs>, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let facts = file_facts(file, &json, placement)?;
     let results = json
         .get("results")
         .and_then(|r| r.as_object())
@@ -538,7 +650,21 @@ fn lmeval_file(file: &Path) -> std::result::Result<Vec<Obs>, String> {
         let Some(metrics) = metrics.as_object() else {
             continue;
         };
+        // lm-eval 0.4 gives each task's shots in `n-shot`.
+        let shots = json
+            .pointer(&format!(
+                "/n-shot/{}",
+                task.replace('~', "~0").replace('/', "~1")
+            ))
+            .and_then(|v| v.as_u64())
+            .map_or(shots, |s| s as u32);
         for (metric, value) in metrics {
+            if matches!(
+                metric.as_str(),
+                "name" | "alias" | "sample_len" | "sample_count"
+            ) {
+                continue;
+            }
             let Some(value) = value.as_f64() else {
                 continue;
             };
@@ -697,6 +823,8 @@ mod tests {
 
     #[test]
     fn pythia_paths_name_run_size_step_and_batch() {
+        let none = serde_json::Value::Null;
+        let file_facts = |p: &Path| file_facts(p, &none, LmevalPlacement::default());
         let f = file_facts(Path::new(
             "x/pythia-v1/pythia-160m-0.5MtokBS/160m-0.5MtokBS_step3000.json",
         ))
@@ -720,5 +848,34 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(h.run, "pythia-410m-deduped/intervention");
+    }
+
+    #[test]
+    fn lm_eval_output_folders_take_the_step_from_the_model() {
+        let p =
+            Path::new("out/__runs__llama-d64__step1500/results_2026-12-02T06-08-15.870995.json");
+        let json = serde_json::json!({"model_name": "/runs/llama-d64/step1500",
+            "config": {"model_num_parameters": 32800}});
+        let at = LmevalPlacement::default();
+        let f = file_facts(p, &json, at).unwrap();
+        assert_eq!(
+            (f.run.as_str(), f.step, f.size.as_str()),
+            ("llama-d64", 1500, "32.8K")
+        );
+        let json = serde_json::json!({"model_name": "ckpt/pythia-70m/checkpoint-300"});
+        let f = file_facts(p, &json, at).unwrap();
+        assert_eq!((f.run.as_str(), f.step, f.params), ("pythia-70m", 300, 7e7));
+        let json = serde_json::json!({"config": {"model_args": "pretrained=m/final,dtype=float32", "model_num_parameters": 5e6}});
+        let e = file_facts(p, &json, at).unwrap_err();
+        assert!(e.contains("--step"), "{e}");
+        let placed = LmevalPlacement {
+            step: Some(7),
+            tokens_per_step: Some(1000.0),
+        };
+        let f = file_facts(p, &json, placed).unwrap();
+        assert_eq!(
+            (f.run.as_str(), f.step, f.tokens_per_step),
+            ("final", 7, 1000.0)
+        );
     }
 }

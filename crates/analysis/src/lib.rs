@@ -21,7 +21,8 @@ pub use findings::{
 };
 pub use input::{
     human_count, is_proportion, known_baseline, metric_baseline, metric_lower_is_better, read_csv,
-    read_lmeval, read_samples, DocScores, InputError, Loaded, Obs,
+    read_lmeval, read_lmeval_placed, read_samples, DocScores, InputError, LmevalPlacement, Loaded,
+    Obs,
 };
 pub use isotonic::{isotonic, r2_loss_and_size};
 pub use robust::{judge, Extrapolation, NoiseModel, Stability, Verdict};

@@ -11,8 +11,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use emergent_analysis::claims::Claims;
 use emergent_analysis::{
-    analyze_with_progress, curve_from_obs, metric_baseline, read_csv, read_lmeval, read_samples,
-    CurvePoint, DocScores, Findings, Kind, Obs, Options, Rules, XAxis,
+    analyze_with_progress, curve_from_obs, metric_baseline, read_csv, read_lmeval_placed,
+    read_samples, CurvePoint, DocScores, Findings, Kind, LmevalPlacement, Obs, Options, Rules,
+    XAxis,
 };
 use emergent_store::Store;
 
@@ -25,6 +26,13 @@ pub struct AnalyzeArgs {
     /// directory of such JSON files (e.g. ../shared/data/pythia-evals/pythia-v1).
     #[arg(long)]
     pub results: Option<PathBuf>,
+    /// The step of lm-eval results files whose names and models name none.
+    #[arg(long)]
+    pub step: Option<u64>,
+    /// Tokens per step of imported lm-eval results (default: the folder's `-0.5MtokBS`,
+    /// else Pythia's 2,097,152).
+    #[arg(long)]
+    pub tokens_per_step: Option<f64>,
     /// The x axis: loss, tokens, flops, params, or TASK:METRIC (another task's metric
     /// at the same checkpoint; a perplexity is taken as its log, a cross-entropy).
     #[arg(long, default_value = "loss")]
@@ -60,6 +68,8 @@ impl AnalyzeArgs {
         AnalyzeArgs {
             study_dir: Some(dir.to_path_buf()),
             results: None,
+            step: None,
+            tokens_per_step: None,
             x: XAxis::Loss,
             out: None,
             bootstrap: 200,
@@ -167,7 +177,7 @@ fn from_study(dir: &Path) -> Result<(Vec<Obs>, Vec<CurvePoint>, Vec<String>)> {
     Ok((obs, curve, warn))
 }
 
-fn from_results(path: &Path) -> Result<(Vec<Obs>, Vec<String>)> {
+fn from_results(path: &Path, placement: LmevalPlacement) -> Result<(Vec<Obs>, Vec<String>)> {
     if !path.exists() {
         bail!("--results {}: no such file or directory", path.display());
     }
@@ -177,7 +187,7 @@ fn from_results(path: &Path) -> Result<(Vec<Obs>, Vec<String>)> {
     {
         read_csv(path)
     } else if path.is_dir() || path.extension().is_some_and(|e| e == "json") {
-        read_lmeval(path)
+        read_lmeval_placed(path, placement)
     } else {
         bail!(
             "{}: --results takes a .csv file, a .json file or a directory of them",
@@ -397,7 +407,11 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
         None => (Vec::new(), Vec::new(), Vec::new()),
     };
     if let Some(path) = &args.results {
-        let (mut more, mut bad) = from_results(path)?;
+        let placement = LmevalPlacement {
+            step: args.step,
+            tokens_per_step: args.tokens_per_step,
+        };
+        let (mut more, mut bad) = from_results(path, placement)?;
         obs.append(&mut more);
         rejected.append(&mut bad);
     }

@@ -331,6 +331,9 @@ pub fn eval_model(args: &EvalArgs, model: &str) -> Result<()> {
             }
         }
     }
+    if nodes.is_empty() {
+        bail!("no task to score ({failed} failed to load)");
+    }
     let (mut lm, tokenizer) = load_model(&p.model_path)?;
     let mut scored: BTreeMap<String, (TaskResult, Vec<SampleRecord>)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();

@@ -93,7 +93,7 @@ fn yaml_tasks_give_lm_evaluation_harness_files() {
             "--model_args",
             "pretrained=../goldens/checkpoint/model,dtype=float32",
             "--tasks",
-            "where_group,sums,stories",
+            "where_group,sums,stories,story_text",
             "--include_path",
             ".",
             "--batch_size",
@@ -135,14 +135,14 @@ fn yaml_tasks_give_lm_evaluation_harness_files() {
     ] {
         skip.push(format!(".config.{k}"));
     }
-    for t in ["where_a", "where_b", "sums", "stories"] {
+    for t in ["where_a", "where_b", "sums", "stories", "story_text"] {
         for k in ["pretrained", "dtype"] {
             skip.push(format!(".configs.{t}.metadata.{k}"));
         }
     }
     let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
     compare(&ours, &theirs, "", &skip, &mut worst);
-    for t in ["where_a", "where_b", "sums", "stories"] {
+    for t in ["where_a", "where_b", "sums", "stories", "story_text"] {
         let ours: Vec<Value> = std::fs::read_to_string(only_file(&dir, &format!("samples_{t}_")))
             .unwrap()
             .lines()
@@ -162,4 +162,81 @@ fn yaml_tasks_give_lm_evaluation_harness_files() {
         );
     }
     eprintln!("worst relative difference from lm-eval: {worst:.2e}");
+}
+
+/// `eval --text FILE` is lm-eval's rolling perplexity over the file as one document.
+#[test]
+fn text_files_get_lm_evaluation_harness_perplexities() {
+    let tasks = reference().join("lmeval-yaml");
+    let out = tempfile::tempdir().unwrap();
+    let results = out.path().join("r.json");
+    let o = run_in(
+        &tasks,
+        &[
+            "eval",
+            "--model",
+            "../goldens/checkpoint/model",
+            "--text",
+            "data/story.txt",
+            "--output_path",
+            results.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ours = read_json(&only_file(out.path(), "r_"));
+    let theirs = read_json(&reference().join("goldens/lmeval-yaml/results.json"));
+    let (a, b) = (
+        &ours["results"]["text-story"],
+        &theirs["results"]["story_text"],
+    );
+    for m in [
+        "word_perplexity,none",
+        "byte_perplexity,none",
+        "bits_per_byte,none",
+    ] {
+        let (x, y) = (a[m].as_f64().unwrap(), b[m].as_f64().unwrap());
+        assert!(((x - y) / y).abs() < 1e-5, "{m}: {x} vs {y}");
+    }
+    assert!(String::from_utf8_lossy(&o.stdout).contains("bits_per_byte"));
+}
+
+/// lm-eval output folders of several checkpoints are read back by `emergent analyze`,
+/// each step from its model's folder name, with the samples beside them.
+#[test]
+fn lm_eval_outputs_are_read_back_by_analyze() {
+    let out = tempfile::tempdir().unwrap();
+    let model = reference().join("goldens/checkpoint/model");
+    let task = reference().join("lmeval-yaml/where_group.yaml");
+    for step in [100, 200] {
+        let ckpt = out.path().join("ladder-32k").join(format!("step{step}"));
+        std::fs::create_dir_all(&ckpt).unwrap();
+        for f in std::fs::read_dir(&model).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, ckpt.join(f.file_name().unwrap())).unwrap();
+        }
+        let o = run_in(
+            out.path(),
+            &[
+                "eval",
+                "--model",
+                ckpt.to_str().unwrap(),
+                "--tasks",
+                task.to_str().unwrap(),
+                "--output_path",
+                "lm",
+                "--log_samples",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = run_in(
+        out.path(),
+        &["analyze", "--results", "lm", "--x", "tokens", "--out", "an"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let findings = read_json(&out.path().join("an/findings.json"));
+    let text = findings.to_string();
+    for t in ["where_a", "where_b", "where_group"] {
+        assert!(text.contains(t), "{t} missing from the findings");
+    }
 }

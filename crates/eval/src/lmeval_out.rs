@@ -622,7 +622,11 @@ pub fn results_json(
         entries.insert(name.clone(), task_entry(run));
         order.push(name.clone());
         configs.insert(name.clone(), config_dump(t, run.result.shots, info));
-        versions.insert(name.clone(), t.spec.version.clone().unwrap_or(Json::Null));
+        // lm-eval reports a configured task without a version as version "Yaml".
+        versions.insert(
+            name.clone(),
+            t.spec.version.clone().unwrap_or(json!("Yaml")),
+        );
         nshot.insert(name.clone(), json!(run.result.shots));
         let hib: Map<String, Json> = lmeval_metrics(t)
             .into_iter()
