@@ -1,6 +1,9 @@
-//! Tasks and their scoring, following lm-evaluation-harness. A task is a spec (TOML,
-//! with Jinja templates) and documents (JSONL); a model answers log-likelihood requests
-//! (batched over a shared prompt's key/value cache) and greedy generation requests.
+//! Tasks and their scoring, following lm-evaluation-harness. A task is a spec (emergent's
+//! TOML or lm-eval's YAML, with Jinja templates; groups of tasks aggregated as lm-eval
+//! aggregates them) and documents (JSONL, JSON, CSV or Parquet); a model answers
+//! log-likelihood requests (batched over a shared prompt's key/value cache), rolling
+//! log-likelihoods over whole texts and greedy generation requests. Results and
+//! per-sample records are also written as lm-eval's own output files.
 
 mod extract;
 mod lmeval_out;
@@ -23,12 +26,12 @@ pub use model_io::{load_model, Model};
 pub use pyrandom::PyRandom;
 pub use score::{evaluate, EvalOptions, SampleRecord, Scorer, BYTES, WORDS};
 pub use task::{
-    dataset_candidates, load_task, load_task_with_data, write_task, Doc, DocFields, FewshotConfig,
+    dataset_candidates, load_task, load_task_with_data, twin_text, write_task, Doc, DocFields, FewshotConfig,
     FewshotPool, FilterFunction, FilterSpec, GenerationKwargs, MetricSpec, OutputType, Sampler,
     Task, TaskSpec,
 };
 pub use template::{Field, Resolved, Templates};
 pub use yaml::{
     higher_is_better, is_yaml, metric_aggregation, py_str, read_config, select_tasks, shipped_spec,
-    AggregateMetric, Config, Group, Node, Selector, TaskIndex,
+    to_lmeval_yaml,    AggregateMetric, Config, Group, Node, Selector, TaskIndex,
 };

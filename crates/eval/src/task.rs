@@ -709,7 +709,18 @@ impl Task {
     }
 }
 
-/// Writes a spec and its documents into `dir`: `NAME.toml` and one JSONL file per split,
+/// A spec's lm-eval YAML twin, headed by a comment that says what it is.
+pub fn twin_text(spec: &TaskSpec) -> Result<String> {
+    Ok(format!(
+        "# {}.toml in lm-evaluation-harness's task format (emergent reads either, with the\n\
+         # same result; lm-eval resolves data_files from its working directory).\n{}",
+        spec.task,
+        crate::yaml::to_lmeval_yaml(spec)?
+    ))
+}
+
+/// Writes a spec and its documents into `dir`: `NAME.toml` (and its lm-eval twin
+/// `NAME.yaml`) and one JSONL file per split,
 /// `splits` naming each split's documents (the spec's `data_files` names its file).
 pub fn write_task(dir: &Path, spec: &TaskSpec, splits: &[(&str, &[Doc])]) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
@@ -729,6 +740,9 @@ pub fn write_task(dir: &Path, spec: &TaskSpec, splits: &[(&str, &[Doc])]) -> Res
     let path = dir.join(format!("{}.toml", spec.task));
     std::fs::write(&path, toml::to_string(spec)?)
         .with_context(|| format!("writing {}", path.display()))?;
+    let twin = dir.join(format!("{}.yaml", spec.task));
+    std::fs::write(&twin, twin_text(spec)?)
+        .with_context(|| format!("writing {}", twin.display()))?;
     Ok(path)
 }
 

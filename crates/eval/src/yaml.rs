@@ -1060,3 +1060,111 @@ pub fn select_tasks(
         })
         .collect()
 }
+
+/// A spec as an lm-eval YAML task config, read back by emergent as the same spec.
+/// emergent's own options go where lm-eval keeps free-form data (`metadata.baseline`)
+/// or, for `fewshot_config.match_field`, stay where lm-eval refuses them rather than
+/// scoring other prompts.
+pub fn to_lmeval_yaml(spec: &TaskSpec) -> Result<String> {
+    let mut m = Map::new();
+    let put = |m: &mut Map<String, Json>, k: &str, v: Json| {
+        m.insert(k.to_string(), v);
+    };
+    put(&mut m, "task", json!(spec.task));
+    if let Some(a) = &spec.alias {
+        put(&mut m, "task_alias", json!(a));
+    }
+    match &spec.dataset_path {
+        Some(p) if spec.data_files.is_empty() => {
+            put(&mut m, "dataset_path", json!(p));
+            if let Some(n) = &spec.dataset_name {
+                put(&mut m, "dataset_name", json!(n));
+            }
+        }
+        _ => {
+            let format = spec
+                .data_files
+                .values()
+                .next()
+                .and_then(|f| Path::new(f).extension())
+                .and_then(|e| e.to_str())
+                .map_or("json", |e| match e {
+                    "csv" => "csv",
+                    "parquet" => "parquet",
+                    _ => "json",
+                });
+            put(&mut m, "dataset_path", json!(format));
+            put(&mut m, "dataset_kwargs", json!({ "data_files": spec.data_files }));
+        }
+    }
+    put(&mut m, "output_type", json!(spec.output_type.name()));
+    for (k, v) in [
+        ("training_split", &spec.training_split),
+        ("validation_split", &spec.validation_split),
+        ("test_split", &spec.test_split),
+        ("fewshot_split", &spec.fewshot_split),
+    ] {
+        if let Some(v) = v {
+            put(&mut m, k, json!(v));
+        }
+    }
+    if !spec.description.is_empty() {
+        put(&mut m, "description", json!(spec.description));
+    }
+    put(&mut m, "doc_to_text", serde_json::to_value(&spec.doc_to_text)?);
+    if let Some(c) = &spec.doc_to_choice {
+        put(&mut m, "doc_to_choice", serde_json::to_value(c)?);
+    }
+    put(&mut m, "doc_to_target", serde_json::to_value(&spec.doc_to_target)?);
+    if spec.target_delimiter != " " {
+        put(&mut m, "target_delimiter", json!(spec.target_delimiter));
+    }
+    if spec.fewshot_delimiter != "\n\n" {
+        put(&mut m, "fewshot_delimiter", json!(spec.fewshot_delimiter));
+    }
+    put(&mut m, "num_fewshot", json!(spec.num_fewshot));
+    if spec.fewshot_config != FewshotConfig::default() {
+        let mut f = Map::new();
+        let sampler = match spec.fewshot_config.sampler {
+            Sampler::Default => "default",
+            Sampler::FirstN => "first_n",
+        };
+        f.insert("sampler".into(), json!(sampler));
+        if let Some(mf) = &spec.fewshot_config.match_field {
+            f.insert("match_field".into(), json!(mf));
+        }
+        put(&mut m, "fewshot_config", Json::Object(f));
+    }
+    if spec.output_type == OutputType::GenerateUntil {
+        put(&mut m, "generation_kwargs", serde_json::to_value(&spec.generation_kwargs)?);
+    }
+    if !spec.filter_list.is_empty() {
+        let filters: Vec<Json> = spec
+            .filter_list
+            .iter()
+            .map(|f| {
+                let first = match f.function {
+                    FilterFunction::Regex => json!({
+                        "function": "regex",
+                        "regex_pattern": f.regex_pattern,
+                        "group_select": f.group_select,
+                        "fallback": f.fallback,
+                    }),
+                    FilterFunction::RemoveWhitespace => json!({"function": "remove_whitespace"}),
+                };
+                json!({"name": f.name, "filter": [first, {"function": "take_first"}]})
+            })
+            .collect();
+        put(&mut m, "filter_list", json!(filters));
+    }
+    if !spec.metric_list.is_empty() {
+        put(&mut m, "metric_list", serde_json::to_value(&spec.metric_list)?);
+    }
+    let mut meta = Map::new();
+    meta.insert("version".into(), spec.version.clone().unwrap_or(json!(1.0)));
+    if let Some(b) = spec.baseline {
+        meta.insert("baseline".into(), json!(b));
+    }
+    put(&mut m, "metadata", Json::Object(meta));
+    Ok(serde_yaml::to_string(&m)?)
+}

@@ -232,3 +232,51 @@ fn fewshot_match_field_must_exist() {
     let err = evaluate(&mut scorer, &task, &opts, &mut |_| {}).unwrap_err();
     assert!(format!("{err:#}").contains("`subjekt`"), "{err:#}");
 }
+
+/// Every shipped spec has its lm-eval YAML twin beside it, current, read back as the same
+/// spec, and scored the same (EMERGENT_BLESS=1 rewrites the twins).
+#[test]
+fn shipped_specs_have_lm_eval_twins_that_score_the_same() {
+    let samples = repo().join("reference/benchmark-samples");
+    let gsm8k = repo().join("../shared/data/gsm8k");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(repo().join("tasks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 9, "{dirs:?}");
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let toml_path = dir.join(format!("{name}.toml"));
+        let yaml_path = dir.join(format!("{name}.yaml"));
+        let spec: emergent_eval::TaskSpec =
+            toml::from_str(&std::fs::read_to_string(&toml_path).unwrap()).unwrap();
+        let want = emergent_eval::twin_text(&spec).unwrap();
+        if std::env::var_os("EMERGENT_BLESS").is_some() {
+            std::fs::write(&yaml_path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&yaml_path).unwrap_or_default();
+        assert_eq!(have, want, "{} is stale: EMERGENT_BLESS=1 rewrites it", yaml_path.display());
+        let data = if name == "gsm8k" { &gsm8k } else { &samples };
+        if !data.exists() {
+            eprintln!("skipping {name}'s documents: {} is absent", data.display());
+            continue;
+        }
+        let from_toml = load_task_with_data(&toml_path, Some(data)).unwrap();
+        let from_yaml = load_task_with_data(&yaml_path, Some(data)).unwrap();
+        let mut read_back = from_yaml.spec.clone();
+        read_back.version = None;
+        assert_eq!(read_back, from_toml.spec, "{name}: the twin reads as another spec");
+        assert_eq!(from_yaml.docs, from_toml.docs, "{name}");
+        if name == "arc_easy" || name == "winogrande" {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut model, tok) = load_model(&widened_checkpoint(dir.path())).unwrap();
+            let mut s = Scorer { model: model.as_mut(), tokenizer: &tok };
+            let opts = EvalOptions::default();
+            let a = evaluate(&mut s, &from_toml, &opts, &mut |_| {}).unwrap();
+            let b = evaluate(&mut s, &from_yaml, &opts, &mut |_| {}).unwrap();
+            assert_eq!(a, b, "{name}: TOML and YAML score differently");
+        }
+    }
+}
