@@ -23,3 +23,24 @@ for f in $(find "$tmp" -type f); do
   cp "$f" "$out/$name"
 done
 ls -l "$out"
+
+# The same checkpoint with a ChatML chat template, through --apply_chat_template and
+# --system_instruction: reference/goldens/lmeval-yaml/chat/.
+chat=$tmp/chat-model
+mkdir -p "$chat" && cp "$here"/goldens/checkpoint/model/* "$chat"/
+"$py" - "$chat" <<'PY'
+import json, sys
+p = sys.argv[1] + "/tokenizer_config.json"
+cfg = json.load(open(p))
+cfg["chat_template"] = open("chatml.jinja").read()
+json.dump(cfg, open(p, "w"), indent=2)
+PY
+"$venv/bin/lm_eval" run --model hf --model_args pretrained="$chat",dtype=float32 \
+  --tasks where_a,sums --include_path . --batch_size 1 --device cpu --apply_chat_template \
+  --system_instruction "Answer briefly." --output_path "$tmp/chat-out" --log_samples --seed 1234
+mkdir -p "$out/chat"
+for f in $(find "$tmp/chat-out" -type f); do
+  name=$(basename "$f" | sed -E 's/_[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9.-]+\.(json|jsonl)$/.\1/')
+  cp "$f" "$out/chat/$name"
+done
+ls -l "$out/chat"

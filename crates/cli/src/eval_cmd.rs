@@ -10,8 +10,8 @@ use clap::Args;
 use serde_json::{json, Map, Value as Json};
 
 use emergent_eval::{
-    evaluate, load_model, results_json, sample_lines, select_tasks, write_outputs, EvalOptions,
-    Node, RunInfo, SampleRecord, Scorer, Task, TaskResult, TaskRun,
+    evaluate, load_chat_template, load_model, results_json, sample_lines, select_tasks,
+    write_outputs, EvalOptions, Node, RunInfo, SampleRecord, Scorer, Task, TaskResult, TaskRun,
 };
 
 #[derive(Args, Clone, Default)]
@@ -335,6 +335,17 @@ pub fn eval_model(args: &EvalArgs, model: &str) -> Result<()> {
         bail!("no task to score ({failed} failed to load)");
     }
     let (mut lm, tokenizer) = load_model(&p.model_path)?;
+    let mut p = p;
+    if args.apply_chat_template {
+        let t = load_chat_template(&p.model_path, &tokenizer)?.ok_or_else(|| {
+            anyhow!(
+                "--apply_chat_template: {} has no chat template (tokenizer_config.json's `chat_template`, chat_template.jinja or GGUF `tokenizer.chat_template`)",
+                p.model_path.display()
+            )
+        })?;
+        p.opts.chat_template = Some(std::sync::Arc::new(t));
+    }
+    p.opts.system_instruction = args.system_instruction.clone();
     let mut scored: BTreeMap<String, (TaskResult, Vec<SampleRecord>)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let tasks: Vec<&Task> = nodes.iter().flat_map(Node::tasks).collect();
@@ -400,8 +411,9 @@ pub fn eval_model(args: &EvalArgs, model: &str) -> Result<()> {
         eos_token: tokenizer
             .eos_id()
             .map(|id| (tokenizer.decode_with_special(&[id]), id)),
-        chat_template: None,
+        chat_template: p.opts.chat_template.as_ref().map(|t| t.source.clone()),
         system_instruction: args.system_instruction.clone(),
+        fewshot_as_multiturn: args.apply_chat_template.then_some(true),
         start_time,
         end_time: now(),
     };

@@ -240,3 +240,213 @@ fn lm_eval_outputs_are_read_back_by_analyze() {
         assert!(text.contains(t), "{t} missing from the findings");
     }
 }
+
+/// `--apply_chat_template` and `--system_instruction`: the model's own chat template
+/// around lm-eval's turns (few-shot examples as user and assistant turns).
+#[test]
+fn chat_templates_and_system_instructions_match_lm_evaluation_harness() {
+    let tasks = reference().join("lmeval-yaml");
+    let golden = reference().join("goldens/lmeval-yaml/chat");
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("chat-model");
+    std::fs::create_dir_all(&model).unwrap();
+    let src = reference().join("goldens/checkpoint/model");
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, model.join(f.file_name().unwrap())).unwrap();
+    }
+    let cfg_path = model.join("tokenizer_config.json");
+    let mut cfg = read_json(&cfg_path);
+    cfg["chat_template"] = std::fs::read_to_string(tasks.join("chatml.jinja"))
+        .unwrap()
+        .into();
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let o = run_in(
+        &tasks,
+        &[
+            "eval",
+            "--model",
+            "hf",
+            "--model_args",
+            &format!("pretrained={},dtype=float32", model.display()),
+            "--tasks",
+            "where_a,sums",
+            "--include_path",
+            ".",
+            "--batch_size",
+            "1",
+            "--apply_chat_template",
+            "--system_instruction",
+            "Answer briefly.",
+            "--output_path",
+            out.to_str().unwrap(),
+            "--log_samples",
+            "--seed",
+            "1234",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let ours = read_json(&only_file(&dir, "results_"));
+    let theirs = read_json(&golden.join("results.json"));
+    let mut skip: Vec<String> = [
+        "git_hash",
+        "date",
+        "pretty_env_info",
+        "transformers_version",
+        "lm_eval_version",
+        "upper_git_hash",
+        "total_evaluation_time_seconds",
+        "start_time",
+        "end_time",
+        "emergent_version",
+        "model_name",
+        "model_name_sanitized",
+    ]
+    .iter()
+    .map(|k| format!(".{k}"))
+    .collect();
+    for k in [
+        "model_dtype",
+        "model_revision",
+        "model_sha",
+        "batch_sizes",
+        "use_cache",
+        "model_args",
+    ] {
+        skip.push(format!(".config.{k}"));
+    }
+    for t in ["where_a", "sums"] {
+        skip.push(format!(".configs.{t}.metadata.pretrained"));
+        skip.push(format!(".configs.{t}.metadata.dtype"));
+    }
+    let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
+    let mut worst = 0.0f64;
+    compare(&ours, &theirs, "", &skip, &mut worst);
+    for t in ["where_a", "sums"] {
+        let lines = |p: PathBuf| -> Value {
+            Value::Array(
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect(),
+            )
+        };
+        let ours = lines(only_file(&dir, &format!("samples_{t}_")));
+        let theirs = lines(golden.join(format!("samples_{t}.jsonl")));
+        compare(&ours, &theirs, t, &[], &mut worst);
+    }
+    eprintln!("worst relative difference from lm-eval: {worst:.2e}");
+}
+
+/// lm-eval's flags: batch sizes change nothing, a fractional limit is a share, a missing
+/// output folder is made before scoring, and bad flags are refused before any work.
+#[test]
+fn lm_eval_flags_behave_as_lm_eval_spells_them() {
+    let tasks = reference().join("lmeval-yaml");
+    let tmp = tempfile::tempdir().unwrap();
+    let model = "pretrained=../goldens/checkpoint/model";
+    let results = |batch: &str, sub: &str| -> Value {
+        let out = tmp.path().join(sub).join("deeper");
+        let o = run_in(
+            &tasks,
+            &[
+                "eval",
+                "--model",
+                "hf",
+                "--model_args",
+                model,
+                "--tasks",
+                "where_a,sums",
+                "--include_path",
+                ".",
+                "--batch_size",
+                batch,
+                "--limit",
+                "0.5",
+                "--output_path",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let dir = std::fs::read_dir(&out)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        read_json(&only_file(&dir, "results_"))["results"].clone()
+    };
+    let one = results("1", "a");
+    assert_eq!(one, results("8", "b"), "batch sizes give other numbers");
+    assert_eq!(one, results("auto", "c"));
+    assert_eq!(
+        one["where_a"]["sample_len"], 7,
+        "--limit 0.5 of 14 documents"
+    );
+    // lm-eval's bootstrap standard error of perplexity (a loglikelihood task).
+    let out = tmp.path().join("ll.json");
+    let o = run_in(
+        &tasks,
+        &[
+            "eval",
+            "--model",
+            "../goldens/checkpoint/model",
+            "--tasks",
+            "../lmeval-tasks/lm-ll.toml",
+            "--output_path",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ours = read_json(&only_file(tmp.path(), "ll_"))["results"]["lm-ll"].clone();
+    let theirs = read_json(&reference().join("goldens/lmeval/lm-ll.json"))["results"].clone();
+    let mut worst = 0.0;
+    compare(&ours, &theirs, "lm-ll", &[], &mut worst);
+    for (flags, want) in [
+        (
+            vec!["--device", "cuda"],
+            "--device cuda: this build scores on the CPU only",
+        ),
+        (
+            vec!["--model_args", "pretrained=x,load_in_8bit=True"],
+            "`load_in_8bit` is not an argument",
+        ),
+        (
+            vec!["--model_args", "pretrained=x,dtype=bfloat16"],
+            "emergent scores in float32",
+        ),
+        (vec!["--log_samples"], "--log_samples needs --output_path"),
+        (vec!["--limit", "1.5"], "neither a count nor a fraction"),
+        (vec!["--batch_size", "0"], "--batch_size 0"),
+        (vec!["--seed", "1,2,3,4,5"], "at most 4 values"),
+    ] {
+        let mut args = vec![
+            "eval",
+            "--model",
+            "hf",
+            "--model_args",
+            model,
+            "--tasks",
+            "where_a",
+            "--include_path",
+            ".",
+        ];
+        if flags[0] == "--model_args" {
+            args.truncate(3);
+            args.push("--tasks");
+            args.push("where_a");
+        }
+        args.extend(flags.iter().copied());
+        let o = run_in(&tasks, &args);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && e.contains(want), "{flags:?}: {e}");
+    }
+}

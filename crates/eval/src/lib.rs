@@ -5,6 +5,7 @@
 //! log-likelihoods over whole texts and greedy generation requests. Results and
 //! per-sample records are also written as lm-eval's own output files.
 
+mod chat;
 mod extract;
 mod lmeval_out;
 mod metrics;
@@ -15,6 +16,7 @@ mod task;
 mod template;
 mod yaml;
 
+pub use chat::{maybe_delimit, ChatTemplate};
 pub use extract::{ExactMatch, Filter};
 pub use lmeval_out::{
     bootstrap_perplexity_stderr, config_dump, date_id, filter_keys, lmeval_metrics, output_files,
@@ -22,16 +24,16 @@ pub use lmeval_out::{
     TaskRun,
 };
 pub use metrics::{argmax, mean_stderr, MetricValue, TaskResult};
-pub use model_io::{load_model, Model};
+pub use model_io::{load_chat_template, load_model, Model};
 pub use pyrandom::PyRandom;
 pub use score::{evaluate, EvalOptions, SampleRecord, Scorer, BYTES, WORDS};
 pub use task::{
-    dataset_candidates, load_task, load_task_with_data, twin_text, write_task, Doc, DocFields, FewshotConfig,
-    FewshotPool, FilterFunction, FilterSpec, GenerationKwargs, MetricSpec, OutputType, Sampler,
-    Task, TaskSpec,
+    dataset_candidates, load_task, load_task_with_data, twin_text, write_task, Doc, DocFields,
+    FewshotConfig, FewshotPool, FilterFunction, FilterSpec, GenerationKwargs, MetricSpec,
+    OutputType, Sampler, Task, TaskSpec,
 };
 pub use template::{Field, Resolved, Templates};
 pub use yaml::{
     higher_is_better, is_yaml, metric_aggregation, py_str, read_config, select_tasks, shipped_spec,
-    to_lmeval_yaml,    AggregateMetric, Config, Group, Node, Selector, TaskIndex,
+    to_lmeval_yaml, AggregateMetric, Config, Group, Node, Selector, TaskIndex,
 };

@@ -128,6 +128,7 @@ pub struct RunInfo {
     pub eos_token: Option<(String, u32)>,
     pub chat_template: Option<String>,
     pub system_instruction: Option<String>,
+    pub fewshot_as_multiturn: Option<bool>,
     /// Seconds since the Unix epoch.
     pub start_time: f64,
     pub end_time: f64,
@@ -749,7 +750,10 @@ pub fn results_json(
         "system_instruction_sha".into(),
         json!(info.system_instruction.as_deref().map(sha256_hex)),
     );
-    out.insert("fewshot_as_multiturn".into(), Json::Null);
+    out.insert(
+        "fewshot_as_multiturn".into(),
+        json!(info.fewshot_as_multiturn),
+    );
     out.insert("chat_template".into(), json!(info.chat_template));
     out.insert(
         "chat_template_sha".into(),

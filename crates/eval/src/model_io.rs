@@ -33,6 +33,27 @@ pub fn load_model(path: &Path) -> Result<(Model, Tokenizer)> {
     Ok((backend.scorer(model), tok))
 }
 
+/// The chat template of a checkpoint directory or a GGUF file
+/// (`tokenizer.chat_template`), with the special tokens it may name.
+pub fn load_chat_template(path: &Path, tok: &Tokenizer) -> Result<Option<crate::ChatTemplate>> {
+    if path.is_dir() {
+        return crate::ChatTemplate::from_checkpoint(path);
+    }
+    let file = emergent_engine::GgufFile::open(path)?;
+    let Some(source) = file
+        .get("tokenizer.chat_template")
+        .and_then(GgufValue::as_str)
+    else {
+        return Ok(None);
+    };
+    let text = |id: Option<u32>| id.map_or(String::new(), |i| tok.decode_with_special(&[i]));
+    Ok(Some(crate::ChatTemplate {
+        source: source.to_string(),
+        bos_token: text(tok.bos_id()),
+        eos_token: text(tok.eos_id()),
+    }))
+}
+
 fn check_vocab(config: &ModelConfig, tok: &Tokenizer, path: &Path) -> Result<()> {
     let vocab = config.vocab_size;
     if tok.vocab_size() > vocab {

@@ -12,6 +12,7 @@ use serde_json::{json, Value as Json};
 use emergent_data::Tokenizer;
 use emergent_engine::{LanguageModel, ScoreGroup};
 
+use crate::chat::{maybe_delimit, ChatTemplate};
 use crate::extract::{is_py_space, ExactMatch, Filter};
 use crate::metrics::{argmax, mean_stderr, MetricValue, TaskResult};
 use crate::pyrandom::PyRandom;
@@ -46,6 +47,10 @@ pub struct EvalOptions {
     /// Score a continuation longer than the context on its last tokens (the record is
     /// marked) instead of refusing it, as lm-eval refuses it.
     pub score_long_continuations: bool,
+    /// Prompts in the model's chat template (lm-eval's `--apply_chat_template`).
+    pub chat_template: Option<std::sync::Arc<ChatTemplate>>,
+    /// lm-eval's `--system_instruction`: the system turn, before the task's description.
+    pub system_instruction: Option<String>,
 }
 
 impl EvalOptions {
@@ -72,6 +77,8 @@ impl Default for EvalOptions {
             limit_fraction: None,
             add_bos_token: None,
             score_long_continuations: false,
+            chat_template: None,
+            system_instruction: None,
         }
     }
 }
@@ -239,6 +246,49 @@ struct Prepared {
     choices: Vec<String>,
 }
 
+/// What surrounds a document's own text in its prompt.
+struct Prompt {
+    system: String,
+    /// Few-shot (question, answer) pairs.
+    examples: Vec<(String, String)>,
+    chat: Option<std::sync::Arc<ChatTemplate>>,
+    target_delimiter: String,
+    fewshot_delimiter: String,
+}
+
+impl Prompt {
+    /// The context for `text`: plain text as lm-eval joins it, or with a chat template
+    /// the system turn, each example as a user and an assistant turn (lm-eval's default
+    /// `fewshot_as_multiturn`), `text` as the last user turn and the assistant's opened.
+    fn context(&self, text: &str) -> Result<String> {
+        let Some(chat) = &self.chat else {
+            let mut out = self.system.clone();
+            for (q, a) in &self.examples {
+                out.push_str(q);
+                if !a.is_empty() {
+                    out.push_str(&self.target_delimiter);
+                    out.push_str(a);
+                    out.push_str(&self.fewshot_delimiter);
+                }
+            }
+            out.push_str(text);
+            return Ok(out);
+        };
+        let mut messages = Vec::new();
+        if !self.system.is_empty() {
+            messages.push(("system".to_string(), self.system.clone()));
+        }
+        for (q, a) in &self.examples {
+            messages.push(("user".to_string(), q.clone()));
+            if !a.is_empty() {
+                messages.push(("assistant".to_string(), a.clone()));
+            }
+        }
+        messages.push(("user".to_string(), text.to_string()));
+        chat.render(&messages, true)
+    }
+}
+
 fn answer_text(fields_choices: &Option<Vec<String>>, target: &Resolved) -> String {
     match target {
         Resolved::Index(i) => fields_choices
@@ -251,12 +301,32 @@ fn answer_text(fields_choices: &Option<Vec<String>>, target: &Resolved) -> Strin
 }
 
 impl Task {
-    /// The few-shot prefix for document `i`, drawing from `rnd` as lm-eval's sampler does.
-    fn fewshot_prefix(&self, i: usize, shots: usize, rnd: &mut PyRandom) -> Result<String> {
+    /// Document `i`'s prompt around its own text: the system turn (a system instruction
+    /// and the task's description) and the few-shot examples, drawn from `rnd` as
+    /// lm-eval's sampler draws them.
+    fn prompt(
+        &self,
+        i: usize,
+        shots: usize,
+        rnd: &mut PyRandom,
+        opts: &EvalOptions,
+    ) -> Result<Prompt> {
         let doc = &self.docs[i];
-        let mut out = self.templates.render(&self.spec.description, doc)?;
+        let description = self.templates.render(&self.spec.description, doc)?;
+        let system = maybe_delimit(
+            opts.system_instruction.as_deref().unwrap_or_default(),
+            &description,
+            &self.spec.fewshot_delimiter,
+        );
+        let mut prompt = Prompt {
+            system,
+            examples: Vec::new(),
+            chat: opts.chat_template.clone(),
+            target_delimiter: self.spec.target_delimiter.clone(),
+            fewshot_delimiter: self.spec.fewshot_delimiter.clone(),
+        };
         if shots == 0 {
-            return Ok(out);
+            return Ok(prompt);
         }
         let pool = match &self.fewshot_docs {
             FewshotPool::Scored => &self.docs,
@@ -283,14 +353,9 @@ impl Task {
             } else {
                 answer_text(&f.choices, &f.target)
             };
-            out.push_str(&q);
-            if !a.is_empty() {
-                out.push_str(&self.spec.target_delimiter);
-                out.push_str(&a);
-                out.push_str(&self.spec.fewshot_delimiter);
-            }
+            prompt.examples.push((q, a));
         }
-        Ok(out)
+        Ok(prompt)
     }
 
     /// lm-eval's default sampler: `random.sample` of the pool, without the document itself
@@ -369,9 +434,14 @@ impl Task {
         Ok(picked)
     }
 
-    fn prepare(&self, i: usize, prefix: &str) -> Prepared {
+    fn prepare(&self, i: usize, prompt: &Prompt) -> Result<Prepared> {
         let f = &self.fields[i];
-        let delim = &self.spec.target_delimiter;
+        // With a chat template the answer follows the assistant's turn directly (lm-eval).
+        let delim = if prompt.chat.is_some() {
+            ""
+        } else {
+            &self.spec.target_delimiter
+        };
         let choices = f.choices.as_deref().unwrap_or_default();
         let target_json = match &f.target {
             Resolved::Index(k) => json!(k),
@@ -390,20 +460,20 @@ impl Task {
             // Choices are contexts; the target is the one continuation.
             let cont = format!("{delim}{}", answer_text(&None, &f.target));
             for (k, c) in choices.iter().enumerate() {
-                p.contexts.push(format!("{prefix}{c}"));
+                p.contexts.push(prompt.context(c)?);
                 p.requests.push((k, cont.clone()));
             }
             p.gold = vec![*g];
             p.target = json!(g);
-            return p;
+            return Ok(p);
         }
         if self.spec.output_type == OutputType::LoglikelihoodRolling {
             // lm-eval scores the target alone: no description, no examples.
             p.contexts.push(answer_text(&f.choices, &f.target));
-            return p;
+            return Ok(p);
         }
         let text = answer_text(&None, &f.text);
-        p.contexts.push(format!("{prefix}{text}"));
+        p.contexts.push(prompt.context(&text)?);
         match self.spec.output_type {
             OutputType::MultipleChoice => {
                 for c in choices {
@@ -428,7 +498,7 @@ impl Task {
                 p.requests.push((0, format!("{delim}{first}")));
             }
         }
-        p
+        Ok(p)
     }
 }
 
@@ -693,14 +763,14 @@ pub fn evaluate(
     }
     let mut rnd = PyRandom::new(opts.fewshot_seed);
     // Few-shot draws follow one random stream, in document order; rendering is parallel.
-    let prefixes = (0..n)
-        .map(|i| task.fewshot_prefix(i, shots, &mut rnd))
-        .collect::<Result<Vec<String>>>()?;
-    let prepared: Vec<Prepared> = prefixes
+    let prompts = (0..n)
+        .map(|i| task.prompt(i, shots, &mut rnd, opts))
+        .collect::<Result<Vec<Prompt>>>()?;
+    let prepared: Vec<Prepared> = prompts
         .par_iter()
         .enumerate()
-        .map(|(i, prefix)| task.prepare(i, prefix))
-        .collect();
+        .map(|(i, prompt)| task.prepare(i, prompt))
+        .collect::<Result<_>>()?;
     if task.spec.output_type == OutputType::LoglikelihoodRolling {
         let records = rolling_records(s, &prepared, opts, progress);
         return Ok((aggregate(task, shots, &records), records));

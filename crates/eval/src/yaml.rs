@@ -1094,7 +1094,11 @@ pub fn to_lmeval_yaml(spec: &TaskSpec) -> Result<String> {
                     _ => "json",
                 });
             put(&mut m, "dataset_path", json!(format));
-            put(&mut m, "dataset_kwargs", json!({ "data_files": spec.data_files }));
+            put(
+                &mut m,
+                "dataset_kwargs",
+                json!({ "data_files": spec.data_files }),
+            );
         }
     }
     put(&mut m, "output_type", json!(spec.output_type.name()));
@@ -1111,11 +1115,19 @@ pub fn to_lmeval_yaml(spec: &TaskSpec) -> Result<String> {
     if !spec.description.is_empty() {
         put(&mut m, "description", json!(spec.description));
     }
-    put(&mut m, "doc_to_text", serde_json::to_value(&spec.doc_to_text)?);
+    put(
+        &mut m,
+        "doc_to_text",
+        serde_json::to_value(&spec.doc_to_text)?,
+    );
     if let Some(c) = &spec.doc_to_choice {
         put(&mut m, "doc_to_choice", serde_json::to_value(c)?);
     }
-    put(&mut m, "doc_to_target", serde_json::to_value(&spec.doc_to_target)?);
+    put(
+        &mut m,
+        "doc_to_target",
+        serde_json::to_value(&spec.doc_to_target)?,
+    );
     if spec.target_delimiter != " " {
         put(&mut m, "target_delimiter", json!(spec.target_delimiter));
     }
@@ -1136,7 +1148,11 @@ pub fn to_lmeval_yaml(spec: &TaskSpec) -> Result<String> {
         put(&mut m, "fewshot_config", Json::Object(f));
     }
     if spec.output_type == OutputType::GenerateUntil {
-        put(&mut m, "generation_kwargs", serde_json::to_value(&spec.generation_kwargs)?);
+        put(
+            &mut m,
+            "generation_kwargs",
+            serde_json::to_value(&spec.generation_kwargs)?,
+        );
     }
     if !spec.filter_list.is_empty() {
         let filters: Vec<Json> = spec
@@ -1158,7 +1174,11 @@ pub fn to_lmeval_yaml(spec: &TaskSpec) -> Result<String> {
         put(&mut m, "filter_list", json!(filters));
     }
     if !spec.metric_list.is_empty() {
-        put(&mut m, "metric_list", serde_json::to_value(&spec.metric_list)?);
+        put(
+            &mut m,
+            "metric_list",
+            serde_json::to_value(&spec.metric_list)?,
+        );
     }
     let mut meta = Map::new();
     meta.insert("version".into(), spec.version.clone().unwrap_or(json!(1.0)));

@@ -257,7 +257,12 @@ fn shipped_specs_have_lm_eval_twins_that_score_the_same() {
             std::fs::write(&yaml_path, &want).unwrap();
         }
         let have = std::fs::read_to_string(&yaml_path).unwrap_or_default();
-        assert_eq!(have, want, "{} is stale: EMERGENT_BLESS=1 rewrites it", yaml_path.display());
+        assert_eq!(
+            have,
+            want,
+            "{} is stale: EMERGENT_BLESS=1 rewrites it",
+            yaml_path.display()
+        );
         let data = if name == "gsm8k" { &gsm8k } else { &samples };
         if !data.exists() {
             eprintln!("skipping {name}'s documents: {} is absent", data.display());
@@ -267,12 +272,18 @@ fn shipped_specs_have_lm_eval_twins_that_score_the_same() {
         let from_yaml = load_task_with_data(&yaml_path, Some(data)).unwrap();
         let mut read_back = from_yaml.spec.clone();
         read_back.version = None;
-        assert_eq!(read_back, from_toml.spec, "{name}: the twin reads as another spec");
+        assert_eq!(
+            read_back, from_toml.spec,
+            "{name}: the twin reads as another spec"
+        );
         assert_eq!(from_yaml.docs, from_toml.docs, "{name}");
         if name == "arc_easy" || name == "winogrande" {
             let dir = tempfile::tempdir().unwrap();
             let (mut model, tok) = load_model(&widened_checkpoint(dir.path())).unwrap();
-            let mut s = Scorer { model: model.as_mut(), tokenizer: &tok };
+            let mut s = Scorer {
+                model: model.as_mut(),
+                tokenizer: &tok,
+            };
             let opts = EvalOptions::default();
             let a = evaluate(&mut s, &from_toml, &opts, &mut |_| {}).unwrap();
             let b = evaluate(&mut s, &from_yaml, &opts, &mut |_| {}).unwrap();
