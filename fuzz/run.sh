@@ -20,6 +20,7 @@ seed tokenizer_json $root/reference/goldens/checkpoint/model/tokenizer.json
 seed gguf $root/reference/goldens/gguf/tiny-q8_0.gguf $root/reference/goldens/gguf/tiny-q4_1.gguf
 seed shard seeds/tokens.bin
 seed task_spec $root/reference/lmeval-tasks/*.toml
+seed task_yaml $root/reference/lmeval-yaml/*.yaml seeds/task.yaml
 seed results_csv seeds/results.csv
 seed lmeval_json seeds/results.json
 # Real per-checkpoint results of the Pythia suite, where the shared data is present.

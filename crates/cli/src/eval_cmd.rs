@@ -148,7 +148,7 @@ fn parse_limit(s: Option<&str>) -> Result<(Option<usize>, Option<f64>)> {
     let x: f64 = s
         .parse()
         .map_err(|_| anyhow!("--limit: `{s}` is not a number"))?;
-    if !(x > 0.0) || !x.is_finite() {
+    if x.is_nan() || x <= 0.0 || !x.is_finite() {
         bail!("--limit: {s} must be above 0");
     }
     if x < 1.0 {

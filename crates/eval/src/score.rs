@@ -115,6 +115,9 @@ struct Encoder<'a> {
     score_long_continuations: bool,
 }
 
+/// Each request's log-likelihood and whether it is the greedy continuation.
+type RequestScores = Vec<(f64, bool)>;
+
 /// How one document's requests were cut to fit the context.
 #[derive(Default, Clone, Copy)]
 struct Cuts {
@@ -537,7 +540,7 @@ impl<'a> Scorer<'a> {
         docs: &[Prepared],
         opts: &EvalOptions,
         progress: &mut dyn FnMut(usize),
-    ) -> Result<(Vec<Vec<(f64, bool)>>, Vec<Cuts>)> {
+    ) -> Result<(Vec<RequestScores>, Vec<Cuts>)> {
         let enc = self.encoder(opts);
         let encoded: Vec<Result<(ScoreGroup, Cuts), String>> =
             docs.par_iter().map(|p| enc.document(p)).collect();

@@ -899,11 +899,11 @@ fn metric_list(v: Option<&Json>, output_type: OutputType, fail: Fail) -> Result<
         let Some(own) = metric_aggregation(&spec.metric) else {
             return Err(fail("metric_list", format!("metric `{}` is not one emergent computes (acc, acc_norm, brier_score, exact_match, perplexity, word_perplexity, byte_perplexity, bits_per_byte)", spec.metric)));
         };
-        if !output_type
+        let applies = output_type
             .default_metrics()
             .contains(&spec.metric.as_str())
-            && !(output_type == OutputType::MultipleChoice && spec.metric == "brier_score")
-        {
+            || (output_type == OutputType::MultipleChoice && spec.metric == "brier_score");
+        if !applies {
             return Err(fail(
                 "metric_list",
                 format!(
