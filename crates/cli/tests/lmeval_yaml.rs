@@ -79,10 +79,89 @@ fn only_file(dir: &Path, prefix: &str) -> PathBuf {
     found[0].clone()
 }
 
+/// The tasks' samples files in `dir` as one JSON array each.
+fn samples_in(dir: &Path, prefix: &str) -> Value {
+    let p = only_file(dir, prefix);
+    Value::Array(
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+    )
+}
+
+/// emergent's `--output_path` folder `out` (one model folder inside) against lm-eval's
+/// golden folder: the results JSON and each task's samples. What describes the machine,
+/// the clock or the Python stack is not compared, nor the model's path when
+/// `model_path_differs` (a checkpoint copied to a scratch folder).
+fn compare_outputs(out: &Path, golden: &Path, tasks: &[&str], model_path_differs: bool) -> f64 {
+    let dir = std::fs::read_dir(out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut skip: Vec<String> = [
+        "git_hash",
+        "date",
+        "pretty_env_info",
+        "transformers_version",
+        "lm_eval_version",
+        "upper_git_hash",
+        "total_evaluation_time_seconds",
+        "start_time",
+        "end_time",
+        "emergent_version",
+    ]
+    .iter()
+    .map(|k| format!(".{k}"))
+    .collect();
+    for k in [
+        "model_dtype",
+        "model_revision",
+        "model_sha",
+        "batch_sizes",
+        "use_cache",
+    ] {
+        skip.push(format!(".config.{k}"));
+    }
+    if model_path_differs {
+        for k in [".model_name", ".model_name_sanitized", ".config.model_args"] {
+            skip.push(k.to_string());
+        }
+    }
+    for t in tasks {
+        for k in ["pretrained", "dtype", "max_length", "add_bos_token"] {
+            skip.push(format!(".configs.{t}.metadata.{k}"));
+        }
+    }
+    let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
+    let mut worst = 0.0f64;
+    let ours = read_json(&only_file(&dir, "results_"));
+    compare(
+        &ours,
+        &read_json(&golden.join("results.json")),
+        "",
+        &skip,
+        &mut worst,
+    );
+    for t in tasks {
+        let theirs = samples_in(golden, &format!("samples_{t}."));
+        compare(
+            &samples_in(&dir, &format!("samples_{t}_")),
+            &theirs,
+            t,
+            &[],
+            &mut worst,
+        );
+    }
+    worst
+}
+
 #[test]
 fn yaml_tasks_give_lm_evaluation_harness_files() {
     let tasks = reference().join("lmeval-yaml");
-    let golden = reference().join("goldens/lmeval-yaml");
     let out = tempfile::tempdir().unwrap();
     let o = run_in(
         &tasks,
@@ -108,59 +187,41 @@ fn yaml_tasks_give_lm_evaluation_harness_files() {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let dir = out.path().join("..__goldens__checkpoint__model");
-    let ours = read_json(&only_file(&dir, "results_"));
-    let theirs = read_json(&golden.join("results.json"));
-    let mut worst = 0.0f64;
-    // What describes the machine, the clock or the Python stack is not compared.
-    let machine = [
-        "git_hash",
-        "date",
-        "pretty_env_info",
-        "transformers_version",
-        "lm_eval_version",
-        "upper_git_hash",
-        "total_evaluation_time_seconds",
-        "start_time",
-        "end_time",
-        "emergent_version",
-    ];
-    let mut skip: Vec<String> = machine.iter().map(|k| format!(".{k}")).collect();
-    for k in [
-        "model_dtype",
-        "model_revision",
-        "model_sha",
-        "batch_sizes",
-        "use_cache",
-    ] {
-        skip.push(format!(".config.{k}"));
-    }
-    for t in ["where_a", "where_b", "sums", "stories", "story_text"] {
-        for k in ["pretrained", "dtype"] {
-            skip.push(format!(".configs.{t}.metadata.{k}"));
-        }
-    }
-    let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
-    compare(&ours, &theirs, "", &skip, &mut worst);
-    for t in ["where_a", "where_b", "sums", "stories", "story_text"] {
-        let ours: Vec<Value> = std::fs::read_to_string(only_file(&dir, &format!("samples_{t}_")))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let theirs: Vec<Value> = std::fs::read_to_string(golden.join(format!("samples_{t}.jsonl")))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        compare(
-            &Value::Array(ours),
-            &Value::Array(theirs),
-            t,
-            &[],
-            &mut worst,
-        );
-    }
+    let golden = reference().join("goldens/lmeval-yaml");
+    let tasks = ["where_a", "where_b", "sums", "stories", "story_text"];
+    let worst = compare_outputs(out.path(), &golden, &tasks, false);
+    eprintln!("worst relative difference from lm-eval: {worst:.2e}");
+}
+
+/// `--model_args max_length=16,add_bos_token=True`: a shorter context and BOS first.
+#[test]
+fn model_args_match_lm_evaluation_harness() {
+    let tasks = reference().join("lmeval-yaml");
+    let out = tempfile::tempdir().unwrap();
+    let o = run_in(
+        &tasks,
+        &[
+            "eval",
+            "--model",
+            "hf",
+            "--model_args",
+            "pretrained=../goldens/checkpoint/model,dtype=float32,max_length=16,add_bos_token=True",
+            "--tasks",
+            "where_a,stories",
+            "--include_path",
+            ".",
+            "--batch_size",
+            "1",
+            "--seed",
+            "1234",
+            "--output_path",
+            out.path().to_str().unwrap(),
+            "--log_samples",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let golden = reference().join("goldens/lmeval-yaml/args");
+    let worst = compare_outputs(out.path(), &golden, &["where_a", "stories"], false);
     eprintln!("worst relative difference from lm-eval: {worst:.2e}");
 }
 
@@ -287,62 +348,7 @@ fn chat_templates_and_system_instructions_match_lm_evaluation_harness() {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let ours = read_json(&only_file(&dir, "results_"));
-    let theirs = read_json(&golden.join("results.json"));
-    let mut skip: Vec<String> = [
-        "git_hash",
-        "date",
-        "pretty_env_info",
-        "transformers_version",
-        "lm_eval_version",
-        "upper_git_hash",
-        "total_evaluation_time_seconds",
-        "start_time",
-        "end_time",
-        "emergent_version",
-        "model_name",
-        "model_name_sanitized",
-    ]
-    .iter()
-    .map(|k| format!(".{k}"))
-    .collect();
-    for k in [
-        "model_dtype",
-        "model_revision",
-        "model_sha",
-        "batch_sizes",
-        "use_cache",
-        "model_args",
-    ] {
-        skip.push(format!(".config.{k}"));
-    }
-    for t in ["where_a", "sums"] {
-        skip.push(format!(".configs.{t}.metadata.pretrained"));
-        skip.push(format!(".configs.{t}.metadata.dtype"));
-    }
-    let skip: Vec<&str> = skip.iter().map(String::as_str).collect();
-    let mut worst = 0.0f64;
-    compare(&ours, &theirs, "", &skip, &mut worst);
-    for t in ["where_a", "sums"] {
-        let lines = |p: PathBuf| -> Value {
-            Value::Array(
-                std::fs::read_to_string(p)
-                    .unwrap()
-                    .lines()
-                    .map(|l| serde_json::from_str(l).unwrap())
-                    .collect(),
-            )
-        };
-        let ours = lines(only_file(&dir, &format!("samples_{t}_")));
-        let theirs = lines(golden.join(format!("samples_{t}.jsonl")));
-        compare(&ours, &theirs, t, &[], &mut worst);
-    }
+    let worst = compare_outputs(&out, &golden, &["where_a", "sums"], true);
     eprintln!("worst relative difference from lm-eval: {worst:.2e}");
 }
 
