@@ -7,6 +7,7 @@ mod builtin_tasks;
 mod eval_cmd;
 mod interrupt;
 mod pipeline;
+mod status;
 use emergent_study as study;
 mod term;
 
@@ -74,6 +75,13 @@ enum Command {
     /// `emergent report` is the same command.
     #[command(visible_alias = "report")]
     Analyze(analyze::AnalyzeArgs),
+    /// Where a study stands: each run done, training (at which step), stopped, failed
+    /// (with its last error) or pending, and the evaluations done.
+    Status {
+        /// The study's output directory.
+        #[arg(default_value = "emergent-out")]
+        dir: PathBuf,
+    },
     /// Speed measurements, one JSON line each (bench/ has the scripts that compare).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -192,6 +200,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Eval(args)) => bench::bench_eval(&args)?,
         Command::Bench(BenchCommand::Train(args)) => bench_train::bench_model(&args, true)?,
         Command::Bench(BenchCommand::Forward(args)) => bench_train::bench_model(&args, false)?,
+        Command::Status { dir } => {
+            status::status(&dir)?;
+        }
         Command::Analyze(args) => {
             analyze::run_analyze(&args)?;
         }

@@ -22,6 +22,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::builtin_tasks::write_builtin_task;
+use emergent_study::lock::DirLock;
 use emergent_study::Study;
 
 /// Short hex digest of anything serialisable: the key of a stage's output.
@@ -169,6 +170,8 @@ pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
         files => hash_of(&(settings, files)),
     };
     let dir = out.join("data").join(&key);
+    // Another process preparing the same corpus is waited for, then its work is used.
+    let _lock = DirLock::wait(&out.join("data"))?;
     if !dir.join("done").exists() {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let c = &study.corpus;
@@ -322,7 +325,7 @@ fn run_gflops(spec: &RunSpec) -> u64 {
 /// study is accepted over what `out` already holds.
 pub fn write_study_file(study: &Study, out: &Path) -> Result<()> {
     let path = out.join("study.toml");
-    std::fs::write(&path, toml::to_string(study)?)
+    emergent_data::write_atomic(&path, toml::to_string(study)?.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }
 
@@ -410,7 +413,7 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
     let mut done = 0;
     let mut failed = Vec::new();
     overall.set_message(format!("0/{} runs", runs.len()));
-    for (size, spec) in &runs {
+    let mut train_one = |size: &String, spec: &RunSpec| -> Result<()> {
         let run_dir = out.join("runs").join(&spec.name);
         let key = hash_of(&(spec, &data.dir.file_name()));
         let marker = run_dir.join("run.json");
@@ -441,9 +444,15 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
             // The grid's bar follows this run's steps, so its time left is a rate over
             // steady progress rather than over whole runs.
             scope.spawn(|| {
+                let mut ticks = 0u64;
                 while !finished.load(std::sync::atomic::Ordering::Relaxed) {
                     let frac = pb.position() as f64 / pb.length().unwrap_or(1).max(1) as f64;
                     overall.set_position(before + (frac * run_gflops(spec) as f64) as u64);
+                    // `emergent status`, from any machine, reads where the run is.
+                    if ticks.is_multiple_of(25) {
+                        write_progress(&run_dir, pb.position(), spec.total_steps);
+                    }
+                    ticks += 1;
                     std::thread::sleep(std::time::Duration::from_millis(200));
                 }
             });
@@ -470,13 +479,17 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
             })
         });
         pb.finish_and_clear();
+        let failure = run_dir.join(FAILED_FILE);
         match trained {
             Err(e) if e.is::<stop::Interrupted>() => return Err(e),
             Err(e) => {
                 say(&overall, format!("error: {e:#}"));
+                let _ = std::fs::write(&failure, format!("{e:#}\n"));
                 failed.push(format!("{e:#}"));
             }
-            Ok(_) => {}
+            Ok(_) => {
+                let _ = std::fs::remove_file(&failure);
+            }
         }
         done += 1;
         overall.set_message(format!("{done}/{} runs", runs.len()));
@@ -496,9 +509,42 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
             store.put_domain_losses(&m.name, &domains)?;
         }
         overall.inc(1);
+        Ok(())
+    };
+    // A run another process is training comes last: by then it is done, or its process
+    // has died and the lock is free to resume it.
+    let mut deferred = Vec::new();
+    for (size, spec) in &runs {
+        match DirLock::try_take(&out.join("runs").join(&spec.name))? {
+            Some(_lock) => train_one(size, spec)?,
+            None => {
+                say(
+                    &overall,
+                    format!(
+                        "{}: another process is training it; waiting for it after the others",
+                        spec.name
+                    ),
+                );
+                deferred.push((size, spec));
+            }
+        }
+    }
+    for (size, spec) in deferred {
+        let _lock = DirLock::wait(&out.join("runs").join(&spec.name))?;
+        train_one(size, spec)?;
     }
     overall.finish();
     Ok(failed)
+}
+
+/// A run's last error, kept in its folder until it trains to the end.
+pub const FAILED_FILE: &str = "failed.txt";
+/// A run's step while it trains, rewritten every few seconds.
+pub const PROGRESS_FILE: &str = "progress.json";
+
+fn write_progress(run_dir: &Path, step: u64, total: u64) {
+    let text = serde_json::json!({"step": step, "total_steps": total}).to_string();
+    let _ = emergent_data::write_atomic(&run_dir.join(PROGRESS_FILE), text.as_bytes());
 }
 
 /// Writes the built-in world's tasks into `out/tasks/` and returns every task spec path.
@@ -528,7 +574,8 @@ fn write_samples(dir: &Path, checkpoint: &str, task: &str, records: &[SampleReco
         text.push('\n');
     }
     let path = dir.join(format!("{task}.jsonl"));
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    emergent_data::write_atomic(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Scores every checkpoint on every task that it was not already scored on.

@@ -251,6 +251,25 @@ fn a_killed_training_process_resumes_bit_identically() {
 }
 
 #[test]
+fn status_shows_pending_runs_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = write_study(dir.path(), STUDY);
+    let out = dir.path().join("out");
+    let o = emergent(&["status", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no study here"));
+    let o = emergent(&["corpus", &study, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = emergent(&["status", out.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("runs: 2 (0 done, 0 training, 0 stopped, 0 failed, 2 pending)"),
+        "{said}"
+    );
+    assert!(said.contains("evaluations: 0 of 0"), "{said}");
+}
+
+#[test]
 fn bad_study_files_fail_with_the_field_named() {
     let dir = tempfile::tempdir().unwrap();
     for (text, want) in [
@@ -426,6 +445,14 @@ fn a_diverging_run_stops_naming_its_step_and_the_others_go_on() {
     assert!(err.contains("diverged") && err.contains("step "), "{err}");
     assert!(err.contains("2 runs failed"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+    // `status` names each failed run with its step and last error line.
+    let o = emergent(&["status", out.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("2 failed") && said.contains("failed      step"),
+        "{said}"
+    );
+    assert!(said.contains("training diverged"), "{said}");
 }
 
 #[test]
@@ -545,5 +572,99 @@ fn a_study_trains_and_scores_every_architecture() {
         let c: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
         assert_eq!(c["model_type"], model_type, "{}", config.display());
+    }
+}
+
+/// Every row of a table, as text, sorted, the study directory's own path as `OUT`: what
+/// two study directories must share.
+fn rows(out: &Path, sql: &str) -> Vec<String> {
+    let db = out.join("results.sqlite");
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    let mut out: Vec<String> = stmt
+        .query_map([], |r| {
+            let cells: Vec<String> = (0..n)
+                .map(|i| match r.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            Ok(cells.join("|").replace(out.to_str().unwrap(), "OUT"))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    out.sort();
+    out
+}
+
+/// Two `emergent run` processes started at once on one study directory share the work
+/// (a run is trained by one of them, the corpus prepared once) and end with what one
+/// process makes: the same checkpoints byte for byte, the same rows, none twice.
+#[test]
+fn two_processes_on_one_study_end_with_the_results_of_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = write_study(dir.path(), STUDY);
+    let one = dir.path().join("one");
+    let o = emergent(&["run", &study, "--out", one.to_str().unwrap(), "--no-report"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let two = dir.path().join("two");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_emergent"))
+            .args(["run", &study, "--out", two.to_str().unwrap(), "--no-report"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // The first run's lock is held for a while, as a third process training it would:
+    // both processes must leave it, train the rest between them, then one resumes it.
+    let held = emergent_study::lock::DirLock::try_take(&two.join("runs/d32-l1-tok30K"))
+        .unwrap()
+        .expect("a free lock");
+    let (a, b) = (spawn(), spawn());
+    // Released once the other run is trained: both processes are past the held one.
+    let other = two.join("runs/d48-l2-tok30K/step-0000117/meta.json");
+    let t0 = std::time::Instant::now();
+    while !other.exists() && t0.elapsed().as_secs() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    drop(held);
+    for child in [a, b] {
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains("d32-l1-tok30K: another process is training it"),
+            "a held run is left for later: {err}"
+        );
+    }
+    let mut compared = 0;
+    for run in std::fs::read_dir(one.join("runs")).unwrap() {
+        let run = run.unwrap().path();
+        for ckpt in emergent_train::list_checkpoints(&run) {
+            let rel = ckpt.strip_prefix(&one).unwrap();
+            for f in ["model.safetensors", "optimizer.safetensors"] {
+                let x = std::fs::read(ckpt.join(f)).unwrap();
+                let y = std::fs::read(two.join(rel).join(f)).unwrap();
+                assert!(x == y, "{} differs", rel.join(f).display());
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 12, "2 runs × 3 checkpoints × 2 files");
+    let o = emergent(&["status", two.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("runs: 2 (2 done") && said.contains("evaluations: 12 of 12"),
+        "{said}"
+    );
+    for table in ["runs", "checkpoints", "evaluations", "domain_losses"] {
+        let sql = format!("SELECT * FROM {table}");
+        let (x, y) = (rows(&one, &sql), rows(&two, &sql));
+        assert!(!x.is_empty(), "{table} is empty");
+        assert_eq!(x, y, "{table} differs between one process and two");
     }
 }

@@ -292,6 +292,19 @@ impl Store {
         .with_context(|| format!("results database {}", path.display()))
     }
 
+    /// Every (checkpoint, task) pair with a stored evaluation.
+    pub fn evaluated(&self) -> Result<Vec<(String, String)>> {
+        let path = self.path.clone();
+        (|| -> Result<Vec<(String, String)>> {
+            let mut st = self.conn.prepare(
+                "SELECT DISTINCT checkpoint, task FROM evaluations ORDER BY checkpoint, task",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })()
+        .with_context(|| format!("results database {}", path.display()))
+    }
+
     pub fn runs(&self) -> Result<Vec<RunRow>> {
         let path = self.path.clone();
         (|| -> Result<Vec<RunRow>> {

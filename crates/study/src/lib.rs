@@ -1,6 +1,8 @@
 //! The study file: every field has a default, documented in `studies/default.toml`;
 //! unknown fields and wrong types are errors that name the field.
 
+pub mod lock;
+
 use std::path::Path;
 
 use anyhow::{anyhow, Result};

@@ -1,0 +1,83 @@
+//! Advisory locks on a study's folders (`flock` on a `.lock` file inside), so that
+//! several processes working in one study directory never do the same stage at once:
+//! one prepares the corpus while the others wait, and a run is trained by one process.
+//! The kernel drops a lock when its process dies, so a killed process blocks no one.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// A held lock; released when dropped.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+fn open(dir: &Path) -> Result<(File, PathBuf)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the lock {}", path.display()))?;
+    Ok((file, path))
+}
+
+#[cfg(unix)]
+fn flock(file: &File, blocking: bool) -> std::io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    let op = libc::LOCK_EX | if blocking { 0 } else { libc::LOCK_NB };
+    loop {
+        // SAFETY: flock only reads the descriptor, which `file` keeps open.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) if !blocking => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn flock(_file: &File, _blocking: bool) -> std::io::Result<bool> {
+    Ok(true)
+}
+
+impl DirLock {
+    /// The lock of `dir`, waiting while another process holds it.
+    pub fn wait(dir: &Path) -> Result<DirLock> {
+        let (file, path) = open(dir)?;
+        flock(&file, true).with_context(|| format!("locking {}", path.display()))?;
+        Ok(DirLock { _file: file, path })
+    }
+
+    /// The lock of `dir` if no other process holds it.
+    pub fn try_take(dir: &Path) -> Result<Option<DirLock>> {
+        let (file, path) = open(dir)?;
+        let got = flock(&file, false).with_context(|| format!("locking {}", path.display()))?;
+        Ok(got.then_some(DirLock { _file: file, path }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_is_refused_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DirLock::try_take(dir.path()).unwrap().expect("free");
+        // A second open file description conflicts even within one process.
+        assert!(DirLock::try_take(dir.path()).unwrap().is_none());
+        drop(held);
+        assert!(DirLock::try_take(dir.path()).unwrap().is_some());
+        let _w = DirLock::wait(dir.path()).unwrap();
+    }
+}
