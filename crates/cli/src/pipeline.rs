@@ -22,7 +22,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::builtin_tasks::write_builtin_task;
-use emergent_study::lock::DirLock;
+use emergent_study::lock::{run_lock, DirLock};
 use emergent_study::Study;
 
 /// Short hex digest of anything serialisable: the key of a stage's output.
@@ -171,7 +171,7 @@ pub fn prepare_corpus(study: &Study, out: &Path) -> Result<Prepared> {
     };
     let dir = out.join("data").join(&key);
     // Another process preparing the same corpus is waited for, then its work is used.
-    let _lock = DirLock::wait(&out.join("data"))?;
+    let _lock = DirLock::wait(&out.join(".corpus.lock"))?;
     if !dir.join("done").exists() {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let c = &study.corpus;
@@ -515,7 +515,7 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
     // has died and the lock is free to resume it.
     let mut deferred = Vec::new();
     for (size, spec) in &runs {
-        match DirLock::try_take(&out.join("runs").join(&spec.name))? {
+        match DirLock::try_take(&run_lock(&out.join("runs").join(&spec.name)))? {
             Some(_lock) => train_one(size, spec)?,
             None => {
                 say(
@@ -530,7 +530,7 @@ pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> R
         }
     }
     for (size, spec) in deferred {
-        let _lock = DirLock::wait(&out.join("runs").join(&spec.name))?;
+        let _lock = DirLock::wait(&run_lock(&out.join("runs").join(&spec.name)))?;
         train_one(size, spec)?;
     }
     overall.finish();

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use emergent_store::Store;
-use emergent_study::lock::DirLock;
+use emergent_study::lock::{run_lock, DirLock};
 use emergent_train::{latest_checkpoint, read_meta, step_dir_name};
 
 use crate::pipeline::{grid, FAILED_FILE, PROGRESS_FILE};
@@ -53,7 +53,7 @@ pub fn run_state(run_dir: &Path, total_steps: u64) -> Result<RunState> {
     if !run_dir.exists() {
         return Ok(RunState::Pending);
     }
-    if DirLock::try_take(run_dir)?.is_none() {
+    if DirLock::try_take(&run_lock(run_dir))?.is_none() {
         let step = progress_step(run_dir).unwrap_or_else(|| last_step(run_dir));
         return Ok(RunState::Training { step });
     }

@@ -620,7 +620,8 @@ fn two_processes_on_one_study_end_with_the_results_of_one() {
     };
     // The first run's lock is held for a while, as a third process training it would:
     // both processes must leave it, train the rest between them, then one resumes it.
-    let held = emergent_study::lock::DirLock::try_take(&two.join("runs/d32-l1-tok30K"))
+    let run = two.join("runs/d32-l1-tok30K");
+    let held = emergent_study::lock::DirLock::try_take(&emergent_study::lock::run_lock(&run))
         .unwrap()
         .expect("a free lock");
     let (a, b) = (spawn(), spawn());

@@ -1,4 +1,4 @@
-//! Advisory locks on a study's folders (`flock` on a `.lock` file inside), so that
+//! Advisory locks in a study's folders (`flock` on a lock file), so that
 //! several processes working in one study directory never do the same stage at once:
 //! one prepares the corpus while the others wait, and a run is trained by one process.
 //! The kernel drops a lock when its process dies, so a killed process blocks no one.
@@ -15,9 +15,16 @@ pub struct DirLock {
     pub path: PathBuf,
 }
 
-fn open(dir: &Path) -> Result<(File, PathBuf)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(".lock");
+/// The lock file of a run's folder.
+pub fn run_lock(run_dir: &Path) -> PathBuf {
+    run_dir.join(".lock")
+}
+
+fn open(path: &Path) -> Result<(File, PathBuf)> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let path = path.to_path_buf();
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -51,16 +58,16 @@ fn flock(_file: &File, _blocking: bool) -> std::io::Result<bool> {
 }
 
 impl DirLock {
-    /// The lock of `dir`, waiting while another process holds it.
-    pub fn wait(dir: &Path) -> Result<DirLock> {
-        let (file, path) = open(dir)?;
+    /// The lock file `path` (made if missing), waiting while another process holds it.
+    pub fn wait(path: &Path) -> Result<DirLock> {
+        let (file, path) = open(path)?;
         flock(&file, true).with_context(|| format!("locking {}", path.display()))?;
         Ok(DirLock { _file: file, path })
     }
 
-    /// The lock of `dir` if no other process holds it.
-    pub fn try_take(dir: &Path) -> Result<Option<DirLock>> {
-        let (file, path) = open(dir)?;
+    /// The lock file `path` if no other process holds it.
+    pub fn try_take(path: &Path) -> Result<Option<DirLock>> {
+        let (file, path) = open(path)?;
         let got = flock(&file, false).with_context(|| format!("locking {}", path.display()))?;
         Ok(got.then_some(DirLock { _file: file, path }))
     }
@@ -73,11 +80,12 @@ mod tests {
     #[test]
     fn a_held_lock_is_refused_until_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let held = DirLock::try_take(dir.path()).unwrap().expect("free");
+        let lock = run_lock(&dir.path().join("run"));
+        let held = DirLock::try_take(&lock).unwrap().expect("free");
         // A second open file description conflicts even within one process.
-        assert!(DirLock::try_take(dir.path()).unwrap().is_none());
+        assert!(DirLock::try_take(&lock).unwrap().is_none());
         drop(held);
-        assert!(DirLock::try_take(dir.path()).unwrap().is_some());
-        let _w = DirLock::wait(dir.path()).unwrap();
+        assert!(DirLock::try_take(&lock).unwrap().is_some());
+        let _w = DirLock::wait(&lock).unwrap();
     }
 }
