@@ -64,9 +64,6 @@ enum Command {
     Train {
         #[command(flatten)]
         study: StudyArgs,
-        /// Only these runs (names, or indices in the grid as a job array counts them).
-        #[arg(long = "run")]
-        runs: Vec<String>,
     },
     /// Score checkpoints on tasks: a study's checkpoints, or one model with --model
     /// (lm-evaluation-harness's flags, task YAML and output files).
@@ -174,12 +171,10 @@ fn run(cli: Cli) -> Result<()> {
             pipeline::prepare_corpus(&s, &study.out)?;
             pipeline::write_study_file(&s, &study.out)?;
         }
-        Command::Train { study, runs } => {
+        Command::Train { study } => {
             let s = setup(&study)?;
-            let only = pipeline::select_runs(&s, &runs)?;
             let data = pipeline::prepare_corpus(&s, &study.out)?;
-            let store = open_store(&study.out)?;
-            let failed = pipeline::train_all(&s, &study.out, &data, &store, only.as_deref())?;
+            let failed = pipeline::train_all(&s, &study.out, &data, &open_store(&study.out)?)?;
             runs_failed(&failed)?;
         }
         Command::Eval(args) => match args.model.as_deref() {
@@ -197,11 +192,9 @@ fn run(cli: Cli) -> Result<()> {
                     quick: args.quick,
                 };
                 let s = setup(&study)?;
-                let only = pipeline::select_runs(&s, &args.runs)?;
                 let tasks = pipeline::prepare_tasks(&s, &study.out)?;
                 pipeline::write_study_file(&s, &study.out)?;
-                let mut store = open_store(&study.out)?;
-                pipeline::eval_all(&s, &mut store, &tasks, &study.out, only.as_deref())?;
+                pipeline::eval_all(&s, &mut open_store(&study.out)?, &tasks, &study.out)?;
             }
         },
         Command::Bench(BenchCommand::Eval(args)) => bench::bench_eval(&args)?,
@@ -222,9 +215,9 @@ fn run(cli: Cli) -> Result<()> {
 fn run_study(s: &study::Study, out: &Path, no_report: bool) -> Result<Option<Findings>> {
     let data = pipeline::prepare_corpus(s, out)?;
     let mut store = open_store(out)?;
-    let failed = pipeline::train_all(s, out, &data, &store, None)?;
+    let failed = pipeline::train_all(s, out, &data, &store)?;
     let tasks = pipeline::prepare_tasks(s, out)?;
-    pipeline::eval_all(s, &mut store, &tasks, out, None)?;
+    pipeline::eval_all(s, &mut store, &tasks, out)?;
     // What the runs that failed left is evaluated and reported; the study still fails.
     let findings = if no_report {
         Ok(None)
