@@ -431,19 +431,19 @@ pub fn eval_model(args: &EvalArgs, model: &str) -> Result<()> {
             ))
         })
         .collect();
-    let results = results_json(&nodes, &runs, &info, args.log_samples);
+    let samples: Option<Vec<(String, Vec<Json>)>> = args.log_samples.then(|| {
+        order
+            .iter()
+            .filter_map(|n| runs.get(n).map(|r| (n.clone(), sample_lines(r))))
+            .collect()
+    });
+    let results = results_json(&nodes, &runs, &info, samples.as_deref());
     print!("{}", lmeval_table(&results));
     print_continuous(order.iter().filter_map(|n| scored.get(n).map(|(r, _)| r)));
     if let Some(dir) = &args.out {
         write_own(dir, &order, &scored)?;
     }
     if let Some(o) = &args.output_path {
-        let samples: Option<Vec<(String, Vec<Json>)>> = args.log_samples.then(|| {
-            order
-                .iter()
-                .filter_map(|n| runs.get(n).map(|r| (n.clone(), sample_lines(r))))
-                .collect()
-        });
         let files = write_outputs(o, &info, &results, samples.as_deref())?;
         for f in files {
             eprintln!("wrote {}", f.display());

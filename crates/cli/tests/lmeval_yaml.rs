@@ -65,6 +65,15 @@ fn compare(ours: &Value, theirs: &Value, at: &str, skip: &[&str], worst: &mut f6
     }
 }
 
+/// The reference checkpoint's files copied into `dst` (a model folder of its own).
+fn copy_checkpoint(dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for f in std::fs::read_dir(reference().join("goldens/checkpoint/model")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dst.join(f.file_name().unwrap())).unwrap();
+    }
+}
+
 fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
@@ -266,15 +275,10 @@ fn text_files_get_lm_evaluation_harness_perplexities() {
 #[test]
 fn lm_eval_outputs_are_read_back_by_analyze() {
     let out = tempfile::tempdir().unwrap();
-    let model = reference().join("goldens/checkpoint/model");
     let task = reference().join("lmeval-yaml/where_group.yaml");
     for step in [100, 200] {
         let ckpt = out.path().join("ladder-32k").join(format!("step{step}"));
-        std::fs::create_dir_all(&ckpt).unwrap();
-        for f in std::fs::read_dir(&model).unwrap() {
-            let f = f.unwrap().path();
-            std::fs::copy(&f, ckpt.join(f.file_name().unwrap())).unwrap();
-        }
+        copy_checkpoint(&ckpt);
         let o = run_in(
             out.path(),
             &[
@@ -310,12 +314,7 @@ fn chat_templates_and_system_instructions_match_lm_evaluation_harness() {
     let golden = reference().join("goldens/lmeval-yaml/chat");
     let tmp = tempfile::tempdir().unwrap();
     let model = tmp.path().join("chat-model");
-    std::fs::create_dir_all(&model).unwrap();
-    let src = reference().join("goldens/checkpoint/model");
-    for f in std::fs::read_dir(&src).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, model.join(f.file_name().unwrap())).unwrap();
-    }
+    copy_checkpoint(&model);
     let cfg_path = model.join("tokenizer_config.json");
     let mut cfg = read_json(&cfg_path);
     cfg["chat_template"] = std::fs::read_to_string(tasks.join("chatml.jinja"))

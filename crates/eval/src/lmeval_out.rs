@@ -598,12 +598,12 @@ pub fn config_dump(task: &Task, shots: usize, info: &RunInfo) -> Json {
 }
 
 /// The results JSON of a run over `nodes`, whose tasks' runs are in `runs` by name.
-/// `task_hashes` is filled only when samples were logged.
+/// `task_hashes` is filled from the logged samples (`sample_lines` per task), when given.
 pub fn results_json(
     nodes: &[Node],
     runs: &BTreeMap<String, TaskRun>,
     info: &RunInfo,
-    log_samples: bool,
+    samples: Option<&[(String, Vec<Json>)]>,
 ) -> Json {
     let mut entries: BTreeMap<String, Map<String, Json>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -613,8 +613,13 @@ pub fn results_json(
     let mut higher = BTreeMap::new();
     let mut nsamples = Map::new();
     let mut hashes = Map::new();
-    let mut all_tasks: Vec<&Task> = nodes.iter().flat_map(Node::tasks).collect();
-    all_tasks.dedup_by(|a, b| a.spec.task == b.spec.task);
+    // A task in several groups is reported once.
+    let mut seen = std::collections::BTreeSet::new();
+    let all_tasks: Vec<&Task> = nodes
+        .iter()
+        .flat_map(Node::tasks)
+        .filter(|t| seen.insert(t.spec.task.clone()))
+        .collect();
     for t in &all_tasks {
         let Some(run) = runs.get(&t.spec.task) else {
             continue;
@@ -638,8 +643,9 @@ pub fn results_json(
             name.clone(),
             json!({"original": t.docs.len(), "effective": run.records.len()}),
         );
-        if log_samples {
-            let joined: String = sample_lines(run)
+        let logged = samples.and_then(|all| all.iter().find(|(n, _)| *n == name));
+        if let Some((_, lines)) = logged {
+            let joined: String = lines
                 .iter()
                 .map(|s| {
                     ["doc_hash", "prompt_hash", "target_hash"]

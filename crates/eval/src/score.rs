@@ -842,6 +842,7 @@ pub fn evaluate(
                 .filter(|m| m.metric == "exact_match")
                 .map(|m| ExactMatch::new(m, &task.spec.task))
                 .collect::<Result<_>>()?;
+            let enc = s.encoder(opts);
             for (i, (r, p)) in records.iter_mut().zip(&prepared).enumerate() {
                 r.truncated |= cut[i];
                 truncated[i] |= cut[i];
@@ -861,8 +862,7 @@ pub fn evaluate(
                     }
                 }
                 let lp = r.loglikelihoods[0];
-                let n_tok = s
-                    .encoder(opts)
+                let n_tok = enc
                     .encode(p.references.first().map_or("", |x| x.as_str()))
                     .len()
                     .max(1);
