@@ -26,6 +26,9 @@ pub struct EvalArgs {
     /// Use the built-in quick study when no file is given.
     #[arg(long)]
     pub quick: bool,
+    /// With a study: only these runs' checkpoints (names, or indices in the grid).
+    #[arg(long = "run")]
+    pub runs: Vec<String>,
     /// The model scored outside a study: a Hugging Face checkpoint directory or a GGUF
     /// file, or lm-eval's model type `hf` with `--model_args pretrained=PATH`.
     #[arg(long)]
@@ -282,6 +285,9 @@ fn now() -> f64 {
 pub fn eval_model(args: &EvalArgs, model: &str) -> Result<()> {
     if args.study.is_some() {
         bail!("give either a study or --model, not both");
+    }
+    if !args.runs.is_empty() {
+        bail!("--run names runs of a study; it does not go with --model");
     }
     if args.tasks.is_empty() && args.text.is_empty() {
         bail!("--model needs --tasks (task names, YAML or TOML files, folders) or --text FILE");

@@ -64,6 +64,9 @@ enum Command {
     Train {
         #[command(flatten)]
         study: StudyArgs,
+        /// Only these runs (names, or indices in the grid as a job array counts them).
+        #[arg(long = "run")]
+        runs: Vec<String>,
     },
     /// Score checkpoints on tasks: a study's checkpoints, or one model with --model
     /// (lm-evaluation-harness's flags, task YAML and output files).
@@ -171,10 +174,12 @@ fn run(cli: Cli) -> Result<()> {
             pipeline::prepare_corpus(&s, &study.out)?;
             pipeline::write_study_file(&s, &study.out)?;
         }
-        Command::Train { study } => {
+        Command::Train { study, runs } => {
             let s = setup(&study)?;
+            let only = pipeline::select_runs(&s, &runs)?;
             let data = pipeline::prepare_corpus(&s, &study.out)?;
-            let failed = pipeline::train_all(&s, &study.out, &data, &open_store(&study.out)?)?;
+            let store = open_store(&study.out)?;
+            let failed = pipeline::train_all(&s, &study.out, &data, &store, only.as_deref())?;
             runs_failed(&failed)?;
         }
         Command::Eval(args) => match args.model.as_deref() {
@@ -192,9 +197,11 @@ fn run(cli: Cli) -> Result<()> {
                     quick: args.quick,
                 };
                 let s = setup(&study)?;
+                let only = pipeline::select_runs(&s, &args.runs)?;
                 let tasks = pipeline::prepare_tasks(&s, &study.out)?;
                 pipeline::write_study_file(&s, &study.out)?;
-                pipeline::eval_all(&s, &mut open_store(&study.out)?, &tasks, &study.out)?;
+                let mut store = open_store(&study.out)?;
+                pipeline::eval_all(&s, &mut store, &tasks, &study.out, only.as_deref())?;
             }
         },
         Command::Bench(BenchCommand::Eval(args)) => bench::bench_eval(&args)?,
@@ -215,9 +222,9 @@ fn run(cli: Cli) -> Result<()> {
 fn run_study(s: &study::Study, out: &Path, no_report: bool) -> Result<Option<Findings>> {
     let data = pipeline::prepare_corpus(s, out)?;
     let mut store = open_store(out)?;
-    let failed = pipeline::train_all(s, out, &data, &store)?;
+    let failed = pipeline::train_all(s, out, &data, &store, None)?;
     let tasks = pipeline::prepare_tasks(s, out)?;
-    pipeline::eval_all(s, &mut store, &tasks, out)?;
+    pipeline::eval_all(s, &mut store, &tasks, out, None)?;
     // What the runs that failed left is evaluated and reported; the study still fails.
     let findings = if no_report {
         Ok(None)

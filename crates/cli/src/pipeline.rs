@@ -381,8 +381,46 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 /// Trains every run of the grid (resuming where it stopped) and records its
 /// checkpoints in the results database. A run that fails (diverges, or hits a bug)
 /// keeps its checkpoints and the others go on; the failures are returned, one line each.
-pub fn train_all(study: &Study, out: &Path, data: &Prepared, store: &Store) -> Result<Vec<String>> {
-    let runs = grid(study, data.tokenizer.vocab_size(), data.tokenizer.eos_id());
+/// The runs `only` names (by name, or by index in the grid as a job array counts them),
+/// or every run when it is empty.
+pub fn select_runs(study: &Study, only: &[String]) -> Result<Option<Vec<String>>> {
+    if only.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<String> = grid(study, study.tokenizer.vocab_size, None)
+        .into_iter()
+        .map(|(_, s)| s.name)
+        .collect();
+    only.iter()
+        .map(|r| match r.parse::<usize>() {
+            Ok(i) => names.get(i).cloned().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--run {i}: the study has {} runs (0 to {})",
+                    names.len(),
+                    names.len().saturating_sub(1)
+                )
+            }),
+            Err(_) if names.contains(r) => Ok(r.clone()),
+            Err(_) => bail!(
+                "--run {r}: no such run (the study's runs: {})",
+                names.join(", ")
+            ),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+pub fn train_all(
+    study: &Study,
+    out: &Path,
+    data: &Prepared,
+    store: &Store,
+    only: Option<&[String]>,
+) -> Result<Vec<String>> {
+    let mut runs = grid(study, data.tokenizer.vocab_size(), data.tokenizer.eos_id());
+    if let Some(only) = only {
+        runs.retain(|(_, s)| only.contains(&s.name));
+    }
     check_runs(&runs, out, data)?;
     write_study_file(study, out)?;
     let _watch = stop::Watch::start();
@@ -584,6 +622,7 @@ pub fn eval_all(
     store: &mut Store,
     task_paths: &[PathBuf],
     out: &Path,
+    only: Option<&[String]>,
 ) -> Result<()> {
     let _watch = stop::Watch::start();
     let samples_dir = &out.join("samples");
@@ -599,7 +638,10 @@ pub fn eval_all(
         let key = hash_of(&(&task.spec, digest.finalize().to_vec(), study.seed));
         tasks.push((task, key));
     }
-    let ckpts = store.checkpoints()?;
+    let mut ckpts = store.checkpoints()?;
+    if let Some(only) = only {
+        ckpts.retain(|c| only.contains(&c.run));
+    }
     // Which tasks each checkpoint still needs, asked of the database once.
     let mut todo_of = Vec::with_capacity(ckpts.len());
     for c in &ckpts {

@@ -250,6 +250,79 @@ fn a_killed_training_process_resumes_bit_identically() {
     }
 }
 
+/// `--run` picks runs by name or by index (a job array's task id): training and
+/// evaluation of one run touch no other.
+#[test]
+fn one_run_is_trained_and_evaluated_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = write_study(dir.path(), STUDY);
+    let out = dir.path().join("out");
+    let o = emergent(&[
+        "train",
+        &study,
+        "--out",
+        out.to_str().unwrap(),
+        "--run",
+        "7",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--run 7: the study has 2 runs (0 to 1)"),
+        "{err}"
+    );
+    let o = emergent(&[
+        "train",
+        &study,
+        "--out",
+        out.to_str().unwrap(),
+        "--run",
+        "nope",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no such run (the study's runs: d32-l1-tok30K, d48-l2-tok30K)"),
+        "{err}"
+    );
+    let o = emergent(&[
+        "train",
+        &study,
+        "--out",
+        out.to_str().unwrap(),
+        "--run",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let runs: Vec<String> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(runs, ["d48-l2-tok30K"]);
+    let o = emergent(&[
+        "eval",
+        &study,
+        "--out",
+        out.to_str().unwrap(),
+        "--run",
+        "d48-l2-tok30K",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let db = out.join("results.sqlite");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(DISTINCT checkpoint || task) FROM evaluations"
+        ),
+        6
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM evaluations WHERE checkpoint NOT LIKE 'd48%'"
+        ),
+        0
+    );
+}
+
 #[test]
 fn status_shows_pending_runs_before_training() {
     let dir = tempfile::tempdir().unwrap();
