@@ -7,6 +7,7 @@ mod builtin_tasks;
 mod eval_cmd;
 mod interrupt;
 mod pipeline;
+mod slurm;
 mod status;
 use emergent_study as study;
 mod term;
@@ -78,6 +79,9 @@ enum Command {
     /// `emergent report` is the same command.
     #[command(visible_alias = "report")]
     Analyze(analyze::AnalyzeArgs),
+    /// Run a study on a Slurm cluster: a corpus job, a job array training and evaluating
+    /// one run per task, and a job that merges, analyses and reports.
+    Slurm(slurm::SlurmArgs),
     /// Where a study stands: each run done, training (at which step), stopped, failed
     /// (with its last error) or pending, and the evaluations done.
     Status {
@@ -114,8 +118,34 @@ fn setup(args: &StudyArgs) -> Result<study::Study> {
     Ok(s)
 }
 
+/// The study's database, with what the runs' own databases (written by `--run`, one job
+/// of a job array each) hold merged in.
 fn open_store(out: &Path) -> Result<Store> {
-    Store::open(&out.join("results.sqlite"))
+    let mut store = Store::open(&out.join("results.sqlite"))?;
+    for db in run_stores(out) {
+        store.merge_from(&db)?;
+    }
+    Ok(store)
+}
+
+/// Every run's own database (`runs/R/results.sqlite`).
+pub(crate) fn run_stores(out: &Path) -> Vec<PathBuf> {
+    let mut dbs: Vec<PathBuf> = std::fs::read_dir(out.join("runs"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path().join("results.sqlite")))
+        .filter(|p| p.is_file())
+        .collect();
+    dbs.sort();
+    dbs
+}
+
+/// A run's own database: what one job of a job array writes, so that jobs on a shared
+/// file system never write one SQLite file at once.
+fn run_store(out: &Path, run: &str) -> Result<Store> {
+    let dir = out.join("runs").join(run);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Store::open(&dir.join("results.sqlite"))
 }
 
 /// Keeps freed activation buffers in the heap for the next forward pass. glibc returns
@@ -178,8 +208,24 @@ fn run(cli: Cli) -> Result<()> {
             let s = setup(&study)?;
             let only = pipeline::select_runs(&s, &runs)?;
             let data = pipeline::prepare_corpus(&s, &study.out)?;
-            let store = open_store(&study.out)?;
-            let failed = pipeline::train_all(&s, &study.out, &data, &store, only.as_deref())?;
+            let failed = match only {
+                None => pipeline::train_all(&s, &study.out, &data, &open_store(&study.out)?, None)?,
+                Some(names) => {
+                    let mut failed = Vec::new();
+                    for name in names {
+                        let store = run_store(&study.out, &name)?;
+                        let one = [name];
+                        failed.extend(pipeline::train_all(
+                            &s,
+                            &study.out,
+                            &data,
+                            &store,
+                            Some(&one),
+                        )?);
+                    }
+                    failed
+                }
+            };
             runs_failed(&failed)?;
         }
         Command::Eval(args) => match args.model.as_deref() {
@@ -200,13 +246,32 @@ fn run(cli: Cli) -> Result<()> {
                 let only = pipeline::select_runs(&s, &args.runs)?;
                 let tasks = pipeline::prepare_tasks(&s, &study.out)?;
                 pipeline::write_study_file(&s, &study.out)?;
-                let mut store = open_store(&study.out)?;
-                pipeline::eval_all(&s, &mut store, &tasks, &study.out, only.as_deref())?;
+                match only {
+                    None => {
+                        let mut store = open_store(&study.out)?;
+                        pipeline::eval_all(&s, &mut store, &tasks, &study.out, None)?;
+                    }
+                    Some(names) => {
+                        let main = study.out.join("results.sqlite");
+                        for name in names {
+                            let mut store = run_store(&study.out, &name)?;
+                            // A run trained without --run has its checkpoints in the main database.
+                            if main.exists() {
+                                store.merge_from(&main)?;
+                            }
+                            let one = [name];
+                            pipeline::eval_all(&s, &mut store, &tasks, &study.out, Some(&one))?;
+                        }
+                    }
+                }
             }
         },
         Command::Bench(BenchCommand::Eval(args)) => bench::bench_eval(&args)?,
         Command::Bench(BenchCommand::Train(args)) => bench_train::bench_model(&args, true)?,
         Command::Bench(BenchCommand::Forward(args)) => bench_train::bench_model(&args, false)?,
+        Command::Slurm(args) => {
+            slurm::slurm(&args)?;
+        }
         Command::Status { dir } => {
             status::status(&dir)?;
         }

@@ -117,13 +117,17 @@ pub fn status(dir: &Path) -> Result<bool> {
     for l in lines {
         println!("{l}");
     }
-    let db = dir.join("results.sqlite");
-    let (checkpoints, evaluated) = if db.exists() {
-        let store = Store::open(&db).with_context(|| format!("reading {}", db.display()))?;
-        (store.checkpoints()?.len(), store.evaluated()?.len())
-    } else {
-        (0, 0)
-    };
+    // The study's database and the runs' own (a job array's), read as one.
+    let mut dbs = crate::run_stores(dir);
+    dbs.push(dir.join("results.sqlite"));
+    let mut checkpoints = std::collections::BTreeSet::new();
+    let mut evaluated = std::collections::BTreeSet::new();
+    for db in dbs.iter().filter(|d| d.exists()) {
+        let store = Store::open(db).with_context(|| format!("reading {}", db.display()))?;
+        checkpoints.extend(store.checkpoints()?.into_iter().map(|c| c.checkpoint));
+        evaluated.extend(store.evaluated()?);
+    }
+    let (checkpoints, evaluated) = (checkpoints.len(), evaluated.len());
     let tasks = study.eval.tasks.len();
     println!(
         "evaluations: {evaluated} of {} ({checkpoints} checkpoints × {tasks} tasks)",

@@ -306,7 +306,9 @@ fn one_run_is_trained_and_evaluated_alone() {
         "d48-l2-tok30K",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let db = out.join("results.sqlite");
+    // A run's rows go to its own database, as a job array's task writes them.
+    assert!(!out.join("results.sqlite").exists());
+    let db = out.join("runs/d48-l2-tok30K/results.sqlite");
     assert_eq!(
         count(
             &db,
@@ -320,6 +322,27 @@ fn one_run_is_trained_and_evaluated_alone() {
             "SELECT COUNT(*) FROM evaluations WHERE checkpoint NOT LIKE 'd48%'"
         ),
         0
+    );
+    let o = emergent(&["status", out.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("1 done")
+            && said.contains("1 pending")
+            && said.contains("evaluations: 6 of 6"),
+        "{said}"
+    );
+    // The whole study then merges it, and scores only what is missing.
+    let o = emergent(&["run", &study, "--out", out.to_str().unwrap(), "--no-report"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("6 evaluations cached, 6 to score"), "{err}");
+    let main = out.join("results.sqlite");
+    assert_eq!(
+        count(
+            &main,
+            "SELECT COUNT(DISTINCT checkpoint || task) FROM evaluations"
+        ),
+        12
     );
 }
 
@@ -740,5 +763,188 @@ fn two_processes_on_one_study_end_with_the_results_of_one() {
         let (x, y) = (rows(&one, &sql), rows(&two, &sql));
         assert!(!x.is_empty(), "{table} is empty");
         assert_eq!(x, y, "{table} differs between one process and two");
+    }
+}
+
+/// The Slurm cluster the tests may use: `SLURM_CONF` set (scripts/slurm-local.sh start
+/// prints it) and `sinfo` answering; else the Slurm tests skip, saying so.
+fn slurm_cluster() -> bool {
+    let up = std::env::var_os("SLURM_CONF").is_some()
+        && Command::new("sinfo")
+            .arg("-h")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !up {
+        eprintln!(
+            "skipping: no Slurm cluster (start one with scripts/slurm-local.sh start, then export SLURM_CONF)"
+        );
+    }
+    up
+}
+
+/// Waits for a Slurm job to end; its final state.
+fn slurm_wait(job: &str) -> String {
+    let t0 = std::time::Instant::now();
+    loop {
+        let o = Command::new("scontrol")
+            .args(["show", "job", job])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let state = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("JobState="))
+            .unwrap_or("UNKNOWN")
+            .to_string();
+        if ![
+            "PENDING",
+            "RUNNING",
+            "CONFIGURING",
+            "COMPLETING",
+            "REQUEUED",
+        ]
+        .contains(&state.as_str())
+            || t0.elapsed().as_secs() > 900
+        {
+            return state;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// The study through Slurm (a corpus job, a job array of runs, a finishing job) ends as
+/// a local `emergent run` does: the same checkpoints byte for byte, the same rows.
+#[test]
+fn a_study_through_slurm_equals_the_local_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = write_study(dir.path(), STUDY);
+    let two = dir.path().join("slurm");
+    let o = emergent(&["slurm", &study, "--out", two.to_str().unwrap(), "--dry-run"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        printed.contains("--dependency=afterok:$corpus"),
+        "{printed}"
+    );
+    let train = std::fs::read_to_string(two.join("slurm/train.sbatch")).unwrap();
+    assert!(
+        train.contains("#SBATCH --array=0-1") && train.contains("--run \"$SLURM_ARRAY_TASK_ID\""),
+        "{train}"
+    );
+    let o = emergent(&[
+        "slurm",
+        &study,
+        "--out",
+        two.to_str().unwrap(),
+        "--gpus",
+        "1",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no GPU backend"));
+    if !slurm_cluster() {
+        return;
+    }
+    let one = dir.path().join("local");
+    let o = emergent(&["run", &study, "--out", one.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = emergent(&["slurm", &study, "--out", two.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let finish = said.split_whitespace().last().unwrap().to_string();
+    let state = slurm_wait(&finish);
+    let logs: Vec<String> = std::fs::read_dir(two.join("slurm/logs"))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            format!(
+                "{}:\n{}",
+                p.display(),
+                std::fs::read_to_string(&p).unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(state, "COMPLETED", "the finishing job: {}", logs.join("\n"));
+    let mut compared = 0;
+    for run in std::fs::read_dir(one.join("runs")).unwrap() {
+        for ckpt in emergent_train::list_checkpoints(&run.unwrap().path()) {
+            let rel = ckpt.strip_prefix(&one).unwrap();
+            for f in ["model.safetensors", "optimizer.safetensors"] {
+                let same = std::fs::read(ckpt.join(f)).unwrap()
+                    == std::fs::read(two.join(rel).join(f)).unwrap();
+                assert!(same, "{} differs through Slurm", rel.join(f).display());
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 12);
+    for table in ["runs", "checkpoints", "evaluations", "domain_losses"] {
+        let sql = format!("SELECT * FROM {table}");
+        assert_eq!(
+            rows(&one, &sql),
+            rows(&two, &sql),
+            "{table} differs through Slurm"
+        );
+    }
+    assert!(
+        two.join("report/index.html").exists(),
+        "the finishing job writes the report"
+    );
+}
+
+/// A training task sent the preemption signal mid-run stops at a step, is requeued, and
+/// resumes from its last checkpoint to the same bytes as an uninterrupted run.
+#[test]
+fn a_preempted_slurm_task_is_requeued_and_resumes_bit_identically() {
+    if !slurm_cluster() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Long enough to be signalled mid-run, with tasks so that the finishing job reports.
+    let study = write_study(
+        dir.path(),
+        &STUDY.replace("budgets = [30000]", "budgets = [400000]"),
+    );
+    let whole = dir.path().join("whole");
+    let o = emergent(&["train", &study, "--out", whole.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let two = dir.path().join("slurm");
+    let o = emergent(&["slurm", &study, "--out", two.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout).to_string();
+    let words: Vec<&str> = said.split_whitespace().collect();
+    let array = words[words.iter().position(|w| *w == "array").unwrap() + 1].to_string();
+    let finish = words.last().unwrap().to_string();
+    let run = two.join("runs/d48-l2-tok400K");
+    let t0 = std::time::Instant::now();
+    while emergent_train::list_checkpoints(&run).is_empty() && t0.elapsed().as_secs() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // What Slurm sends before a time limit or on preemption (--signal=B:TERM).
+    let o = Command::new("scancel")
+        .args(["--batch", "--signal=TERM", &format!("{array}_1")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let state = slurm_wait(&finish);
+    let log = |suffix: &str| {
+        std::fs::read_to_string(two.join(format!("slurm/logs/train-{array}_1.{suffix}")))
+            .unwrap_or_default()
+    };
+    assert_eq!(state, "COMPLETED", "{}\n{}", log("out"), log("err"));
+    // Slurm counts the requeue; the task's logs hold its last attempt.
+    let task = format!("{array}_1");
+    let o = Command::new("scontrol")
+        .args(["show", "job", &task])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        shown.contains("Restarts=1"),
+        "the task was not requeued: {shown}\n{}",
+        log("err")
+    );
+    for name in ["model.safetensors", "optimizer.safetensors"] {
+        let a = std::fs::read(whole.join("runs/d48-l2-tok400K/step-0001562").join(name)).unwrap();
+        let b = std::fs::read(run.join("step-0001562").join(name)).unwrap();
+        assert!(a == b, "{name} differs after the requeued task resumed");
     }
 }

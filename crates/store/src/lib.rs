@@ -292,6 +292,38 @@ impl Store {
         .with_context(|| format!("results database {}", path.display()))
     }
 
+    /// Copies in every row of `other` (a run's own database, written by a job of a job
+    /// array) that this database lacks or holds otherwise; returns how many. Rows already
+    /// here unchanged are not written, so a read-only database takes a merge it holds.
+    pub fn merge_from(&mut self, other: &Path) -> Result<usize> {
+        let path = self.path.clone();
+        let name = other.to_string_lossy().into_owned();
+        self.conn
+            .execute("ATTACH DATABASE ?1 AS other", params![name])
+            .with_context(|| format!("results database {}: attaching {name}", path.display()))?;
+        let merged = (|| -> Result<usize> {
+            let mut n = 0usize;
+            for t in ["runs", "checkpoints", "domain_losses", "evaluations"] {
+                let new = format!("SELECT * FROM other.{t} EXCEPT SELECT * FROM main.{t}");
+                let k: i64 =
+                    self.conn
+                        .query_row(&format!("SELECT COUNT(*) FROM ({new})"), [], |r| r.get(0))?;
+                if k > 0 {
+                    self.writable("rows of a run's database")?;
+                    self.conn
+                        .execute(&format!("INSERT OR REPLACE INTO main.{t} {new}"), [])?;
+                    n += k as usize;
+                }
+            }
+            Ok(n)
+        })()
+        .with_context(|| format!("results database {}: merging {name}", path.display()));
+        self.conn
+            .execute("DETACH DATABASE other", [])
+            .with_context(|| format!("results database {}: detaching {name}", path.display()))?;
+        merged
+    }
+
     /// Every (checkpoint, task) pair with a stored evaluation.
     pub fn evaluated(&self) -> Result<Vec<(String, String)>> {
         let path = self.path.clone();
@@ -449,6 +481,42 @@ mod tests {
             (3.5, 0.25, "d32-l1")
         );
         assert!(p[0].stderr.is_nan());
+    }
+
+    #[test]
+    fn a_runs_database_merges_in_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |name: &str| RunRow {
+            run: name.into(),
+            size: "s".into(),
+            params: 1,
+            non_embedding_params: 1,
+            token_budget: 1,
+            spec_hash: "h".into(),
+        };
+        let main = dir.path().join("results.sqlite");
+        let part = dir.path().join("part.sqlite");
+        let mut s = Store::open(&main).unwrap();
+        s.put_run(&run("a")).unwrap();
+        {
+            let p = Store::open(&part).unwrap();
+            p.put_run(&run("a")).unwrap();
+            p.put_run(&run("b")).unwrap();
+            p.put_checkpoint(&CheckpointRow {
+                checkpoint: "b/step-1".into(),
+                run: "b".into(),
+                step: 1,
+                tokens: 1,
+                flops: 1.0,
+                val_loss: 2.5,
+                path: "p".into(),
+            })
+            .unwrap();
+        }
+        assert_eq!(s.merge_from(&part).unwrap(), 2, "run b and its checkpoint");
+        assert_eq!(s.merge_from(&part).unwrap(), 0, "nothing twice");
+        assert_eq!(s.runs().unwrap().len(), 2);
+        assert_eq!(s.checkpoints().unwrap().len(), 1);
     }
 
     #[test]
