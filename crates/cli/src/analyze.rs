@@ -2,20 +2,18 @@
 //! lm-evaluation-harness JSON) → `findings.json`, `report/` (figures and tables) and
 //! a summary on the terminal.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
+use crate::draw::Bars;
 use crate::term;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use emergent_analysis::claims::Claims;
 use emergent_analysis::{
-    analyze_with_progress, curve_from_obs, metric_baseline, read_csv, read_lmeval_placed,
-    read_samples, CurvePoint, DocScores, Findings, Kind, LmevalPlacement, Obs, Options, Rules,
-    XAxis,
+    curve_from_obs, read_csv, read_lmeval_placed, Findings, Kind, LmevalPlacement, Obs, Options,
+    Rules, XAxis,
 };
-use emergent_store::Store;
+use emergent_study::finish::{analyze_and_report, observations, Observations};
 
 #[derive(Args, Debug, Clone)]
 pub struct AnalyzeArgs {
@@ -43,138 +41,23 @@ pub struct AnalyzeArgs {
     pub out: Option<PathBuf>,
     /// Resamples for the thresholds' intervals, the verdicts' stability and the scaling
     /// law's intervals.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = Rules::default().boot)]
     pub bootstrap: usize,
     /// How far from the random baseline (in the metric's units) the level above a
     /// threshold may lie and still count as at chance.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = Rules::default().margin)]
     pub chance_margin: f64,
     /// The fraction of refits that must agree before a task is called emergent.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = Rules::default().min_stability)]
     pub min_stability: f64,
     /// Tokens per parameter at which a threshold becomes a model size and compute.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = Options::default().tokens_per_param)]
     pub tokens_per_param: f64,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Options::default().seed)]
     pub seed: u64,
     /// Report title.
     #[arg(long)]
     pub title: Option<String>,
-}
-
-impl AnalyzeArgs {
-    /// The analysis of a study directory with default settings (`emergent run`).
-    pub fn for_study(dir: &Path, title: &str) -> Self {
-        AnalyzeArgs {
-            study_dir: Some(dir.to_path_buf()),
-            results: None,
-            step: None,
-            tokens_per_step: None,
-            x: XAxis::Loss,
-            out: None,
-            bootstrap: 200,
-            chance_margin: 0.05,
-            min_stability: 0.8,
-            tokens_per_param: 20.0,
-            seed: 0,
-            title: Some(title.to_string()),
-        }
-    }
-}
-
-/// Per-document scores of one checkpoint's task from the study's `samples/` (written by
-/// the evaluation), by metric; none when the file is absent or unreadable (the
-/// analysis then falls back on aggregates, and says so).
-fn study_samples(
-    dir: &Path,
-    checkpoint: &str,
-    task: &str,
-    warn: &mut Vec<String>,
-) -> BTreeMap<String, Arc<DocScores>> {
-    let path = dir
-        .join("samples")
-        .join(checkpoint.replace(['/', '\\'], "_"))
-        .join(format!("{task}.jsonl"));
-    if !path.exists() {
-        return BTreeMap::new();
-    }
-    read_samples(&path).unwrap_or_else(|e| {
-        warn.push(e);
-        BTreeMap::new()
-    })
-}
-
-/// The study's evaluations (with their per-document records) and every checkpoint's
-/// loss.
-fn from_study(dir: &Path) -> Result<(Vec<Obs>, Vec<CurvePoint>, Vec<String>)> {
-    let db = dir.join("results.sqlite");
-    if !db.exists() {
-        bail!(
-            "{}: no results database here (run `emergent run` first, or pass --results FILE)",
-            db.display()
-        );
-    }
-    let store = Store::open(&db)?;
-    let budgets: HashMap<String, u64> = store
-        .runs()?
-        .into_iter()
-        .map(|r| (r.run, r.token_budget))
-        .collect();
-    let domains = store.domain_losses()?;
-    let mut samples: HashMap<(String, String), BTreeMap<String, Arc<DocScores>>> = HashMap::new();
-    let mut warn = Vec::new();
-    let obs = store
-        .points()?
-        .into_iter()
-        .filter(|p| p.value.is_finite())
-        .map(|p| {
-            let docs = samples
-                .entry((p.checkpoint.clone(), p.task.clone()))
-                .or_insert_with(|| study_samples(dir, &p.checkpoint, &p.task, &mut warn))
-                .get(&p.metric)
-                .cloned();
-            (p, docs)
-        })
-        .map(|(p, docs)| Obs {
-            baseline: metric_baseline(&p.metric, p.baseline),
-            size: p.size,
-            params: p.params as f64,
-            non_embedding_params: Some(p.non_embedding_params as f64),
-            step: Some(p.step),
-            tokens: p.tokens as f64,
-            flops: p.flops,
-            loss: p.val_loss,
-            task: p.task,
-            shots: p.shots,
-            metric: p.metric,
-            value: p.value,
-            stderr: p.stderr.is_finite().then_some(p.stderr),
-            n: Some(p.n as f64),
-            language: None,
-            budget: budgets.get(&p.run).map(|&b| b as f64),
-            domain_loss: domains.get(&p.checkpoint).cloned().unwrap_or_default(),
-            docs,
-            run: p.run,
-        })
-        .collect();
-    let runs = store.runs()?;
-    let curve = store
-        .checkpoints()?
-        .into_iter()
-        .filter_map(|c| {
-            let r = runs.iter().find(|r| r.run == c.run)?;
-            Some(CurvePoint {
-                run: c.run,
-                size: r.size.clone(),
-                params: r.params as f64,
-                tokens: c.tokens as f64,
-                flops: c.flops,
-                loss: c.val_loss,
-                token_budget: Some(r.token_budget as f64),
-            })
-        })
-        .collect();
-    Ok((obs, curve, warn))
 }
 
 fn from_results(path: &Path, placement: LmevalPlacement) -> Result<(Vec<Obs>, Vec<String>)> {
@@ -200,7 +83,7 @@ fn from_results(path: &Path, placement: LmevalPlacement) -> Result<(Vec<Obs>, Ve
 /// Series beyond which the summary lists each task's main metric only.
 const LIST_ALL_UP_TO: usize = 60;
 
-fn print_summary(f: &Findings) {
+pub(crate) fn print_summary(f: &Findings) {
     let mains = emergent_analysis::claims::main_findings(&f.tasks);
     let rows: Vec<&emergent_analysis::TaskFinding> = if f.tasks.len() <= LIST_ALL_UP_TO {
         f.tasks.iter().collect()
@@ -342,53 +225,6 @@ fn print_claims(c: &Claims) {
     );
 }
 
-/// An axis that names a task, metric or domain the results do not hold is an error
-/// that lists what they do hold.
-fn check_axis(axis: &XAxis, obs: &[Obs]) -> Result<()> {
-    let have = |v: Vec<String>| {
-        let mut v = v;
-        v.sort();
-        v.dedup();
-        v.join(", ")
-    };
-    match axis {
-        XAxis::Metric { task, metric }
-            if !obs.iter().any(|o| &o.task == task && &o.metric == metric) =>
-        {
-            let metrics = have(
-                obs.iter()
-                    .filter(|o| &o.task == task)
-                    .map(|o| o.metric.clone())
-                    .collect(),
-            );
-            if metrics.is_empty() {
-                bail!(
-                    "--x {axis}: no task `{task}` in the results (tasks: {})",
-                    have(obs.iter().map(|o| o.task.clone()).collect())
-                );
-            }
-            bail!("--x {axis}: task `{task}` has no metric `{metric}` (it has {metrics})");
-        }
-        XAxis::DomainLoss(d) if !obs.iter().any(|o| o.domain_loss.contains_key(d)) => {
-            let domains = have(
-                obs.iter()
-                    .flat_map(|o| o.domain_loss.keys().cloned())
-                    .collect(),
-            );
-            bail!(
-                "--x {axis}: no validation loss for domain `{d}` in the results ({})",
-                if domains.is_empty() {
-                    "they hold none per domain".to_string()
-                } else {
-                    format!("domains: {domains}")
-                }
-            );
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 /// Runs the analysis and writes findings.json and the report; returns the findings.
 pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
     if !(args.tokens_per_param.is_finite() && args.tokens_per_param > 0.0) {
@@ -397,43 +233,6 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
             args.tokens_per_param
         );
     }
-    let study = match (&args.study_dir, &args.results) {
-        (Some(d), _) => Some(d.clone()),
-        (None, None) => Some(PathBuf::from("emergent-out")),
-        (None, Some(_)) => None,
-    };
-    let (mut obs, mut curve, mut rejected) = match &study {
-        Some(d) => from_study(d)?,
-        None => (Vec::new(), Vec::new(), Vec::new()),
-    };
-    if let Some(path) = &args.results {
-        let placement = LmevalPlacement {
-            step: args.step,
-            tokens_per_step: args.tokens_per_step,
-        };
-        let (mut more, mut bad) = from_results(path, placement)?;
-        obs.append(&mut more);
-        rejected.append(&mut bad);
-    }
-    if curve.is_empty() {
-        curve = curve_from_obs(&obs);
-    }
-    for r in rejected.iter().take(20) {
-        eprintln!("rejected: {r}");
-    }
-    if rejected.len() > 20 {
-        eprintln!(
-            "rejected: … {} more (findings.json lists them all)",
-            rejected.len() - 20
-        );
-    }
-    if obs.is_empty() {
-        bail!("no usable results to analyse");
-    }
-    if args.x == XAxis::Loss && obs.iter().all(|o| !o.loss.is_finite()) {
-        bail!("these results hold no pre-training loss: choose another axis, e.g. --x tokens or --x lambada_openai:ppl");
-    }
-    check_axis(&args.x, &obs)?;
     if !(args.chance_margin.is_finite() && args.chance_margin >= 0.0) {
         bail!(
             "--chance-margin must be a non-negative number, not {}",
@@ -446,6 +245,27 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
             args.min_stability
         );
     }
+    let study = match (&args.study_dir, &args.results) {
+        (Some(d), _) => Some(d.clone()),
+        (None, None) => Some(PathBuf::from("emergent-out")),
+        (None, Some(_)) => None,
+    };
+    let mut input = match &study {
+        Some(d) => observations(d)?,
+        None => Observations::default(),
+    };
+    if let Some(path) = &args.results {
+        let placement = LmevalPlacement {
+            step: args.step,
+            tokens_per_step: args.tokens_per_step,
+        };
+        let (mut more, mut bad) = from_results(path, placement)?;
+        input.obs.append(&mut more);
+        input.rejected.append(&mut bad);
+    }
+    if input.curve.is_empty() {
+        input.curve = curve_from_obs(&input.obs);
+    }
     let opts = Options {
         x: args.x.clone(),
         rules: Rules {
@@ -457,47 +277,15 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
         seed: args.seed,
         tokens_per_param: args.tokens_per_param,
     };
-    let n_series = emergent_analysis::series(&obs, &opts.x).len();
-    eprintln!(
-        "analyze: {} observations, {n_series} task–metric series against {}",
-        obs.len(),
-        opts.x.label()
-    );
-    let pb = crate::pipeline::bar(
-        n_series as u64,
-        "analyze [{elapsed_precise}] [{bar:30}] {pos}/{len} series eta {eta}",
-    );
-    pb.set_prefix("analyze");
-    let findings = analyze_with_progress(&obs, &curve, rejected, &opts, &|| pb.inc(1));
-    pb.finish_and_clear();
     let out = args
         .out
         .clone()
         .or(study)
         .unwrap_or_else(|| PathBuf::from("emergent-analysis"));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let json = out.join("findings.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&findings)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    print_summary(&findings);
     let title = args
         .title
         .clone()
         .unwrap_or_else(|| "emergent: performance against loss".into());
-    eprintln!("report: writing {}", out.join("report").display());
-    let pb = crate::pipeline::bar(0, "report [{elapsed_precise}] {pos} {msg}");
-    pb.set_prefix("report");
-    pb.set_message("figures written");
-    let input = emergent_report::Input {
-        title: &title,
-        obs: &obs,
-        curve: &curve,
-        findings: &findings,
-        axis: &args.x,
-        on_figure: &|| pb.inc(1),
-    };
-    let index = emergent_report::write_report(&out.join("report"), &input)?;
-    pb.finish_and_clear();
-    eprintln!("findings: {}\nreport: {}", json.display(), index.display());
-    Ok(findings)
+    let written = analyze_and_report(input, &opts, &out, &title, &Bars::new())?;
+    Ok(written.findings)
 }

@@ -1,6 +1,6 @@
 //! Ctrl-C (or a cluster's SIGTERM) during a study. While training or scoring watch for
-//! it (`emergent_train::stop`), the first signal lets the current step or task finish
-//! and the work return [`Interrupted`]; then, or at once in any other stage or on a
+//! it (`emergent_train::stop`), the first signal lets the current step or task finish,
+//! a run keep its state there, and the work return [`Interrupted`]; then, or at once in any other stage or on a
 //! second signal, one line says what is kept and the command that resumes, and the exit
 //! status is 130. Nothing is left half written either way: every checkpoint is written
 //! under a temporary name and renamed, and every evaluation is one transaction.
@@ -58,7 +58,7 @@ fn command_line() -> String {
 /// From now on an interrupt says that the finished work is kept and how to resume.
 pub fn say_how_to_resume() {
     let line = format!(
-        "\ninterrupted: finished checkpoints and evaluations are kept; `{}` resumes from them\n",
+        "\ninterrupted: finished checkpoints and evaluations, and where each run stopped, are kept; `{}` resumes from them\n",
         command_line()
     );
     if MESSAGE.set(line.into_bytes()).is_err() {

@@ -3,10 +3,9 @@
 mod analyze;
 mod bench;
 mod bench_train;
-mod builtin_tasks;
+mod draw;
 mod eval_cmd;
 mod interrupt;
-mod pipeline;
 mod slurm;
 mod status;
 use emergent_study as study;
@@ -16,8 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use emergent_analysis::Findings;
-use emergent_store::Store;
+use draw::Bars;
 
 #[derive(Parser)]
 #[command(
@@ -118,36 +116,6 @@ fn setup(args: &StudyArgs) -> Result<study::Study> {
     Ok(s)
 }
 
-/// The study's database, with what the runs' own databases (written by `--run`, one job
-/// of a job array each) hold merged in.
-fn open_store(out: &Path) -> Result<Store> {
-    let mut store = Store::open(&out.join("results.sqlite"))?;
-    for db in run_stores(out) {
-        store.merge_from(&db)?;
-    }
-    Ok(store)
-}
-
-/// Every run's own database (`runs/R/results.sqlite`).
-pub(crate) fn run_stores(out: &Path) -> Vec<PathBuf> {
-    let mut dbs: Vec<PathBuf> = std::fs::read_dir(out.join("runs"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path().join("results.sqlite")))
-        .filter(|p| p.is_file())
-        .collect();
-    dbs.sort();
-    dbs
-}
-
-/// A run's own database: what one job of a job array writes, so that jobs on a shared
-/// file system never write one SQLite file at once.
-fn run_store(out: &Path, run: &str) -> Result<Store> {
-    let dir = out.join("runs").join(run);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Store::open(&dir.join("results.sqlite"))
-}
-
 /// Keeps freed activation buffers in the heap for the next forward pass. glibc returns
 /// blocks above 128 KiB to the kernel at once, so every pass over a batch paid a page
 /// fault per 4 KiB of activations again (11% of scoring time in the profile).
@@ -180,6 +148,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let bars = Bars::new();
     match cli.command {
         Command::Run {
             study,
@@ -188,45 +157,35 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let started = std::time::Instant::now();
             let s = setup(&study)?;
-            let seeds = seeds.unwrap_or(s.seeds);
-            if seeds == 0 {
-                anyhow::bail!("--seeds: at least 1");
-            }
-            if seeds == 1 {
-                run_study(&s, &study.out, no_report)?;
-            } else {
-                run_seeds(&s, &study.out, seeds, no_report)?;
+            match seeds.unwrap_or(s.seeds) {
+                1 => {
+                    study::run_study(&s, &study.out, no_report, &bars)?;
+                }
+                n => {
+                    if let Some(w) = study::run_seeds(&s, &study.out, n, no_report, &bars)? {
+                        print_seeds(&w);
+                    }
+                }
             }
             eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
         }
         Command::Corpus { study } => {
             let s = setup(&study)?;
-            pipeline::prepare_corpus(&s, &study.out)?;
-            pipeline::write_study_file(&s, &study.out)?;
+            study::prepare(&s, &study.out, &bars)?;
         }
         Command::Train { study, runs } => {
             let s = setup(&study)?;
-            let only = pipeline::select_runs(&s, &runs)?;
-            let data = pipeline::prepare_corpus(&s, &study.out)?;
-            let failed = match only {
-                None => pipeline::train_all(&s, &study.out, &data, &open_store(&study.out)?, None)?,
+            let failed = match study::select_runs(&s, &runs)? {
+                None => study::train_all(&s, &study.out, &bars)?,
                 Some(names) => {
                     let mut failed = Vec::new();
                     for name in names {
-                        let store = run_store(&study.out, &name)?;
-                        let one = [name];
-                        failed.extend(pipeline::train_all(
-                            &s,
-                            &study.out,
-                            &data,
-                            &store,
-                            Some(&one),
-                        )?);
+                        failed.extend(study::train_run(&s, &study.out, &name, &bars)?);
                     }
                     failed
                 }
             };
-            runs_failed(&failed)?;
+            study::runs_failed(&failed)?;
         }
         Command::Eval(args) => match args.model.as_deref() {
             Some(model) => eval_cmd::eval_model(&args, model)?,
@@ -243,24 +202,11 @@ fn run(cli: Cli) -> Result<()> {
                     quick: args.quick,
                 };
                 let s = setup(&study)?;
-                let only = pipeline::select_runs(&s, &args.runs)?;
-                let tasks = pipeline::prepare_tasks(&s, &study.out)?;
-                pipeline::write_study_file(&s, &study.out)?;
-                match only {
-                    None => {
-                        let mut store = open_store(&study.out)?;
-                        pipeline::eval_all(&s, &mut store, &tasks, &study.out, None)?;
-                    }
+                match study::select_runs(&s, &args.runs)? {
+                    None => study::eval_all(&s, &study.out, &bars)?,
                     Some(names) => {
-                        let main = study.out.join("results.sqlite");
                         for name in names {
-                            let mut store = run_store(&study.out, &name)?;
-                            // A run trained without --run has its checkpoints in the main database.
-                            if main.exists() {
-                                store.merge_from(&main)?;
-                            }
-                            let one = [name];
-                            pipeline::eval_all(&s, &mut store, &tasks, &study.out, Some(&one))?;
+                            study::eval_run(&s, &study.out, &name, &bars)?;
                         }
                     }
                 }
@@ -282,83 +228,10 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// The whole study in `out`: corpus, training, evaluation and (unless `no_report`) the
-/// analysis and report, whose findings it returns.
-fn run_study(s: &study::Study, out: &Path, no_report: bool) -> Result<Option<Findings>> {
-    let data = pipeline::prepare_corpus(s, out)?;
-    let mut store = open_store(out)?;
-    let failed = pipeline::train_all(s, out, &data, &store, None)?;
-    let tasks = pipeline::prepare_tasks(s, out)?;
-    pipeline::eval_all(s, &mut store, &tasks, out, None)?;
-    // What the runs that failed left is evaluated and reported; the study still fails.
-    let findings = if no_report {
-        Ok(None)
-    } else {
-        let args = analyze::AnalyzeArgs::for_study(out, &s.name);
-        analyze::run_analyze(&args).map(Some)
-    };
-    if let (Err(e), false) = (&findings, failed.is_empty()) {
-        eprintln!("error: {e:#}");
-    }
-    runs_failed(&failed)?;
-    findings
-}
-
-/// An error listing the runs that failed, when any did.
-fn runs_failed(failed: &[String]) -> Result<()> {
-    if failed.is_empty() {
-        return Ok(());
-    }
-    anyhow::bail!(
-        "{} run{} failed (their checkpoints before the failure are kept and evaluated):\n  {}",
-        failed.len(),
-        if failed.len() == 1 { "" } else { "s" },
-        failed.join("\n  ")
-    )
-}
-
-/// The study once per seed in `out/seed-N/`, then the claims across seeds in
-/// `out/seeds.json` and `out/seeds.html`.
-fn run_seeds(s: &study::Study, out: &Path, seeds: usize, no_report: bool) -> Result<()> {
-    let mut per_seed = Vec::new();
-    let mut links = Vec::new();
-    let seed_list: Vec<u64> = (0..seeds as u64).map(|k| s.seed + k).collect();
-    for (k, &seed) in seed_list.iter().enumerate() {
-        let one = study::Study {
-            seed,
-            seeds: 1,
-            ..s.clone()
-        };
-        let dir = out.join(format!("seed-{seed}"));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let file = dir.join("study.toml");
-        std::fs::write(&file, toml::to_string(&one)?)
-            .with_context(|| format!("writing {}", file.display()))?;
-        eprintln!("seed {seed} ({} of {seeds}): {}", k + 1, dir.display());
-        let started = std::time::Instant::now();
-        let findings = run_study(&one, &dir, no_report)?;
-        eprintln!(
-            "seed {seed} done in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        if let Some(f) = findings {
-            per_seed.push((f.claims.clone(), f.tasks));
-            links.push(format!("seed-{seed}/report/index.html"));
-        }
-    }
-    if no_report {
-        return Ok(());
-    }
-    let per_seed: Vec<_> = per_seed
-        .into_iter()
-        .filter_map(|(c, t)| c.map(|c| (c, t)))
-        .collect();
-    let summary = emergent_analysis::claims::across_seeds(&seed_list, &per_seed);
-    let json = out.join("seeds.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&summary)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    println!("the paper's claims over seeds {seed_list:?}:");
-    for c in &summary.claims {
+/// The paper's claims across seeds, one line each.
+fn print_seeds(w: &study::SeedsWritten) {
+    println!("the paper's claims over seeds {:?}:", w.summary.seeds);
+    for c in &w.summary.claims {
         println!(
             "  {:<28} {:?}{}",
             c.claim,
@@ -370,13 +243,11 @@ fn run_seeds(s: &study::Study, out: &Path, seeds: usize, no_report: bool) -> Res
             }
         );
     }
-    let page = emergent_report::write_seeds_page(out, &s.name, &summary, &links)?;
     eprintln!(
         "seeds: {}\nacross seeds: {}",
-        json.display(),
-        page.display()
+        w.json.display(),
+        w.page.display()
     );
-    Ok(())
 }
 
 /// The folder of shipped task specs: $EMERGENT_TASKS, else the repository's `tasks/`.

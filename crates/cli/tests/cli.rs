@@ -215,6 +215,24 @@ fn long_training_study() -> String {
         .replace("tasks = [\"exam-en\", \"math-zh\"]", "tasks = []")
 }
 
+/// Every checkpoint of the study in `one` has the same weights and optimiser moments in
+/// `two` (the same study after `what`); the number of files compared.
+fn same_checkpoints(one: &Path, two: &Path, what: &str) -> usize {
+    let mut compared = 0;
+    for run in std::fs::read_dir(one.join("runs")).unwrap() {
+        for ckpt in emergent_train::list_checkpoints(&run.unwrap().path()) {
+            let rel = ckpt.strip_prefix(one).unwrap();
+            for f in ["model.safetensors", "optimizer.safetensors"] {
+                let same = std::fs::read(ckpt.join(f)).unwrap()
+                    == std::fs::read(two.join(rel).join(f)).unwrap();
+                assert!(same, "{} differs after {what}", rel.join(f).display());
+                compared += 1;
+            }
+        }
+    }
+    compared
+}
+
 #[test]
 fn a_killed_training_process_resumes_bit_identically() {
     let dir = tempfile::tempdir().unwrap();
@@ -243,11 +261,10 @@ fn a_killed_training_process_resumes_bit_identically() {
     );
     let o = emergent(&["train", &study, "--out", killed.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for name in ["model.safetensors", "optimizer.safetensors"] {
-        let a = std::fs::read(whole.join("runs/d48-l2-tok400K/step-0001562").join(name)).unwrap();
-        let b = std::fs::read(run.join("step-0001562").join(name)).unwrap();
-        assert!(a == b, "{name} differs after resuming a killed run");
-    }
+    assert_eq!(
+        same_checkpoints(&whole, &killed, "resuming a killed run"),
+        12
+    );
 }
 
 /// `--run` picks runs by name or by index (a job array's task id): training and
@@ -624,7 +641,9 @@ fn sigint_finishes_the_step_says_how_to_resume_and_exits_130() {
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("finishing the current step"), "{err}");
     assert!(
-        err.contains("resumes from them") && err.contains("emergent train"),
+        err.contains("d32-l1-tok400K: stopped at step")
+            && err.contains("resumes from them")
+            && err.contains("emergent train"),
         "{err}"
     );
     let leftovers: Vec<_> = std::fs::read_dir(&run)
@@ -738,19 +757,7 @@ fn two_processes_on_one_study_end_with_the_results_of_one() {
             "a held run is left for later: {err}"
         );
     }
-    let mut compared = 0;
-    for run in std::fs::read_dir(one.join("runs")).unwrap() {
-        let run = run.unwrap().path();
-        for ckpt in emergent_train::list_checkpoints(&run) {
-            let rel = ckpt.strip_prefix(&one).unwrap();
-            for f in ["model.safetensors", "optimizer.safetensors"] {
-                let x = std::fs::read(ckpt.join(f)).unwrap();
-                let y = std::fs::read(two.join(rel).join(f)).unwrap();
-                assert!(x == y, "{} differs", rel.join(f).display());
-                compared += 1;
-            }
-        }
-    }
+    let compared = same_checkpoints(&one, &two, "two processes shared the study");
     assert_eq!(compared, 12, "2 runs × 3 checkpoints × 2 files");
     let o = emergent(&["status", two.to_str().unwrap()]);
     let said = String::from_utf8_lossy(&o.stdout);
@@ -863,19 +870,10 @@ fn a_study_through_slurm_equals_the_local_run() {
         })
         .collect();
     assert_eq!(state, "COMPLETED", "the finishing job: {}", logs.join("\n"));
-    let mut compared = 0;
-    for run in std::fs::read_dir(one.join("runs")).unwrap() {
-        for ckpt in emergent_train::list_checkpoints(&run.unwrap().path()) {
-            let rel = ckpt.strip_prefix(&one).unwrap();
-            for f in ["model.safetensors", "optimizer.safetensors"] {
-                let same = std::fs::read(ckpt.join(f)).unwrap()
-                    == std::fs::read(two.join(rel).join(f)).unwrap();
-                assert!(same, "{} differs through Slurm", rel.join(f).display());
-                compared += 1;
-            }
-        }
-    }
-    assert_eq!(compared, 12);
+    assert_eq!(
+        same_checkpoints(&one, &two, "the study ran through Slurm"),
+        12
+    );
     for table in ["runs", "checkpoints", "evaluations", "domain_losses"] {
         let sql = format!("SELECT * FROM {table}");
         assert_eq!(
@@ -890,8 +888,9 @@ fn a_study_through_slurm_equals_the_local_run() {
     );
 }
 
-/// A training task sent the preemption signal mid-run stops at a step, is requeued, and
-/// resumes from its last checkpoint to the same bytes as an uninterrupted run.
+/// A training task sent the preemption signal mid-run stops at a step, keeps its state
+/// there, is requeued, and resumes from that step to the same bytes as an uninterrupted
+/// run.
 #[test]
 fn a_preempted_slurm_task_is_requeued_and_resumes_bit_identically() {
     if !slurm_cluster() {
@@ -942,9 +941,20 @@ fn a_preempted_slurm_task_is_requeued_and_resumes_bit_identically() {
         "the task was not requeued: {shown}\n{}",
         log("err")
     );
-    for name in ["model.safetensors", "optimizer.safetensors"] {
-        let a = std::fs::read(whole.join("runs/d48-l2-tok400K/step-0001562").join(name)).unwrap();
-        let b = std::fs::read(run.join("step-0001562").join(name)).unwrap();
-        assert!(a == b, "{name} differs after the requeued task resumed");
-    }
+    // It went on from the step it stopped at, not from a checkpoint before it.
+    let err = log("err");
+    let resumed: u64 = err
+        .split("d48-l2-tok400K: resuming at step ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no resume in the requeued task's log:\n{err}"));
+    assert!(
+        ![15, 153].contains(&resumed),
+        "resumed at a checkpoint: {err}"
+    );
+    assert_eq!(
+        same_checkpoints(&whole, &two, "the requeued task resumed"),
+        12
+    );
 }

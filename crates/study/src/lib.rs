@@ -1,7 +1,30 @@
-//! The study file: every field has a default, documented in `studies/default.toml`;
-//! unknown fields and wrong types are errors that name the field.
+//! A study as a library: its file (every field has a default, documented in
+//! `studies/default.toml`; unknown fields and wrong types are errors that name the
+//! field), the stages from corpus to report (each runnable alone, each skipped where
+//! its output exists), the built-in tasks, the databases of a study run as many jobs,
+//! its status, and its Slurm jobs. Progress goes through [`Progress`]; nothing here
+//! prints.
 
+mod builtin_tasks;
+mod corpus;
+mod evaluate;
+pub mod finish;
 pub mod lock;
+pub mod progress;
+mod runs;
+pub mod slurm;
+mod stages;
+pub mod status;
+pub mod stores;
+
+pub use corpus::{hash_of, prepare_corpus, write_study_file, Prepared};
+pub use evaluate::{eval_runs, prepare_tasks};
+pub use progress::{Event, Lines, Progress, Stage};
+pub use runs::{grid, select_runs, train_runs, FAILED_FILE, PROGRESS_FILE};
+pub use stages::{
+    eval_all, eval_run, finish, prepare, run_seeds, run_study, runs_failed, train_all, train_run,
+    SeedsWritten,
+};
 
 use std::path::Path;
 

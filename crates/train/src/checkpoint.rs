@@ -83,11 +83,8 @@ pub fn write_checkpoint(
 ) -> Result<PathBuf> {
     let final_dir = run_dir.join(step_dir_name(state.step));
     let tmp = run_dir.join(format!("{}.tmp", step_dir_name(state.step)));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    model.save_hf(&tmp)?;
+    fresh_dir(&tmp)?;
+    write_state(&tmp, model, state)?;
     for f in tokenizer_files {
         let name = f.file_name().context("tokenizer file name")?;
         std::fs::copy(f, tmp.join(name)).with_context(|| format!("copying {}", f.display()))?;
@@ -98,10 +95,40 @@ pub fn write_checkpoint(
         tmp.join("generation_config.json"),
         serde_json::to_string_pretty(&gen)?,
     )?;
+    std::fs::write(tmp.join("meta.json"), serde_json::to_string_pretty(meta)?)?;
+    replace_dir(&tmp, &final_dir)?;
+    // A resume point older than this checkpoint is of no more use.
+    remove_resume_point(run_dir)?;
+    Ok(final_dir)
+}
+
+/// An empty directory at `dir`, whatever was there.
+fn fresh_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Moves the complete `tmp` into place at `dir`.
+fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::rename(tmp, dir).with_context(|| format!("renaming {} into place", tmp.display()))
+}
+
+/// The weights, the optimiser's moments and the trainer state: what a resume reads.
+fn write_state(
+    dir: &Path,
+    model: &mut (dyn Trainer + Send),
+    state: &mut TrainerState,
+) -> Result<()> {
+    model.save_hf(dir)?;
     let optimizer = model.optimizer_state();
     let n = optimizer.m.len();
     write_safetensors(
-        &tmp.join("optimizer.safetensors"),
+        &dir.join("optimizer.safetensors"),
         &[
             ("exp_avg", &[n], &optimizer.m),
             ("exp_avg_sq", &[n], &optimizer.v),
@@ -109,16 +136,71 @@ pub fn write_checkpoint(
     )?;
     state.optimizer = optimizer.header();
     std::fs::write(
-        tmp.join("trainer_state.json"),
+        dir.join("trainer_state.json"),
         serde_json::to_string_pretty(state)?,
     )?;
-    std::fs::write(tmp.join("meta.json"), serde_json::to_string_pretty(meta)?)?;
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir)?;
+    Ok(())
+}
+
+/// Where a run stopped between checkpoints (on a signal, for a requeue) keeps its state:
+/// not a checkpoint (nothing evaluates it), only the point the next start resumes from.
+pub const RESUME_DIR: &str = "resume";
+
+/// The training loss summed since the last checkpoint, kept with a resume point so the
+/// next checkpoint's mean is the uninterrupted run's.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Interval {
+    pub loss_sum: f64,
+    pub steps: u64,
+}
+
+/// Writes the resume point of a run stopped at `state.step`.
+pub fn write_resume_point(
+    run_dir: &Path,
+    model: &mut (dyn Trainer + Send),
+    state: &mut TrainerState,
+    interval: Interval,
+) -> Result<PathBuf> {
+    let dir = run_dir.join(RESUME_DIR);
+    let tmp = run_dir.join(format!("{RESUME_DIR}.tmp"));
+    fresh_dir(&tmp)?;
+    write_state(&tmp, model, state)?;
+    std::fs::write(
+        tmp.join("interval.json"),
+        serde_json::to_string_pretty(&interval)?,
+    )?;
+    replace_dir(&tmp, &dir)?;
+    Ok(dir)
+}
+
+/// The resume point, when there is one further on than the last checkpoint.
+pub fn resume_point(run_dir: &Path) -> Option<(PathBuf, u64)> {
+    let dir = run_dir.join(RESUME_DIR);
+    let step = |d: &Path| -> Option<u64> {
+        let text = std::fs::read_to_string(d.join("trainer_state.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v.get("step")?.as_u64()
+    };
+    let at = step(&dir)?;
+    let last = latest_checkpoint(run_dir)
+        .and_then(|c| step(&c))
+        .unwrap_or(0);
+    (at > last).then_some((dir, at))
+}
+
+/// The loss sums kept with a resume point.
+pub fn read_interval(dir: &Path) -> Result<Interval> {
+    let p = dir.join("interval.json");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: invalid", p.display()))
+}
+
+fn remove_resume_point(run_dir: &Path) -> Result<()> {
+    let dir = run_dir.join(RESUME_DIR);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
-    std::fs::rename(&tmp, &final_dir)
-        .with_context(|| format!("renaming {} into place", tmp.display()))?;
-    Ok(final_dir)
+    Ok(())
 }
 
 /// Restores the trainer state of a checkpoint directory, and the optimiser into `model`.

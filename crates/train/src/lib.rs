@@ -1,6 +1,6 @@
 //! One training run: a model of one size on one token budget, AdamW with warm-up
 //! and cosine decay, checkpoints on a schedule with validation loss at each, and an
-//! exact resume from the last complete checkpoint.
+//! exact resume from the last complete checkpoint or from where a signal stopped it.
 
 mod checkpoint;
 mod data;
@@ -8,10 +8,11 @@ mod run;
 pub mod stop;
 
 pub use checkpoint::{
-    latest_checkpoint, list_checkpoints, read_meta, step_dir_name, CheckpointMeta, TrainerState,
+    latest_checkpoint, list_checkpoints, read_meta, resume_point, step_dir_name, CheckpointMeta,
+    TrainerState, RESUME_DIR,
 };
 pub use data::{validation_loss, WindowSampler};
-pub use run::{say, train, RunSpec, StopAfter, Validation};
+pub use run::{train, RunSpec, StopAfter, TrainEvent, Validation};
 
 /// log-spaced checkpoint steps from `first` to `total` (both included), `count` of them
 /// at most; duplicates after rounding are merged.

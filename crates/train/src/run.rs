@@ -4,11 +4,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use emergent_data::Shard;
 use emergent_engine::{AdamW, AdamWConfig, Backend, LrSchedule, ModelConfig, Rng};
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{
-    latest_checkpoint, read_trainer_state, write_checkpoint, CheckpointMeta, TrainerState,
+    latest_checkpoint, read_interval, read_trainer_state, resume_point, write_checkpoint,
+    write_resume_point, CheckpointMeta, Interval, TrainerState,
 };
 use crate::data::{validation_loss, WindowSampler};
 
@@ -32,16 +32,22 @@ pub struct RunSpec {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StopAfter(pub u64);
 
-/// Trains `spec` into `run_dir`, resuming from its last complete checkpoint.
-/// Returns the metadata of every checkpoint written by this call.
-/// A line above the bar; plainly on stderr where the bar is hidden (stderr not a
-/// terminal), since a hidden bar drops what it is asked to print.
-pub fn say(pb: &ProgressBar, line: String) {
-    if pb.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        pb.println(line);
-    }
+/// What a run reports while it trains.
+#[derive(Debug)]
+pub enum TrainEvent<'a> {
+    /// Training starts at `step` (0, or where an earlier start stopped).
+    Start { step: u64, total_steps: u64 },
+    /// An update is done.
+    Step {
+        step: u64,
+        loss: f32,
+        tokens_per_s: f64,
+    },
+    /// A checkpoint is written.
+    Checkpoint(&'a CheckpointMeta),
+    /// Stopped on request at `step`, between checkpoints: the state is kept in
+    /// `resume/`, and the next start goes on from there.
+    Paused { step: u64 },
 }
 
 /// The validation split: all of it, and each domain of the corpus apart.
@@ -51,18 +57,23 @@ pub struct Validation<'a> {
     pub domains: &'a [(String, Shard)],
 }
 
+/// Trains `spec` into `run_dir`, resuming from its resume point or its last complete
+/// checkpoint, and returns the metadata of every checkpoint written by this call.
+/// Resumed or not, the result is bit-identical. On a stop request (`crate::stop`) the
+/// state is written as a resume point and [`crate::stop::Interrupted`] returned.
 pub fn train(
     spec: &RunSpec,
     train: &Shard,
     val: Validation,
     tokenizer_files: &[PathBuf],
     run_dir: &Path,
-    progress: &ProgressBar,
+    on_event: &mut dyn FnMut(TrainEvent),
     stop_after: Option<StopAfter>,
 ) -> Result<Vec<CheckpointMeta>> {
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let backend = Backend::default();
-    let (mut model, mut state) = match latest_checkpoint(run_dir) {
+    let resume = resume_point(run_dir).map(|(dir, _)| dir);
+    let (mut model, mut state) = match resume.clone().or_else(|| latest_checkpoint(run_dir)) {
         Some(dir) => {
             let mut model = backend.load(&dir)?;
             let state = read_trainer_state(&dir, model.as_mut())?;
@@ -83,21 +94,34 @@ pub fn train(
             (model, state)
         }
     };
+    let mut interval = match &resume {
+        Some(dir) => read_interval(dir)?,
+        None => Interval::default(),
+    };
     let (b, t) = (spec.batch_size, spec.seq_len);
     let mut sampler = WindowSampler::new(train, t, b, spec.seed).map_err(anyhow::Error::msg)?;
     let (mut inputs, mut targets) = (vec![0u32; b * t], vec![0u32; b * t]);
     let flops_per_token = 3.0 * spec.model.forward_flops_per_token(t);
-    progress.set_length(spec.total_steps);
-    progress.set_position(state.step);
+    on_event(TrainEvent::Start {
+        step: state.step,
+        total_steps: spec.total_steps,
+    });
     let mut written = Vec::new();
-    let (mut loss_sum, mut loss_n) = (0f64, 0u64);
     let started = Instant::now();
     let seconds_before = state.seconds;
     while state.step < spec.total_steps {
         if stop_after.is_some_and(|StopAfter(n)| state.step >= n) {
             return Ok(written);
         }
-        crate::stop::check()?;
+        if crate::stop::requested() {
+            // Just after a checkpoint (or before any step) that is the place to resume.
+            if interval.steps > 0 {
+                state.seconds = seconds_before + started.elapsed().as_secs_f64();
+                write_resume_point(run_dir, model.as_mut(), &mut state, interval)?;
+            }
+            on_event(TrainEvent::Paused { step: state.step });
+            return Err(crate::stop::Interrupted.into());
+        }
         let step_start = Instant::now();
         sampler.fill(train, state.step, &mut inputs, &mut targets);
         let loss = model.forward_backward(&inputs, &targets, b, t);
@@ -115,11 +139,13 @@ pub fn train(
         model.optimizer_step(lr);
         state.step += 1;
         (state.epoch, state.position) = sampler.position(state.step);
-        loss_sum += loss as f64;
-        loss_n += 1;
-        let tok_s = (b * t) as f64 / step_start.elapsed().as_secs_f64();
-        progress.set_position(state.step);
-        progress.set_message(format!("loss {loss:.3}  {tok_s:.0} tok/s"));
+        interval.loss_sum += loss as f64;
+        interval.steps += 1;
+        on_event(TrainEvent::Step {
+            step: state.step,
+            loss,
+            tokens_per_s: (b * t) as f64 / step_start.elapsed().as_secs_f64(),
+        });
         if spec.checkpoint_steps.contains(&state.step) {
             state.seconds = seconds_before + started.elapsed().as_secs_f64();
             let val_loss = validation_loss(model.as_mut(), val.all, t, b);
@@ -150,18 +176,14 @@ pub fn train(
                 flops: flops_per_token * (state.step * (b * t) as u64) as f64,
                 val_loss,
                 domain_losses,
-                train_loss: loss_sum / loss_n.max(1) as f64,
+                train_loss: interval.loss_sum / interval.steps.max(1) as f64,
                 lr,
                 seconds: state.seconds,
             };
             write_checkpoint(run_dir, model.as_mut(), &mut state, &meta, tokenizer_files)?;
-            let line = format!(
-                "  {}  tokens {:>10}  train loss {:.4}  val loss {:.4}",
-                meta.name, meta.tokens, meta.train_loss, val_loss
-            );
-            say(progress, line);
+            on_event(TrainEvent::Checkpoint(&meta));
             written.push(meta);
-            (loss_sum, loss_n) = (0.0, 0);
+            interval = Interval::default();
         }
     }
     Ok(written)

@@ -1,6 +1,6 @@
 //! A stop asked for from outside (Ctrl-C, a cluster's SIGTERM): the training loop
-//! finishes its step and returns [`Interrupted`], so no file is left half written and
-//! the run resumes from its last checkpoint. Plain atomics, so a signal handler may
+//! finishes its step, keeps its state as a resume point and returns [`Interrupted`], so
+//! no file is left half written and the run resumes where it stopped. Plain atomics, so a signal handler may
 //! set and read them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,11 +22,13 @@ pub fn watched() -> bool {
     WATCHED.load(Ordering::SeqCst)
 }
 
-/// Marks the work that watches for a stop while the guard lives.
+/// Marks the work that watches for a stop while the guard lives. A request is for the
+/// work watching when it came: a new watch starts with none.
 pub struct Watch;
 
 impl Watch {
     pub fn start() -> Watch {
+        REQUESTED.store(false, Ordering::SeqCst);
         WATCHED.store(true, Ordering::SeqCst);
         Watch
     }

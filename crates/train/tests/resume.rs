@@ -1,10 +1,13 @@
 //! An interrupted run continues from its last checkpoint and ends bit-identical
-//! to an uninterrupted one; a half-written checkpoint is ignored.
+//! to an uninterrupted one, as does one stopped by a signal between checkpoints; a
+//! half-written checkpoint is ignored.
 
 use emergent_data::{write_shard, Shard};
 use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
-use emergent_train::{latest_checkpoint, list_checkpoints, train, RunSpec, StopAfter, Validation};
-use indicatif::ProgressBar;
+use emergent_train::{
+    latest_checkpoint, list_checkpoints, resume_point, stop, train, RunSpec, StopAfter, TrainEvent,
+    Validation, RESUME_DIR,
+};
 
 fn spec() -> RunSpec {
     let model = ModelConfig {
@@ -57,10 +60,9 @@ fn resumed_run_is_bit_identical() {
     let dir = tempfile::tempdir().unwrap();
     let (tr, va) = shards(dir.path());
     let s = spec();
-    let bar = ProgressBar::hidden();
 
     let whole = dir.path().join("whole");
-    let metas = train(&s, &tr, val(&va), &[], &whole, &bar, None).unwrap();
+    let metas = train(&s, &tr, val(&va), &[], &whole, &mut |_| {}, None).unwrap();
     assert_eq!(
         metas.iter().map(|m| m.step).collect::<Vec<_>>(),
         vec![4, 8, 12]
@@ -71,12 +73,21 @@ fn resumed_run_is_bit_identical() {
     );
 
     let broken = dir.path().join("broken");
-    train(&s, &tr, val(&va), &[], &broken, &bar, Some(StopAfter(6))).unwrap();
+    train(
+        &s,
+        &tr,
+        val(&va),
+        &[],
+        &broken,
+        &mut |_| {},
+        Some(StopAfter(6)),
+    )
+    .unwrap();
     assert_eq!(list_checkpoints(&broken).len(), 1);
     // A crash while writing step 8 leaves a .tmp directory behind.
     std::fs::create_dir_all(broken.join("step-0000008.tmp")).unwrap();
     std::fs::write(broken.join("step-0000008.tmp/meta.json"), "{").unwrap();
-    let resumed = train(&s, &tr, val(&va), &[], &broken, &bar, None).unwrap();
+    let resumed = train(&s, &tr, val(&va), &[], &broken, &mut |_| {}, None).unwrap();
     assert_eq!(
         resumed.iter().map(|m| m.step).collect::<Vec<_>>(),
         vec![8, 12]
@@ -97,6 +108,49 @@ fn resumed_run_is_bit_identical() {
     let ob = std::fs::read(broken.join("step-0000012/optimizer.safetensors")).unwrap();
     assert!(oa == ob, "resumed optimiser moments differ");
     assert_eq!(metas[2].val_loss, resumed[1].val_loss);
+
+    // A stop asked for (a signal) at step 6 keeps the state there, between checkpoints;
+    // the next start goes on from step 6, not from the checkpoint at 4.
+    let signalled = dir.path().join("signalled");
+    let mut ask_at_6 = |e: TrainEvent| {
+        if let TrainEvent::Step { step: 6, .. } = e {
+            stop::request();
+        }
+    };
+    let err = train(&s, &tr, val(&va), &[], &signalled, &mut ask_at_6, None).unwrap_err();
+    assert!(err.is::<stop::Interrupted>(), "{err:#}");
+    assert_eq!(list_checkpoints(&signalled).len(), 1);
+    assert_eq!(resume_point(&signalled).map(|(_, step)| step), Some(6));
+    let _watch = stop::Watch::start();
+    let mut starts = Vec::new();
+    let again = train(
+        &s,
+        &tr,
+        val(&va),
+        &[],
+        &signalled,
+        &mut |e| {
+            if let TrainEvent::Start { step, .. } = e {
+                starts.push(step)
+            }
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(starts, vec![6]);
+    assert!(
+        resume_point(&signalled).is_none(),
+        "kept after a later checkpoint"
+    );
+    assert!(!signalled.join(RESUME_DIR).exists());
+    for name in ["model.safetensors", "optimizer.safetensors"] {
+        let a = std::fs::read(whole.join("step-0000012").join(name)).unwrap();
+        let b = std::fs::read(signalled.join("step-0000012").join(name)).unwrap();
+        assert!(a == b, "{name} differs after a resume from the stop");
+    }
+    // The mean training loss of the interval the stop cut in two is the uninterrupted one.
+    assert_eq!(metas[1].train_loss, again[0].train_loss);
+    assert_eq!(metas[2].val_loss, again[1].val_loss);
 }
 
 fn val(all: &Shard) -> Validation<'_> {

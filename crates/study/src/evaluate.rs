@@ -1,0 +1,173 @@
+//! The third stage: every checkpoint scored on every task it was not already scored on
+//! (keyed by the task's spec, its documents and the seed), its per-document records
+//! written beside the database.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use emergent_data::TASK_NAMES;
+use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer};
+use emergent_store::{CheckpointRow, EvalRow, Store};
+use emergent_train::stop;
+use sha2::{Digest, Sha256};
+
+use crate::builtin_tasks::write_builtin_task;
+use crate::corpus::{hash_of, world};
+use crate::progress::{say, Event, Progress, Stage};
+use crate::Study;
+
+/// Writes the built-in world's tasks into `out/tasks/` and returns every task spec path.
+pub fn prepare_tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
+    let dir = out.join("tasks");
+    let w = world(study);
+    let e = &study.eval;
+    e.tasks
+        .iter()
+        .map(|name| {
+            if TASK_NAMES.contains(&name.as_str()) {
+                write_builtin_task(&w, &dir, name, e.documents, study.seed + 1, e.num_fewshot)
+            } else {
+                Ok(PathBuf::from(name))
+            }
+        })
+        .collect()
+}
+
+/// Per-document records of one evaluation, `samples/<checkpoint>/<task>.jsonl`.
+fn write_samples(dir: &Path, checkpoint: &str, task: &str, records: &[SampleRecord]) -> Result<()> {
+    let dir = dir.join(checkpoint.replace(['/', '\\'], "_"));
+    std::fs::create_dir_all(&dir)?;
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r)?);
+        text.push('\n');
+    }
+    let path = dir.join(format!("{task}.jsonl"));
+    emergent_data::write_atomic(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Scores every checkpoint on every task that it was not already scored on.
+pub fn eval_runs(
+    study: &Study,
+    store: &mut Store,
+    task_paths: &[PathBuf],
+    out: &Path,
+    only: Option<&[String]>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let _watch = stop::Watch::start();
+    let samples_dir = &out.join("samples");
+    let mut tasks = Vec::new();
+    for p in task_paths {
+        let task = load_task(p)?;
+        let mut digest = Sha256::new();
+        for file in task.spec.data_files.values() {
+            digest.update(std::fs::read(
+                p.parent().unwrap_or(Path::new(".")).join(file),
+            )?);
+        }
+        let key = hash_of(&(&task.spec, digest.finalize().to_vec(), study.seed));
+        tasks.push((task, key));
+    }
+    let mut ckpts = store.checkpoints()?;
+    if let Some(only) = only {
+        ckpts.retain(|c| only.contains(&c.run));
+    }
+    // Which tasks each checkpoint still needs, asked of the database once.
+    let mut todo_of = Vec::with_capacity(ckpts.len());
+    for c in &ckpts {
+        let mut todo = Vec::new();
+        for (t, k) in &tasks {
+            if !store.has_evaluation(&c.checkpoint, &t.spec.task, k)? {
+                todo.push((t, k));
+            }
+        }
+        todo_of.push(todo);
+    }
+    let cached = ckpts.len() * tasks.len() - todo_of.iter().map(Vec::len).sum::<usize>();
+    say(
+        progress,
+        format!(
+            "eval: {} checkpoints × {} tasks, {cached} evaluations cached, {} to score",
+            ckpts.len(),
+            tasks.len(),
+            ckpts.len() * tasks.len() - cached
+        ),
+    );
+    // A checkpoint's scoring costs about its parameter count (plus a fixed part): the
+    // bar counts that, so its time left holds while the sizes grow.
+    let params: std::collections::HashMap<String, u64> = store
+        .runs()?
+        .into_iter()
+        .map(|r| (r.run, r.params))
+        .collect();
+    let weight = |c: &CheckpointRow| params.get(&c.run).copied().unwrap_or(0) / 1000 + 100;
+    progress.event(Event::Begin {
+        stage: Stage::Eval,
+        total: ckpts.iter().map(|c| weight(c) * tasks.len() as u64).sum(),
+    });
+    let mut done = 0;
+    for (i, (c, todo)) in ckpts.iter().zip(todo_of).enumerate() {
+        done += weight(c) * (tasks.len() - todo.len()) as u64;
+        if todo.is_empty() {
+            continue;
+        }
+        let note = format!("checkpoint {}/{}: {}", i + 1, ckpts.len(), c.checkpoint);
+        let advance = |done| {
+            progress.event(Event::Advance {
+                stage: Stage::Eval,
+                done,
+                note: &note,
+            })
+        };
+        advance(done);
+        let dir = Path::new(&c.path);
+        let (mut model, tokenizer) = load_model(dir)?;
+        for (task, key) in todo {
+            stop::check()?;
+            let mut scorer = Scorer {
+                model: model.as_mut(),
+                tokenizer: &tokenizer,
+            };
+            let opts = EvalOptions {
+                fewshot_seed: study.seed,
+                ..EvalOptions::default()
+            };
+            let (r, records) = match evaluate(&mut scorer, task, &opts, &mut |_| {}) {
+                Ok(x) => x,
+                Err(e) => {
+                    // The other tasks still run; this one is retried next time.
+                    say(
+                        progress,
+                        format!("error: {} on {}: {e:#}", task.spec.task, c.checkpoint),
+                    );
+                    done += weight(c);
+                    advance(done);
+                    continue;
+                }
+            };
+            write_samples(samples_dir, &c.checkpoint, &r.task, &records)?;
+            let rows: Vec<EvalRow> = r
+                .metrics
+                .iter()
+                .map(|m| EvalRow {
+                    checkpoint: c.checkpoint.clone(),
+                    task: r.task.clone(),
+                    task_hash: key.clone(),
+                    shots: r.shots as u32,
+                    metric: m.metric.clone(),
+                    value: m.value,
+                    stderr: m.stderr,
+                    n: m.n as u64,
+                    baseline: r.baseline,
+                })
+                .collect();
+            store.put_evaluations(&rows)?;
+            done += weight(c);
+            advance(done);
+        }
+    }
+    progress.event(Event::End { stage: Stage::Eval });
+    Ok(())
+}

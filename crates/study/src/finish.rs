@@ -1,0 +1,288 @@
+//! The last stage: the study's results as observations, the analysis (verdicts,
+//! thresholds, the scaling law) into `findings.json`, and the report.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use emergent_analysis::{
+    analyze_with_progress, metric_baseline, read_samples, CurvePoint, DocScores, Findings, Obs,
+    Options, XAxis,
+};
+use emergent_store::Store;
+
+use crate::progress::{say, Event, Progress, Stage};
+
+/// What an analysis reads: the observations, every checkpoint's loss, and what was
+/// left out (with why).
+#[derive(Default)]
+pub struct Observations {
+    pub obs: Vec<Obs>,
+    pub curve: Vec<CurvePoint>,
+    pub rejected: Vec<String>,
+}
+
+/// Per-document scores of one checkpoint's task from the study's `samples/` (written by
+/// the evaluation), by metric; none when the file is absent or unreadable (the
+/// analysis then falls back on aggregates, and says so).
+fn study_samples(
+    dir: &Path,
+    checkpoint: &str,
+    task: &str,
+    warn: &mut Vec<String>,
+) -> BTreeMap<String, Arc<DocScores>> {
+    let path = dir
+        .join("samples")
+        .join(checkpoint.replace(['/', '\\'], "_"))
+        .join(format!("{task}.jsonl"));
+    if !path.exists() {
+        return BTreeMap::new();
+    }
+    read_samples(&path).unwrap_or_else(|e| {
+        warn.push(e);
+        BTreeMap::new()
+    })
+}
+
+/// The study's evaluations (with their per-document records) and every checkpoint's
+/// loss.
+pub fn observations(dir: &Path) -> Result<Observations> {
+    let db = dir.join("results.sqlite");
+    if !db.exists() {
+        bail!(
+            "{}: no results database here (run `emergent run` first, or pass --results FILE)",
+            db.display()
+        );
+    }
+    let store = Store::open(&db)?;
+    let budgets: HashMap<String, u64> = store
+        .runs()?
+        .into_iter()
+        .map(|r| (r.run, r.token_budget))
+        .collect();
+    let domains = store.domain_losses()?;
+    let mut samples: HashMap<(String, String), BTreeMap<String, Arc<DocScores>>> = HashMap::new();
+    let mut warn = Vec::new();
+    let obs = store
+        .points()?
+        .into_iter()
+        .filter(|p| p.value.is_finite())
+        .map(|p| {
+            let docs = samples
+                .entry((p.checkpoint.clone(), p.task.clone()))
+                .or_insert_with(|| study_samples(dir, &p.checkpoint, &p.task, &mut warn))
+                .get(&p.metric)
+                .cloned();
+            (p, docs)
+        })
+        .map(|(p, docs)| Obs {
+            baseline: metric_baseline(&p.metric, p.baseline),
+            size: p.size,
+            params: p.params as f64,
+            non_embedding_params: Some(p.non_embedding_params as f64),
+            step: Some(p.step),
+            tokens: p.tokens as f64,
+            flops: p.flops,
+            loss: p.val_loss,
+            task: p.task,
+            shots: p.shots,
+            metric: p.metric,
+            value: p.value,
+            stderr: p.stderr.is_finite().then_some(p.stderr),
+            n: Some(p.n as f64),
+            language: None,
+            budget: budgets.get(&p.run).map(|&b| b as f64),
+            domain_loss: domains.get(&p.checkpoint).cloned().unwrap_or_default(),
+            docs,
+            run: p.run,
+        })
+        .collect();
+    let runs = store.runs()?;
+    let curve = store
+        .checkpoints()?
+        .into_iter()
+        .filter_map(|c| {
+            let r = runs.iter().find(|r| r.run == c.run)?;
+            Some(CurvePoint {
+                run: c.run,
+                size: r.size.clone(),
+                params: r.params as f64,
+                tokens: c.tokens as f64,
+                flops: c.flops,
+                loss: c.val_loss,
+                token_budget: Some(r.token_budget as f64),
+            })
+        })
+        .collect();
+    Ok(Observations {
+        obs,
+        curve,
+        rejected: warn,
+    })
+}
+
+/// Where an analysis wrote its findings and its report.
+pub struct Written {
+    pub findings: Findings,
+    pub json: PathBuf,
+    pub report: PathBuf,
+}
+
+/// Analyses `input` and writes `out/findings.json` and `out/report/` under `title`.
+pub fn analyze_and_report(
+    input: Observations,
+    opts: &Options,
+    out: &Path,
+    title: &str,
+    progress: &dyn Progress,
+) -> Result<Written> {
+    let Observations {
+        obs,
+        curve,
+        rejected,
+    } = input;
+    for r in rejected.iter().take(20) {
+        say(progress, format!("rejected: {r}"));
+    }
+    if rejected.len() > 20 {
+        say(
+            progress,
+            format!(
+                "rejected: … {} more (findings.json lists them all)",
+                rejected.len() - 20
+            ),
+        );
+    }
+    if obs.is_empty() {
+        bail!("no usable results to analyse");
+    }
+    if opts.x == XAxis::Loss && obs.iter().all(|o| !o.loss.is_finite()) {
+        bail!("these results hold no pre-training loss: choose another axis, e.g. --x tokens or --x lambada_openai:ppl");
+    }
+    check_axis(&opts.x, &obs)?;
+    let n_series = emergent_analysis::series(&obs, &opts.x).len();
+    say(
+        progress,
+        format!(
+            "analyze: {} observations, {n_series} task–metric series against {}",
+            obs.len(),
+            opts.x.label()
+        ),
+    );
+    progress.event(Event::Begin {
+        stage: Stage::Analyze,
+        total: n_series as u64,
+    });
+    let done = AtomicU64::new(0);
+    let tick = || {
+        let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress.event(Event::Advance {
+            stage: Stage::Analyze,
+            done,
+            note: "",
+        });
+    };
+    let findings = analyze_with_progress(&obs, &curve, rejected, opts, &tick);
+    progress.event(Event::End {
+        stage: Stage::Analyze,
+    });
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let json = out.join("findings.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&findings)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    progress.event(Event::Findings(&findings));
+    say(
+        progress,
+        format!("report: writing {}", out.join("report").display()),
+    );
+    progress.event(Event::Begin {
+        stage: Stage::Report,
+        total: 0,
+    });
+    let figures = std::cell::Cell::new(0);
+    let on_figure = || {
+        figures.set(figures.get() + 1);
+        progress.event(Event::Advance {
+            stage: Stage::Report,
+            done: figures.get(),
+            note: "figures written",
+        });
+    };
+    let input = emergent_report::Input {
+        title,
+        obs: &obs,
+        curve: &curve,
+        findings: &findings,
+        axis: &opts.x,
+        on_figure: &on_figure,
+    };
+    let report = emergent_report::write_report(&out.join("report"), &input)?;
+    progress.event(Event::End {
+        stage: Stage::Report,
+    });
+    say(
+        progress,
+        format!("findings: {}\nreport: {}", json.display(), report.display()),
+    );
+    Ok(Written {
+        findings,
+        json,
+        report,
+    })
+}
+
+/// The analysis of a study directory with the default settings, its report titled
+/// with the study's name: what `emergent run` ends with.
+pub fn analyze_study(out: &Path, title: &str, progress: &dyn Progress) -> Result<Written> {
+    let input = observations(out)?;
+    analyze_and_report(input, &Options::default(), out, title, progress)
+}
+
+/// An axis that names a task, metric or domain the results do not hold is an error
+/// that lists what they do hold.
+fn check_axis(axis: &XAxis, obs: &[Obs]) -> Result<()> {
+    let have = |v: Vec<String>| {
+        let mut v = v;
+        v.sort();
+        v.dedup();
+        v.join(", ")
+    };
+    match axis {
+        XAxis::Metric { task, metric }
+            if !obs.iter().any(|o| &o.task == task && &o.metric == metric) =>
+        {
+            let metrics = have(
+                obs.iter()
+                    .filter(|o| &o.task == task)
+                    .map(|o| o.metric.clone())
+                    .collect(),
+            );
+            if metrics.is_empty() {
+                bail!(
+                    "--x {axis}: no task `{task}` in the results (tasks: {})",
+                    have(obs.iter().map(|o| o.task.clone()).collect())
+                );
+            }
+            bail!("--x {axis}: task `{task}` has no metric `{metric}` (it has {metrics})");
+        }
+        XAxis::DomainLoss(d) if !obs.iter().any(|o| o.domain_loss.contains_key(d)) => {
+            let domains = have(
+                obs.iter()
+                    .flat_map(|o| o.domain_loss.keys().cloned())
+                    .collect(),
+            );
+            bail!(
+                "--x {axis}: no validation loss for domain `{d}` in the results ({})",
+                if domains.is_empty() {
+                    "they hold none per domain".to_string()
+                } else {
+                    format!("domains: {domains}")
+                }
+            );
+        }
+        _ => {}
+    }
+    Ok(())
+}

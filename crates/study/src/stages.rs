@@ -1,0 +1,182 @@
+//! The stage graph: corpus → tokenizer and shards → each run → each checkpoint's
+//! evaluation → analysis → report. Every stage can run alone (a job of a job array runs
+//! one run's training and evaluation), skips what its output already holds, and reports
+//! through [`Progress`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use emergent_analysis::claims::AcrossSeeds;
+use emergent_analysis::Findings;
+
+use crate::corpus::{prepare_corpus, write_study_file, Prepared};
+use crate::evaluate::{eval_runs, prepare_tasks};
+use crate::finish::{analyze_study, Written};
+use crate::progress::{say, Progress};
+use crate::runs::train_runs;
+use crate::stores::{open_store, run_store};
+use crate::Study;
+
+/// The corpus, tokenizer and shards, and the study file that the other stages (in this
+/// process or another) read.
+pub fn prepare(study: &Study, out: &Path, progress: &dyn Progress) -> Result<Prepared> {
+    let data = prepare_corpus(study, out, progress)?;
+    write_study_file(study, out)?;
+    Ok(data)
+}
+
+/// Trains the whole grid into the study's database; the runs that failed, one line each.
+pub fn train_all(study: &Study, out: &Path, progress: &dyn Progress) -> Result<Vec<String>> {
+    let data = prepare_corpus(study, out, progress)?;
+    train_runs(study, out, &data, &open_store(out)?, None, progress)
+}
+
+/// Trains run `run` alone into its own database (`runs/R/results.sqlite`); its failure,
+/// if it failed.
+pub fn train_run(
+    study: &Study,
+    out: &Path,
+    run: &str,
+    progress: &dyn Progress,
+) -> Result<Option<String>> {
+    let data = prepare_corpus(study, out, progress)?;
+    let store = run_store(out, run)?;
+    let one = [run.to_string()];
+    let failed = train_runs(study, out, &data, &store, Some(&one), progress)?;
+    Ok(failed.into_iter().next())
+}
+
+/// The study's task specs (the built-in ones written into `out/tasks/`) and the study file.
+fn tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
+    let tasks = prepare_tasks(study, out)?;
+    write_study_file(study, out)?;
+    Ok(tasks)
+}
+
+/// Scores every checkpoint of the study on every task it was not scored on.
+pub fn eval_all(study: &Study, out: &Path, progress: &dyn Progress) -> Result<()> {
+    let tasks = tasks(study, out)?;
+    eval_runs(study, &mut open_store(out)?, &tasks, out, None, progress)
+}
+
+/// Scores run `run`'s checkpoints into the run's own database.
+pub fn eval_run(study: &Study, out: &Path, run: &str, progress: &dyn Progress) -> Result<()> {
+    let tasks = tasks(study, out)?;
+    let mut store = run_store(out, run)?;
+    // A run trained without its own database has its checkpoints in the study's.
+    let main = out.join("results.sqlite");
+    if main.exists() {
+        store.merge_from(&main)?;
+    }
+    let one = [run.to_string()];
+    eval_runs(study, &mut store, &tasks, out, Some(&one), progress)
+}
+
+/// Merges the runs' databases into the study's, analyses and writes the report.
+pub fn finish(study: &Study, out: &Path, progress: &dyn Progress) -> Result<Written> {
+    drop(open_store(out)?);
+    analyze_study(out, &study.name, progress)
+}
+
+/// The whole study in `out`: whatever is missing of corpus, training and evaluation,
+/// then (unless `no_report`) the analysis and report, whose findings it returns. What
+/// the runs that failed left is evaluated and reported; the study still fails.
+pub fn run_study(
+    study: &Study,
+    out: &Path,
+    no_report: bool,
+    progress: &dyn Progress,
+) -> Result<Option<Findings>> {
+    let data = prepare(study, out, progress)?;
+    let failed = train_runs(study, out, &data, &open_store(out)?, None, progress)?;
+    eval_all(study, out, progress)?;
+    let findings = if no_report {
+        Ok(None)
+    } else {
+        finish(study, out, progress).map(|w| Some(w.findings))
+    };
+    if let (Err(e), false) = (&findings, failed.is_empty()) {
+        say(progress, format!("error: {e:#}"));
+    }
+    runs_failed(&failed)?;
+    findings
+}
+
+/// An error listing the runs that failed, when any did.
+pub fn runs_failed(failed: &[String]) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} run{} failed (their checkpoints before the failure are kept and evaluated):\n  {}",
+        failed.len(),
+        if failed.len() == 1 { "" } else { "s" },
+        failed.join("\n  ")
+    )
+}
+
+/// The claims across seeds, and where they were written.
+pub struct SeedsWritten {
+    pub summary: AcrossSeeds,
+    pub json: PathBuf,
+    pub page: PathBuf,
+}
+
+/// The study once per seed (`seed`, `seed + 1`, …) in `out/seed-N/`, then the claims
+/// across seeds in `out/seeds.json` and `out/seeds.html` (none with `no_report`).
+pub fn run_seeds(
+    study: &Study,
+    out: &Path,
+    seeds: usize,
+    no_report: bool,
+    progress: &dyn Progress,
+) -> Result<Option<SeedsWritten>> {
+    if seeds == 0 {
+        bail!("--seeds: at least 1");
+    }
+    let mut per_seed = Vec::new();
+    let mut links = Vec::new();
+    let seed_list: Vec<u64> = (0..seeds as u64).map(|k| study.seed + k).collect();
+    for (k, &seed) in seed_list.iter().enumerate() {
+        let one = Study {
+            seed,
+            seeds: 1,
+            ..study.clone()
+        };
+        let dir = out.join(format!("seed-{seed}"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_study_file(&one, &dir)?;
+        say(
+            progress,
+            format!("seed {seed} ({} of {seeds}): {}", k + 1, dir.display()),
+        );
+        let started = std::time::Instant::now();
+        let findings = run_study(&one, &dir, no_report, progress)?;
+        say(
+            progress,
+            format!(
+                "seed {seed} done in {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+        );
+        if let Some(f) = findings {
+            if let Some(claims) = f.claims {
+                per_seed.push((claims, f.tasks));
+            }
+            links.push(format!("seed-{seed}/report/index.html"));
+        }
+    }
+    if no_report {
+        return Ok(None);
+    }
+    let summary = emergent_analysis::claims::across_seeds(&seed_list, &per_seed);
+    let json = out.join("seeds.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    let page = emergent_report::write_seeds_page(out, &study.name, &summary, &links)?;
+    Ok(Some(SeedsWritten {
+        summary,
+        json,
+        page,
+    }))
+}

@@ -1,0 +1,145 @@
+//! Where a study stands, read from its directory alone (on any machine that sees it):
+//! each run done, training (at which step), stopped, failed (with its last error line)
+//! or pending, and the evaluations done.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use emergent_store::Store;
+use emergent_train::{latest_checkpoint, read_meta, resume_point, step_dir_name};
+
+use crate::lock::{run_lock, DirLock};
+use crate::runs::{grid, FAILED_FILE, PROGRESS_FILE};
+use crate::stores::run_stores;
+use crate::Study;
+
+/// One run's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    Done,
+    /// Another process holds the run's lock.
+    Training {
+        step: u64,
+    },
+    /// Stopped before its end with no error: the next `emergent run` resumes it.
+    Stopped {
+        step: u64,
+    },
+    Failed {
+        step: u64,
+        error: String,
+    },
+    Pending,
+}
+
+/// Where the run's next start goes on from: its resume point, else its last checkpoint.
+fn last_step(run_dir: &Path) -> u64 {
+    if let Some((_, step)) = resume_point(run_dir) {
+        return step;
+    }
+    latest_checkpoint(run_dir)
+        .and_then(|c| read_meta(&c).ok())
+        .map_or(0, |m| m.step)
+}
+
+fn progress_step(run_dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run_dir.join(PROGRESS_FILE)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("step")?.as_u64()
+}
+
+pub fn run_state(run_dir: &Path, total_steps: u64) -> Result<RunState> {
+    if run_dir
+        .join(step_dir_name(total_steps))
+        .join("meta.json")
+        .exists()
+    {
+        return Ok(RunState::Done);
+    }
+    if !run_dir.exists() {
+        return Ok(RunState::Pending);
+    }
+    if DirLock::try_take(&run_lock(run_dir))?.is_none() {
+        let step = progress_step(run_dir).unwrap_or_else(|| last_step(run_dir));
+        return Ok(RunState::Training { step });
+    }
+    let step = last_step(run_dir);
+    if let Ok(text) = std::fs::read_to_string(run_dir.join(FAILED_FILE)) {
+        let error = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_string();
+        return Ok(RunState::Failed { step, error });
+    }
+    if step == 0 {
+        return Ok(RunState::Pending);
+    }
+    Ok(RunState::Stopped { step })
+}
+
+pub struct RunStatus {
+    pub run: String,
+    pub total_steps: u64,
+    pub state: RunState,
+}
+
+pub struct StudyStatus {
+    pub study: Study,
+    pub runs: Vec<RunStatus>,
+    pub checkpoints: usize,
+    /// Checkpoint × task pairs scored.
+    pub evaluated: usize,
+    pub report: Option<PathBuf>,
+}
+
+impl StudyStatus {
+    /// Every run trained to its end and every checkpoint scored on every task.
+    pub fn done(&self) -> bool {
+        self.runs.iter().all(|r| r.state == RunState::Done)
+            && self.evaluated == self.checkpoints * self.study.eval.tasks.len()
+    }
+}
+
+/// The state of the study in `dir`.
+pub fn status(dir: &Path) -> Result<StudyStatus> {
+    let file = dir.join("study.toml");
+    if !file.exists() {
+        bail!(
+            "{}: no study here (no study.toml; `emergent run` writes it)",
+            dir.display()
+        );
+    }
+    let study = crate::load_study(Some(&file), false)?;
+    let runs = grid(&study, study.tokenizer.vocab_size, None)
+        .into_iter()
+        .map(|(_, spec)| {
+            let state = run_state(&dir.join("runs").join(&spec.name), spec.total_steps)?;
+            Ok(RunStatus {
+                run: spec.name,
+                total_steps: spec.total_steps,
+                state,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // The study's database and the runs' own (a job array's), read as one.
+    let mut dbs = run_stores(dir);
+    dbs.push(dir.join("results.sqlite"));
+    let mut checkpoints = BTreeSet::new();
+    let mut evaluated = BTreeSet::new();
+    for db in dbs.iter().filter(|d| d.exists()) {
+        let store = Store::open(db).with_context(|| format!("reading {}", db.display()))?;
+        checkpoints.extend(store.checkpoints()?.into_iter().map(|c| c.checkpoint));
+        evaluated.extend(store.evaluated()?);
+    }
+    let report = dir.join("report/index.html");
+    Ok(StudyStatus {
+        study,
+        runs,
+        checkpoints: checkpoints.len(),
+        evaluated: evaluated.len(),
+        report: report.exists().then_some(report),
+    })
+}
