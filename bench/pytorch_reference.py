@@ -1,11 +1,15 @@
-"""The model and step of `emergent bench train|forward` in PyTorch eager, nanoGPT-style:
+"""The model and step of `emergent bench train|forward` in PyTorch, nanoGPT-style, eager
+or (--compile) through torch.compile as nanoGPT runs it by default:
 the same LLaMA architecture (RMSNorm, rotary attention through
 scaled_dot_product_attention with is_causal, SwiGLU, untied head), AdamW (0.9, 0.95,
 eps 1e-8, weight decay 0.1, lr 1e-3) with gradient clipping at 1.0, float32, fresh random
 tokens each step. Same flags and the same JSON line (tokens_per_s is the median of the
-timed steps after warm-up; best_step_s the fastest of them).
+timed steps after warm-up; best_step_s the fastest of them). Compiled, the model is
+compiled once per mode: the warm-up steps, which hold the compilation (of the forward
+alone in forward mode, of forward and backward in train mode), are never timed;
+compile_s says how long the first step took.
 
-usage: python bench/pytorch_reference.py train|forward [--vocab ... --threads N]
+usage: python bench/pytorch_reference.py train|forward [--compile] [--vocab ... --threads N]
 """
 
 import argparse
@@ -91,6 +95,7 @@ def flops_per_token(a):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["train", "forward"])
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
     for name, default in [("vocab", 4096), ("d-model", 256), ("layers", 4), ("heads", 4), ("mlp", 688),
                           ("seq", 256), ("batch", 8), ("steps", 20), ("warmup", 3), ("threads", 2), ("seed", 0)]:
         p.add_argument(f"--{name}", type=int, default=default)
@@ -99,6 +104,7 @@ def main():
     torch.manual_seed(a.seed)
     model = Llama(a.vocab, a.d_model, a.layers, a.heads, a.mlp, a.seq)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    run = torch.compile(model) if a.compile else model
     data = [torch.randint(0, a.vocab, (a.batch, a.seq + 1)) for _ in range(4)]
     secs, loss = [], float("nan")
     for i in range(a.warmup + a.steps):
@@ -107,21 +113,24 @@ def main():
         t0 = time.perf_counter()
         if a.mode == "train":
             opt.zero_grad(set_to_none=True)
-            out = model(x, y)
+            out = run(x, y)
             out.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
         else:
             with torch.inference_mode():
-                out = model(x, y)
+                out = run(x, y)
         loss = out.item()
+        if i == 0:
+            first = time.perf_counter() - t0
         if i >= a.warmup:
             secs.append(time.perf_counter() - t0)
     step = statistics.median(secs)
     tps = a.batch * a.seq / step
     fpt = flops_per_token(a) * (3 if a.mode == "train" else 1)
     print(json.dumps({
-        "bench": a.mode, "framework": f"pytorch {torch.__version__}", "vocab": a.vocab, "d_model": a.d_model,
+        "bench": a.mode, "framework": f"pytorch {torch.__version__} {'compile' if a.compile else 'eager'}",
+        "compile_s": first if a.compile else 0.0, "vocab": a.vocab, "d_model": a.d_model,
         "layers": a.layers, "heads": a.heads, "mlp": a.mlp, "seq": a.seq, "batch": a.batch, "steps": a.steps,
         "threads": torch.get_num_threads(), "params": sum(q.numel() for q in model.parameters()),
         "tokens_per_s": tps, "step_s": step, "best_step_s": min(secs), "gflops": tps * fpt / 1e9, "loss": loss,
