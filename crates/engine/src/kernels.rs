@@ -4,7 +4,9 @@
 
 use rayon::prelude::*;
 
-use crate::small_matmul::{small_matmul, small_matmul_panels, ByElement, ByRow, Panels, TILE_ROWS};
+use crate::small_matmul::{
+    small_matmul, small_matmul_panels, tile_rows, ByElement, ByRow, Panels, TILE_ROWS,
+};
 
 /// A raw pointer that rayon tasks may share when each writes a disjoint region.
 #[derive(Clone, Copy)]
@@ -21,23 +23,29 @@ impl SharedMut {
     }
 }
 
-/// Defines `$name` to run `$body` compiled for AVX2 when the CPU has it, else for the
-/// baseline. The lanes are explicit and Rust never fuses a multiply and an add by
-/// itself, so both builds give bit-identical results; the wider one only does more
-/// lanes per instruction.
+/// Defines `$name` to run `$body` compiled for the widest tier the CPU has
+/// ([`crate::simd`]): AVX-512, AVX2, or the baseline. The lanes are explicit and Rust
+/// never fuses a multiply and an add by itself, so every build gives bit-identical
+/// results; a wider one only does more lanes per instruction.
 macro_rules! with_avx2 {
     ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $body:ident) => {
         $(#[$doc])*
         $vis fn $name($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) -> $ret {
                     $body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU was just checked for AVX2.
-                    return unsafe { avx2($($arg),*) };
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
+                }
+                match crate::simd::tier() {
+                    // SAFETY: the tier is one the CPU was checked for.
+                    crate::simd::Tier::Avx512 => return unsafe { avx512($($arg),*) },
+                    crate::simd::Tier::Avx2 => return unsafe { avx2($($arg),*) },
+                    crate::simd::Tier::Baseline => {}
                 }
             }
             $body($($arg),*)
@@ -287,7 +295,7 @@ impl AttnShape {
 /// Causal softmax attention: `probs[b,h] = softmax(q kᵀ · scale)` (kept for the
 /// backward pass) and `out = probs · v`. One task per (sequence, key/value head) so
 /// grouped-query heads share their keys without write conflicts. Query rows go in tiles
-/// of [`TILE_ROWS`], each reading only the keys up to its last row.
+/// of [`tile_rows`], each reading only the keys up to its last row.
 pub fn attention_forward(
     out: &mut [f32],
     probs: &mut [f32],
@@ -315,8 +323,9 @@ pub fn attention_forward(
                 let p = unsafe { probs_ptr.slice((b * s.heads + h) * t * t, t * t) };
                 let o = unsafe { out_ptr.slice(b * rows_len + h * hd, rows_len - h * hd) };
                 let q0 = b * t * qd + h * hd;
-                for i0 in (0..t).step_by(TILE_ROWS) {
-                    let (rows, n) = (TILE_ROWS.min(t - i0), (i0 + TILE_ROWS).min(t));
+                let tr = tile_rows();
+                for i0 in (0..t).step_by(tr) {
+                    let (rows, n) = (tr.min(t - i0), (i0 + tr).min(t));
                     let qa = ByElement {
                         data: &q[q0 + i0 * qd..],
                         rs: qd,
@@ -651,8 +660,9 @@ pub fn attention_backward(
                 let dp = unsafe { dp_ptr.slice((b * s.heads + h) * t * t, t * t) };
                 let dqb = unsafe { dq_ptr.slice(b * t * qd + h * hd, t * qd - h * hd) };
                 let q0 = b * t * qd + h * hd;
-                for i0 in (0..t).step_by(TILE_ROWS) {
-                    let (rows, n) = (TILE_ROWS.min(t - i0), (i0 + TILE_ROWS).min(t));
+                let tr = tile_rows();
+                for i0 in (0..t).step_by(tr) {
+                    let (rows, n) = (tr.min(t - i0), (i0 + tr).min(t));
                     let doa = ByElement {
                         data: &dout[q0 + i0 * qd..],
                         rs: qd,
@@ -673,7 +683,9 @@ pub fn attention_backward(
                     small_matmul(&mut dqb[i0 * qd..], qd, dsa, krows, rows, hd, n, false);
                 }
                 // Key rows j0.. are read by query rows j0.. alone (causal): the column
-                // strip of dS (or p) from row j0 down, as A transposed.
+                // strip of dS (or p) from row j0 down, as A transposed. Six rows a step
+                // on every tier: where a tile starts decides which masked zeros a
+                // row's chain holds, and so (for a zero sum) the sign of its zero.
                 for j0 in (0..t).step_by(TILE_ROWS) {
                     let rows = TILE_ROWS.min(t - j0);
                     let (dkj, dvj) = (&mut dkb[j0 * kvd..], &mut dvb[j0 * kvd..]);

@@ -21,6 +21,7 @@ mod layout;
 mod matmul;
 mod model;
 pub mod rng;
+pub mod simd;
 mod small_matmul;
 
 pub use adamw::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule};

@@ -26,6 +26,19 @@ pub struct ByRow<'a> {
 const COLS: usize = 16;
 /// Rows per register tile: 6 × 2 accumulators, 2 for `B`, 1 broadcast: 15 of 16.
 pub const TILE_ROWS: usize = 6;
+/// Rows per AVX-512 tile: 12 accumulators (one 16-lane register each), enough
+/// independent chains to keep both FMA units busy through their latency; 14 of 32.
+const TILE_ROWS_512: usize = 12;
+
+/// The rows of C one call does best at a time on this CPU: callers that bound work per
+/// tile of rows (causal attention) step by this.
+pub fn tile_rows() -> usize {
+    if crate::simd::tier() == crate::simd::Tier::Avx512 {
+        TILE_ROWS_512
+    } else {
+        TILE_ROWS
+    }
+}
 
 /// A matrix `M (rows × k)` stored as `Mᵀ` in panels of 16 columns, zero-padded:
 /// panel `jp` holds `M(16·jp .. 16·jp + 16, p)` for every `p`, contiguously. Packing
@@ -166,32 +179,56 @@ unsafe fn tiles(
 ) {
     let (cp, ap, bp) = (c.as_mut_ptr().add(j0), a.data.as_ptr(), b.as_ptr());
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        let mut i = 0;
-        while i < m {
-            let rows = TILE_ROWS.min(m - i);
-            let (ci, ai) = (cp.add(i * ldc), ap.add(i * a.rs));
-            let t = avx2::Tile {
-                c: ci,
-                ldc,
-                a: ai,
-                ars: a.rs,
-                aps: a.ps,
-                b: bp,
-                ldb,
-                k,
+    {
+        let tier = crate::simd::tier();
+        if tier != crate::simd::Tier::Baseline {
+            let mut i = 0;
+            let tile_rows = if tier == crate::simd::Tier::Avx512 {
+                TILE_ROWS_512
+            } else {
+                TILE_ROWS
             };
-            match rows {
-                6 => avx2::tile::<6>(t, cols, accumulate),
-                5 => avx2::tile::<5>(t, cols, accumulate),
-                4 => avx2::tile::<4>(t, cols, accumulate),
-                3 => avx2::tile::<3>(t, cols, accumulate),
-                2 => avx2::tile::<2>(t, cols, accumulate),
-                _ => avx2::tile::<1>(t, cols, accumulate),
+            while i < m {
+                let rows = tile_rows.min(m - i);
+                let t = Tile {
+                    c: cp.add(i * ldc),
+                    ldc,
+                    a: ap.add(i * a.rs),
+                    ars: a.rs,
+                    aps: a.ps,
+                    b: bp,
+                    ldb,
+                    k,
+                };
+                if tier == crate::simd::Tier::Avx512 {
+                    match rows {
+                        12 => avx512::tile::<12>(t, cols, accumulate),
+                        11 => avx512::tile::<11>(t, cols, accumulate),
+                        10 => avx512::tile::<10>(t, cols, accumulate),
+                        9 => avx512::tile::<9>(t, cols, accumulate),
+                        8 => avx512::tile::<8>(t, cols, accumulate),
+                        7 => avx512::tile::<7>(t, cols, accumulate),
+                        6 => avx512::tile::<6>(t, cols, accumulate),
+                        5 => avx512::tile::<5>(t, cols, accumulate),
+                        4 => avx512::tile::<4>(t, cols, accumulate),
+                        3 => avx512::tile::<3>(t, cols, accumulate),
+                        2 => avx512::tile::<2>(t, cols, accumulate),
+                        _ => avx512::tile::<1>(t, cols, accumulate),
+                    }
+                } else {
+                    match rows {
+                        6 => avx2::tile::<6>(t, cols, accumulate),
+                        5 => avx2::tile::<5>(t, cols, accumulate),
+                        4 => avx2::tile::<4>(t, cols, accumulate),
+                        3 => avx2::tile::<3>(t, cols, accumulate),
+                        2 => avx2::tile::<2>(t, cols, accumulate),
+                        _ => avx2::tile::<1>(t, cols, accumulate),
+                    }
+                }
+                i += rows;
             }
-            i += rows;
+            return;
         }
-        return;
     }
     for i in 0..m {
         for jj in 0..cols {
@@ -208,22 +245,75 @@ unsafe fn tiles(
     }
 }
 
+/// Where one register tile reads and writes.
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+#[derive(Clone, Copy)]
+struct Tile {
+    c: *mut f32,
+    ldc: usize,
+    a: *const f32,
+    ars: usize,
+    aps: usize,
+    b: *const f32,
+    ldb: usize,
+    k: usize,
+}
+
+/// Tiles of up to 12 rows with one 16-lane register per row where AVX2 has two 8-lane
+/// ones: half the loads of `B` per row, twice the rows per broadcast of `B`, each output
+/// the same chain of fused multiply-adds, so the result is bit-identical to [`avx2`]'s.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Tile;
     use std::arch::x86_64::*;
 
-    /// Where one register tile reads and writes.
-    #[derive(Clone, Copy)]
-    pub struct Tile {
-        pub c: *mut f32,
-        pub ldc: usize,
-        pub a: *const f32,
-        pub ars: usize,
-        pub aps: usize,
-        pub b: *const f32,
-        pub ldb: usize,
-        pub k: usize,
+    /// `R × cols` of C, `cols ≤ 16`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn tile<const R: usize>(t: Tile, cols: usize, accumulate: bool) {
+        if cols == 16 {
+            tile_body::<R, true>(t, 0xffff, accumulate)
+        } else {
+            tile_body::<R, false>(t, ((1u32 << cols) - 1) as __mmask16, accumulate)
+        }
     }
+
+    #[inline(always)]
+    unsafe fn tile_body<const R: usize, const FULL: bool>(t: Tile, m: __mmask16, accumulate: bool) {
+        let load = |p: *const f32| {
+            if FULL {
+                _mm512_loadu_ps(p)
+            } else {
+                _mm512_maskz_loadu_ps(m, p)
+            }
+        };
+        let mut acc = [_mm512_setzero_ps(); R];
+        if accumulate {
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = load(t.c.add(r * t.ldc));
+            }
+        }
+        for p in 0..t.k {
+            let b = load(t.b.add(p * t.ldb));
+            let a = t.a.add(p * t.aps);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * t.ars)), b, *acc);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let c = t.c.add(r * t.ldc);
+            if FULL {
+                _mm512_storeu_ps(c, *acc);
+            } else {
+                _mm512_mask_storeu_ps(c, m, *acc);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Tile;
+    use std::arch::x86_64::*;
 
     /// Lanes `0..n` of a vector (n clamped to 0..=8) as a load/store mask.
     #[inline(always)]
@@ -311,8 +401,24 @@ mod tests {
         c
     }
 
+    /// Every tier the CPU runs gives the naive product, and the same bits as the others.
     #[test]
-    fn products_match_naive_for_every_tile_shape() {
+    fn products_match_naive_for_every_tile_shape_and_tier() {
+        let mut runs: Vec<Vec<u32>> = Vec::new();
+        for tier in crate::simd::Tier::ALL {
+            if tier > crate::simd::detected() {
+                continue;
+            }
+            crate::simd::set_cap(tier);
+            runs.push(products_match_naive());
+            crate::simd::set_cap(crate::simd::Tier::Avx2);
+        }
+        assert!(runs.windows(2).all(|w| w[0] == w[1]), "tiers differ");
+    }
+
+    /// Checks every shape against the naive product; the bits of every result.
+    fn products_match_naive() -> Vec<u32> {
+        let mut bits = Vec::new();
         let mut rng = crate::Rng::new(3);
         let mut draw = |n: usize| (0..n).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
         // Row counts around the 6-row tile, column counts around 8 and 16, k = 0 too.
@@ -353,6 +459,7 @@ mod tests {
                     let w = w + if accumulate { c0[idx] as f64 } else { 0.0 };
                     assert!((got as f64 - w).abs() < 1e-4, "{m}x{n}x{k}: {got} vs {w}");
                 }
+                bits.extend(c.iter().map(|x| x.to_bits()));
             }
             // B = Mᵀ from panels, M (n × k) row-major.
             let mt = draw(n * k);
@@ -367,6 +474,8 @@ mod tests {
                     "panels {m}x{n}x{k}: {got} vs {w}"
                 );
             }
+            bits.extend(c.iter().map(|x| x.to_bits()));
         }
+        bits
     }
 }
