@@ -847,9 +847,35 @@ fn a_study_through_slurm_equals_the_local_run() {
         "1",
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("no GPU backend"));
+    // Without Slurm's client the error names what to install.
+    let empty = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_emergent"))
+        .args(["slurm", &study, "--out", two.to_str().unwrap()])
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("sbatch not found") && err.contains("slurm-client"),
+        "{err}"
+    );
     if !slurm_cluster() {
         return;
     }
+    // A submission Slurm refuses shows Slurm's own words.
+    let o = emergent(&[
+        "slurm",
+        &study,
+        "--out",
+        two.to_str().unwrap(),
+        "--partition",
+        "no-such-partition",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("sbatch refused") && err.contains("partition"),
+        "{err}"
+    );
     let one = dir.path().join("local");
     let o = emergent(&["run", &study, "--out", one.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
