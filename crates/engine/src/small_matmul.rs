@@ -33,7 +33,11 @@ const TILE_ROWS_512: usize = 12;
 /// The rows of C one call does best at a time on this CPU: callers that bound work per
 /// tile of rows (causal attention) step by this.
 pub fn tile_rows() -> usize {
-    if crate::simd::tier() == crate::simd::Tier::Avx512 {
+    rows_for(crate::simd::tier())
+}
+
+fn rows_for(tier: crate::simd::Tier) -> usize {
+    if tier == crate::simd::Tier::Avx512 {
         TILE_ROWS_512
     } else {
         TILE_ROWS
@@ -183,11 +187,7 @@ unsafe fn tiles(
         let tier = crate::simd::tier();
         if tier != crate::simd::Tier::Baseline {
             let mut i = 0;
-            let tile_rows = if tier == crate::simd::Tier::Avx512 {
-                TILE_ROWS_512
-            } else {
-                TILE_ROWS
-            };
+            let tile_rows = rows_for(tier);
             while i < m {
                 let rows = tile_rows.min(m - i);
                 let t = Tile {

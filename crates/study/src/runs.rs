@@ -284,7 +284,7 @@ fn train_run(
         spec_hash: key.clone(),
     })?;
     let gflops = run_gflops(spec);
-    let mut written = std::time::Instant::now() - PROGRESS_EVERY;
+    let mut written: Option<std::time::Instant> = None;
     let mut on_event = |e: TrainEvent| match e {
         TrainEvent::Start { step, total_steps } => {
             if step > 0 && step < total_steps {
@@ -312,9 +312,9 @@ fn train_run(
             let frac = step as f64 / spec.total_steps.max(1) as f64;
             at.advance((frac * gflops as f64) as u64, progress);
             // `emergent status`, from any machine, reads where the run is.
-            if written.elapsed() >= PROGRESS_EVERY {
+            if written.is_none_or(|w| w.elapsed() >= PROGRESS_EVERY) {
                 write_progress(&run_dir, step, spec.total_steps);
-                written = std::time::Instant::now();
+                written = Some(std::time::Instant::now());
             }
         }
         TrainEvent::Checkpoint(m) => say(
