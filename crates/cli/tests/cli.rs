@@ -267,6 +267,11 @@ fn a_killed_training_process_resumes_bit_identically() {
     );
 }
 
+/// `emergent STAGE STUDY --out OUT --run RUN`.
+fn one_run(stage: &str, study: &str, out: &Path, run: &str) -> std::process::Output {
+    emergent(&[stage, study, "--out", out.to_str().unwrap(), "--run", run])
+}
+
 /// `--run` picks runs by name or by index (a job array's task id): training and
 /// evaluation of one run touch no other.
 #[test]
@@ -274,54 +279,26 @@ fn one_run_is_trained_and_evaluated_alone() {
     let dir = tempfile::tempdir().unwrap();
     let study = write_study(dir.path(), STUDY);
     let out = dir.path().join("out");
-    let o = emergent(&[
-        "train",
-        &study,
-        "--out",
-        out.to_str().unwrap(),
-        "--run",
-        "7",
-    ]);
+    let o = one_run("train", &study, &out, "7");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("--run 7: the study has 2 runs (0 to 1)"),
         "{err}"
     );
-    let o = emergent(&[
-        "train",
-        &study,
-        "--out",
-        out.to_str().unwrap(),
-        "--run",
-        "nope",
-    ]);
+    let o = one_run("train", &study, &out, "nope");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("no such run (the study's runs: d32-l1-tok30K, d48-l2-tok30K)"),
         "{err}"
     );
-    let o = emergent(&[
-        "train",
-        &study,
-        "--out",
-        out.to_str().unwrap(),
-        "--run",
-        "1",
-    ]);
+    let o = one_run("train", &study, &out, "1");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let runs: Vec<String> = std::fs::read_dir(out.join("runs"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(runs, ["d48-l2-tok30K"]);
-    let o = emergent(&[
-        "eval",
-        &study,
-        "--out",
-        out.to_str().unwrap(),
-        "--run",
-        "d48-l2-tok30K",
-    ]);
+    let o = one_run("eval", &study, &out, "d48-l2-tok30K");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A run's rows go to its own database, as a job array's task writes them.
     assert!(!out.join("results.sqlite").exists());

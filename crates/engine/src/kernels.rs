@@ -24,9 +24,10 @@ impl SharedMut {
 }
 
 /// Defines `$name` to run `$body` compiled for the widest tier the CPU has
-/// ([`crate::simd`]): AVX-512, AVX2, or the baseline. The lanes are explicit and Rust
-/// never fuses a multiply and an add by itself, so every build gives bit-identical
-/// results; a wider one only does more lanes per instruction.
+/// ([`crate::simd`]): AVX-512, AVX2, or the baseline. The lanes are explicit, Rust
+/// never fuses a multiply and an add by itself, and an explicit `mul_add` rounds once on
+/// every build, so every build gives bit-identical results; a wider one only does more
+/// lanes per instruction.
 macro_rules! with_avx2 {
     ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $body:ident) => {
         $(#[$doc])*
@@ -357,20 +358,24 @@ thread_local! {
 
 /// `e^x` in f32 within about 2 ulp (Cephes' `expf`: range reduction by ln 2, a degree-6
 /// polynomial, the exponent set by bits). libm's `expf` is a call per element; this is
-/// plain arithmetic, so the loops over it vectorise. Arguments are clamped to
-/// [-87.33, 88]: below, the result is the smallest normal float instead of a subnormal.
+/// plain arithmetic, so the loops over it vectorise. The multiply-adds are written as
+/// `mul_add`, one rounding each: fused instructions on every CPU with FMA, and the same
+/// bits from libm's `fmaf` on one without. Arguments are clamped to [-87.33, 88]: below,
+/// the result is the smallest normal float instead of a subnormal.
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
     let x = x.clamp(-87.33, 88.0);
-    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let t = x.mul_add(std::f32::consts::LOG2_E, MAGIC);
     let n = t - MAGIC;
-    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 0.5;
-    let y = p * (r * r) + r + 1.0;
+    let r = n.mul_add(-0.693_359_4, x);
+    let r = n.mul_add(2.121_944_4e-4, r);
+    let p = 1.987_569_1e-4f32.mul_add(r, 1.398_199_9e-3);
+    let p = p.mul_add(r, 8.333_452e-3);
+    let p = p.mul_add(r, 4.166_579_6e-2);
+    let p = p.mul_add(r, 1.666_666_5e-1);
+    let p = p.mul_add(r, 0.5);
+    let y = p.mul_add(r * r, r) + 1.0;
     let bits = (t.to_bits() as i32 - MAGIC.to_bits() as i32 + 127) << 23;
     y * f32::from_bits(bits as u32)
 }
@@ -400,11 +405,29 @@ pub(crate) fn sum_exp(xs: &[f32], shift: f32) -> f64 {
             s[j] += exp_f32(c[j] - shift) as f64;
         }
     }
-    let rest: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|&x| exp_f32(x - shift) as f64)
-        .sum();
+    let mut rest = 0f64;
+    for &x in chunks.remainder() {
+        rest += exp_f32(x - shift) as f64;
+    }
+    s.iter().sum::<f64>() + rest
+}
+
+/// `xs ← e^(xs − shift)`, returning their sum exactly as [`sum_exp`] sums them.
+#[inline(always)]
+fn exp_in_place(xs: &mut [f32], shift: f32) -> f64 {
+    let mut s = [0f64; 8];
+    let mut chunks = xs.chunks_exact_mut(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            c[j] = exp_f32(c[j] - shift);
+            s[j] += c[j] as f64;
+        }
+    }
+    let mut rest = 0f64;
+    for x in chunks.into_remainder() {
+        *x = exp_f32(*x - shift);
+        rest += *x as f64;
+    }
     s.iter().sum::<f64>() + rest
 }
 
@@ -442,19 +465,20 @@ with_avx2! {
 
 #[inline(always)]
 fn softmax_in_lanes(xs: &mut [f32], scale: f32) {
-    xs.iter_mut().for_each(|x| *x *= scale);
-    let max = max_f32(xs);
+    // Rounding is monotonic, so the largest scaled score is the largest score scaled,
+    // and each exponential's argument is the one a separate scaling pass would give.
+    let max = max_f32(xs) * scale;
     let mut s = [0f32; 8];
     let mut chunks = xs.chunks_exact_mut(8);
     for c in &mut chunks {
         for j in 0..8 {
-            c[j] = exp_f32(c[j] - max);
+            c[j] = exp_f32(c[j] * scale - max);
             s[j] += c[j];
         }
     }
     let mut sum: f32 = s.iter().sum();
     for x in chunks.into_remainder() {
-        *x = exp_f32(*x - max);
+        *x = exp_f32(*x * scale - max);
         sum += *x;
     }
     let inv = 1.0 / sum;
@@ -823,20 +847,7 @@ fn cross_entropy_in_lanes(row: &mut [f32], target: usize, grad_scale: Option<f32
     let logit = row[target] as f64;
     // The exponentials are kept in the row and summed as `sum_exp` sums them, so the
     // loss is the same and the gradient needs no second pass of `exp`.
-    let mut s = [0f64; 8];
-    let mut chunks = row.chunks_exact_mut(8);
-    for c in &mut chunks {
-        for j in 0..8 {
-            c[j] = exp_f32(c[j] - max);
-            s[j] += c[j] as f64;
-        }
-    }
-    let mut rest = 0f64;
-    for x in chunks.into_remainder() {
-        *x = exp_f32(*x - max);
-        rest += *x as f64;
-    }
-    let sum = s.iter().sum::<f64>() + rest;
+    let sum = exp_in_place(row, max);
     let k = (scale as f64 / sum) as f32;
     row.iter_mut().for_each(|x| *x *= k);
     row[target] -= scale;
@@ -846,6 +857,36 @@ fn cross_entropy_in_lanes(row: &mut [f32], target: usize, grad_scale: Option<f32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The loss is the same with and without the gradient, and the softmax's scaling
+    /// inside its `exp` pass gives the bits of a separate scaling pass.
+    #[test]
+    fn fused_passes_give_the_separate_passes_bits() {
+        let row: Vec<f32> = (0..1037).map(|i| (i as f32 * 0.731).sin() * 9.0).collect();
+        let mut with_grad = row.clone();
+        let loss = cross_entropy_row(&mut row.clone(), 17, None);
+        assert_eq!(loss, cross_entropy_row(&mut with_grad, 17, Some(0.5)));
+        let max = max_f32(&row);
+        assert_eq!(exp_in_place(&mut row.clone(), max), sum_exp(&row, max));
+        let scale = 0.125f32.sqrt();
+        let mut fused = row.clone();
+        softmax_scaled(&mut fused, scale);
+        let mut scaled: Vec<f32> = row.iter().map(|x| x * scale).collect();
+        let m = max_f32(&scaled);
+        scaled.iter_mut().for_each(|x| *x = exp_f32(*x - m));
+        let mut lanes = [0f32; 8];
+        let body = scaled.len() / 8 * 8;
+        for (i, x) in scaled[..body].iter().enumerate() {
+            lanes[i % 8] += x;
+        }
+        let total = scaled[body..]
+            .iter()
+            .fold(lanes.iter().sum::<f32>(), |a, x| a + x);
+        let inv = 1.0 / total;
+        for (f, x) in fused.iter().zip(&scaled) {
+            assert_eq!(f.to_bits(), (x * inv).to_bits());
+        }
+    }
 
     #[test]
     fn exp_f32_is_within_three_ulp_of_exact() {

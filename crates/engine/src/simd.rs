@@ -2,7 +2,8 @@
 //! run time: AVX2 with FMA where the CPU has it, else the baseline; AVX-512 (Intel Xeon
 //! since Skylake-SP, AMD since Zen 4) when `EMERGENT_SIMD=avx512` asks for it. Every tier
 //! gives bit-identical results (each output is the same chain of operations in the same
-//! order; Rust never fuses a multiply and an add by itself), so the tier changes speed
+//! order; Rust never fuses a multiply and an add by itself, and `mul_add` is one rounding
+//! everywhere, an instruction with FMA and libm's `fmaf` without), so the tier changes speed
 //! only. AVX-512 is not the default because it measured no faster for these kernels at
 //! the study's sizes (training 1.00×, the forward pass 0.94× on an AVX-512 Xeon;
 //! docs/benchmarks.md); the `gemm` crate's products use AVX-512 wherever the CPU has it
@@ -65,20 +66,41 @@ pub fn detected() -> Tier {
     Tier::Baseline
 }
 
-/// The tier the kernels use now: the CPU's, at most the cap.
-#[inline]
-pub fn tier() -> Tier {
-    cap_from_env();
-    let cap = match CAP.load(Ordering::Relaxed) {
+/// The tier in use, once resolved: every kernel call reads it, so it is one atomic load.
+static RESOLVED: AtomicU8 = AtomicU8::new(UNRESOLVED);
+const UNRESOLVED: u8 = u8::MAX;
+
+fn from_u8(x: u8) -> Tier {
+    match x {
         0 => Tier::Baseline,
         1 => Tier::Avx2,
         _ => Tier::Avx512,
-    };
-    detected().min(cap)
+    }
+}
+
+/// The tier the kernels use now: the CPU's, at most the cap.
+#[inline]
+pub fn tier() -> Tier {
+    match RESOLVED.load(Ordering::Relaxed) {
+        UNRESOLVED => resolve(),
+        x => from_u8(x),
+    }
+}
+
+#[cold]
+fn resolve() -> Tier {
+    cap_from_env();
+    let tier = detected().min(from_u8(CAP.load(Ordering::Relaxed)));
+    // A tier stored meanwhile by `set_cap` wins.
+    match RESOLVED.compare_exchange(UNRESOLVED, tier as u8, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => tier,
+        Err(x) => from_u8(x),
+    }
 }
 
 /// Sets the widest tier the kernels may use (for tests).
 pub fn set_cap(cap: Tier) {
     cap_from_env();
     CAP.store(cap as u8, Ordering::Relaxed);
+    RESOLVED.store(detected().min(cap) as u8, Ordering::Relaxed);
 }

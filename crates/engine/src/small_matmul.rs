@@ -163,6 +163,17 @@ fn check_bounds(c: &[f32], ldc: usize, a: ByElement, m: usize, n: usize, k: usiz
     }
 }
 
+/// `$kernel::tile::<rows>(…)` for a run-time `rows` among the listed heights, else 1.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_rows {
+    ($kernel:ident, $rows:expr, $t:expr, $cols:expr, $acc:expr; $($r:literal)*) => {
+        match $rows {
+            $($r => $kernel::tile::<$r>($t, $cols, $acc),)*
+            _ => $kernel::tile::<1>($t, $cols, $acc),
+        }
+    };
+}
+
 /// One 16-column strip of C: row tiles of [`TILE_ROWS`], then the rest.
 ///
 /// # Safety
@@ -201,29 +212,9 @@ unsafe fn tiles(
                     k,
                 };
                 if tier == crate::simd::Tier::Avx512 {
-                    match rows {
-                        12 => avx512::tile::<12>(t, cols, accumulate),
-                        11 => avx512::tile::<11>(t, cols, accumulate),
-                        10 => avx512::tile::<10>(t, cols, accumulate),
-                        9 => avx512::tile::<9>(t, cols, accumulate),
-                        8 => avx512::tile::<8>(t, cols, accumulate),
-                        7 => avx512::tile::<7>(t, cols, accumulate),
-                        6 => avx512::tile::<6>(t, cols, accumulate),
-                        5 => avx512::tile::<5>(t, cols, accumulate),
-                        4 => avx512::tile::<4>(t, cols, accumulate),
-                        3 => avx512::tile::<3>(t, cols, accumulate),
-                        2 => avx512::tile::<2>(t, cols, accumulate),
-                        _ => avx512::tile::<1>(t, cols, accumulate),
-                    }
+                    by_rows!(avx512, rows, t, cols, accumulate; 12 11 10 9 8 7 6 5 4 3 2);
                 } else {
-                    match rows {
-                        6 => avx2::tile::<6>(t, cols, accumulate),
-                        5 => avx2::tile::<5>(t, cols, accumulate),
-                        4 => avx2::tile::<4>(t, cols, accumulate),
-                        3 => avx2::tile::<3>(t, cols, accumulate),
-                        2 => avx2::tile::<2>(t, cols, accumulate),
-                        _ => avx2::tile::<1>(t, cols, accumulate),
-                    }
+                    by_rows!(avx2, rows, t, cols, accumulate; 6 5 4 3 2);
                 }
                 i += rows;
             }
