@@ -11,7 +11,6 @@
 //! process; [`set_cap`] for tests.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Once;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Tier {
@@ -32,20 +31,19 @@ impl Tier {
     }
 }
 
-static CAP: AtomicU8 = AtomicU8::new(Tier::Avx2 as u8);
-static FROM_ENV: Once = Once::new();
-
-/// Applies `EMERGENT_SIMD` once; an unknown value is ignored (every tier is exact).
-fn cap_from_env() {
-    FROM_ENV.call_once(|| {
-        let tier = match std::env::var("EMERGENT_SIMD").as_deref() {
-            Ok("baseline") => Tier::Baseline,
-            Ok("avx2") => Tier::Avx2,
-            Ok("avx512") => Tier::Avx512,
-            _ => return,
-        };
-        CAP.store(tier as u8, Ordering::Relaxed);
-    });
+/// The widest tier `EMERGENT_SIMD` allows, AVX2 when it is unset. A value that names no
+/// tier is reported on stderr and ignored: every tier gives the same results.
+fn cap_from_env() -> Tier {
+    let Ok(value) = std::env::var("EMERGENT_SIMD") else {
+        return Tier::Avx2;
+    };
+    Tier::ALL
+        .into_iter()
+        .find(|t| t.name() == value)
+        .unwrap_or_else(|| {
+            eprintln!("EMERGENT_SIMD={value:?} names no tier (baseline, avx2, avx512); using avx2");
+            Tier::Avx2
+        })
 }
 
 /// The widest tier this CPU runs.
@@ -71,11 +69,7 @@ static RESOLVED: AtomicU8 = AtomicU8::new(UNRESOLVED);
 const UNRESOLVED: u8 = u8::MAX;
 
 fn from_u8(x: u8) -> Tier {
-    match x {
-        0 => Tier::Baseline,
-        1 => Tier::Avx2,
-        _ => Tier::Avx512,
-    }
+    Tier::ALL[usize::from(x)]
 }
 
 /// The tier the kernels use now: the CPU's, at most the cap.
@@ -89,8 +83,7 @@ pub fn tier() -> Tier {
 
 #[cold]
 fn resolve() -> Tier {
-    cap_from_env();
-    let tier = detected().min(from_u8(CAP.load(Ordering::Relaxed)));
+    let tier = detected().min(cap_from_env());
     // A tier stored meanwhile by `set_cap` wins.
     match RESOLVED.compare_exchange(UNRESOLVED, tier as u8, Ordering::Relaxed, Ordering::Relaxed) {
         Ok(_) => tier,
@@ -98,9 +91,7 @@ fn resolve() -> Tier {
     }
 }
 
-/// Sets the widest tier the kernels may use (for tests).
+/// Sets the widest tier the kernels may use (for tests), over `EMERGENT_SIMD`.
 pub fn set_cap(cap: Tier) {
-    cap_from_env();
-    CAP.store(cap as u8, Ordering::Relaxed);
     RESOLVED.store(detected().min(cap) as u8, Ordering::Relaxed);
 }
