@@ -1,7 +1,9 @@
 //! Byte-level BPE through Hugging Face `tokenizers`, saved as `tokenizer.json` so
 //! `transformers` and emergent encode identically.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
@@ -17,6 +19,41 @@ pub const EOS_TOKEN: &str = "<|endoftext|>";
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     bos: Option<u32>,
+    memo: Option<Mutex<Memo>>,
+}
+
+/// Encodings of texts seen before, up to a size: scoring the same tasks on every
+/// checkpoint of a study encodes the same prompts each time, and byte-level BPE costs
+/// as much as a small model's forward pass. Encoding is a pure function of the text,
+/// so a remembered encoding is the encoding.
+#[derive(Default)]
+struct Memo {
+    plain: HashMap<String, Vec<u32>>,
+    special: HashMap<String, Vec<u32>>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl Memo {
+    fn get(&self, special: bool, text: &str) -> Option<Vec<u32>> {
+        let map = if special { &self.special } else { &self.plain };
+        map.get(text).cloned()
+    }
+
+    fn put(&mut self, special: bool, text: &str, ids: &[u32]) {
+        let size = text.len() + 4 * ids.len();
+        if self.bytes + size > self.max_bytes {
+            return;
+        }
+        let map = if special {
+            &mut self.special
+        } else {
+            &mut self.plain
+        };
+        if map.insert(text.to_string(), ids.to_vec()).is_none() {
+            self.bytes += size;
+        }
+    }
 }
 
 /// Trains a byte-level BPE of `vocab_size` entries (special token included) on `docs`.
@@ -37,10 +74,7 @@ pub fn train_bpe(docs: &[String], vocab_size: usize) -> Result<Tokenizer, DataEr
     tok.with_post_processor(Some(ByteLevel::new(false, true, true)));
     tok.train(&mut trainer, docs.iter())
         .map_err(|e| DataError::Tokenizer(format!("training failed: {e}")))?;
-    Ok(Tokenizer {
-        inner: tok,
-        bos: None,
-    })
+    Ok(Tokenizer::from_inner(tok))
 }
 
 impl Tokenizer {
@@ -71,7 +105,54 @@ impl Tokenizer {
                 ))
             }
         };
-        Ok(Tokenizer { inner, bos: None })
+        Ok(Tokenizer::from_inner(inner))
+    }
+
+    fn from_inner(inner: tokenizers::Tokenizer) -> Tokenizer {
+        Tokenizer {
+            inner,
+            bos: None,
+            memo: None,
+        }
+    }
+
+    /// Remembers the encodings of the texts it is given, up to `max_bytes` of texts and
+    /// ids, for a tokenizer that encodes the same texts many times.
+    pub fn remember_encodings(&mut self, max_bytes: usize) {
+        self.memo = Some(Mutex::new(Memo {
+            max_bytes,
+            ..Memo::default()
+        }));
+    }
+
+    /// `encode_raw` through the memo when there is one.
+    fn encode_memo(&self, text: &str, special: bool) -> Vec<u32> {
+        let Some(memo) = &self.memo else {
+            return self.encode_raw(text, special);
+        };
+        let lock = || memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ids) = lock().get(special, text) {
+            return ids;
+        }
+        let ids = self.encode_raw(text, special);
+        lock().put(special, text, &ids);
+        ids
+    }
+
+    fn encode_raw(&self, text: &str, special: bool) -> Vec<u32> {
+        let plain = || {
+            self.inner
+                .encode_fast(text, false)
+                .map(|e| e.get_ids().to_vec())
+                .unwrap_or_else(|e| panic!("encoding cannot fail for byte-level BPE: {e}"))
+        };
+        if !special {
+            return plain();
+        }
+        self.inner
+            .encode_fast(text, true)
+            .map(|e| e.get_ids().to_vec())
+            .unwrap_or_else(|_| plain())
     }
 
     /// The largest token id, which a model's vocabulary must exceed.
@@ -93,19 +174,13 @@ impl Tokenizer {
 
     /// Token ids of `text`, without special tokens added.
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        self.inner
-            .encode_fast(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .unwrap_or_else(|e| panic!("encoding cannot fail for byte-level BPE: {e}"))
+        self.encode_memo(text, false)
     }
 
     /// Token ids as Hugging Face's `tokenizer.encode(text)` gives them: special tokens
     /// added by the post-processor where `tokenizer.json` has one (lm-eval's convention).
     pub fn encode_with_special(&self, text: &str) -> Vec<u32> {
-        self.inner
-            .encode_fast(text, true)
-            .map(|e| e.get_ids().to_vec())
-            .unwrap_or_else(|_| self.encode(text))
+        self.encode_memo(text, true)
     }
 
     /// Text of `ids`, special tokens left out (`skip_special_tokens=True`).
@@ -132,7 +207,7 @@ impl Tokenizer {
         let inner = json
             .parse::<tokenizers::Tokenizer>()
             .map_err(|e| DataError::Tokenizer(format!("not a valid tokenizer: {e}")))?;
-        Ok(Tokenizer { inner, bos: None })
+        Ok(Tokenizer::from_inner(inner))
     }
 
     pub fn token_id(&self, token: &str) -> Option<u32> {
@@ -187,6 +262,35 @@ mod tests {
         assert_eq!(ids, tok.encode(text));
         assert_eq!(tok2.decode(&ids), text);
         assert!(tok2.vocab_size() <= 300);
+    }
+
+    #[test]
+    fn remembered_encodings_are_the_encodings_and_stay_within_their_size() {
+        let docs: Vec<String> = (0..200)
+            .map(|i| format!("The fox number {i} lives in Amber Hollow. 数字 {}", i * 7))
+            .collect();
+        let plain = train_bpe(&docs, 300).unwrap();
+        let mut memo = train_bpe(&docs, 300).unwrap();
+        let max_bytes = 400;
+        memo.remember_encodings(max_bytes);
+        let texts: Vec<String> = (0..40).map(|i| format!("fox {i} in {}", i % 3)).collect();
+        for _ in 0..3 {
+            for t in &texts {
+                assert_eq!(memo.encode(t), plain.encode(t), "{t}");
+                assert_eq!(memo.encode_with_special(t), plain.encode_with_special(t));
+            }
+        }
+        let m = memo.memo.as_ref().unwrap().lock().unwrap();
+        let size = |map: &HashMap<String, Vec<u32>>| -> usize {
+            map.iter().map(|(k, v)| k.len() + 4 * v.len()).sum()
+        };
+        assert_eq!(m.bytes, size(&m.plain) + size(&m.special));
+        assert!(
+            m.bytes <= max_bytes && m.bytes > max_bytes / 2,
+            "{}",
+            m.bytes
+        );
+        assert!(!m.plain.is_empty() && !m.special.is_empty());
     }
 
     #[test]

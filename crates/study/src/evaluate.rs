@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use emergent_data::TASK_NAMES;
+use emergent_data::{Tokenizer, TASK_NAMES};
 use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer};
 use emergent_store::{CheckpointRow, EvalRow, Store};
 use emergent_train::stop;
@@ -45,6 +45,39 @@ fn write_samples(dir: &Path, checkpoint: &str, task: &str, records: &[SampleReco
     let path = dir.join(format!("{task}.jsonl"));
     emergent_data::write_atomic(&path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// How much of the prompts' encodings one study's tokenizer remembers.
+const REMEMBERED_ENCODINGS_BYTES: usize = 256 << 20;
+
+/// The tokenizer of the checkpoint last scored, kept while the next checkpoints have the
+/// same `tokenizer.json` and BOS (every run of a study shares one), so that the prompts
+/// of every task are encoded once, not once per checkpoint.
+#[derive(Default)]
+struct SharedTokenizer {
+    current: Option<(TokenizerKey, Tokenizer)>,
+}
+
+/// A checkpoint's `tokenizer.json` and BOS; none where it has no such file.
+type TokenizerKey = Option<(Vec<u8>, Option<u32>)>;
+
+impl SharedTokenizer {
+    fn of(&mut self, dir: &Path, loaded: Tokenizer) -> &Tokenizer {
+        let key: TokenizerKey = std::fs::read(dir.join("tokenizer.json"))
+            .ok()
+            .map(|bytes| (bytes, loaded.bos_id()));
+        let current = match self.current.take() {
+            Some((k, kept)) if k.is_some() && k == key => (k, kept),
+            _ => {
+                let mut loaded = loaded;
+                if key.is_some() {
+                    loaded.remember_encodings(REMEMBERED_ENCODINGS_BYTES);
+                }
+                (key, loaded)
+            }
+        };
+        &self.current.insert(current).1
+    }
 }
 
 /// Scores every checkpoint on every task that it was not already scored on.
@@ -108,6 +141,7 @@ pub fn eval_runs(
         total: ckpts.iter().map(|c| weight(c) * tasks.len() as u64).sum(),
     });
     let mut done = 0;
+    let mut shared = SharedTokenizer::default();
     for (i, (c, todo)) in ckpts.iter().zip(todo_of).enumerate() {
         done += weight(c) * (tasks.len() - todo.len()) as u64;
         if todo.is_empty() {
@@ -123,12 +157,13 @@ pub fn eval_runs(
         };
         advance(done);
         let dir = Path::new(&c.path);
-        let (mut model, tokenizer) = load_model(dir)?;
+        let (mut model, loaded) = load_model(dir)?;
+        let tokenizer = shared.of(dir, loaded);
         for (task, key) in todo {
             stop::check()?;
             let mut scorer = Scorer {
                 model: model.as_mut(),
-                tokenizer: &tokenizer,
+                tokenizer,
             };
             let opts = EvalOptions {
                 fewshot_seed: study.seed,
@@ -170,4 +205,35 @@ pub fn eval_runs(
     }
     progress.event(Event::End { stage: Stage::Eval });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_with_the_same_tokenizer_share_one() {
+        let docs: Vec<String> = (0..100).map(|i| format!("fox {i} in Hollow")).collect();
+        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        train_bpe_into(&docs, 280, dirs[0].path());
+        let json = |d: &tempfile::TempDir| d.path().join("tokenizer.json");
+        std::fs::copy(json(&dirs[0]), json(&dirs[1])).unwrap();
+        train_bpe_into(&docs[..50], 270, dirs[2].path());
+        let load = |d: &tempfile::TempDir| Tokenizer::load(&json(d)).unwrap();
+        let mut shared = SharedTokenizer::default();
+        let first: *const Tokenizer = shared.of(dirs[0].path(), load(&dirs[0]));
+        let again: *const Tokenizer = shared.of(dirs[1].path(), load(&dirs[1]));
+        assert!(std::ptr::eq(first, again), "the same bytes: one tokenizer");
+        let text = "fox 7 in Hollow";
+        let other = shared.of(dirs[2].path(), load(&dirs[2]));
+        assert_eq!(other.encode(text), load(&dirs[2]).encode(text));
+        let mut with_bos = load(&dirs[2]);
+        with_bos.set_bos(Some(0));
+        assert_eq!(shared.of(dirs[2].path(), with_bos).bos_id(), Some(0));
+    }
+
+    fn train_bpe_into(docs: &[String], vocab: usize, dir: &Path) {
+        let tok = emergent_data::train_bpe(docs, vocab).unwrap();
+        tok.save(&dir.join("tokenizer.json")).unwrap();
+    }
 }
