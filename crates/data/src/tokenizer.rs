@@ -28,16 +28,15 @@ pub struct Tokenizer {
 /// so a remembered encoding is the encoding.
 #[derive(Default)]
 struct Memo {
-    plain: HashMap<String, Vec<u32>>,
-    special: HashMap<String, Vec<u32>>,
+    /// Without and with special tokens, indexed by `special as usize`.
+    maps: [HashMap<String, Vec<u32>>; 2],
     bytes: usize,
     max_bytes: usize,
 }
 
 impl Memo {
     fn get(&self, special: bool, text: &str) -> Option<Vec<u32>> {
-        let map = if special { &self.special } else { &self.plain };
-        map.get(text).cloned()
+        self.maps[special as usize].get(text).cloned()
     }
 
     fn put(&mut self, special: bool, text: &str, ids: &[u32]) {
@@ -45,11 +44,7 @@ impl Memo {
         if self.bytes + size > self.max_bytes {
             return;
         }
-        let map = if special {
-            &mut self.special
-        } else {
-            &mut self.plain
-        };
+        let map = &mut self.maps[special as usize];
         if map.insert(text.to_string(), ids.to_vec()).is_none() {
             self.bytes += size;
         }
@@ -246,12 +241,16 @@ pub fn write_tokenizer_config(
 mod tests {
     use super::*;
 
-    #[test]
-    fn trains_saves_loads_and_round_trips() {
+    fn fox_tokenizer() -> Tokenizer {
         let docs: Vec<String> = (0..200)
             .map(|i| format!("The fox number {i} lives in Amber Hollow. 数字 {}", i * 7))
             .collect();
-        let tok = train_bpe(&docs, 300).unwrap();
+        train_bpe(&docs, 300).unwrap()
+    }
+
+    #[test]
+    fn trains_saves_loads_and_round_trips() {
+        let tok = fox_tokenizer();
         assert_eq!(tok.eos_id(), Some(0));
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tokenizer.json");
@@ -266,11 +265,8 @@ mod tests {
 
     #[test]
     fn remembered_encodings_are_the_encodings_and_stay_within_their_size() {
-        let docs: Vec<String> = (0..200)
-            .map(|i| format!("The fox number {i} lives in Amber Hollow. 数字 {}", i * 7))
-            .collect();
-        let plain = train_bpe(&docs, 300).unwrap();
-        let mut memo = train_bpe(&docs, 300).unwrap();
+        let plain = fox_tokenizer();
+        let mut memo = fox_tokenizer();
         let max_bytes = 400;
         memo.remember_encodings(max_bytes);
         let texts: Vec<String> = (0..40).map(|i| format!("fox {i} in {}", i % 3)).collect();
@@ -284,13 +280,13 @@ mod tests {
         let size = |map: &HashMap<String, Vec<u32>>| -> usize {
             map.iter().map(|(k, v)| k.len() + 4 * v.len()).sum()
         };
-        assert_eq!(m.bytes, size(&m.plain) + size(&m.special));
+        assert_eq!(m.bytes, size(&m.maps[0]) + size(&m.maps[1]));
         assert!(
             m.bytes <= max_bytes && m.bytes > max_bytes / 2,
             "{}",
             m.bytes
         );
-        assert!(!m.plain.is_empty() && !m.special.is_empty());
+        assert!(!m.maps[0].is_empty() && !m.maps[1].is_empty());
     }
 
     #[test]
