@@ -5,7 +5,9 @@
 //!
 //! A task's *main* metric is the one it is scored by (`acc` for multiple choice, exact
 //! match for generation); its *continuous* metrics are the correct choice's probability
-//! and the Brier score, or the reference answer's log-probability.
+//! and the Brier score, or the reference answer's log-probability. Claim 4 is judged,
+//! as the paper judged it, on the multiple-choice tasks; generation tasks' answer
+//! log-probability is reported beside it.
 
 use std::collections::BTreeMap;
 
@@ -116,13 +118,98 @@ pub struct Emergence {
     pub holds: bool,
 }
 
-/// Claim 4 for one emergent task: each continuous metric's verdict.
+/// Claim 4 for one emergent task: each continuous metric's verdict and, for multiple
+/// choice, where the Brier score stands on either side of the main metric's η.
 #[derive(Debug, Clone, Serialize)]
 pub struct Continuous {
     pub task: String,
     pub metrics: BTreeMap<String, String>,
+    /// Multiple choice: judged by the claim. Generation tasks are reported beside it.
+    pub judged: bool,
+    pub brier: Option<BrierSides>,
     pub holds: bool,
 }
+
+impl Continuous {
+    /// The task's line under claim 4: its continuous metrics' verdicts, the Brier score
+    /// on either side of η, and whether the claim judges it.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .metrics
+            .iter()
+            .map(|(m, k)| format!("{m} {k}"))
+            .collect();
+        if let Some(b) = &self.brier {
+            parts.push(format!(
+                "Brier {:.3} above η, {:.3} below (chance {:.3})",
+                b.above, b.below, b.chance
+            ));
+        }
+        let mut line = parts.join(", ");
+        if !self.judged {
+            line.push_str(" (generation: reported, not judged)");
+        }
+        line
+    }
+}
+
+/// The Brier score's mean over the checkpoints above the main metric's η and below it,
+/// with the standard error of their difference, and its chance level (k−1)/k.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BrierSides {
+    pub above: f64,
+    pub below: f64,
+    pub diff_se: f64,
+    pub chance: f64,
+    pub n_above: usize,
+    pub n_below: usize,
+}
+
+impl BrierSides {
+    /// No better than chance above η (≥ (k−1)/k − margin), and lower below it by more
+    /// than [`MIN_GAIN_SE`] standard errors.
+    pub fn holds(&self, margin: f64) -> bool {
+        self.above >= self.chance - margin && self.above - self.below > MIN_GAIN_SE * self.diff_se
+    }
+}
+
+/// The Brier score of task `t` (its checkpoints' values on the loss axis) split at the
+/// main metric's η.
+fn brier_sides(t: &TaskFinding, obs: &[Obs]) -> Option<BrierSides> {
+    let eta = t.threshold?;
+    let pts: Vec<&Obs> = obs
+        .iter()
+        .filter(|o| o.task == t.task && o.shots == t.shots && o.metric == BRIER)
+        .filter(|o| o.loss.is_finite() && o.value.is_finite())
+        .collect();
+    let side = |above: bool| -> Vec<f64> {
+        pts.iter()
+            .filter(|o| (o.loss > eta) == above)
+            .map(|o| o.value)
+            .collect()
+    };
+    let (a, b) = (side(true), side(false));
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let mean_var = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+        (m, var / v.len() as f64)
+    };
+    let ((above, va), (below, vb)) = (mean_var(&a), mean_var(&b));
+    Some(BrierSides {
+        above,
+        below,
+        diff_se: (va + vb).sqrt(),
+        chance: pts.iter().find_map(|o| o.baseline)?,
+        n_above: a.len(),
+        n_below: b.len(),
+    })
+}
+
+const PROB_CORRECT: &str = "prob_correct";
+const BRIER: &str = "brier_score";
 
 /// Claim 5 for one task in two languages.
 #[derive(Debug, Clone, Serialize)]
@@ -155,7 +242,7 @@ pub fn is_main(metric: &str) -> bool {
 
 pub fn continuous_metrics(main: &str) -> &'static [&'static str] {
     if main == "acc" {
-        &["prob_correct", "brier_score"]
+        &[PROB_CORRECT, BRIER]
     } else {
         &["answer_logprob"]
     }
@@ -189,8 +276,9 @@ fn overlap(a: Option<[f64; 2]>, b: Option<[f64; 2]>) -> bool {
     matches!((a, b), (Some(a), Some(b)) if a[0] <= b[1] && b[0] <= a[1])
 }
 
-/// Checks claims 1–5 on one study's findings.
-pub fn check(tasks: &[TaskFinding]) -> Claims {
+/// Checks claims 1–5 on one study's findings; `obs` are the observations behind them (on
+/// the loss axis) and `margin` how far from chance a level may lie and be at chance.
+pub fn check(tasks: &[TaskFinding], obs: &[Obs], margin: f64) -> Claims {
     let main = main_findings(tasks);
     let with_signal: Vec<&&TaskFinding> = main
         .iter()
@@ -243,14 +331,24 @@ pub fn check(tasks: &[TaskFinding]) -> Claims {
                         .map(|o| (m.to_string(), o.kind.name().to_string()))
                 })
                 .collect();
-            let holds = !metrics.is_empty() && metrics.values().all(|k| k == "emergent");
+            let judged = t.metric == "acc";
+            let brier = judged.then(|| brier_sides(t, obs)).flatten();
+            let holds = if judged {
+                metrics.get(PROB_CORRECT).is_some_and(|k| k == "emergent")
+                    && brier.is_some_and(|b| b.holds(margin))
+            } else {
+                metrics.values().all(|k| k == "emergent")
+            };
             Continuous {
                 task: t.task.clone(),
                 metrics,
+                judged,
+                brier,
                 holds,
             }
         })
         .collect();
+    let judged: Vec<&Continuous> = continuous.iter().filter(|c| c.judged).collect();
     let pairs = language_pairs(&main);
     Claims {
         loss_predicts_performance: Claim {
@@ -281,11 +379,14 @@ pub fn check(tasks: &[TaskFinding]) -> Claims {
             tasks: smooth,
         },
         continuous_metrics: Claim {
-            holds: !continuous.is_empty() && continuous.iter().all(|c| c.holds),
-            rule: "every task whose main metric is emergent is emergent under the correct \
-                   choice's probability and the Brier score (generation: the reference \
-                   answer's log-probability)"
-                .into(),
+            holds: !judged.is_empty() && judged.iter().all(|c| c.holds),
+            rule: format!(
+                "every multiple-choice task whose main metric is emergent (at least one): \
+                 the correct choice's probability is emergent, and the Brier score is no \
+                 better than chance above η (mean ≥ (k−1)/k − {margin}) and lower below \
+                 it by > {MIN_GAIN_SE} standard errors; generation tasks' answer \
+                 log-probability is reported, not judged"
+            ),
             tasks: continuous,
         },
         languages_agree: Claim {
@@ -442,6 +543,33 @@ mod tests {
         }
     }
 
+    /// Brier scores of `task` at losses 1.0, 1.25, …, 5.75: `high` above loss 2 (its η
+    /// in these tests), `low` below.
+    fn brier(task: &str, high: f64, low: f64) -> Vec<Obs> {
+        (0..20)
+            .map(|i| {
+                let loss = 1.0 + 0.25 * i as f64;
+                let wiggle = if i % 2 == 0 { 0.005 } else { -0.005 };
+                Obs {
+                    task: task.into(),
+                    metric: BRIER.into(),
+                    loss,
+                    value: if loss > 2.0 { high } else { low } + wiggle,
+                    baseline: Some(0.75),
+                    ..Obs::default()
+                }
+            })
+            .collect()
+    }
+
+    fn obs() -> Vec<Obs> {
+        [brier("exam-en", 0.76, 0.5), brier("exam-zh", 0.75, 0.55)].concat()
+    }
+
+    fn check(tasks: &[TaskFinding]) -> Claims {
+        super::check(tasks, &obs(), 0.05)
+    }
+
     fn study() -> Vec<TaskFinding> {
         let e = Kind::Emergent;
         vec![
@@ -486,8 +614,43 @@ mod tests {
         assert!(!c.languages_agree.holds || c.languages_agree.tasks[0].holds);
 
         let mut s = study();
-        s[2].kind = Kind::Smooth; // Brier score smooth: an artifact of accuracy
+        s[1].kind = Kind::Smooth; // the correct choice's probability rises from the start
         assert!(!check(&s).continuous_metrics.holds);
+
+        // The paper's reading of the Brier score: at chance above η, whatever its own
+        // verdict; better than chance above η, or not falling below it, breaks the claim.
+        let mut s = study();
+        s[2].kind = Kind::Smooth;
+        assert!(check(&s).continuous_metrics.holds);
+        let better = [brier("exam-en", 0.65, 0.5), brier("exam-zh", 0.75, 0.55)].concat();
+        assert!(
+            !super::check(&study(), &better, 0.05)
+                .continuous_metrics
+                .holds
+        );
+        let flat = [brier("exam-en", 0.76, 0.76), brier("exam-zh", 0.75, 0.55)].concat();
+        let c = super::check(&study(), &flat, 0.05);
+        assert!(!c.continuous_metrics.holds);
+        let b = c.continuous_metrics.tasks[0].brier.unwrap();
+        assert_eq!((b.n_above, b.n_below), (15, 5));
+
+        // Generation tasks are reported beside the claim, not judged by it.
+        let mut s = study();
+        s.push(finding("math-en", "exact_match", Kind::Emergent));
+        s.push(finding("math-en", "answer_logprob", Kind::Smooth));
+        let c = check(&s);
+        assert!(c.continuous_metrics.holds);
+        let math = c
+            .continuous_metrics
+            .tasks
+            .iter()
+            .find(|t| t.task == "math-en");
+        assert!(math.is_some_and(|m| !m.judged && !m.holds));
+        let only_generation = vec![
+            finding("math-en", "exact_match", Kind::Emergent),
+            finding("math-en", "answer_logprob", Kind::Emergent),
+        ];
+        assert!(!check(&only_generation).continuous_metrics.holds);
 
         let mut s = study();
         s[3].ci = Some([2.5, 2.6]); // both narrow, but apart

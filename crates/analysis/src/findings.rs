@@ -650,7 +650,7 @@ pub fn analyze_with_progress(
         x_label: opts.x.label(),
         n_observations: groups.iter().map(|(_, p)| p.len()).sum(),
         rules: opts.rules,
-        claims: on_loss.then(|| check(&tasks)),
+        claims: on_loss.then(|| check(&tasks, obs, opts.rules.margin)),
         tasks,
         spread,
         scaling,

@@ -207,10 +207,12 @@ fn print_claims(c: &Claims) {
     say(
         "  4. thresholds under continuous metrics: ",
         co.holds,
-        names(&mut co.tasks.iter().map(|t| {
-            let m = names(&mut t.metrics.iter().map(|(m, k)| format!("{m} {k}")));
-            format!("{}: {m}", t.task)
-        })),
+        names(
+            &mut co
+                .tasks
+                .iter()
+                .map(|t| format!("{}: {}", t.task, t.summary())),
+        ),
     );
     let la = &c.languages_agree;
     say(

@@ -94,6 +94,46 @@ pub const JOBS: &[Job] = &[
         name: ("guard", "卫兵"),
         activity: ("guards the gate", "守城门"),
     },
+    Job {
+        name: ("fisher", "渔夫"),
+        activity: ("catches fish", "捕鱼"),
+    },
+    Job {
+        name: ("tailor", "裁缝"),
+        activity: ("sews clothes", "缝衣服"),
+    },
+    Job {
+        name: ("cook", "厨师"),
+        activity: ("cooks the meals", "做饭"),
+    },
+    Job {
+        name: ("carpenter", "木匠"),
+        activity: ("builds tables", "做桌子"),
+    },
+    Job {
+        name: ("hunter", "猎人"),
+        activity: ("hunts deer", "打猎"),
+    },
+    Job {
+        name: ("smith", "铁匠"),
+        activity: ("forges iron", "打铁"),
+    },
+    Job {
+        name: ("potter", "陶工"),
+        activity: ("shapes clay pots", "做陶罐"),
+    },
+    Job {
+        name: ("shepherd", "牧羊人"),
+        activity: ("tends the sheep", "放羊"),
+    },
+    Job {
+        name: ("writer", "作家"),
+        activity: ("writes books", "写书"),
+    },
+    Job {
+        name: ("gardener", "园丁"),
+        activity: ("waters the flowers", "浇花"),
+    },
 ];
 
 pub const COLOURS: &[(&str, &str)] = &[

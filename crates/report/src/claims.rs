@@ -83,11 +83,7 @@ pub fn claims_table(html: &mut String, c: &Claims, link: &dyn Fn(&str) -> String
             &co.rule,
             lines(
                 &co.tasks,
-                |t| {
-                    let m: Vec<String> =
-                        t.metrics.iter().map(|(m, k)| format!("{m} {k}")).collect();
-                    format!("{}: {}", link(&t.task), esc(&m.join(", ")))
-                },
+                |t| format!("{}: {}", link(&t.task), esc(&t.summary())),
                 "<br>",
             ),
         ),

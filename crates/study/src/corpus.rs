@@ -50,6 +50,17 @@ pub(crate) fn world(study: &Study) -> World {
     )
 }
 
+/// The genres' shares a study asks for: its `corpus.genres`, or the default mix.
+pub(crate) fn genre_shares(c: &crate::CorpusConfig) -> Vec<(&str, f64)> {
+    match &c.genres {
+        Some(g) => g.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
+        None => emergent_data::world::GENRES
+            .iter()
+            .map(|&(g, p)| (g, p as f64))
+            .collect(),
+    }
+}
+
 fn doc_texts(docs: &[(String, Option<String>)]) -> Vec<&str> {
     docs.iter().map(|d| d.0.as_str()).collect()
 }
@@ -109,7 +120,8 @@ pub fn prepare_corpus(study: &Study, out: &Path, progress: &dyn Progress) -> Res
         say(progress, format!("corpus: preparing {}", dir.display()));
         let docs: Vec<(String, Option<String>)> = if c.source == "builtin" {
             world(study)
-                .documents_by_genre(c.builtin_documents, study.seed)
+                .documents_with_shares(c.builtin_documents, study.seed, &genre_shares(c))
+                .map_err(|e| anyhow::anyhow!("field `corpus.genres`: {e}"))?
                 .into_iter()
                 .map(|(d, g)| (d, Some(g.to_string())))
                 .collect()

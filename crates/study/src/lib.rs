@@ -64,6 +64,10 @@ pub struct CorpusConfig {
     pub builtin_documents: usize,
     pub world_people: usize,
     pub world_towns: usize,
+    /// The built-in corpus's genres and their relative shares; absent, the default mix
+    /// (`emergent_data::world::GENRES`). A pilot trains on one genre alone this way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub genres: Option<std::collections::BTreeMap<String, f64>>,
     pub validation_fraction: f64,
 }
 
@@ -143,7 +147,7 @@ impl Default for Study {
             seeds: 1,
             corpus: CorpusConfig::default(),
             tokenizer: TokenizerConfig::default(),
-            models: [(1, 32, 2), (2, 48, 3), (2, 64, 4), (3, 80, 4), (4, 96, 4)]
+            models: [(2, 16, 2), (2, 32, 2), (2, 48, 3), (3, 64, 4), (4, 80, 4)]
                 .map(|(layers, hidden, heads)| SizeConfig {
                     architecture: Architecture::Llama,
                     layers,
@@ -165,9 +169,10 @@ impl Default for CorpusConfig {
             source: "builtin".into(),
             text_field: "text".into(),
             domain_field: None,
-            builtin_documents: 60000,
+            builtin_documents: 70000,
             world_people: 200,
             world_towns: 16,
+            genres: None,
             validation_fraction: 0.02,
         }
     }
@@ -185,7 +190,7 @@ impl Default for TokenizerConfig {
 impl Default for TrainingConfig {
     fn default() -> Self {
         TrainingConfig {
-            budgets: vec![800_000, 1_600_000, 3_200_000],
+            budgets: vec![1_000_000, 2_000_000, 4_000_000],
             batch_size: 16,
             seq_len: 128,
             lr: 1e-2,
@@ -210,7 +215,7 @@ impl Default for EvalConfig {
     fn default() -> Self {
         EvalConfig {
             tasks: emergent_data::TASK_NAMES.map(String::from).to_vec(),
-            documents: 400,
+            documents: 300,
             num_fewshot: None,
         }
     }
@@ -563,6 +568,13 @@ fn check_data(s: &Study, bad: &mut Vec<String>) {
         if c.builtin_documents == 0 {
             bad.push("field `corpus.builtin_documents`: at least 1".into());
         }
+        if let Err(e) = emergent_data::World::new(0, 4, 8).documents_with_shares(
+            0,
+            0,
+            &crate::corpus::genre_shares(c),
+        ) {
+            bad.push(format!("field `corpus.genres`: {e}"));
+        }
     } else if let Err(e) = std::fs::File::open(&c.source) {
         bad.push(format!("field `corpus.source`: {}: {e}", c.source));
     }
@@ -626,6 +638,18 @@ mod tests {
             "studies/default.toml must document the defaults exactly"
         );
         parse_study(QUICK_STUDY, "quick").unwrap();
+    }
+
+    #[test]
+    fn genres_must_be_the_worlds_with_a_positive_share() {
+        let parse = |genres: &str| parse_study(&format!("[corpus]\ngenres = {genres}\n"), "s.toml");
+        assert!(parse("{ binding = 2, reading = 1 }").is_ok());
+        let e = parse("{ poems = 1 }").unwrap_err().to_string();
+        assert!(
+            e.contains("s.toml:2: field `corpus.genres`") && e.contains("`poems`"),
+            "{e}"
+        );
+        assert!(parse("{ facts = 0 }").is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The pre-training documents: facts about the world's people, questions answered about
-//! them, lettered exam questions, what each job does, short passages with questions,
-//! who-did-what sentences, worked arithmetic problems, and parallel text in both
-//! languages. Each document is in one language (the parallel ones in both).
+//! them, lettered exam questions, what each job does, code words bound to names and
+//! asked back, short passages with questions, who-did-what sentences, worked arithmetic
+//! problems, and parallel text in both languages. Each document is in one language (the
+//! parallel ones in both).
 
 use super::{
     a_or_an, exam_prompt, is_held_out_fact, is_held_out_problem, qa_prompt, Attribute, Name,
@@ -9,6 +10,21 @@ use super::{
 use super::{ExamTopic, World, LETTERS};
 use crate::lexicon::{Lang, ANIMALS, JOBS, OBJECTS};
 use emergent_engine::Rng;
+
+/// The built-in corpus's genres, with their shares of the documents in percent (see
+/// `docs/builtin-study.md`). A genre's name is also the domain its validation loss is
+/// reported under.
+pub const GENRES: [(&str, u32); 9] = [
+    ("facts", 20),
+    ("qa", 8),
+    ("exams", 10),
+    ("jobs", 12),
+    ("binding", 10),
+    ("reading", 10),
+    ("who-did-what", 8),
+    ("arithmetic", 18),
+    ("parallel", 4),
+];
 
 /// Joins sentences: with a space in English, directly in Chinese.
 fn join(lang: Lang, parts: &[String]) -> String {
@@ -28,18 +44,6 @@ fn capitalised(s: &str) -> String {
 /// A made-up person who is not one of the world's people: names in passages and stories.
 pub(super) fn stranger(rng: &mut Rng) -> (Name, bool) {
     (Name::random(rng, 2), rng.below(2) == 1)
-}
-
-/// Three different strangers.
-pub(super) fn three_strangers(rng: &mut Rng) -> Vec<(Name, bool)> {
-    let mut out: Vec<(Name, bool)> = Vec::with_capacity(3);
-    while out.len() < 3 {
-        let s = stranger(rng);
-        if out.iter().all(|(n, _)| *n != s.0) {
-            out.push(s);
-        }
-    }
-    out
 }
 
 /// `k` distinct values below `n`.
@@ -77,50 +81,55 @@ pub(super) fn job_sentence(
     }
 }
 
-/// A passage about three strangers who differ in one thing, and the question about one
-/// of them: (passage, one question per stranger, the three values, what differs: a bag's
-/// colour, the animal brought to the fair, or the town travelled to).
+/// People in a reading passage: as many as a reading question has options, so that
+/// options taken from the passage leave nothing to guess but which name has which.
+pub(super) const PASSAGE_PEOPLE: usize = 4;
+
+/// `k` different strangers.
+pub(super) fn strangers(rng: &mut Rng, k: usize) -> Vec<(Name, bool)> {
+    let mut out: Vec<(Name, bool)> = Vec::with_capacity(k);
+    while out.len() < k {
+        let s = stranger(rng);
+        if out.iter().all(|(n, _)| *n != s.0) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// A passage about [`PASSAGE_PEOPLE`] strangers who differ in one thing, and the question
+/// about each of them: (passage, one question per stranger, their values, what differs:
+/// a bag's colour, the animal brought to the fair, or the town travelled to).
 pub(super) fn passage(
     world: &World,
     rng: &mut Rng,
     lang: Lang,
 ) -> (String, Vec<(String, usize)>, Vec<usize>, Attribute) {
     let attr = [Attribute::Colour, Attribute::Animal, Attribute::Town][rng.below(3)];
-    let people = three_strangers(rng);
-    let names: Vec<String> = people.iter().map(|(n, _)| n.render(lang)).collect();
-    let values = distinct(rng, world.domain(attr), 3);
-    let w: Vec<String> = values.iter().map(|&v| world.word(lang, attr, v)).collect();
-    let m: Vec<&str> = values
+    let names: Vec<String> = strangers(rng, PASSAGE_PEOPLE)
         .iter()
-        .map(|&v| ANIMALS[v % ANIMALS.len()].1)
+        .map(|(n, _)| n.render(lang))
         .collect();
-    let (a, b, c) = (&names[0], &names[1], &names[2]);
-    let text = match (lang, attr) {
-        (Lang::En, Attribute::Colour) => format!(
-            "{a} came to the market with a {} bag. {b} came with a {} bag, and {c} carried a {} bag.",
-            w[0], w[1], w[2]
+    let values = distinct(rng, world.domain(attr), PASSAGE_PEOPLE);
+    let clauses: Vec<String> = names
+        .iter()
+        .zip(&values)
+        .enumerate()
+        .map(|(i, (n, &v))| passage_clause(world, lang, attr, i, n, v))
+        .collect();
+    let last = clauses.len() - 1;
+    let text = match lang {
+        Lang::En => format!(
+            "{} {}, and {}.",
+            clauses[0],
+            clauses[1..last].join(", "),
+            clauses[last]
         ),
-        (Lang::En, Attribute::Animal) => format!(
-            "{a} brought {} to the fair. {b} brought {}, and {c} brought {}.",
-            a_or_an(&w[0]),
-            a_or_an(&w[1]),
-            a_or_an(&w[2])
-        ),
-        (Lang::En, _) => format!(
-            "Last week {a} travelled to {}, {b} travelled to {} and {c} travelled to {}.",
-            w[0], w[1], w[2]
-        ),
-        (Lang::Zh, Attribute::Colour) => format!(
-            "{a}提着一个{}的包去了市场。{b}提着一个{}的包，{c}提着一个{}的包。",
-            w[0], w[1], w[2]
-        ),
-        (Lang::Zh, Attribute::Animal) => format!(
-            "{a}带了一{}{}去集市。{b}带了一{}{}，{c}带了一{}{}。",
-            m[0], w[0], m[1], w[1], m[2], w[2]
-        ),
-        (Lang::Zh, _) => format!(
-            "上个星期，{a}去了{}，{b}去了{}，{c}去了{}。",
-            w[0], w[1], w[2]
+        Lang::Zh => format!(
+            "{}{}，{}。",
+            clauses[0],
+            clauses[1..last].join("，"),
+            clauses[last]
         ),
     };
     let questions = names
@@ -141,9 +150,60 @@ pub(super) fn passage(
     (text, questions, values, attr)
 }
 
+/// One person's part of a passage: the first a whole sentence, the others clauses.
+fn passage_clause(
+    world: &World,
+    lang: Lang,
+    attr: Attribute,
+    i: usize,
+    n: &str,
+    v: usize,
+) -> String {
+    let w = world.word(lang, attr, v);
+    let m = ANIMALS[v % ANIMALS.len()].1;
+    match (lang, attr, i) {
+        (Lang::En, Attribute::Colour, 0) => format!("{n} came to the market with a {w} bag."),
+        (Lang::En, Attribute::Colour, _) => format!("{n} carried a {w} bag"),
+        (Lang::En, Attribute::Animal, 0) => format!("{n} brought {} to the fair.", a_or_an(&w)),
+        (Lang::En, Attribute::Animal, _) => format!("{n} brought {}", a_or_an(&w)),
+        (Lang::En, _, 0) => format!("Last week {n} travelled to {w}."),
+        (Lang::En, _, _) => format!("{n} travelled to {w}"),
+        (Lang::Zh, Attribute::Colour, 0) => format!("{n}提着一个{w}的包去了市场。"),
+        (Lang::Zh, Attribute::Colour, _) => format!("{n}提着一个{w}的包"),
+        (Lang::Zh, Attribute::Animal, 0) => format!("{n}带了一{m}{w}去集市。"),
+        (Lang::Zh, Attribute::Animal, _) => format!("{n}带了一{m}{w}"),
+        (Lang::Zh, _, 0) => format!("上个星期，{n}去了{w}。"),
+        (Lang::Zh, _, _) => format!("{n}去了{w}"),
+    }
+}
+
+/// "X's code word is V." / "X的暗号是V。"
+fn binding_sentence(lang: Lang, name: &str, word: &str) -> String {
+    match lang {
+        Lang::En => format!("{name}'s code word is {word}."),
+        Lang::Zh => format!("{name}的暗号是{word}。"),
+    }
+}
+
+/// A sentence said again later in a document, on a line of its own: "So …" / "所以…".
+pub(super) fn restated(lang: Lang, sentence: &str) -> String {
+    match lang {
+        Lang::En => format!("\nSo {sentence}"),
+        Lang::Zh => format!("\n所以{sentence}"),
+    }
+}
+
+/// "What is X's code word?" / "X的暗号是什么？"
+fn binding_question(lang: Lang, name: &str) -> String {
+    match lang {
+        Lang::En => format!("What is {name}'s code word?"),
+        Lang::Zh => format!("{name}的暗号是什么？"),
+    }
+}
+
 /// Two strangers with different jobs, introduced: (intro, names, jobs).
 pub(super) fn pair_intro(rng: &mut Rng, lang: Lang) -> (String, [String; 2], [usize; 2]) {
-    let people = three_strangers(rng);
+    let people = strangers(rng, 2);
     let jobs = distinct(rng, JOBS.len(), 2);
     let a = people[0].0.render(lang);
     let b = people[1].0.render(lang);
@@ -224,30 +284,111 @@ impl World {
     /// The same documents as [`World::documents`], each with its genre (the domain its
     /// validation loss is reported under).
     pub fn documents_by_genre(&self, n: usize, seed: u64) -> Vec<(String, &'static str)> {
+        let shares: Vec<(&str, f64)> = GENRES.iter().map(|&(g, p)| (g, p as f64)).collect();
+        self.documents_with_shares(n, seed, &shares)
+            .expect("the default genres are known")
+    }
+
+    /// `n` documents whose genres are drawn in proportion to `shares` (genre names of
+    /// [`GENRES`]); an unknown genre or no positive share is an error naming it.
+    pub fn documents_with_shares(
+        &self,
+        n: usize,
+        seed: u64,
+        shares: &[(&str, f64)],
+    ) -> Result<Vec<(String, &'static str)>, String> {
+        let mut cumulative = Vec::with_capacity(shares.len());
+        let mut total = 0.0;
+        for &(genre, share) in shares {
+            let Some(&(name, _)) = GENRES.iter().find(|(g, _)| *g == genre) else {
+                let known: Vec<&str> = GENRES.iter().map(|g| g.0).collect();
+                return Err(format!(
+                    "unknown genre `{genre}` (genres: {})",
+                    known.join(", ")
+                ));
+            };
+            if !(share.is_finite() && share >= 0.0) {
+                return Err(format!(
+                    "genre `{genre}`: share {share} is not a number ≥ 0"
+                ));
+            }
+            total += share;
+            cumulative.push((total, name));
+        }
+        if total <= 0.0 {
+            return Err("no genre has a positive share".into());
+        }
         let mut rng = Rng::derive(seed ^ self.seed, 0xd0c5);
-        (0..n)
+        Ok((0..n)
             .map(|_| {
                 let lang = Lang::BOTH[rng.below(2)];
-                // Shares in percent: see docs/builtin-study.md.
-                match rng.below(100) {
-                    0..=21 => (self.facts_doc(&mut rng, lang), "facts"),
-                    22..=29 => (self.qa_doc(&mut rng, lang), "qa"),
-                    30..=41 => (self.exam_doc(&mut rng, lang), "exams"),
-                    42..=51 => (self.jobs_doc(&mut rng, lang), "jobs"),
-                    52..=63 => (self.reading_doc(&mut rng, lang), "reading"),
-                    64..=77 => (self.who_doc(&mut rng, lang), "who-did-what"),
-                    78..=94 => (self.arithmetic_doc(&mut rng, lang), "arithmetic"),
-                    _ => (self.parallel_doc(&mut rng), "parallel"),
-                }
+                let u = rng.uniform() * total;
+                let genre = cumulative
+                    .iter()
+                    .find(|(c, _)| u < *c)
+                    .map_or(cumulative[cumulative.len() - 1].1, |g| g.1);
+                (self.document(&mut rng, lang, genre), genre)
             })
-            .collect()
+            .collect())
+    }
+
+    fn document(&self, rng: &mut Rng, lang: Lang, genre: &str) -> String {
+        match genre {
+            "facts" => self.facts_doc(rng, lang),
+            "qa" => self.qa_doc(rng, lang),
+            "exams" => self.exam_doc(rng, lang),
+            "jobs" => self.jobs_doc(rng, lang),
+            "binding" => self.binding_doc(rng, lang),
+            "reading" => self.reading_doc(rng, lang),
+            "who-did-what" => self.who_doc(rng, lang),
+            "arithmetic" => self.arithmetic_doc(rng, lang),
+            _ => self.parallel_doc(rng),
+        }
+    }
+
+    /// Code words bound to three to six new names, then two to four of them asked back:
+    /// the answers can only come from the document, so copying from context pays.
+    fn binding_doc(&self, rng: &mut Rng, lang: Lang) -> String {
+        let k = 3 + rng.below(4);
+        let names: Vec<String> = strangers(rng, k)
+            .iter()
+            .map(|(n, _)| n.render(lang))
+            .collect();
+        let words: Vec<String> = self
+            .code_word_draw(rng, k)
+            .iter()
+            .map(|&w| self.code_words[w].render_word(lang))
+            .collect();
+        let bound: Vec<String> = names
+            .iter()
+            .zip(&words)
+            .map(|(n, w)| binding_sentence(lang, n, w))
+            .collect();
+        // A heading, so that every name follows a space and tokenises alike everywhere.
+        let mut out = match lang {
+            Lang::En => format!("Code words: {}", join(lang, &bound)),
+            Lang::Zh => format!("暗号：{}", join(lang, &bound)),
+        };
+        let asked = 2 + rng.below(3).min(k - 2);
+        for i in distinct(rng, k, asked) {
+            if rng.below(2) == 0 {
+                let q = qa_prompt(lang, &binding_question(lang, &names[i]));
+                out.push_str(&format!("\n{q}{}{}", lang.answer_gap(), words[i]));
+            } else {
+                out.push_str(&restated(
+                    lang,
+                    &binding_sentence(lang, &names[i], &words[i]),
+                ));
+            }
+        }
+        out
     }
 
     /// Several facts about one to three people.
     fn facts_doc(&self, rng: &mut Rng, lang: Lang) -> String {
         let mut parts = Vec::new();
         for _ in 0..1 + rng.below(3) {
-            let p = rng.choose(&self.people);
+            let p = &self.people[self.frequent_person(rng)];
             for _ in 0..2 + rng.below(3) {
                 let attr = Attribute::ALL[rng.below(4)];
                 parts.push(self.fact(lang, p, attr, rng.below(3)));
@@ -259,7 +400,7 @@ impl World {
     /// A random (person, attribute) whose question may appear in the corpus.
     fn askable(&self, rng: &mut Rng) -> (usize, Attribute) {
         loop {
-            let i = rng.below(self.people.len());
+            let i = self.frequent_person(rng);
             let attr = Attribute::ALL[rng.below(4)];
             if !is_held_out_fact(i, attr) {
                 return (i, attr);
@@ -296,7 +437,8 @@ impl World {
                 let (i, attr) = self.askable(rng);
                 ExamTopic::Person(i, attr)
             } else {
-                ExamTopic::common(rng)
+                let job = self.frequent_job(rng);
+                ExamTopic::common(rng, job)
             };
             let (question, words, gold) = self.exam_question(rng, lang, topic, false);
             let prompt = exam_prompt(lang, &question, &words);
@@ -309,13 +451,15 @@ impl World {
     fn jobs_doc(&self, rng: &mut Rng, lang: Lang) -> String {
         let parts: Vec<String> = (0..2 + rng.below(4))
             .map(|_| {
-                let (name, female) = if rng.below(2) == 0 {
-                    let p = rng.choose(&self.people);
-                    (p.name.clone(), p.female)
+                // One of the world's people with the job the facts give them, or a
+                // stranger with a job drawn by its frequency.
+                let (name, female, job) = if rng.below(2) == 0 {
+                    let p = &self.people[self.frequent_person(rng)];
+                    (p.name.clone(), p.female, p.job)
                 } else {
-                    stranger(rng)
+                    let (name, female) = stranger(rng);
+                    (name, female, self.frequent_job(rng))
                 };
-                let job = rng.below(JOBS.len());
                 job_sentence(lang, &name.render(lang), female, job, rng.below(4))
             })
             .collect();
@@ -326,8 +470,8 @@ impl World {
     fn reading_doc(&self, rng: &mut Rng, lang: Lang) -> String {
         let (text, questions, values, attr) = passage(self, rng, lang);
         let mut out = text;
-        let asked = 1 + rng.below(2);
-        for k in distinct(rng, 3, asked) {
+        let asked = 1 + rng.below(3);
+        for k in distinct(rng, PASSAGE_PEOPLE, asked) {
             let (q, i) = &questions[k];
             let answer = self.word(lang, attr, values[*i]);
             out.push_str(&format!(
@@ -390,7 +534,7 @@ impl World {
 
     /// The same facts in both languages, sentence by sentence.
     fn parallel_doc(&self, rng: &mut Rng) -> String {
-        let p = rng.choose(&self.people);
+        let p = &self.people[self.frequent_person(rng)];
         let mut parts = vec![format!(
             "{} ({})",
             p.name.render(Lang::En),

@@ -3,6 +3,9 @@
 //! (English, and a language written in Chinese characters), as the paper's corpus was
 //! English and Chinese. The pre-training text and the evaluation tasks come from the
 //! same world; task items are held out of the corpus (see `docs/builtin-study.md`).
+//!
+//! How often the corpus mentions a person, a job or a code word follows a Zipf law, so
+//! that items are learned one after another as training goes on, not all at once.
 
 mod corpus;
 mod tasks;
@@ -10,6 +13,7 @@ mod tasks;
 use crate::lexicon::{Lang, ANIMALS, COLOURS, JOBS, ONSETS, VOWELS};
 use emergent_engine::Rng;
 
+pub use corpus::GENRES;
 pub use tasks::{TaskItem, WorldTask, TASK_NAMES};
 
 /// A name: its syllables, spelled in either script.
@@ -23,6 +27,14 @@ impl Name {
                 .map(|_| (rng.below(ONSETS.len()), rng.below(VOWELS.len())))
                 .collect(),
         )
+    }
+
+    /// As a common word: lower case in English (the Chinese spelling has no case).
+    pub fn render_word(&self, lang: Lang) -> String {
+        match lang {
+            Lang::En => self.render(lang).to_lowercase(),
+            Lang::Zh => self.render(lang),
+        }
     }
 
     pub fn render(&self, lang: Lang) -> String {
@@ -87,11 +99,55 @@ impl Person {
     }
 }
 
+/// Draws ranks 0..n with probability ∝ 1/(rank+1)^exponent.
+#[derive(Debug, Clone)]
+pub struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    pub fn new(n: usize, exponent: f64) -> Zipf {
+        let mut total = 0.0;
+        let mut cdf: Vec<f64> = (1..=n.max(1))
+            .map(|r| {
+                total += (r as f64).powf(-exponent);
+                total
+            })
+            .collect();
+        cdf.iter_mut().for_each(|c| *c /= total);
+        Zipf { cdf }
+    }
+
+    pub fn sample(&self, rng: &mut Rng) -> usize {
+        let u = rng.uniform();
+        self.cdf
+            .partition_point(|&c| c <= u)
+            .min(self.cdf.len() - 1)
+    }
+
+    /// The probability of `rank`.
+    pub fn p(&self, rank: usize) -> f64 {
+        self.cdf[rank] - rank.checked_sub(1).map_or(0.0, |r| self.cdf[r])
+    }
+}
+
+/// The Zipf exponent of how often people, jobs and code words are mentioned.
+pub const ZIPF_EXPONENT: f64 = 1.0;
+
+/// Code words the binding documents draw from: many, so that a value cannot be guessed
+/// from the weights and has to be copied from the document.
+pub const CODE_WORDS: usize = 400;
+
 #[derive(Debug, Clone)]
 pub struct World {
     pub seed: u64,
     pub towns: Vec<Name>,
     pub people: Vec<Person>,
+    /// Invented words bound to names in the binding documents.
+    pub code_words: Vec<Name>,
+    people_freq: Zipf,
+    job_freq: Zipf,
+    word_freq: Zipf,
 }
 
 /// A well-mixed hash (SplitMix64's finaliser) for deterministic held-out splits.
@@ -142,6 +198,7 @@ impl World {
         };
         let towns = unique(&mut rng, n_towns.max(MIN_TOWNS), 3);
         let names = unique(&mut rng, n_people.max(4), 2);
+        let code_words = unique(&mut rng, CODE_WORDS, 2);
         let people = names
             .into_iter()
             .map(|name| Person {
@@ -152,12 +209,38 @@ impl World {
                 colour: rng.below(COLOURS.len()),
                 animal: rng.below(ANIMALS.len()),
             })
-            .collect();
+            .collect::<Vec<Person>>();
         World {
             seed,
             towns,
+            people_freq: Zipf::new(people.len(), ZIPF_EXPONENT),
             people,
+            job_freq: Zipf::new(JOBS.len(), ZIPF_EXPONENT),
+            word_freq: Zipf::new(code_words.len(), ZIPF_EXPONENT),
+            code_words,
         }
+    }
+
+    /// A person, by how often the corpus mentions them.
+    pub fn frequent_person(&self, rng: &mut Rng) -> usize {
+        self.people_freq.sample(rng)
+    }
+
+    /// A job, by how often the corpus mentions it.
+    pub fn frequent_job(&self, rng: &mut Rng) -> usize {
+        self.job_freq.sample(rng)
+    }
+
+    /// `k` distinct code words, by frequency.
+    pub fn code_word_draw(&self, rng: &mut Rng, k: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(k);
+        while out.len() < k {
+            let w = self.word_freq.sample(rng);
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        }
+        out
     }
 
     /// How many values an attribute can take.
@@ -314,9 +397,8 @@ impl ExamTopic {
         }
     }
 
-    /// A common-knowledge topic, uniformly.
-    pub fn common(rng: &mut Rng) -> ExamTopic {
-        let j = rng.below(JOBS.len());
+    /// A common-knowledge topic on job `j`, either way round.
+    pub fn common(rng: &mut Rng, j: usize) -> ExamTopic {
         if rng.below(2) == 0 {
             ExamTopic::JobActivity(j)
         } else {

@@ -1,11 +1,12 @@
 //! The built-in task suite: the paper's six kinds of benchmark (closed-book QA,
-//! commonsense, reading comprehension, coreference, lettered exam, multi-step
-//! arithmetic), each in both languages. Items are drawn from the world but held out of
+//! commonsense, reading comprehension, coreference, exam, multi-step arithmetic), each
+//! in both languages; reading in two variants on the same passages and the exam in two
+//! formats on the same items. Items are drawn from the world but held out of
 //! the corpus: held-out facts and problems are never asked there, and passages and
 //! pairs use fresh names. Why each task needs what it needs: `docs/builtin-study.md`.
 
 use super::corpus::{
-    distinct, does, every_morning, numbers, pair_intro, passage, problem, stranger,
+    distinct, does, every_morning, numbers, pair_intro, passage, problem, stranger, PASSAGE_PEOPLE,
 };
 use super::LETTERS;
 use super::{
@@ -15,15 +16,19 @@ use crate::lexicon::{Lang, JOBS};
 use emergent_engine::Rng;
 
 /// Every built-in task: `<kind>-<language>`.
-pub const TASK_NAMES: [&str; 12] = [
+pub const TASK_NAMES: [&str; 16] = [
     "qa-en",
     "qa-zh",
     "commonsense-en",
     "commonsense-zh",
     "reading-en",
     "reading-zh",
+    "reading-bind-en",
+    "reading-bind-zh",
     "coref-en",
     "coref-zh",
+    "exam-cloze-en",
+    "exam-cloze-zh",
     "exam-en",
     "exam-zh",
     "math-en",
@@ -92,11 +97,23 @@ impl World {
         match kind {
             "qa" => task.items = self.qa_items(&mut rng, lang, n),
             "commonsense" => task.items = (0..n).map(|_| commonsense(&mut rng, lang)).collect(),
-            "reading" => task.items = (0..n).map(|_| self.reading(&mut rng, lang)).collect(),
+            "reading" | "reading-bind" => {
+                let from_passage = kind == "reading-bind";
+                task.items = (0..n)
+                    .map(|_| self.reading(&mut rng, lang, from_passage))
+                    .collect()
+            }
             "coref" => task.items = (0..n).map(|_| coref(&mut rng, lang)).collect(),
-            "exam" => {
-                task.items = self.exam_items(&mut rng, lang, n, true);
-                task.fewshot = self.exam_items(&mut rng, lang, 50, false);
+            "exam" | "exam-cloze" => {
+                let lettered = kind == "exam";
+                let render = |items: Vec<ExamItem>| {
+                    items
+                        .into_iter()
+                        .map(|e| e.render(lang, lettered))
+                        .collect::<Vec<_>>()
+                };
+                task.items = render(self.exam_items(&mut rng, lang, n, true));
+                task.fewshot = render(self.exam_items(&mut rng, lang, 50, false));
                 task.num_fewshot = 3;
                 task.description = match lang {
                     Lang::En => "The following are multiple choice questions about the world.\n\n",
@@ -142,36 +159,44 @@ impl World {
         pairs
     }
 
-    /// Lettered questions on what jobs do, which the corpus also asks in exam form: four
-    /// options, the answer a letter. `held_out` items (the test split) have an option set
-    /// and order the corpus never shows; the others are few-shot examples, on jobs and on
-    /// people's facts as in the corpus.
-    fn exam_items(&self, rng: &mut Rng, lang: Lang, n: usize, held_out: bool) -> Vec<TaskItem> {
+    /// Exam questions on what jobs do, which the corpus also asks in lettered form.
+    /// `held_out` items (the test split) have an option set and order the corpus never
+    /// shows; the others are few-shot examples, on jobs and on people's facts as in the
+    /// corpus. The jobs asked about are uniform, while the corpus mentions them by a Zipf
+    /// law.
+    fn exam_items(&self, rng: &mut Rng, lang: Lang, n: usize, held_out: bool) -> Vec<ExamItem> {
         let askable = self.fact_pairs(rng, n, false);
         (0..n)
             .map(|k| {
                 let topic = match askable.get(k) {
                     Some(&(i, attr)) if !held_out && k % 2 == 0 => ExamTopic::Person(i, attr),
-                    _ => ExamTopic::common(rng),
+                    _ => {
+                        let job = rng.below(JOBS.len());
+                        ExamTopic::common(rng, job)
+                    }
                 };
-                let (question, words, gold) = self.exam_question(rng, lang, topic, held_out);
-                TaskItem::Choice {
-                    prompt: exam_prompt(lang, &question, &words),
-                    choices: LETTERS.iter().map(|l| l.to_string()).collect(),
+                let (question, options, gold) = self.exam_question(rng, lang, topic, held_out);
+                ExamItem {
+                    question,
+                    options,
                     gold,
                 }
             })
             .collect()
     }
 
-    /// A new passage and a question about one of its three people; the options are that
-    /// person's value and three values the passage does not mention, so reading any value
-    /// back from the passage is enough (which one is the coreference task's skill).
-    fn reading(&self, rng: &mut Rng, lang: Lang) -> TaskItem {
+    /// A new passage and a question about one of its people. The options are that
+    /// person's value and either three values the passage does not mention (reading any
+    /// value back from the passage is enough) or the passage's other people's values
+    /// (`from_passage`: only the binding of name to value tells them apart).
+    fn reading(&self, rng: &mut Rng, lang: Lang, from_passage: bool) -> TaskItem {
         let (text, questions, values, attr) = passage(self, rng, lang);
-        let (q, asked) = &questions[rng.below(3)];
+        let (q, asked) = &questions[rng.below(PASSAGE_PEOPLE)];
         let right = values[*asked];
         let mut options = vec![right];
+        if from_passage {
+            options.extend(values.iter().filter(|&&v| v != right).take(3));
+        }
         while options.len() < 4 {
             let v = rng.below(self.domain(attr));
             if !options.contains(&v) && !values.contains(&v) {
@@ -183,6 +208,32 @@ impl World {
             prompt: format!("{text}\n{}", qa_prompt(lang, q)),
             gold: options.iter().position(|&v| v == right).unwrap_or(0),
             choices: options.iter().map(|&v| self.word(lang, attr, v)).collect(),
+        }
+    }
+}
+
+/// One exam question, asked either with lettered options (answered by the letter) or as
+/// cloze (the option texts scored as continuations of the question).
+struct ExamItem {
+    question: String,
+    options: Vec<String>,
+    gold: usize,
+}
+
+impl ExamItem {
+    fn render(self, lang: Lang, lettered: bool) -> TaskItem {
+        if lettered {
+            TaskItem::Choice {
+                prompt: exam_prompt(lang, &self.question, &self.options),
+                choices: LETTERS.iter().map(|l| l.to_string()).collect(),
+                gold: self.gold,
+            }
+        } else {
+            TaskItem::Choice {
+                prompt: qa_prompt(lang, &self.question),
+                choices: self.options,
+                gold: self.gold,
+            }
         }
     }
 }

@@ -150,3 +150,80 @@ fn exam_tests_ask_what_jobs_do_with_option_orders_the_corpus_never_shows() {
         );
     }
 }
+
+#[test]
+fn reading_bind_offers_only_values_from_the_passage() {
+    let w = World::new(2, 40, 16);
+    for lang in Lang::BOTH {
+        let task = w
+            .task(&format!("reading-bind-{}", lang.code()), 50, 4)
+            .unwrap();
+        for item in &task.items {
+            let (prompt, choices, _) = choice(item);
+            let passage = prompt.split('\n').next().unwrap();
+            for c in choices {
+                assert!(mentions(passage, c), "{passage} / {c}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_exam_asks_the_same_items_lettered_and_as_cloze() {
+    let w = World::new(3, 60, 8);
+    for lang in Lang::BOTH {
+        let lettered = w.task(&format!("exam-{}", lang.code()), 40, 5).unwrap();
+        let cloze = w
+            .task(&format!("exam-cloze-{}", lang.code()), 40, 5)
+            .unwrap();
+        assert_eq!(cloze.num_fewshot, lettered.num_fewshot);
+        for (l, c) in lettered.items.iter().zip(&cloze.items) {
+            let (lp, _, lg) = choice(l);
+            let (cp, cc, cg) = choice(c);
+            assert_eq!(lg, cg);
+            // The same question, and the cloze choices are the lettered options' texts.
+            assert_eq!(lp.lines().next(), cp.lines().next());
+            for (letter, text) in LETTERS.iter().zip(cc) {
+                assert!(
+                    lp.contains(&format!("\n{letter}. {text}\n")),
+                    "{lp} / {text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn zipf_frequencies_fall_with_rank() {
+    let z = Zipf::new(20, 1.0);
+    let total: f64 = (0..20).map(|r| z.p(r)).sum();
+    assert!((total - 1.0).abs() < 1e-12);
+    assert!((z.p(0) / z.p(9) - 10.0).abs() < 1e-9);
+    let mut rng = Rng::new(7);
+    let mut counts = [0usize; 20];
+    for _ in 0..40_000 {
+        counts[z.sample(&mut rng)] += 1;
+    }
+    let expected = 40_000.0 * z.p(0);
+    assert!((counts[0] as f64 - expected).abs() < 4.0 * expected.sqrt());
+    assert!(counts[0] > counts[4] && counts[4] > counts[19]);
+}
+
+#[test]
+fn binding_documents_ask_back_what_they_bound() {
+    let w = World::new(4, 40, 8);
+    let docs = w
+        .documents_with_shares(200, 1, &[("binding", 1.0)])
+        .unwrap();
+    assert!(docs.iter().all(|(_, g)| *g == "binding"));
+    for (d, _) in docs.iter().filter(|(d, _)| d.contains("Answer: ")) {
+        for answer in d.lines().filter_map(|l| l.strip_prefix("Answer: ")) {
+            assert!(d.contains(&format!(" is {answer}.")), "{d}");
+        }
+    }
+    let err = w
+        .documents_with_shares(1, 1, &[("poems", 1.0)])
+        .unwrap_err();
+    assert!(err.contains("poems") && err.contains("binding"), "{err}");
+    assert!(w.documents_with_shares(1, 1, &[("facts", 0.0)]).is_err());
+}
