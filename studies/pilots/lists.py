@@ -60,7 +60,7 @@ def main():
         f'[data_files]\ntest = "{out}/probe.jsonl"\n'
     )
     for lr in ["1e-3", "3e-3", "1e-2"]:
-        for budget in [3_000_000, 12_000_000]:
+        for budget in [3_000_000, 12_000_000, 48_000_000]:
             (out / f"lr{lr}-tok{budget // 1_000_000}M.toml").write_text(
                 f'name = "pilot: lists, lr {lr}"\nseed = 0\n[corpus]\nsource = "{out}/lists.txt"\n'
                 "[[models]]\nlayers = 2\nhidden = 48\nheads = 2\n"
