@@ -641,6 +641,21 @@ mod tests {
     }
 
     #[test]
+    fn the_pilot_studies_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../studies/pilots");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                parse_study(&text, &path.display().to_string()).unwrap();
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "{n} pilot studies in {}", dir.display());
+    }
+
+    #[test]
     fn genres_must_be_the_worlds_with_a_positive_share() {
         let parse = |genres: &str| parse_study(&format!("[corpus]\ngenres = {genres}\n"), "s.toml");
         assert!(parse("{ binding = 2, reading = 1 }").is_ok());
