@@ -240,8 +240,13 @@ pub fn is_main(metric: &str) -> bool {
     metric == "acc" || metric == "exact_match" || metric.starts_with("exact_match,")
 }
 
+/// Whether a main metric is that of a multiple-choice task (accuracy over choices).
+pub fn is_multiple_choice(main: &str) -> bool {
+    main == "acc"
+}
+
 pub fn continuous_metrics(main: &str) -> &'static [&'static str] {
-    if main == "acc" {
+    if is_multiple_choice(main) {
         &[PROB_CORRECT, BRIER]
     } else {
         &["answer_logprob"]
@@ -331,7 +336,7 @@ pub fn check(tasks: &[TaskFinding], obs: &[Obs], margin: f64) -> Claims {
                         .map(|o| (m.to_string(), o.kind.name().to_string()))
                 })
                 .collect();
-            let judged = t.metric == "acc";
+            let judged = is_multiple_choice(&t.metric);
             let brier = judged.then(|| brier_sides(t, obs)).flatten();
             let holds = if judged {
                 metrics.get(PROB_CORRECT).is_some_and(|k| k == "emergent")

@@ -54,10 +54,7 @@ pub(crate) fn world(study: &Study) -> World {
 pub(crate) fn genre_shares(c: &crate::CorpusConfig) -> Vec<(&str, f64)> {
     match &c.genres {
         Some(g) => g.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
-        None => emergent_data::world::GENRES
-            .iter()
-            .map(|&(g, p)| (g, p as f64))
-            .collect(),
+        None => emergent_data::world::default_shares(),
     }
 }
 

@@ -568,11 +568,7 @@ fn check_data(s: &Study, bad: &mut Vec<String>) {
         if c.builtin_documents == 0 {
             bad.push("field `corpus.builtin_documents`: at least 1".into());
         }
-        if let Err(e) = emergent_data::World::new(0, 4, 8).documents_with_shares(
-            0,
-            0,
-            &crate::corpus::genre_shares(c),
-        ) {
+        if let Err(e) = emergent_data::world::genre_mix(&crate::corpus::genre_shares(c)) {
             bad.push(format!("field `corpus.genres`: {e}"));
         }
     } else if let Err(e) = std::fs::File::open(&c.source) {

@@ -7,24 +7,70 @@
 use super::{
     a_or_an, exam_prompt, is_held_out_fact, is_held_out_problem, qa_prompt, Attribute, Name,
 };
-use super::{ExamTopic, World, LETTERS};
+use super::{distinct_draws, ExamTopic, World, LETTERS};
 use crate::lexicon::{Lang, ANIMALS, JOBS, OBJECTS};
 use emergent_engine::Rng;
 
-/// The built-in corpus's genres, with their shares of the documents in percent (see
-/// `docs/builtin-study.md`). A genre's name is also the domain its validation loss is
-/// reported under.
-pub const GENRES: [(&str, u32); 9] = [
-    ("facts", 20),
-    ("qa", 8),
-    ("exams", 10),
-    ("jobs", 12),
-    ("binding", 10),
-    ("reading", 10),
-    ("who-did-what", 8),
-    ("arithmetic", 18),
-    ("parallel", 4),
+/// One genre of the built-in corpus: its name (also the domain its validation loss is
+/// reported under), its default share of the documents in percent (see
+/// `docs/builtin-study.md`), and the writer of one document.
+pub struct Genre {
+    pub name: &'static str,
+    pub share: u32,
+    write: fn(&World, &mut Rng, Lang) -> String,
+}
+
+/// The built-in corpus's genres.
+pub const GENRES: [Genre; 9] = [
+    genre("facts", 20, World::facts_doc),
+    genre("qa", 8, World::qa_doc),
+    genre("exams", 10, World::exam_doc),
+    genre("jobs", 12, World::jobs_doc),
+    genre("binding", 10, World::binding_doc),
+    genre("reading", 10, World::reading_doc),
+    genre("who-did-what", 8, World::who_doc),
+    genre("arithmetic", 18, World::arithmetic_doc),
+    genre("parallel", 4, |w, rng, _| w.parallel_doc(rng)),
 ];
+
+const fn genre(
+    name: &'static str,
+    share: u32,
+    write: fn(&World, &mut Rng, Lang) -> String,
+) -> Genre {
+    Genre { name, share, write }
+}
+
+/// The default genres' shares, as [`genre_mix`] takes them.
+pub fn default_shares() -> Vec<(&'static str, f64)> {
+    GENRES.iter().map(|g| (g.name, g.share as f64)).collect()
+}
+
+/// Shares of named genres as (cumulative share, genre) in [`GENRES`]' order of the
+/// names given; an unknown genre, a share that is not a number ≥ 0, or no positive
+/// share is an error naming it.
+pub fn genre_mix(shares: &[(&str, f64)]) -> Result<Vec<(f64, &'static Genre)>, String> {
+    let mut mix = Vec::with_capacity(shares.len());
+    let mut total = 0.0;
+    for &(name, share) in shares {
+        let Some(g) = GENRES.iter().find(|g| g.name == name) else {
+            let known: Vec<&str> = GENRES.iter().map(|g| g.name).collect();
+            return Err(format!(
+                "unknown genre `{name}` (genres: {})",
+                known.join(", ")
+            ));
+        };
+        if !(share.is_finite() && share >= 0.0) {
+            return Err(format!("genre `{name}`: share {share} is not a number ≥ 0"));
+        }
+        total += share;
+        mix.push((total, g));
+    }
+    if total <= 0.0 {
+        return Err("no genre has a positive share".into());
+    }
+    Ok(mix)
+}
 
 /// Joins sentences: with a space in English, directly in Chinese.
 fn join(lang: Lang, parts: &[String]) -> String {
@@ -48,14 +94,7 @@ pub(super) fn stranger(rng: &mut Rng) -> (Name, bool) {
 
 /// `k` distinct values below `n`.
 pub(super) fn distinct(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
-    let mut out = Vec::with_capacity(k);
-    while out.len() < k {
-        let v = rng.below(n);
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    out
+    distinct_draws(k, || rng.below(n), |&v| v)
 }
 
 /// What a person of job `job` does, as a sentence (three phrasings, plus a generic one).
@@ -85,16 +124,9 @@ pub(super) fn job_sentence(
 /// options taken from the passage leave nothing to guess but which name has which.
 pub(super) const PASSAGE_PEOPLE: usize = 4;
 
-/// `k` different strangers.
+/// `k` strangers with different names.
 pub(super) fn strangers(rng: &mut Rng, k: usize) -> Vec<(Name, bool)> {
-    let mut out: Vec<(Name, bool)> = Vec::with_capacity(k);
-    while out.len() < k {
-        let s = stranger(rng);
-        if out.iter().all(|(n, _)| *n != s.0) {
-            out.push(s);
-        }
-    }
-    out
+    distinct_draws(k, || stranger(rng), |s| s.0.clone())
 }
 
 /// A passage about [`PASSAGE_PEOPLE`] strangers who differ in one thing, and the question
@@ -186,7 +218,7 @@ fn binding_sentence(lang: Lang, name: &str, word: &str) -> String {
 }
 
 /// A sentence said again later in a document, on a line of its own: "So …" / "所以…".
-pub(super) fn restated(lang: Lang, sentence: &str) -> String {
+fn restated(lang: Lang, sentence: &str) -> String {
     match lang {
         Lang::En => format!("\nSo {sentence}"),
         Lang::Zh => format!("\n所以{sentence}"),
@@ -284,66 +316,33 @@ impl World {
     /// The same documents as [`World::documents`], each with its genre (the domain its
     /// validation loss is reported under).
     pub fn documents_by_genre(&self, n: usize, seed: u64) -> Vec<(String, &'static str)> {
-        let shares: Vec<(&str, f64)> = GENRES.iter().map(|&(g, p)| (g, p as f64)).collect();
-        self.documents_with_shares(n, seed, &shares)
+        self.documents_with_shares(n, seed, &default_shares())
             .expect("the default genres are known")
     }
 
-    /// `n` documents whose genres are drawn in proportion to `shares` (genre names of
-    /// [`GENRES`]); an unknown genre or no positive share is an error naming it.
+    /// `n` documents whose genres are drawn in proportion to `shares` (see
+    /// [`genre_mix`] for what is an error).
     pub fn documents_with_shares(
         &self,
         n: usize,
         seed: u64,
         shares: &[(&str, f64)],
     ) -> Result<Vec<(String, &'static str)>, String> {
-        let mut cumulative = Vec::with_capacity(shares.len());
-        let mut total = 0.0;
-        for &(genre, share) in shares {
-            let Some(&(name, _)) = GENRES.iter().find(|(g, _)| *g == genre) else {
-                let known: Vec<&str> = GENRES.iter().map(|g| g.0).collect();
-                return Err(format!(
-                    "unknown genre `{genre}` (genres: {})",
-                    known.join(", ")
-                ));
-            };
-            if !(share.is_finite() && share >= 0.0) {
-                return Err(format!(
-                    "genre `{genre}`: share {share} is not a number ≥ 0"
-                ));
-            }
-            total += share;
-            cumulative.push((total, name));
-        }
-        if total <= 0.0 {
-            return Err("no genre has a positive share".into());
-        }
+        let mix = genre_mix(shares)?;
+        let total = mix[mix.len() - 1].0;
         let mut rng = Rng::derive(seed ^ self.seed, 0xd0c5);
         Ok((0..n)
             .map(|_| {
                 let lang = Lang::BOTH[rng.below(2)];
                 let u = rng.uniform() * total;
-                let genre = cumulative
+                let g = mix
                     .iter()
                     .find(|(c, _)| u < *c)
-                    .map_or(cumulative[cumulative.len() - 1].1, |g| g.1);
-                (self.document(&mut rng, lang, genre), genre)
+                    .unwrap_or(&mix[mix.len() - 1])
+                    .1;
+                ((g.write)(self, &mut rng, lang), g.name)
             })
             .collect())
-    }
-
-    fn document(&self, rng: &mut Rng, lang: Lang, genre: &str) -> String {
-        match genre {
-            "facts" => self.facts_doc(rng, lang),
-            "qa" => self.qa_doc(rng, lang),
-            "exams" => self.exam_doc(rng, lang),
-            "jobs" => self.jobs_doc(rng, lang),
-            "binding" => self.binding_doc(rng, lang),
-            "reading" => self.reading_doc(rng, lang),
-            "who-did-what" => self.who_doc(rng, lang),
-            "arithmetic" => self.arithmetic_doc(rng, lang),
-            _ => self.parallel_doc(rng),
-        }
     }
 
     /// Code words bound to three to six new names, then two to four of them asked back:

@@ -13,7 +13,7 @@ mod tasks;
 use crate::lexicon::{Lang, ANIMALS, COLOURS, JOBS, ONSETS, VOWELS};
 use emergent_engine::Rng;
 
-pub use corpus::GENRES;
+pub use corpus::{default_shares, genre_mix, Genre, GENRES};
 pub use tasks::{TaskItem, WorldTask, TASK_NAMES};
 
 /// A name: its syllables, spelled in either script.
@@ -97,6 +97,22 @@ impl Person {
             Attribute::Animal => self.animal,
         }
     }
+}
+
+/// `k` draws whose keys differ, drawing again on a repeat.
+fn distinct_draws<T, K: PartialEq>(
+    k: usize,
+    mut draw: impl FnMut() -> T,
+    key: impl Fn(&T) -> K,
+) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(k);
+    while out.len() < k {
+        let d = draw();
+        if out.iter().all(|o| key(o) != key(&d)) {
+            out.push(d);
+        }
+    }
+    out
 }
 
 /// Draws ranks 0..n with probability ∝ 1/(rank+1)^exponent.
@@ -233,14 +249,7 @@ impl World {
 
     /// `k` distinct code words, by frequency.
     pub fn code_word_draw(&self, rng: &mut Rng, k: usize) -> Vec<usize> {
-        let mut out = Vec::with_capacity(k);
-        while out.len() < k {
-            let w = self.word_freq.sample(rng);
-            if !out.contains(&w) {
-                out.push(w);
-            }
-        }
-        out
+        distinct_draws(k, || self.word_freq.sample(rng), |&w| w)
     }
 
     /// How many values an attribute can take.
