@@ -23,6 +23,8 @@ pub enum EngineError {
     Invalid { field: String, message: String },
     #[error("{path}: not a valid safetensors file: {message}")]
     Safetensors { path: PathBuf, message: String },
+    #[error("{path}: not a readable PyTorch checkpoint: {message}")]
+    Torch { path: PathBuf, message: String },
     #[error("{path}: not a valid GGUF file: {message}")]
     Gguf { path: PathBuf, message: String },
     #[error("{path}: tensor `{name}`: {message}")]

@@ -1,6 +1,6 @@
 //! Hugging Face checkpoint I/O: `config.json` plus `model.safetensors` (or shards
-//! listed in `model.safetensors.index.json`), with each architecture's tensor names
-//! (`ParamLayout::hf`).
+//! listed in `model.safetensors.index.json`, or PyTorch's `pytorch_model.bin` and its
+//! shards, read by `torch`), with each architecture's tensor names (`ParamLayout::hf`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -122,42 +122,70 @@ pub fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
-/// The weight files of a checkpoint directory: one file, or the shards of an index.
+/// The weight files of a checkpoint directory: `model.safetensors`, the safetensors
+/// shards of an index, or PyTorch's `pytorch_model.bin` and its shards, in that order of
+/// preference (transformers saves both where asked, and safetensors reads without copying).
 fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
     let single = dir.join("model.safetensors");
     if single.exists() {
         return Ok(vec![single]);
     }
     let index = dir.join("model.safetensors.index.json");
-    let text = std::fs::read_to_string(&index).map_err(|e| {
-        EngineError::io(
+    if index.exists() {
+        return index_files(&index);
+    }
+    crate::torch::torch_files(dir).unwrap_or_else(|| {
+        Err(EngineError::io(
             dir,
             std::io::Error::new(
-                e.kind(),
-                "no model.safetensors or model.safetensors.index.json in the checkpoint directory",
+                std::io::ErrorKind::NotFound,
+                "no model.safetensors, pytorch_model.bin or an index of their shards in the \
+                 checkpoint directory",
             ),
-        )
-    })?;
+        ))
+    })
+}
+
+/// The shard files an index (`*.index.json`, `weight_map`) lists, beside it.
+pub(crate) fn index_files(index: &Path) -> Result<Vec<PathBuf>, EngineError> {
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(index).map_err(|e| EngineError::io(index, e))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|source| EngineError::Json {
-        path: index.clone(),
+        path: index.into(),
         source,
     })?;
     let map = v
         .get("weight_map")
         .and_then(|m| m.as_object())
         .ok_or_else(|| EngineError::Config {
-            path: index.clone(),
+            path: index.into(),
             field: "weight_map".into(),
             message: "missing or not an object".into(),
         })?;
-    let mut files: Vec<PathBuf> = map
-        .values()
-        .filter_map(|f| f.as_str())
-        .map(|f| dir.join(f))
-        .collect();
+    let mut files = Vec::new();
+    for f in map.values() {
+        let name = f
+            .as_str()
+            .filter(|n| Path::new(n).file_name() == Some(n.as_ref()));
+        let name = name.ok_or_else(|| EngineError::Config {
+            path: index.into(),
+            field: "weight_map".into(),
+            message: format!("{f} is not a file name beside the index"),
+        })?;
+        files.push(dir.join(name));
+    }
     files.sort();
     files.dedup();
     Ok(files)
+}
+
+/// Every tensor of one weight file, by its format.
+fn read_weights(path: &Path) -> Result<HashMap<String, HfTensor>, EngineError> {
+    if path.extension().is_some_and(|e| e == "bin") {
+        crate::torch::read_torch(path)
+    } else {
+        read_safetensors(path)
+    }
 }
 
 /// Loads a Hugging Face checkpoint directory (ours or anyone's) of any architecture.
@@ -168,7 +196,7 @@ pub fn load_checkpoint(dir: &Path) -> Result<CpuModel, EngineError> {
     let mut tensors = HashMap::new();
     let mut source: HashMap<String, PathBuf> = HashMap::new();
     for file in weight_files(dir)? {
-        for (name, t) in read_safetensors(&file)? {
+        for (name, t) in read_weights(&file)? {
             source.insert(name.clone(), file.clone());
             tensors.insert(name, t);
         }

@@ -23,6 +23,7 @@ mod model;
 pub mod rng;
 pub mod simd;
 mod small_matmul;
+mod torch;
 
 pub use adamw::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule};
 pub use arch::{Architecture, Block, Mlp, Norm};
@@ -35,6 +36,7 @@ pub use layout::{HfTensorMap, LayerSlots, NormSlots, ParamLayout, TensorSlot};
 pub use matmul::matmul_peak_gflops;
 pub use model::{Backend, CpuModel, LanguageModel, ScoreGroup, Trainer};
 pub use rng::Rng;
+pub use torch::{parse as parse_torch, read_torch};
 
 /// This machine's memory in bytes (`/proc/meminfo`'s MemTotal), where it can be read:
 /// sizes read from files and study settings are checked against it before allocating.

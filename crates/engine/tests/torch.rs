@@ -1,0 +1,93 @@
+//! PyTorch checkpoints written by torch.save (reference/make_torch_goldens.py) read as
+//! `torch.load(weights_only=True)` reads them, and a pickle that would run code refused.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use emergent_engine::{load_checkpoint, read_torch, HfTensor};
+
+fn goldens() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../reference/goldens")
+}
+
+fn read_dir(dir: &Path) -> HashMap<String, HfTensor> {
+    let mut out = HashMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "bin") {
+            out.extend(read_torch(&path).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn tensors_match_torch_load() {
+    for case in [
+        "glm-tied-bin",
+        "glm-tied-bf16",
+        "glm-gqa-sharded",
+        "gpt-neox-f16",
+    ] {
+        let dir = goldens().join("torch").join(case);
+        let reference: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+                .unwrap();
+        let ours = read_dir(&dir);
+        let reference = reference.as_object().unwrap();
+        assert_eq!(ours.len(), reference.len(), "{case}: tensor count");
+        for (name, r) in reference {
+            let t = &ours[name];
+            let shape: Vec<usize> = serde_json::from_value(r["shape"].clone()).unwrap();
+            assert_eq!(t.shape, shape, "{case} {name}");
+            let first: Vec<f64> = serde_json::from_value(r["first"].clone()).unwrap();
+            let ours_first: Vec<f64> = t.data.iter().take(4).map(|&x| x as f64).collect();
+            assert_eq!(ours_first, first, "{case} {name}: first elements");
+            let sum: f64 = t.data.iter().map(|&x| x as f64).sum();
+            let scale: f64 = t.data.iter().map(|&x| (x as f64).abs()).sum::<f64>() + 1.0;
+            let want = r["sum"].as_f64().unwrap();
+            assert!(
+                (sum - want).abs() <= 1e-12 * scale,
+                "{case} {name}: sum {sum} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_torch_checkpoint_loads_the_weights_of_its_safetensors_twin() {
+    for (case, arch) in [("glm-tied-bin", "glm-tied"), ("glm-gqa-sharded", "glm-gqa")] {
+        let ours = load_checkpoint(&goldens().join("torch").join(case)).unwrap();
+        let twin = load_checkpoint(&goldens().join("arch").join(arch).join("init")).unwrap();
+        assert_eq!(ours.params, twin.params, "{case}");
+    }
+}
+
+#[test]
+fn a_pickle_that_would_run_code_is_refused_unrun() {
+    let path = goldens().join("torch/evil/pytorch_model.bin");
+    let marker = Path::new("/tmp/emergent-pwned");
+    let _ = std::fs::remove_file(marker);
+    let e = read_torch(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("pytorch_model.bin") && e.contains("posix.system") && e.contains("refused"),
+        "{e}"
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn damaged_torch_files_are_errors_not_panics() {
+    let bytes = std::fs::read(goldens().join("torch/glm-tied-bf16/pytorch_model.bin")).unwrap();
+    assert!(emergent_engine::parse_torch(&bytes).is_ok());
+    let mut rng = emergent_engine::Rng::new(7);
+    for _ in 0..3000 {
+        let mut b = bytes.clone();
+        for _ in 0..1 + rng.below(4) {
+            let i = rng.below(b.len());
+            b[i] = rng.below(256) as u8;
+        }
+        let _ = emergent_engine::parse_torch(&b);
+        let _ = emergent_engine::parse_torch(&bytes[..rng.below(bytes.len())]);
+    }
+}
