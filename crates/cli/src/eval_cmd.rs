@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -29,10 +29,12 @@ pub struct EvalArgs {
     /// With a study: only these runs' checkpoints (names, or indices in the grid).
     #[arg(long = "run")]
     pub runs: Vec<String>,
-    /// The model scored outside a study: a Hugging Face checkpoint directory or a GGUF
-    /// file, or lm-eval's model type `hf` with `--model_args pretrained=PATH`.
+    /// The model scored outside a study: a Hugging Face checkpoint directory (safetensors
+    /// or pytorch_model.bin) or a GGUF file, or lm-eval's model type `hf` with
+    /// `--model_args pretrained=PATH`. Repeat it, or give a quoted pattern
+    /// (`'ladder/*/step-*'`), to score several, each into its own results folder.
     #[arg(long)]
-    pub model: Option<String>,
+    pub model: Vec<String>,
     /// lm-eval's `key=value,…`: pretrained, max_length, add_bos_token, dtype (float32).
     #[arg(long = "model_args", alias = "model-args")]
     pub model_args: Option<String>,
@@ -279,6 +281,114 @@ fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Scores every model `--model` names (patterns expanded), one after another, each into
+/// its own folder under `--out` and `--output_path`; a model that fails is named at the end
+/// and the others are still scored.
+pub fn eval_models(args: &EvalArgs) -> Result<()> {
+    let mut models = Vec::new();
+    for m in &args.model {
+        if emergent_study::glob::is_pattern(m) {
+            let found = emergent_study::glob::expand(m);
+            if found.is_empty() {
+                bail!("--model {m}: the pattern matches nothing");
+            }
+            models.extend(found.into_iter().map(|p| p.display().to_string()));
+        } else {
+            models.push(m.clone());
+        }
+    }
+    if models.len() == 1 {
+        return eval_model(args, &models[0]);
+    }
+    if models
+        .iter()
+        .any(|m| matches!(m.as_str(), "hf" | "huggingface" | "gguf"))
+    {
+        bail!(
+            "--model hf (with --model_args pretrained=PATH) names one model; give several as paths"
+        );
+    }
+    if args
+        .model_args
+        .as_deref()
+        .is_some_and(|a| a.contains("pretrained"))
+    {
+        bail!("--model_args pretrained=… names one model; several --model paths are their own");
+    }
+    if args
+        .output_path
+        .as_ref()
+        .is_some_and(|o| o.extension().is_some_and(|e| e == "json"))
+    {
+        bail!("--output_path FILE.json holds one model's results; give a folder for several (one subfolder each)");
+    }
+    let common = common_parent(&models);
+    let mut failed = Vec::new();
+    for (i, model) in models.iter().enumerate() {
+        eprintln!("model {}/{}: {model}", i + 1, models.len());
+        let mut one = args.clone();
+        one.model = vec![model.clone()];
+        one.out = args
+            .out
+            .as_ref()
+            .map(|o| o.join(model_folder(model, &common)));
+        if let Err(e) = eval_model(&one, model) {
+            eprintln!("error: {model}: {e:#}");
+            failed.push(model.as_str());
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} models failed (the others were scored): {}",
+            failed.len(),
+            models.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The folders every model path starts with (`ladder/` for `ladder/a/step-1` and
+/// `ladder/b/step-1`), left out of their output folders' names.
+fn common_parent(models: &[String]) -> PathBuf {
+    let parents: Vec<Vec<Component>> = models
+        .iter()
+        .map(|m| {
+            Path::new(m)
+                .parent()
+                .map_or(vec![], |p| p.components().collect())
+        })
+        .collect();
+    let n = (0..)
+        .take_while(|&i| {
+            parents
+                .iter()
+                .all(|p| p.get(i).is_some() && p[i] == parents[0][i])
+        })
+        .count();
+    parents[0][..n].iter().collect()
+}
+
+/// A model's folder under `--out`: its path below the common parent, separators
+/// replaced (`a_step-1`).
+fn model_folder(model: &str, common: &Path) -> String {
+    let rel = Path::new(model)
+        .strip_prefix(common)
+        .unwrap_or(Path::new(model));
+    let name: String = rel
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | ':') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    name.trim_matches('_').to_string()
 }
 
 /// Scores one model on the selected tasks and writes what was asked for.

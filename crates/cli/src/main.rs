@@ -187,9 +187,9 @@ fn run(cli: Cli) -> Result<()> {
             };
             study::runs_failed(&failed)?;
         }
-        Command::Eval(args) => match args.model.as_deref() {
-            Some(model) => eval_cmd::eval_model(&args, model)?,
-            None => {
+        Command::Eval(args) => match args.model.is_empty() {
+            false => eval_cmd::eval_models(&args)?,
+            true => {
                 if args.model_flags_given() {
                     anyhow::bail!("--tasks, --text, --output_path and --model_args score one model: give --model");
                 }

@@ -725,6 +725,7 @@ fn two_processes_on_one_study_end_with_the_results_of_one() {
     }
     std::thread::sleep(std::time::Duration::from_secs(1));
     drop(held);
+    let mut scored = 0;
     for child in [a, b] {
         let o = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr).to_string();
@@ -733,7 +734,17 @@ fn two_processes_on_one_study_end_with_the_results_of_one() {
             err.contains("d32-l1-tok30K: another process is training it"),
             "a held run is left for later: {err}"
         );
+        let n = err
+            .lines()
+            .find_map(|l| l.strip_suffix(" evaluations scored by this process"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no count of evaluations scored: {err}"));
+        scored += n;
     }
+    assert_eq!(
+        scored, 12,
+        "the processes divide the evaluations, none scored twice"
+    );
     let compared = same_checkpoints(&one, &two, "two processes shared the study");
     assert_eq!(compared, 12, "2 runs × 3 checkpoints × 2 files");
     let o = emergent(&["status", two.to_str().unwrap()]);
@@ -960,4 +971,61 @@ fn a_preempted_slurm_task_is_requeued_and_resumes_bit_identically() {
         same_checkpoints(&whole, &two, "the requeued task resumed"),
         12
     );
+}
+
+#[test]
+fn eval_scores_several_models_into_a_folder_each_and_reads_pytorch_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference");
+    let dir = tempfile::tempdir().unwrap();
+    let ladder = dir.path().join("ladder");
+    // A safetensors checkpoint and its PyTorch twin, found by a pattern.
+    for (name, src) in [
+        ("a", "goldens/checkpoint/model"),
+        ("b", "goldens/torch/checkpoint-bin"),
+    ] {
+        let d = ladder.join(name).join("step-1");
+        std::fs::create_dir_all(&d).unwrap();
+        for f in std::fs::read_dir(root.join(src)).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, d.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let out = dir.path().join("out");
+    let task = root.join("lmeval-tasks/lm-mc.toml");
+    let o = emergent(&[
+        "eval",
+        "--model",
+        &format!("{}/*/step-*", ladder.display()),
+        "--model",
+        dir.path().join("missing").to_str().unwrap(),
+        "--tasks",
+        task.to_str().unwrap(),
+        "--limit",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a missing model fails the command");
+    assert!(
+        err.contains("1 of 3 models failed") && err.contains("missing"),
+        "{err}"
+    );
+    let results: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|r| {
+            let folder = out.join(format!("ladder_{r}_step-1"));
+            std::fs::read_to_string(folder.join("samples.jsonl")).unwrap()
+        })
+        .collect();
+    assert_eq!(results[0].lines().count(), 4);
+    assert_eq!(results[0], results[1], "the same weights score the same");
+    let o = emergent(&[
+        "eval",
+        "--model",
+        &format!("{}/none-*", ladder.display()),
+        "--tasks",
+        task.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("matches nothing"));
 }

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use emergent_data::{Tokenizer, TASK_NAMES};
-use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer};
+use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer, Task};
 use emergent_store::{CheckpointRow, EvalRow, Store};
 use emergent_train::stop;
 use sha2::{Digest, Sha256};
 
 use crate::builtin_tasks::write_builtin_task;
 use crate::corpus::{hash_of, world};
+use crate::lock::DirLock;
 use crate::progress::{say, Event, Progress, Stage};
 use crate::Study;
 
@@ -90,7 +91,6 @@ pub fn eval_runs(
     progress: &dyn Progress,
 ) -> Result<()> {
     let _watch = stop::Watch::start();
-    let samples_dir = &out.join("samples");
     let mut tasks = Vec::new();
     for p in task_paths {
         let task = load_task(p)?;
@@ -110,13 +110,7 @@ pub fn eval_runs(
     // Which tasks each checkpoint still needs, asked of the database once.
     let mut todo_of = Vec::with_capacity(ckpts.len());
     for c in &ckpts {
-        let mut todo = Vec::new();
-        for (t, k) in &tasks {
-            if !store.has_evaluation(&c.checkpoint, &t.spec.task, k)? {
-                todo.push((t, k));
-            }
-        }
-        todo_of.push(todo);
+        todo_of.push(todo(store, c, &tasks)?);
     }
     let cached = ckpts.len() * tasks.len() - todo_of.iter().map(Vec::len).sum::<usize>();
     say(
@@ -140,14 +134,109 @@ pub fn eval_runs(
         stage: Stage::Eval,
         total: ckpts.iter().map(|c| weight(c) * tasks.len() as u64).sum(),
     });
-    let mut done = 0;
-    let mut shared = SharedTokenizer::default();
+    let mut scoring = Scoring {
+        study,
+        store,
+        samples_dir: out.join("samples"),
+        progress,
+        shared: SharedTokenizer::default(),
+        done: 0,
+        of: ckpts.len(),
+        scored: 0,
+    };
+    // A checkpoint another process is scoring comes last: by then its evaluations are
+    // in the database (or that process died and left the rest to this one).
+    let mut deferred = Vec::new();
     for (i, (c, todo)) in ckpts.iter().zip(todo_of).enumerate() {
-        done += weight(c) * (tasks.len() - todo.len()) as u64;
+        scoring.done += weight(c) * (tasks.len() - todo.len()) as u64;
         if todo.is_empty() {
             continue;
         }
-        let note = format!("checkpoint {}/{}: {}", i + 1, ckpts.len(), c.checkpoint);
+        match DirLock::try_take(&eval_lock(&scoring.samples_dir, &c.checkpoint))? {
+            Some(_lock) => {
+                // Asked again under the lock: another process may have scored it since.
+                let now = self::todo(scoring.store, c, &tasks)?;
+                scoring.done += weight(c) * (todo.len() - now.len()) as u64;
+                scoring.checkpoint(i, c, now, weight(c))?
+            }
+            None => {
+                say(
+                    progress,
+                    format!(
+                        "{}: another process is scoring it; coming back to it after the others",
+                        c.checkpoint
+                    ),
+                );
+                deferred.push((i, c, todo.len()));
+            }
+        }
+    }
+    for (i, c, before) in deferred {
+        let _lock = DirLock::wait(&eval_lock(&scoring.samples_dir, &c.checkpoint))?;
+        let todo = todo(scoring.store, c, &tasks)?;
+        scoring.done += weight(c) * (before - todo.len()) as u64;
+        scoring.checkpoint(i, c, todo, weight(c))?;
+    }
+    progress.event(Event::End { stage: Stage::Eval });
+    say(
+        progress,
+        format!(
+            "eval: {} evaluations scored by this process",
+            scoring.scored
+        ),
+    );
+    Ok(())
+}
+
+/// The tasks (with their keys) a checkpoint has not been scored on.
+fn todo<'t>(
+    store: &Store,
+    c: &CheckpointRow,
+    tasks: &'t [(Task, String)],
+) -> Result<Vec<(&'t Task, &'t String)>> {
+    let mut todo = Vec::new();
+    for (t, k) in tasks {
+        if !store.has_evaluation(&c.checkpoint, &t.spec.task, k)? {
+            todo.push((t, k));
+        }
+    }
+    Ok(todo)
+}
+
+/// The lock a process holds while it scores one checkpoint.
+fn eval_lock(samples_dir: &Path, checkpoint: &str) -> PathBuf {
+    samples_dir
+        .join(checkpoint.replace(['/', '\\'], "_"))
+        .join(".lock")
+}
+
+/// What scoring the checkpoints shares: the database, the records' folder, the
+/// tokenizer, and the progress made.
+struct Scoring<'a> {
+    study: &'a Study,
+    store: &'a mut Store,
+    samples_dir: PathBuf,
+    progress: &'a dyn Progress,
+    shared: SharedTokenizer,
+    done: u64,
+    of: usize,
+    scored: usize,
+}
+
+impl Scoring<'_> {
+    /// Scores checkpoint `c` (number `i`) on `todo`, storing each task's rows as it ends.
+    fn checkpoint(
+        &mut self,
+        i: usize,
+        c: &CheckpointRow,
+        todo: Vec<(&Task, &String)>,
+        weight: u64,
+    ) -> Result<()> {
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let note = format!("checkpoint {}/{}: {}", i + 1, self.of, c.checkpoint);
+        let progress = self.progress;
         let advance = |done| {
             progress.event(Event::Advance {
                 stage: Stage::Eval,
@@ -155,10 +244,10 @@ pub fn eval_runs(
                 note: &note,
             })
         };
-        advance(done);
+        advance(self.done);
         let dir = Path::new(&c.path);
         let (mut model, loaded) = load_model(dir)?;
-        let tokenizer = shared.of(dir, loaded);
+        let tokenizer = self.shared.of(dir, loaded);
         for (task, key) in todo {
             stop::check()?;
             let mut scorer = Scorer {
@@ -166,7 +255,7 @@ pub fn eval_runs(
                 tokenizer,
             };
             let opts = EvalOptions {
-                fewshot_seed: study.seed,
+                fewshot_seed: self.study.seed,
                 ..EvalOptions::default()
             };
             let (r, records) = match evaluate(&mut scorer, task, &opts, &mut |_| {}) {
@@ -177,12 +266,12 @@ pub fn eval_runs(
                         progress,
                         format!("error: {} on {}: {e:#}", task.spec.task, c.checkpoint),
                     );
-                    done += weight(c);
-                    advance(done);
+                    self.done += weight;
+                    advance(self.done);
                     continue;
                 }
             };
-            write_samples(samples_dir, &c.checkpoint, &r.task, &records)?;
+            write_samples(&self.samples_dir, &c.checkpoint, &r.task, &records)?;
             let rows: Vec<EvalRow> = r
                 .metrics
                 .iter()
@@ -198,13 +287,13 @@ pub fn eval_runs(
                     baseline: r.baseline,
                 })
                 .collect();
-            store.put_evaluations(&rows)?;
-            done += weight(c);
-            advance(done);
+            self.store.put_evaluations(&rows)?;
+            self.scored += 1;
+            self.done += weight;
+            advance(self.done);
         }
+        Ok(())
     }
-    progress.event(Event::End { stage: Stage::Eval });
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod builtin_tasks;
 mod corpus;
 mod evaluate;
 pub mod finish;
+pub mod glob;
 pub mod lock;
 pub mod progress;
 mod runs;
