@@ -246,6 +246,22 @@ fn noise_of(o: &Obs) -> Noise {
 /// A series: (task, shots, metric).
 pub type SeriesKey = (String, u32, String);
 
+/// The resampling seed of one series: the analysis seed mixed with the series' name
+/// (FNV-1a), so that a series' verdict does not depend on which other series the
+/// results hold.
+fn series_seed(seed: u64, (task, shots, metric): &SeriesKey) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in task
+        .bytes()
+        .chain([0])
+        .chain(shots.to_le_bytes())
+        .chain(metric.bytes())
+    {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    seed ^ h
+}
+
 /// Every observation with an x value on `axis`, with that value, per series.
 pub fn series<'a>(obs: &'a [Obs], axis: &XAxis) -> BTreeMap<SeriesKey, Vec<(&'a Obs, f64)>> {
     let mut g: BTreeMap<SeriesKey, Vec<(&Obs, f64)>> = BTreeMap::new();
@@ -611,9 +627,8 @@ pub fn analyze_with_progress(
     let groups: Vec<(&SeriesKey, &Vec<(&Obs, f64)>)> = groups.iter().collect();
     let done: Vec<(TaskFinding, Vec<SpreadBin>)> = groups
         .par_iter()
-        .enumerate()
-        .map(|(i, (key, pts))| {
-            let f = finding(key, pts, opts, opts.seed.wrapping_add(i as u64));
+        .map(|(key, pts)| {
+            let f = finding(key, pts, opts, series_seed(opts.seed, key));
             done();
             f
         })
