@@ -51,88 +51,110 @@ impl Lang {
 pub struct Job {
     pub name: (&'static str, &'static str),
     pub activity: (&'static str, &'static str),
+    /// The activity's first word (its verb), which the `ending` task gives in the prompt.
+    pub verb: (&'static str, &'static str),
 }
 
 pub const JOBS: &[Job] = &[
     Job {
         name: ("baker", "面包师"),
         activity: ("bakes bread", "烤面包"),
+        verb: ("bakes", "烤"),
     },
     Job {
         name: ("farmer", "农民"),
         activity: ("ploughs the fields", "耕地"),
+        verb: ("ploughs", "耕"),
     },
     Job {
         name: ("painter", "画家"),
         activity: ("paints pictures", "画画"),
+        verb: ("paints", "画"),
     },
     Job {
         name: ("doctor", "医生"),
         activity: ("heals the sick", "给病人看病"),
+        verb: ("heals", "给"),
     },
     Job {
         name: ("teacher", "老师"),
         activity: ("teaches the children", "教孩子们读书"),
+        verb: ("teaches", "教"),
     },
     Job {
         name: ("sailor", "水手"),
         activity: ("sails a boat", "驾船出海"),
+        verb: ("sails", "驾"),
     },
     Job {
         name: ("miner", "矿工"),
         activity: ("digs for coal", "挖煤"),
+        verb: ("digs", "挖"),
     },
     Job {
         name: ("weaver", "织工"),
         activity: ("weaves cloth", "织布"),
+        verb: ("weaves", "织"),
     },
     Job {
         name: ("singer", "歌手"),
         activity: ("sings songs", "唱歌"),
+        verb: ("sings", "唱"),
     },
     Job {
         name: ("guard", "卫兵"),
         activity: ("guards the gate", "守城门"),
+        verb: ("guards", "守"),
     },
     Job {
         name: ("fisher", "渔夫"),
         activity: ("catches fish", "捕鱼"),
+        verb: ("catches", "捕"),
     },
     Job {
         name: ("tailor", "裁缝"),
         activity: ("sews clothes", "缝衣服"),
+        verb: ("sews", "缝"),
     },
     Job {
         name: ("cook", "厨师"),
         activity: ("cooks the meals", "做饭"),
+        verb: ("cooks", "做"),
     },
     Job {
         name: ("carpenter", "木匠"),
         activity: ("builds tables", "做桌子"),
+        verb: ("builds", "做"),
     },
     Job {
         name: ("hunter", "猎人"),
         activity: ("hunts deer", "打猎"),
+        verb: ("hunts", "打"),
     },
     Job {
         name: ("smith", "铁匠"),
         activity: ("forges iron", "打铁"),
+        verb: ("forges", "打"),
     },
     Job {
         name: ("potter", "陶工"),
         activity: ("shapes clay pots", "做陶罐"),
+        verb: ("shapes", "做"),
     },
     Job {
         name: ("shepherd", "牧羊人"),
         activity: ("tends the sheep", "放羊"),
+        verb: ("tends", "放"),
     },
     Job {
         name: ("writer", "作家"),
         activity: ("writes books", "写书"),
+        verb: ("writes", "写"),
     },
     Job {
         name: ("gardener", "园丁"),
         activity: ("waters the flowers", "浇花"),
+        verb: ("waters", "浇"),
     },
 ];
 

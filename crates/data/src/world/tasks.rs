@@ -1,12 +1,14 @@
 //! The built-in task suite: the paper's six kinds of benchmark (closed-book QA,
 //! commonsense, reading comprehension, coreference, exam, multi-step arithmetic), each
-//! in both languages; reading in two variants on the same passages and the exam in two
+//! in both languages; commonsense in two forms (an association across the prompt, and a
+//! phrase's ending), reading in two variants on the same passages and the exam in two
 //! formats on the same items. Items are drawn from the world but held out of
 //! the corpus: held-out facts and problems are never asked there, and passages and
 //! pairs use fresh names. Why each task needs what it needs: `docs/builtin-study.md`.
 
 use super::corpus::{
-    distinct, does, every_morning, numbers, pair_intro, passage, problem, stranger, PASSAGE_PEOPLE,
+    distinct, does, every_morning, job_sentence, numbers, pair_intro, passage, problem, stranger,
+    PASSAGE_PEOPLE,
 };
 use super::LETTERS;
 use super::{
@@ -16,11 +18,13 @@ use crate::lexicon::{Lang, JOBS};
 use emergent_engine::Rng;
 
 /// Every built-in task: `<kind>-<language>`.
-pub const TASK_NAMES: [&str; 16] = [
+pub const TASK_NAMES: [&str; 18] = [
     "qa-en",
     "qa-zh",
     "commonsense-en",
     "commonsense-zh",
+    "ending-en",
+    "ending-zh",
     "reading-en",
     "reading-zh",
     "reading-bind-en",
@@ -103,6 +107,7 @@ impl World {
                     .map(|_| self.reading(&mut rng, lang, from_passage))
                     .collect()
             }
+            "ending" => task.items = (0..n).map(|_| ending(&mut rng, lang)).collect(),
             "coref" => task.items = (0..n).map(|_| coref(&mut rng, lang)).collect(),
             "exam" | "exam-cloze" => {
                 let lettered = kind == "exam";
@@ -245,23 +250,65 @@ fn unknown(name: &str) -> String {
     )
 }
 
-/// A stranger's job, and which of four activities they do every morning: the corpus's
-/// "who did what" form with one person, so the job in context is the only cue.
+/// A stranger's job, and which of four activities they do every day, in the first
+/// phrasing of the job documents (`X is a baker and` → ` bakes bread every day.`): the
+/// association job → activity for a new person, asked alike in both languages.
 fn commonsense(rng: &mut Rng, lang: Lang) -> TaskItem {
-    let (name, _) = stranger(rng);
+    let (name, female) = stranger(rng);
     let jobs = distinct(rng, JOBS.len(), 4);
-    let n = name.render(lang);
-    let job = lang.pick(&JOBS[jobs[0]].name);
-    let prompt = match lang {
-        Lang::En => format!("{n} is a {job}.{}", every_morning(lang, &n)),
-        Lang::Zh => format!("{n}是一名{job}。{}", every_morning(lang, &n)),
-    };
+    let sentence = job_sentence(lang, &name.render(lang), female, jobs[0], 0);
+    let act = lang.pick(&JOBS[jobs[0]].activity);
+    let at = sentence.rfind(act).unwrap_or(sentence.len());
+    let prompt = sentence[..at].trim_end();
+    let (gap, end) = (
+        &sentence[prompt.len()..at],
+        &sentence[(at + act.len()).min(sentence.len())..],
+    );
     let mut order = [0, 1, 2, 3];
     rng.shuffle(&mut order);
     TaskItem::Choice {
+        prompt: prompt.to_string(),
+        choices: order
+            .iter()
+            .map(|&k| format!("{gap}{}{end}", lang.pick(&JOBS[jobs[k]].activity)))
+            .collect(),
+        gold: order.iter().position(|&k| k == 0).unwrap_or(0),
+    }
+}
+
+/// How a stranger's morning activity ends, given its first word (HellaSwag's form): the
+/// verb and its object stand side by side in every job document, so this needs no
+/// look-up across the prompt, only the phrase. The other endings belong to jobs with
+/// another verb, so exactly one ending fits.
+fn ending(rng: &mut Rng, lang: Lang) -> TaskItem {
+    let (name, _) = stranger(rng);
+    let gold_job = rng.below(JOBS.len());
+    let verb = lang.pick(&JOBS[gold_job].verb);
+    let mut jobs = vec![gold_job];
+    while jobs.len() < 4 {
+        let j = rng.below(JOBS.len());
+        if !jobs.contains(&j) && lang.pick(&JOBS[j].verb) != verb {
+            jobs.push(j);
+        }
+    }
+    rng.shuffle(&mut jobs);
+    let n = name.render(lang);
+    let (prompt, stop) = match lang {
+        Lang::En => (
+            format!("{} {verb}", every_morning(lang, &n).trim_start()),
+            ".",
+        ),
+        Lang::Zh => (format!("{}都会{verb}", every_morning(lang, &n)), "。"),
+    };
+    let rest = |j: usize| {
+        let act = lang.pick(&JOBS[j].activity);
+        let v = lang.pick(&JOBS[j].verb);
+        format!("{}{stop}", &act[v.len()..])
+    };
+    TaskItem::Choice {
         prompt,
-        choices: order.iter().map(|&k| does(lang, jobs[k])).collect(),
-        gold: order.iter().position(|&k| k == 0).unwrap(),
+        choices: jobs.iter().map(|&j| rest(j)).collect(),
+        gold: jobs.iter().position(|&j| j == gold_job).unwrap_or(0),
     }
 }
 

@@ -227,3 +227,68 @@ fn binding_documents_ask_back_what_they_bound() {
     assert!(err.contains("poems") && err.contains("binding"), "{err}");
     assert!(w.documents_with_shares(1, 1, &[("facts", 0.0)]).is_err());
 }
+
+#[test]
+fn ending_items_complete_the_gold_jobs_activity() {
+    for job in JOBS {
+        for lang in Lang::BOTH {
+            assert!(lang.pick(&job.activity).starts_with(lang.pick(&job.verb)));
+        }
+    }
+    let w = World::new(2, 40, 8);
+    for lang in Lang::BOTH {
+        let name = match lang {
+            Lang::En => "ending-en",
+            Lang::Zh => "ending-zh",
+        };
+        for item in w.task(name, 80, 3).unwrap().items {
+            let TaskItem::Choice {
+                prompt,
+                choices,
+                gold,
+            } = item
+            else {
+                panic!("{name}: multiple choice")
+            };
+            let full = |c: &str| format!("{prompt}{}", c.trim_end_matches(['.', '。']));
+            let fits: Vec<_> = choices
+                .iter()
+                .filter(|c| {
+                    JOBS.iter()
+                        .any(|j| full(c).ends_with(lang.pick(&j.activity)))
+                })
+                .collect();
+            assert_eq!(fits, [&choices[gold]], "{prompt} {choices:?}");
+        }
+    }
+}
+
+#[test]
+fn commonsense_asks_the_job_documents_first_phrasing_in_both_languages() {
+    let w = World::new(2, 40, 8);
+    for (name, lang) in [("commonsense-en", Lang::En), ("commonsense-zh", Lang::Zh)] {
+        for item in w.task(name, 50, 4).unwrap().items {
+            let TaskItem::Choice {
+                prompt,
+                choices,
+                gold,
+            } = item
+            else {
+                panic!("{name}: multiple choice")
+            };
+            let job = JOBS
+                .iter()
+                .find(|j| match lang {
+                    Lang::En => prompt.ends_with(&format!(" is a {} and", j.name.0)),
+                    Lang::Zh => prompt.ends_with(&format!("是{}，每天都", j.name.1)),
+                })
+                .unwrap_or_else(|| panic!("{prompt}"));
+            let want = match lang {
+                Lang::En => format!(" {} every day.", job.activity.0),
+                Lang::Zh => format!("{}。", job.activity.1),
+            };
+            assert_eq!(choices[gold], want, "{prompt}");
+            assert_eq!(choices.len(), 4);
+        }
+    }
+}
