@@ -12,6 +12,9 @@ use crate::input::{metric_lower_is_better, Obs};
 #[derive(Debug, Clone, PartialEq)]
 pub enum XAxis {
     Loss,
+    /// The validation loss in bits per byte: the axis of checkpoints whose tokenizers
+    /// differ (named `loss` like the other; a study chooses it, not `--x`).
+    LossBits,
     /// The validation loss of one domain of the corpus (`loss:facts`).
     DomainLoss(String),
     Tokens,
@@ -61,7 +64,7 @@ impl std::str::FromStr for XAxis {
 impl fmt::Display for XAxis {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            XAxis::Loss => f.write_str("loss"),
+            XAxis::Loss | XAxis::LossBits => f.write_str("loss"),
             XAxis::DomainLoss(d) => write!(f, "loss:{d}"),
             XAxis::Tokens => f.write_str("tokens"),
             XAxis::Flops => f.write_str("flops"),
@@ -78,7 +81,7 @@ fn is_perplexity(metric: &str) -> bool {
 impl XAxis {
     fn transform(&self) -> Transform {
         match self {
-            XAxis::Loss | XAxis::DomainLoss(_) => Transform::Identity,
+            XAxis::Loss | XAxis::LossBits | XAxis::DomainLoss(_) => Transform::Identity,
             XAxis::Tokens | XAxis::Flops | XAxis::Params => Transform::NegLog10,
             XAxis::Metric { metric, .. } if is_perplexity(metric) => Transform::Ln,
             XAxis::Metric { metric, .. } if metric_lower_is_better(metric) => Transform::Identity,
@@ -116,10 +119,24 @@ impl XAxis {
         matches!(self.transform(), Transform::NegLog10 | Transform::Ln)
     }
 
+    /// Whether this is the validation loss (in either unit).
+    pub fn is_loss(&self) -> bool {
+        matches!(self, XAxis::Loss | XAxis::LossBits)
+    }
+
+    /// The validation loss's unit on this axis, for the loss curves.
+    pub fn loss_unit(&self) -> &'static str {
+        match self {
+            XAxis::LossBits => "bits/byte",
+            _ => "nats/token",
+        }
+    }
+
     /// Axis label with units.
     pub fn label(&self) -> String {
         match self {
             XAxis::Loss => "pre-training loss (nats/token)".into(),
+            XAxis::LossBits => "validation loss (bits/byte)".into(),
             XAxis::DomainLoss(d) => format!("validation loss on {d} (nats/token)"),
             XAxis::Tokens => "training tokens".into(),
             XAxis::Flops => "training compute (FLOPs, 6ND)".into(),
@@ -134,7 +151,7 @@ impl XAxis {
     pub fn values(&self, obs: &[Obs]) -> Vec<Option<f64>> {
         let ok = |v: f64| (v.is_finite() && (!self.log_scale() || v > 0.0)).then_some(v);
         match self {
-            XAxis::Loss => obs.iter().map(|o| ok(o.loss)).collect(),
+            XAxis::Loss | XAxis::LossBits => obs.iter().map(|o| ok(o.loss)).collect(),
             XAxis::DomainLoss(d) => obs
                 .iter()
                 .map(|o| o.domain_loss.get(d).copied().and_then(ok))

@@ -639,7 +639,7 @@ pub fn analyze_with_progress(
         tasks.push(f);
         spread.append(&mut bins);
     }
-    let on_loss = opts.x == XAxis::Loss;
+    let on_loss = opts.x.is_loss();
     let (scaling, scaling_points) = if on_loss {
         let (points, which) = scaling_points(curve);
         match fit_scaling_law(&points, opts.rules.boot, opts.seed) {

@@ -54,7 +54,11 @@ pub fn slurm(args: &SlurmArgs) -> Result<Option<String>> {
     };
     write_study_file(&s, &args.out)?;
     let study_file = args.out.join("study.toml");
-    let runs = grid(&s, s.tokenizer.vocab_size, None).len();
+    let runs = if s.checkpoints.is_empty() {
+        grid(&s, s.tokenizer.vocab_size, None).len()
+    } else {
+        emergent_study::ladder::runs(&s)?.len()
+    };
     let cpus = args
         .cpus
         .unwrap_or(if s.threads > 0 { s.threads } else { 1 });

@@ -9,6 +9,40 @@ use emergent_study::status::{status as study_status, RunState};
 pub fn status(dir: &Path) -> Result<bool> {
     let st = study_status(dir)?;
     println!("study: {} ({})", st.study.name, dir.display());
+    let tasks = st.study.eval.tasks.len();
+    if !st.study.checkpoints.is_empty() {
+        let scored = st.existing.iter().filter(|c| c.loss.is_some()).count();
+        println!(
+            "checkpoints: {} ({scored} with a validation loss)",
+            st.existing.len()
+        );
+        for c in &st.existing {
+            let loss = c
+                .loss
+                .map_or("loss not scored".into(), |l| format!("loss {l:.4}"));
+            println!(
+                "  {:<32} {loss:<16} tasks {} of {tasks}  {}",
+                c.checkpoint, c.tasks_done, c.path
+            );
+        }
+    } else {
+        print_runs(&st);
+    }
+    println!(
+        "evaluations: {} of {} ({} checkpoints × {tasks} tasks)",
+        st.evaluated,
+        st.checkpoints * tasks,
+        st.checkpoints
+    );
+    match &st.report {
+        Some(report) => println!("report: {}", report.display()),
+        None => println!("report: not written yet"),
+    }
+    Ok(st.done())
+}
+
+/// Each run of a trained grid, with the counts of each state.
+fn print_runs(st: &emergent_study::status::StudyStatus) {
     let mut counts = [0usize; 5];
     let mut lines = Vec::new();
     for r in &st.runs {
@@ -40,16 +74,4 @@ pub fn status(dir: &Path) -> Result<bool> {
     for l in lines {
         println!("{l}");
     }
-    let tasks = st.study.eval.tasks.len();
-    println!(
-        "evaluations: {} of {} ({} checkpoints × {tasks} tasks)",
-        st.evaluated,
-        st.checkpoints * tasks,
-        st.checkpoints
-    );
-    match &st.report {
-        Some(report) => println!("report: {}", report.display()),
-        None => println!("report: not written yet"),
-    }
-    Ok(st.done())
 }

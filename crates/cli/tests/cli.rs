@@ -1029,3 +1029,206 @@ fn eval_scores_several_models_into_a_folder_each_and_reads_pytorch_files() {
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("matches nothing"));
 }
+
+/// A folder of checkpoints laid out as a user's (no meta.json: the step from the name,
+/// tokens from `tokens_per_step`) plus one with another tokenizer, studied in one
+/// command: every checkpoint scored, the loss axis in bits per byte and equal to
+/// `eval --text`, then with one tokenizer in nats per token; a re-run scores nothing.
+#[test]
+fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference");
+    let dir = tempfile::tempdir().unwrap();
+    let study = write_study(dir.path(), STUDY);
+    let grid = dir.path().join("grid");
+    let o = emergent(&[
+        "run",
+        &study,
+        "--out",
+        grid.to_str().unwrap(),
+        "--no-report",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ladder = dir.path().join("ladder");
+    for run in std::fs::read_dir(grid.join("runs")).unwrap() {
+        let run = run.unwrap().path();
+        for ckpt in emergent_train::list_checkpoints(&run) {
+            let step: u64 = ckpt
+                .to_string_lossy()
+                .rsplit('-')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let dest = ladder
+                .join(run.file_name().unwrap())
+                .join(format!("step{step}"));
+            std::fs::create_dir_all(&dest).unwrap();
+            for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+                std::fs::copy(ckpt.join(f), dest.join(f)).unwrap();
+            }
+        }
+    }
+    let val = dir.path().join("val.txt");
+    std::fs::write(
+        &val,
+        "Meda is a cook and cooks the meals every day. Fanou is a shepherd.\n\
+         Question: Where does Meda live?\nAnswer: Hollow\n露伦是作家，每天都写书。\n",
+    )
+    .unwrap();
+    let other = dir.path().join("other/golden/step-78");
+    std::fs::create_dir_all(&other).unwrap();
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "meta.json",
+    ] {
+        std::fs::copy(root.join("goldens/checkpoint/model").join(f), other.join(f)).unwrap();
+    }
+    let text = |extra: &str| {
+        format!(
+            "name = \"ladder\"\n[[checkpoints]]\npath = \"{}/*/step*\"\ntokens_per_step = 256\n{extra}\
+             [validation]\ntext = \"{}\"\n[eval]\ntasks = [\"commonsense-en\", \"qa-en\"]\ndocuments = 20\n",
+            ladder.display(),
+            val.display()
+        )
+    };
+    let mixed = write_study(
+        dir.path(),
+        &text(&format!(
+            "[[checkpoints]]\npath = \"{}\"\n",
+            other.display()
+        )),
+    );
+    let out = dir.path().join("mixed");
+    let o = emergent(&["run", &mixed, "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("7 in 3 runs; the loss axis is bits/byte"),
+        "{err}"
+    );
+    let db = out.join("results.sqlite");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM checkpoints WHERE val_loss > 0"),
+        7
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(DISTINCT checkpoint || task) FROM evaluations"
+        ),
+        14
+    );
+    let findings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("findings.json")).unwrap()).unwrap();
+    assert_eq!(findings["x_label"], "validation loss (bits/byte)");
+    // The golden checkpoint's loss is what `eval --text` says of it.
+    let e = emergent(&[
+        "eval",
+        "--model",
+        other.to_str().unwrap(),
+        "--text",
+        val.to_str().unwrap(),
+        "--out",
+        dir.path().join("e").to_str().unwrap(),
+    ]);
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("e/results.json")).unwrap())
+            .unwrap();
+    let bpb = results[0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "bits_per_byte")
+        .unwrap()["value"]
+        .as_f64()
+        .unwrap();
+    let stored: f64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT val_loss FROM checkpoints WHERE checkpoint = 'golden/step-78'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        stored, bpb,
+        "the ladder's loss is eval --text's bits per byte"
+    );
+    // A re-run scores nothing; one tokenizer makes the axis nats per token.
+    let o = emergent(&["run", &mixed, "--out", out.to_str().unwrap(), "--no-report"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("validation: 0 checkpoints to score") && err.contains("0 to score"),
+        "{err}"
+    );
+    let one = write_study(dir.path(), &text(""));
+    let out = dir.path().join("one");
+    let o = emergent(&["run", &one, "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("6 in 2 runs; the loss axis is nats/token"),
+        "{err}"
+    );
+    let o = emergent(&["status", out.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("checkpoints: 6 (6 with a validation loss)")
+            && said.contains("d48-l2-tok30K/step117")
+            && said.contains("evaluations: 12 of 12"),
+        "{said}"
+    );
+    // Through Slurm: a task per run, each into its run's database, then the finishing
+    // job; the same rows as the local run.
+    let slurm = dir.path().join("slurm");
+    let o = emergent(&["slurm", &one, "--out", slurm.to_str().unwrap(), "--dry-run"]);
+    let train = std::fs::read_to_string(slurm.join("slurm/train.sbatch")).unwrap();
+    assert!(
+        o.status.success() && train.contains("#SBATCH --array=0-1"),
+        "{train}"
+    );
+    if slurm_cluster() {
+        let o = emergent(&["slurm", &one, "--out", slurm.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let said = String::from_utf8_lossy(&o.stdout).to_string();
+        let state = slurm_wait(said.split_whitespace().last().unwrap());
+        assert_eq!(state, "COMPLETED");
+        for table in ["runs", "checkpoints", "evaluations"] {
+            let sql = format!("SELECT * FROM {table}");
+            assert_eq!(
+                rows(&out, &sql),
+                rows(&slurm, &sql),
+                "{table} differs through Slurm"
+            );
+        }
+    }
+    // Bad input: a pattern that matches nothing, and a grid given as well.
+    let bad = write_study(dir.path(), &text("").replace("/*/step*", "/*/none-*"));
+    let o = emergent(&[
+        "run",
+        &bad,
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("matches nothing"));
+    let both = write_study(
+        dir.path(),
+        &format!(
+            "{}[[models]]\nlayers = 1\nhidden = 32\nheads = 2\n",
+            text("")
+        ),
+    );
+    let o = emergent(&[
+        "run",
+        &both,
+        "--out",
+        dir.path().join("both").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("not both") && err.contains("study.toml"),
+        "{err}"
+    );
+}

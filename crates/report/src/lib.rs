@@ -90,7 +90,7 @@ fn point_tip(o: &Obs, axis: &XAxis, x: f64) -> String {
     if o.loss.is_finite() {
         let _ = write!(t, " · loss {:.4}", o.loss);
     }
-    if !matches!(axis, XAxis::Loss | XAxis::Tokens) {
+    if !(axis.is_loss() || *axis == XAxis::Tokens) {
         let _ = write!(t, " · {} {}", axis.label(), tasks::short(x));
     }
     let _ = write!(t, " · {} {:.4}", o.metric, o.value);
@@ -191,9 +191,9 @@ pub fn write_report(dir: &Path, input: &Input) -> Result<PathBuf> {
     sections::thresholds_table(&mut page, input.findings);
     sections::predictions_table(&mut page, input.findings);
     if !input.curve.is_empty() {
-        sections::loss_curves(&mut page, input.curve)?;
+        sections::loss_curves(&mut page, input.curve, input.axis)?;
     }
-    if *input.axis == XAxis::Loss {
+    if input.axis.is_loss() {
         sections::scaling_section(&mut page, input)?;
     }
     tasks::task_sections(&mut page, input, &groups)?;

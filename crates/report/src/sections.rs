@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use anyhow::Result;
 use emergent_analysis::claims::main_findings;
-use emergent_analysis::{human_count, CurvePoint, Findings, Kind, TaskFinding};
+use emergent_analysis::{human_count, CurvePoint, Findings, Kind, TaskFinding, XAxis};
 
 use crate::figure::{Figure, Key, Line, Stroke};
 use crate::tasks::Group;
@@ -37,7 +37,7 @@ pub fn contents(page: &mut Page, input: &Input, groups: &[Group]) {
     if !input.curve.is_empty() {
         items.push(("loss-curves", "Loss curves"));
     }
-    if *input.axis == emergent_analysis::XAxis::Loss {
+    if input.axis.is_loss() {
         items.push(("scaling", "Scaling law"));
     }
     items.push(("tasks", "Tasks"));
@@ -108,7 +108,7 @@ pub fn summary(page: &mut Page, input: &Input) {
         f.tasks.len(),
         f.verdict_counts()
     );
-    if *input.axis == emergent_analysis::XAxis::Loss {
+    if input.axis.is_loss() {
         match &f.scaling {
             Some(law) => {
                 let _ = write!(
@@ -240,11 +240,11 @@ fn curve_lines<'a>(page: &Page, pts: impl Iterator<Item = &'a CurvePoint>) -> Ve
         .collect()
 }
 
-pub fn loss_curves(page: &mut Page, curve: &[CurvePoint]) -> Result<()> {
+pub fn loss_curves(page: &mut Page, curve: &[CurvePoint], axis: &XAxis) -> Result<()> {
     let fig = Figure {
         title: "Validation loss during training".into(),
         x_label: "training tokens (log scale)".into(),
-        y_label: "validation loss (nats/token, lower is better)".into(),
+        y_label: format!("validation loss ({}, lower is better)", axis.loss_unit()),
         x_log: true,
         lines: curve_lines(page, curve.iter()),
         legend: page.styles.keys(),
@@ -314,7 +314,10 @@ pub fn scaling_section(page: &mut Page, input: &Input) -> Result<()> {
             law.e, law.a, law.alpha, law.b, law.beta
         ),
         x_label: "training tokens D (log scale)".into(),
-        y_label: "validation loss (nats/token, lower is better)".into(),
+        y_label: format!(
+            "validation loss ({}, lower is better)",
+            input.axis.loss_unit()
+        ),
         x_log: true,
         lines,
         hline: Some((law.e, format!("E = {:.3}", law.e))),

@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
 CREATE TABLE IF NOT EXISTS domain_losses (
     checkpoint TEXT NOT NULL REFERENCES checkpoints(checkpoint), domain TEXT NOT NULL,
     loss REAL NOT NULL, PRIMARY KEY (checkpoint, domain));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
 impl Store {
@@ -104,8 +105,21 @@ impl Store {
         conn.execute_batch("PRAGMA busy_timeout=10000;")
             .with_context(opening)?;
         if !read_only {
-            conn.execute_batch("PRAGMA journal_mode=WAL;")
-                .with_context(opening)?;
+            // Switching a new file to WAL takes an exclusive lock, and SQLite answers a
+            // process that opens it at the same moment as another "locked" without
+            // waiting: try again for as long as the busy timeout would have waited.
+            let t0 = std::time::Instant::now();
+            loop {
+                match conn.execute_batch("PRAGMA journal_mode=WAL;") {
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::DatabaseBusy
+                            && t0.elapsed().as_secs() < 10 =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    r => break r.with_context(opening)?,
+                }
+            }
             conn.execute_batch(SCHEMA)
                 .with_context(|| format!("{}: creating tables", path.display()))?;
         }
@@ -279,6 +293,44 @@ impl Store {
     }
 
     /// Whether `task` (with this exact spec hash) was already scored on `checkpoint`.
+    /// A fact about the whole study (`loss_unit`), kept beside its rows.
+    pub fn put_meta(&self, key: &str, value: &str) -> Result<()> {
+        let path = self.path.clone();
+        (|| -> Result<()> {
+            if self.stored(
+                "SELECT COUNT(*) FROM meta WHERE key = ?1 AND value = ?2",
+                params![key, value],
+            )? {
+                return Ok(());
+            }
+            self.writable(&format!("`{key}`"))?;
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+                params![key, value],
+            )?;
+            Ok(())
+        })()
+        .with_context(|| format!("results database {}", path.display()))
+    }
+
+    /// The value `put_meta` stored under `key`, if any (none in a database made before
+    /// the table was).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        let got = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get::<_, String>(0)
+            });
+        match got {
+            Ok(v) => Ok(Some(v)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("no such table") => {
+                Ok(None)
+            }
+            Err(e) => Err(e).with_context(|| format!("results database {}", self.path.display())),
+        }
+    }
+
     pub fn has_evaluation(&self, checkpoint: &str, task: &str, task_hash: &str) -> Result<bool> {
         let path = self.path.clone();
         (|| -> Result<bool> {
@@ -303,7 +355,19 @@ impl Store {
             .with_context(|| format!("results database {}: attaching {name}", path.display()))?;
         let merged = (|| -> Result<usize> {
             let mut n = 0usize;
-            for t in ["runs", "checkpoints", "domain_losses", "evaluations"] {
+            let has_meta: i64 = self.conn.query_row(
+                "SELECT COUNT(*) FROM other.sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |r| r.get(0),
+            )?;
+            let tables = [
+                "runs",
+                "checkpoints",
+                "domain_losses",
+                "evaluations",
+                "meta",
+            ];
+            for t in &tables[..if has_meta > 0 { 5 } else { 4 }] {
                 let new = format!("SELECT * FROM other.{t} EXCEPT SELECT * FROM main.{t}");
                 let k: i64 =
                     self.conn

@@ -212,6 +212,15 @@ pub fn prepare_corpus(study: &Study, out: &Path, progress: &dyn Progress) -> Res
 /// study is accepted over what `out` already holds.
 pub fn write_study_file(study: &Study, out: &Path) -> Result<()> {
     let path = out.join("study.toml");
-    emergent_data::write_atomic(&path, toml::to_string(study)?.as_bytes())
+    // A study of existing checkpoints has no grid: its file names none.
+    let written = Study {
+        models: if study.checkpoints.is_empty() {
+            study.models.clone()
+        } else {
+            Vec::new()
+        },
+        ..study.clone()
+    };
+    emergent_data::write_atomic(&path, toml::to_string(&written)?.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }

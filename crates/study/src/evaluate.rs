@@ -34,9 +34,14 @@ pub fn prepare_tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
+/// A checkpoint's folder of per-document records (and of its locks) under `samples/`.
+pub(crate) fn samples_folder(samples_dir: &Path, checkpoint: &str) -> PathBuf {
+    samples_dir.join(checkpoint.replace(['/', '\\'], "_"))
+}
+
 /// Per-document records of one evaluation, `samples/<checkpoint>/<task>.jsonl`.
 fn write_samples(dir: &Path, checkpoint: &str, task: &str, records: &[SampleRecord]) -> Result<()> {
-    let dir = dir.join(checkpoint.replace(['/', '\\'], "_"));
+    let dir = samples_folder(dir, checkpoint);
     std::fs::create_dir_all(&dir)?;
     let mut text = String::new();
     for r in records {
@@ -205,9 +210,7 @@ fn todo<'t>(
 
 /// The lock a process holds while it scores one checkpoint.
 fn eval_lock(samples_dir: &Path, checkpoint: &str) -> PathBuf {
-    samples_dir
-        .join(checkpoint.replace(['/', '\\'], "_"))
-        .join(".lock")
+    samples_folder(samples_dir, checkpoint).join(".lock")
 }
 
 /// What scoring the checkpoints shares: the database, the records' folder, the
@@ -246,7 +249,16 @@ impl Scoring<'_> {
         };
         advance(self.done);
         let dir = Path::new(&c.path);
-        let (mut model, loaded) = load_model(dir)?;
+        let (mut model, loaded) = match load_model(dir) {
+            Ok(m) => m,
+            Err(e) => {
+                // A checkpoint that cannot be read is named; the others are scored.
+                say(progress, format!("error: {}: {e:#}", c.path));
+                self.done += weight * todo.len() as u64;
+                advance(self.done);
+                return Ok(());
+            }
+        };
         let tokenizer = self.shared.of(dir, loaded);
         for (task, key) in todo {
             stop::check()?;

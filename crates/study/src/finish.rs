@@ -22,6 +22,9 @@ pub struct Observations {
     pub obs: Vec<Obs>,
     pub curve: Vec<CurvePoint>,
     pub rejected: Vec<String>,
+    /// The validation loss's unit where a study records one other than nats per token
+    /// (`bits/byte`: checkpoints with different tokenizers).
+    pub loss_unit: Option<String>,
 }
 
 /// Per-document scores of one checkpoint's task from the study's `samples/` (written by
@@ -33,9 +36,7 @@ fn study_samples(
     task: &str,
     warn: &mut Vec<String>,
 ) -> BTreeMap<String, Arc<DocScores>> {
-    let path = dir
-        .join("samples")
-        .join(checkpoint.replace(['/', '\\'], "_"))
+    let path = crate::evaluate::samples_folder(&dir.join("samples"), checkpoint)
         .join(format!("{task}.jsonl"));
     if !path.exists() {
         return BTreeMap::new();
@@ -85,7 +86,12 @@ pub fn observations(dir: &Path) -> Result<Observations> {
             step: Some(p.step),
             tokens: p.tokens as f64,
             flops: p.flops,
-            loss: p.val_loss,
+            // A checkpoint whose validation text is not scored yet has no loss.
+            loss: if p.val_loss > 0.0 {
+                p.val_loss
+            } else {
+                f64::NAN
+            },
             task: p.task,
             shots: p.shots,
             metric: p.metric,
@@ -103,6 +109,7 @@ pub fn observations(dir: &Path) -> Result<Observations> {
     let curve = store
         .checkpoints()?
         .into_iter()
+        .filter(|c| c.val_loss > 0.0)
         .filter_map(|c| {
             let r = runs.iter().find(|r| r.run == c.run)?;
             Some(CurvePoint {
@@ -116,7 +123,9 @@ pub fn observations(dir: &Path) -> Result<Observations> {
             })
         })
         .collect();
+    let loss_unit = store.meta("loss_unit")?;
     Ok(Observations {
+        loss_unit,
         obs,
         curve,
         rejected: warn,
@@ -142,7 +151,17 @@ pub fn analyze_and_report(
         obs,
         curve,
         rejected,
+        loss_unit,
     } = input;
+    let bits = opts.x == XAxis::Loss && loss_unit.as_deref() == Some(crate::ladder::BITS_PER_BYTE);
+    let opts = &Options {
+        x: if bits {
+            XAxis::LossBits
+        } else {
+            opts.x.clone()
+        },
+        ..opts.clone()
+    };
     for r in rejected.iter().take(20) {
         say(progress, format!("rejected: {r}"));
     }
@@ -158,7 +177,7 @@ pub fn analyze_and_report(
     if obs.is_empty() {
         bail!("no usable results to analyse");
     }
-    if opts.x == XAxis::Loss && obs.iter().all(|o| !o.loss.is_finite()) {
+    if opts.x.is_loss() && obs.iter().all(|o| !o.loss.is_finite()) {
         bail!("these results hold no pre-training loss: choose another axis, e.g. --x tokens or --x lambada_openai:ppl");
     }
     check_axis(&opts.x, &obs)?;

@@ -10,6 +10,7 @@ mod corpus;
 mod evaluate;
 pub mod finish;
 pub mod glob;
+pub mod ladder;
 pub mod lock;
 pub mod progress;
 mod runs;
@@ -27,7 +28,7 @@ pub use stages::{
     SeedsWritten,
 };
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use emergent_engine::{Architecture, Mlp, ModelConfig};
@@ -47,9 +48,39 @@ pub struct Study {
     pub seeds: usize,
     pub corpus: CorpusConfig,
     pub tokenizer: TokenizerConfig,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<SizeConfig>,
     pub training: TrainingConfig,
     pub eval: EvalConfig,
+    /// Checkpoints that exist already, scored instead of a trained grid (`[[checkpoints]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<CheckpointsConfig>,
+    /// The text whose loss puts existing checkpoints on one axis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationConfig>,
+}
+
+/// One `[[checkpoints]]` entry: a folder, a GGUF file or a pattern of either.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsConfig {
+    pub path: String,
+    /// The series' size label (else from the config: non-embedding parameters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// Tokens per training step, for checkpoints whose token count only their step gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_step: Option<u64>,
+    /// The series the checkpoints belong to (else each one's parent folder's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+}
+
+/// `[validation]`: a text file every checkpoint scores.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationConfig {
+    pub text: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -160,6 +191,8 @@ impl Default for Study {
                 .to_vec(),
             training: TrainingConfig::default(),
             eval: EvalConfig::default(),
+            checkpoints: Vec::new(),
+            validation: None,
         }
     }
 }
@@ -281,7 +314,18 @@ pub fn parse_study(text: &str, origin: &str) -> Result<Study> {
             None => anyhow!("{origin}:{line}: {msg}"),
         }
     })?;
-    let bad = validate(&study);
+    let given = |key: &str| {
+        text.parse::<toml::Table>()
+            .is_ok_and(|t| t.contains_key(key))
+    };
+    let mut bad = if study.checkpoints.is_empty() {
+        validate(&study)
+    } else {
+        validate_checkpoints(&study)
+    };
+    if given("models") && given("checkpoints") {
+        bad.insert(0, "field `checkpoints`: a study trains `[[models]]` or scores existing `[[checkpoints]]`, not both".into());
+    }
     let located: Vec<String> = bad
         .iter()
         .map(|b| match field_of(b).and_then(|f| line_of(text, f)) {
@@ -588,7 +632,10 @@ fn check_data(s: &Study, bad: &mut Vec<String>) {
         )),
         None => {}
     }
-    let e = &s.eval;
+    check_tasks(&s.eval, bad);
+}
+
+fn check_tasks(e: &EvalConfig, bad: &mut Vec<String>) {
     for t in &e.tasks {
         if !emergent_data::TASK_NAMES.contains(&t.as_str()) && !Path::new(t).is_file() {
             bad.push(format!(
@@ -600,6 +647,32 @@ fn check_data(s: &Study, bad: &mut Vec<String>) {
     if e.documents == 0 {
         bad.push("field `eval.documents`: at least 1".into());
     }
+}
+
+/// Every problem of a study of existing checkpoints: its entries, its validation text
+/// and its tasks (the grid's fields are not used).
+fn validate_checkpoints(s: &Study) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (i, c) in s.checkpoints.iter().enumerate() {
+        if c.path.trim().is_empty() {
+            bad.push(format!("field `checkpoints[{i}].path`: empty"));
+        }
+        if c.tokens_per_step == Some(0) {
+            bad.push(format!(
+                "field `checkpoints[{i}].tokens_per_step`: positive"
+            ));
+        }
+    }
+    match &s.validation {
+        None => bad.push("field `validation`: a study of checkpoints needs `[validation] text = \"FILE\"`, the text whose loss is the x axis".into()),
+        Some(v) => {
+            if let Err(e) = std::fs::File::open(&v.text) {
+                bad.push(format!("field `validation.text`: {}: {e}", v.text.display()));
+            }
+        }
+    }
+    check_tasks(&s.eval, &mut bad);
+    bad
 }
 
 /// Every problem of a study, found in one pass before any work starts.

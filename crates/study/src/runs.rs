@@ -118,10 +118,14 @@ pub fn select_runs(study: &Study, only: &[String]) -> Result<Option<Vec<String>>
     if only.is_empty() {
         return Ok(None);
     }
-    let names: Vec<String> = grid(study, study.tokenizer.vocab_size, None)
-        .into_iter()
-        .map(|(_, s)| s.name)
-        .collect();
+    let names: Vec<String> = if study.checkpoints.is_empty() {
+        grid(study, study.tokenizer.vocab_size, None)
+            .into_iter()
+            .map(|(_, s)| s.name)
+            .collect()
+    } else {
+        crate::ladder::runs(study)?
+    };
     only.iter()
         .map(|r| match r.parse::<usize>() {
             Ok(i) => names.get(i).cloned().ok_or_else(|| {

@@ -12,6 +12,7 @@ use emergent_analysis::Findings;
 use crate::corpus::{prepare_corpus, write_study_file, Prepared};
 use crate::evaluate::{eval_runs, prepare_tasks};
 use crate::finish::{analyze_study, Written};
+use crate::ladder;
 use crate::progress::{say, Progress};
 use crate::runs::train_runs;
 use crate::stores::{open_store, run_store};
@@ -19,10 +20,21 @@ use crate::Study;
 
 /// The corpus, tokenizer and shards, and the study file that the other stages (in this
 /// process or another) read.
-pub fn prepare(study: &Study, out: &Path, progress: &dyn Progress) -> Result<Prepared> {
+pub fn prepare(study: &Study, out: &Path, progress: &dyn Progress) -> Result<Option<Prepared>> {
+    if !study.checkpoints.is_empty() {
+        // No corpus: the checkpoints are found (every path checked) and the file written.
+        let found = ladder::discover(study)?;
+        say(
+            progress,
+            format!("checkpoints: {} found, nothing to prepare", found.len()),
+        );
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        write_study_file(study, out)?;
+        return Ok(None);
+    }
     let data = prepare_corpus(study, out, progress)?;
     write_study_file(study, out)?;
-    Ok(data)
+    Ok(Some(data))
 }
 
 /// Trains the whole grid into the study's database; the runs that failed, one line each.
@@ -39,6 +51,13 @@ pub fn train_run(
     run: &str,
     progress: &dyn Progress,
 ) -> Result<Option<String>> {
+    if !study.checkpoints.is_empty() {
+        say(
+            progress,
+            format!("{run}: nothing to train (a study of existing checkpoints)"),
+        );
+        return Ok(None);
+    }
     let data = prepare_corpus(study, out, progress)?;
     let store = run_store(out, run)?;
     let one = [run.to_string()];
@@ -63,6 +82,21 @@ pub fn eval_all(study: &Study, out: &Path, progress: &dyn Progress) -> Result<()
 pub fn eval_run(study: &Study, out: &Path, run: &str, progress: &dyn Progress) -> Result<()> {
     let tasks = tasks(study, out)?;
     let mut store = run_store(out, run)?;
+    if !study.checkpoints.is_empty() {
+        // One series of existing checkpoints: found, its validation loss, its evaluations,
+        // all in the run's own database.
+        let found = ladder::discover(study)?;
+        let unit = ladder::loss_unit(&found);
+        let mine: Vec<_> = found.into_iter().filter(|f| f.run == run).collect();
+        ladder::register(&store, &mine)?;
+        let failed = ladder::validation_losses(study, &store, out, unit, progress)?;
+        let one = [run.to_string()];
+        eval_runs(study, &mut store, &tasks, out, Some(&one), progress)?;
+        if !failed.is_empty() {
+            bail!("could not score: {}", failed.join(", "));
+        }
+        return Ok(());
+    }
     // A run trained without its own database has its checkpoints in the study's.
     let main = out.join("results.sqlite");
     if main.exists() {
@@ -87,7 +121,11 @@ pub fn run_study(
     no_report: bool,
     progress: &dyn Progress,
 ) -> Result<Option<Findings>> {
-    let data = prepare(study, out, progress)?;
+    if !study.checkpoints.is_empty() {
+        return run_checkpoints(study, out, no_report, progress);
+    }
+    let data = prepare_corpus(study, out, progress)?;
+    write_study_file(study, out)?;
     let failed = train_runs(study, out, &data, &open_store(out)?, None, progress)?;
     eval_all(study, out, progress)?;
     let findings = if no_report {
@@ -99,6 +137,57 @@ pub fn run_study(
         say(progress, format!("error: {e:#}"));
     }
     runs_failed(&failed)?;
+    findings
+}
+
+/// A study of existing checkpoints: found and registered (every path checked before any
+/// scoring), their validation loss, their evaluations, then the analysis and report as for
+/// a trained grid. A checkpoint that fails to score is named and the others go on.
+fn run_checkpoints(
+    study: &Study,
+    out: &Path,
+    no_report: bool,
+    progress: &dyn Progress,
+) -> Result<Option<Findings>> {
+    let found = ladder::discover(study)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    write_study_file(study, out)?;
+    let store = open_store(out)?;
+    ladder::register(&store, &found)?;
+    let unit = ladder::loss_unit(&found);
+    say(
+        progress,
+        format!(
+            "checkpoints: {} in {} runs; the loss axis is {unit}{}",
+            found.len(),
+            found
+                .iter()
+                .map(|f| &f.run)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            if unit == ladder::BITS_PER_BYTE {
+                " (their tokenizers differ, or one has no tokenizer.json)"
+            } else {
+                " (one tokenizer)"
+            }
+        ),
+    );
+    let failed = ladder::validation_losses(study, &store, out, unit, progress)?;
+    drop(store);
+    eval_all(study, out, progress)?;
+    let findings = if no_report {
+        Ok(None)
+    } else {
+        finish(study, out, progress).map(|w| Some(w.findings))
+    };
+    if !failed.is_empty() {
+        bail!(
+            "{} checkpoint{} could not be scored (the others were): {}",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join(", ")
+        );
+    }
     findings
 }
 

@@ -1,6 +1,7 @@
 //! Where a study stands, read from its directory alone (on any machine that sees it):
 //! each run done, training (at which step), stopped, failed (with its last error line)
-//! or pending, and the evaluations done.
+//! or pending, or for a study of existing checkpoints each checkpoint's validation loss
+//! and tasks scored; and the evaluations done.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -86,9 +87,20 @@ pub struct RunStatus {
     pub state: RunState,
 }
 
+/// One existing checkpoint of a study of checkpoints: its validation loss once scored,
+/// and how many of the study's tasks it has been scored on.
+pub struct CheckpointStatus {
+    pub checkpoint: String,
+    pub path: String,
+    pub loss: Option<f64>,
+    pub tasks_done: usize,
+}
+
 pub struct StudyStatus {
     pub study: Study,
     pub runs: Vec<RunStatus>,
+    /// Each checkpoint of a study of existing checkpoints (none for a trained grid).
+    pub existing: Vec<CheckpointStatus>,
     pub checkpoints: usize,
     /// Checkpoint × task pairs scored.
     pub evaluated: usize,
@@ -99,6 +111,7 @@ impl StudyStatus {
     /// Every run trained to its end and every checkpoint scored on every task.
     pub fn done(&self) -> bool {
         self.runs.iter().all(|r| r.state == RunState::Done)
+            && self.existing.iter().all(|c| c.loss.is_some())
             && self.evaluated == self.checkpoints * self.study.eval.tasks.len()
     }
 }
@@ -113,7 +126,12 @@ pub fn status(dir: &Path) -> Result<StudyStatus> {
         );
     }
     let study = crate::load_study(Some(&file), false)?;
-    let runs = grid(&study, study.tokenizer.vocab_size, None)
+    let grid_runs = if study.checkpoints.is_empty() {
+        grid(&study, study.tokenizer.vocab_size, None)
+    } else {
+        Vec::new()
+    };
+    let runs = grid_runs
         .into_iter()
         .map(|(_, spec)| {
             let state = run_state(&dir.join("runs").join(&spec.name), spec.total_steps)?;
@@ -129,15 +147,31 @@ pub fn status(dir: &Path) -> Result<StudyStatus> {
     dbs.push(dir.join("results.sqlite"));
     let mut checkpoints = BTreeSet::new();
     let mut evaluated = BTreeSet::new();
+    let mut rows = Vec::new();
     for db in dbs.iter().filter(|d| d.exists()) {
         let store = Store::open(db).with_context(|| format!("reading {}", db.display()))?;
-        checkpoints.extend(store.checkpoints()?.into_iter().map(|c| c.checkpoint));
+        let these = store.checkpoints()?;
+        checkpoints.extend(these.iter().map(|c| c.checkpoint.clone()));
+        rows.extend(these);
         evaluated.extend(store.evaluated()?);
     }
+    let existing = if study.checkpoints.is_empty() {
+        Vec::new()
+    } else {
+        rows.iter()
+            .map(|c| CheckpointStatus {
+                checkpoint: c.checkpoint.clone(),
+                path: c.path.clone(),
+                loss: (c.val_loss > 0.0).then_some(c.val_loss),
+                tasks_done: evaluated.iter().filter(|(k, _)| *k == c.checkpoint).count(),
+            })
+            .collect()
+    };
     let report = dir.join("report/index.html");
     Ok(StudyStatus {
         study,
         runs,
+        existing,
         checkpoints: checkpoints.len(),
         evaluated: evaluated.len(),
         report: report.exists().then_some(report),

@@ -1,0 +1,350 @@
+//! A study of checkpoints that exist already (`[[checkpoints]]`): each found by its
+//! pattern, its run, step and tokens read from its folder or name, registered in the
+//! study's database, and put on a common loss axis by scoring one validation text. The
+//! evaluation, analysis and report are then those of a trained grid.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use emergent_engine::{GgufFile, ModelConfig};
+use emergent_eval::{evaluate, load_model, EvalOptions, Scorer, Task};
+use emergent_store::{CheckpointRow, RunRow, Store};
+use emergent_train::stop;
+
+use crate::corpus::hash_of;
+use crate::glob;
+use crate::lock::DirLock;
+use crate::progress::{say, Event, Progress, Stage};
+use crate::{CheckpointsConfig, Study};
+
+/// The loss axis when every checkpoint has the same tokenizer, and when they differ.
+pub const NATS_PER_TOKEN: &str = "nats/token";
+pub const BITS_PER_BYTE: &str = "bits/byte";
+
+/// The loss of a checkpoint whose validation text is not scored yet (the database's loss
+/// column takes no NaN).
+const UNSCORED: f64 = -1.0;
+
+/// One checkpoint found on disk, before it is scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub run: String,
+    pub size: String,
+    pub checkpoint: String,
+    pub path: PathBuf,
+    pub step: u64,
+    pub tokens: u64,
+    pub params: u64,
+    pub non_embedding_params: u64,
+}
+
+/// Every checkpoint the study's `[[checkpoints]]` name, sorted by run and step. A pattern
+/// that matches nothing, a checkpoint whose config cannot be read and one without a step
+/// or token count are errors naming the path, found before anything is scored.
+pub fn discover(study: &Study) -> Result<Vec<Found>> {
+    let mut found = Vec::new();
+    for (i, entry) in study.checkpoints.iter().enumerate() {
+        let paths = if glob::is_pattern(&entry.path) {
+            glob::expand(&entry.path)
+        } else {
+            vec![PathBuf::from(&entry.path)]
+                .into_iter()
+                .filter(|p| p.exists())
+                .collect()
+        };
+        if paths.is_empty() {
+            bail!("checkpoints[{i}].path `{}`: matches nothing", entry.path);
+        }
+        for path in paths {
+            found.push(one(entry, &path).with_context(|| path.display().to_string())?);
+        }
+    }
+    found.sort_by(|a, b| (&a.run, a.step).cmp(&(&b.run, b.step)));
+    for w in found.windows(2) {
+        if w[0].checkpoint == w[1].checkpoint {
+            bail!(
+                "{} and {} are both checkpoint `{}` (run and step): name the runs apart with `run`",
+                w[0].path.display(),
+                w[1].path.display(),
+                w[0].checkpoint
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// The series of a study of checkpoints, in name order: its runs (a Slurm task each).
+pub fn runs(study: &Study) -> Result<Vec<String>> {
+    let mut runs: Vec<String> = discover(study)?.into_iter().map(|f| f.run).collect();
+    runs.dedup();
+    Ok(runs)
+}
+
+/// What a checkpoint's folder (or GGUF file) and name say about it.
+fn one(entry: &CheckpointsConfig, path: &Path) -> Result<Found> {
+    let config = if path.is_dir() {
+        ModelConfig::from_hf_json(&path.join("config.json"))?
+    } else {
+        GgufFile::open(path)?.model_config()?
+    };
+    let meta = read_json(&path.join("meta.json"));
+    let trainer = read_json(&path.join("trainer_state.json"));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let step = meta
+        .as_ref()
+        .and_then(|m| m.get("step")?.as_u64())
+        .or_else(|| trainer.as_ref()?.get("global_step")?.as_u64())
+        .or_else(|| step_in_name(&name))
+        .ok_or_else(|| {
+            anyhow!("no step: no meta.json or trainer_state.json with one, and no `step…` or `checkpoint-…` in the name")
+        })?;
+    let tokens = meta
+        .as_ref()
+        .and_then(|m| m.get("tokens")?.as_u64())
+        .or_else(|| trainer.as_ref()?.get("num_input_tokens_seen")?.as_u64())
+        .or_else(|| entry.tokens_per_step.map(|t| t.saturating_mul(step)))
+        .ok_or_else(|| {
+            anyhow!("step {step} but no token count (meta.json `tokens`, trainer_state.json `num_input_tokens_seen`): give the entry's `tokens_per_step`")
+        })?;
+    let run = entry.run.clone().unwrap_or_else(|| {
+        path.parent()
+            .and_then(|p| p.file_name())
+            .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned())
+    });
+    let non_embedding = config.non_embedding_params() as u64;
+    Ok(Found {
+        size: entry
+            .size
+            .clone()
+            .unwrap_or_else(|| size_label(non_embedding)),
+        checkpoint: format!("{run}/{name}"),
+        run,
+        path: path.to_path_buf(),
+        step,
+        tokens,
+        params: config.num_params() as u64,
+        non_embedding_params: non_embedding,
+    })
+}
+
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// The step in a checkpoint's name: the number after the last `step` or `checkpoint`
+/// (`step1000`, `step-01000`, `checkpoint-1000`, `pythia-70m-step3000.gguf`).
+pub fn step_in_name(name: &str) -> Option<u64> {
+    let lower = name.to_ascii_lowercase();
+    let at = ["step", "checkpoint"]
+        .iter()
+        .filter_map(|k| lower.rfind(k).map(|i| i + k.len()))
+        .max()?;
+    let digits: String = lower[at..]
+        .trim_start_matches(['-', '_', '.'])
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// `70M`, `1.4B`: a size from its non-embedding parameters.
+fn size_label(n: u64) -> String {
+    let (v, unit) = match n {
+        n if n >= 1_000_000_000 => (n as f64 / 1e9, "B"),
+        n if n >= 1_000_000 => (n as f64 / 1e6, "M"),
+        n => (n as f64 / 1e3, "K"),
+    };
+    let s = format!("{v:.1}");
+    format!("{}{unit}", s.trim_end_matches(".0"))
+}
+
+/// Registers the checkpoints in the study's database: a run per series (its budget the
+/// most tokens any of its checkpoints saw), a checkpoint row per checkpoint (its loss
+/// `UNSCORED` until the validation text is scored).
+pub fn register(store: &Store, found: &[Found]) -> Result<()> {
+    for f in found {
+        let budget = found
+            .iter()
+            .filter(|g| g.run == f.run)
+            .map(|g| g.tokens)
+            .max()
+            .unwrap_or(f.tokens);
+        store.put_run(&RunRow {
+            run: f.run.clone(),
+            size: f.size.clone(),
+            params: f.params,
+            non_embedding_params: f.non_embedding_params,
+            token_budget: budget,
+            spec_hash: "checkpoints".into(),
+        })?;
+        let known = store
+            .checkpoints()?
+            .into_iter()
+            .find(|c| c.checkpoint == f.checkpoint && c.path == f.path.display().to_string());
+        store.put_checkpoint(&CheckpointRow {
+            checkpoint: f.checkpoint.clone(),
+            run: f.run.clone(),
+            step: f.step,
+            tokens: f.tokens,
+            flops: 6.0 * f.params as f64 * f.tokens as f64,
+            val_loss: known.map_or(UNSCORED, |c| c.val_loss),
+            path: f.path.display().to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// The unit of the loss axis: nats per token when every checkpoint is a folder with the
+/// same `tokenizer.json` bytes, else bits per byte, which no tokenizer changes.
+pub fn loss_unit(found: &[Found]) -> &'static str {
+    let tokenizer = |f: &Found| std::fs::read(f.path.join("tokenizer.json")).ok();
+    let first = found.first().and_then(tokenizer);
+    if first.is_some() && found.iter().all(|f| tokenizer(f) == first) {
+        NATS_PER_TOKEN
+    } else {
+        BITS_PER_BYTE
+    }
+}
+
+/// Scores the validation text with every checkpoint whose loss is not known yet (in
+/// lm-eval's rolling windows, as `eval --text` does) and stores it in `unit`. A checkpoint
+/// that fails is reported by path and the others go on; the failures are returned.
+pub fn validation_losses(
+    study: &Study,
+    store: &Store,
+    out: &Path,
+    unit: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<String>> {
+    let text_path = study
+        .validation
+        .as_ref()
+        .map(|v| v.text.clone())
+        .ok_or_else(|| anyhow!("a study of checkpoints needs `[validation] text`"))?;
+    let text = std::fs::read_to_string(&text_path)
+        .with_context(|| format!("validation.text: reading {}", text_path.display()))?;
+    let task = Task::from_texts("validation", &text_path, vec![text.clone()])?;
+    // The axis is recomputed when the text or the unit changes.
+    let key = hash_of(&(&text, unit));
+    store.put_meta("loss_unit", unit)?;
+    if store.meta("validation_key")?.as_deref() != Some(key.as_str()) {
+        for mut c in store.checkpoints()? {
+            c.val_loss = UNSCORED;
+            store.put_checkpoint(&c)?;
+        }
+        store.put_meta("validation_key", &key)?;
+    }
+    let todo: Vec<CheckpointRow> = store
+        .checkpoints()?
+        .into_iter()
+        .filter(|c| c.val_loss <= 0.0)
+        .collect();
+    say(
+        progress,
+        format!(
+            "validation: {} checkpoints to score on {} ({unit})",
+            todo.len(),
+            text_path.display()
+        ),
+    );
+    progress.event(Event::Begin {
+        stage: Stage::Eval,
+        total: todo.len() as u64,
+    });
+    let lock = |c: &CheckpointRow| {
+        crate::evaluate::samples_folder(&out.join("samples"), &c.checkpoint)
+            .join(".validation.lock")
+    };
+    let mut failed = Vec::new();
+    let mut score = |c: &CheckpointRow| -> Result<()> {
+        // Another process may have scored it while this one waited.
+        let now = store
+            .checkpoints()?
+            .into_iter()
+            .find(|s| s.checkpoint == c.checkpoint);
+        if now.is_some_and(|s| s.val_loss > 0.0) {
+            return Ok(());
+        }
+        match validation_loss(Path::new(&c.path), &task, &text, unit) {
+            Ok(loss) => store.put_checkpoint(&CheckpointRow {
+                val_loss: loss,
+                ..c.clone()
+            })?,
+            Err(e) => {
+                say(progress, format!("error: {}: {e:#}", c.path));
+                failed.push(c.path.clone());
+            }
+        }
+        Ok(())
+    };
+    // A checkpoint another process is scoring comes last, as in the evaluation.
+    let mut deferred = Vec::new();
+    for (i, c) in todo.iter().enumerate() {
+        stop::check()?;
+        match DirLock::try_take(&lock(c))? {
+            Some(_held) => score(c)?,
+            None => deferred.push(c),
+        }
+        progress.event(Event::Advance {
+            stage: Stage::Eval,
+            done: i as u64 + 1,
+            note: &c.checkpoint,
+        });
+    }
+    for c in deferred {
+        let _held = DirLock::wait(&lock(c))?;
+        score(c)?;
+    }
+    progress.event(Event::End { stage: Stage::Eval });
+    Ok(failed)
+}
+
+/// One checkpoint's loss on the text: the rolling log-likelihood per token or per byte.
+fn validation_loss(path: &Path, task: &Task, text: &str, unit: &str) -> Result<f64> {
+    let (mut model, tokenizer) = load_model(path)?;
+    let mut scorer = Scorer {
+        model: model.as_mut(),
+        tokenizer: &tokenizer,
+    };
+    let (_, records) = evaluate(&mut scorer, task, &EvalOptions::default(), &mut |_| {})?;
+    let ll: f64 = records
+        .iter()
+        .filter_map(|r| r.metrics.get("loglikelihood"))
+        .sum();
+    let loss = if unit == NATS_PER_TOKEN {
+        -ll / tokenizer.encode(text).len().max(1) as f64
+    } else {
+        -ll / text.len().max(1) as f64 / std::f64::consts::LN_2
+    };
+    if !loss.is_finite() || loss <= 0.0 {
+        bail!("its loss on the validation text is {loss}");
+    }
+    Ok(loss)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_read_from_names() {
+        assert_eq!(step_in_name("step1000"), Some(1000));
+        assert_eq!(step_in_name("step-0001000"), Some(1000));
+        assert_eq!(step_in_name("checkpoint-250"), Some(250));
+        assert_eq!(step_in_name("pythia-70m-step3000.gguf"), Some(3000));
+        assert_eq!(step_in_name("Step_12"), Some(12));
+        assert_eq!(step_in_name("final"), None);
+        assert_eq!(step_in_name("step"), None);
+    }
+
+    #[test]
+    fn sizes_are_labelled_by_their_magnitude() {
+        assert_eq!(size_label(70_426_624), "70.4M");
+        assert_eq!(size_label(1_000_000), "1M");
+        assert_eq!(size_label(1_400_000_000), "1.4B");
+        assert_eq!(size_label(6_700), "6.7K");
+    }
+}
