@@ -1204,7 +1204,61 @@ fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
             );
         }
     }
-    // Bad input: a pattern that matches nothing, and a grid given as well.
+    // A table of documents with a domain field: a loss per domain beside the overall one.
+    let jsonl = dir.path().join("val.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"text\": \"Meda is a cook and cooks the meals every day.\", \"d\": \"en\"}\n\
+         {\"text\": \"露伦是作家，每天都写书。\", \"d\": \"zh\"}\n",
+    )
+    .unwrap();
+    let table = text("").replace(
+        &format!("text = \"{}\"", val.display()),
+        &format!("text = \"{}\"\ndomain_field = \"d\"", jsonl.display()),
+    );
+    let tab = dir.path().join("tab");
+    let o = emergent(&[
+        "run",
+        &write_study(dir.path(), &table),
+        "--out",
+        tab.to_str().unwrap(),
+        "--no-report",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let db = tab.join("results.sqlite");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM domain_losses WHERE loss > 0"),
+        12
+    );
+    // Bad input: a config too large for this machine, a pattern that matches nothing, and
+    // a grid given as well.
+    let huge = dir.path().join("huge/run/step-5");
+    std::fs::create_dir_all(&huge).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("goldens/checkpoint/model/config.json")).unwrap(),
+    )
+    .unwrap();
+    cfg["hidden_size"] = 16384.into();
+    cfg["intermediate_size"] = 65536.into();
+    cfg["num_hidden_layers"] = 1000.into();
+    cfg["num_attention_heads"] = 128.into();
+    cfg["num_key_value_heads"] = 128.into();
+    std::fs::write(huge.join("config.json"), cfg.to_string()).unwrap();
+    let big = text("").replace(
+        &format!("path = \"{}/*/step*\"", ladder.display()),
+        &format!("path = \"{}\"", huge.display()),
+    );
+    let o = emergent(&[
+        "run",
+        &write_study(dir.path(), &big),
+        "--out",
+        dir.path().join("big").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        !o.status.success() && err.contains("step-5") && err.contains("more than this machine"),
+        "{err}"
+    );
     let bad = write_study(dir.path(), &text("").replace("/*/step*", "/*/none-*"));
     let o = emergent(&[
         "run",

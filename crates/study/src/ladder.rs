@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+use emergent_data::{read_records, RECORD_EXTENSIONS};
 use emergent_engine::{GgufFile, ModelConfig};
 use emergent_eval::{evaluate, load_model, EvalOptions, Scorer, Task};
 use emergent_store::{CheckpointRow, RunRow, Store};
@@ -15,7 +16,7 @@ use crate::corpus::hash_of;
 use crate::glob;
 use crate::lock::DirLock;
 use crate::progress::{say, Event, Progress, Stage};
-use crate::{CheckpointsConfig, Study};
+use crate::{CheckpointsConfig, Study, ValidationConfig};
 
 /// The loss axis when every checkpoint has the same tokenizer, and when they differ.
 pub const NATS_PER_TOKEN: &str = "nats/token";
@@ -209,9 +210,56 @@ pub fn loss_unit(found: &[Found]) -> &'static str {
     }
 }
 
+/// The validation documents, and each one's domain where the table has a domain field.
+struct Validation {
+    path: PathBuf,
+    docs: Vec<String>,
+    domains: Vec<Option<String>>,
+}
+
+/// A text file is one document; a table's rows are documents (its `text_field`, `text`
+/// unless named), each with its `domain_field`. A row without them is an error naming the
+/// file and row.
+fn read_validation(v: &ValidationConfig) -> Result<Validation> {
+    let path = v.text.clone();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !RECORD_EXTENSIONS.contains(&ext) {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("validation.text: reading {}", path.display()))?;
+        return Ok(Validation {
+            path,
+            docs: vec![text],
+            domains: vec![None],
+        });
+    }
+    let field = v.text_field.as_deref().unwrap_or("text");
+    let (mut docs, mut domains) = (Vec::new(), Vec::new());
+    for r in read_records(&path)? {
+        let get = |f: &str| match r.doc.get(f) {
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            _ => Err(anyhow!(
+                "{}:{}: no string field `{f}`",
+                path.display(),
+                r.at
+            )),
+        };
+        docs.push(get(field)?);
+        domains.push(v.domain_field.as_deref().map(get).transpose()?);
+    }
+    if docs.is_empty() {
+        bail!("{}: no documents", path.display());
+    }
+    Ok(Validation {
+        path,
+        docs,
+        domains,
+    })
+}
+
 /// Scores the validation text with every checkpoint whose loss is not known yet (in
-/// lm-eval's rolling windows, as `eval --text` does) and stores it in `unit`. A checkpoint
-/// that fails is reported by path and the others go on; the failures are returned.
+/// lm-eval's rolling windows, as `eval --text` does) and stores it in `unit`, overall and
+/// per domain. A checkpoint that fails is reported by path and the others go on; the
+/// failures are returned.
 pub fn validation_losses(
     study: &Study,
     store: &Store,
@@ -219,16 +267,14 @@ pub fn validation_losses(
     unit: &str,
     progress: &dyn Progress,
 ) -> Result<Vec<String>> {
-    let text_path = study
+    let config = study
         .validation
         .as_ref()
-        .map(|v| v.text.clone())
         .ok_or_else(|| anyhow!("a study of checkpoints needs `[validation] text`"))?;
-    let text = std::fs::read_to_string(&text_path)
-        .with_context(|| format!("validation.text: reading {}", text_path.display()))?;
-    let task = Task::from_texts("validation", &text_path, vec![text.clone()])?;
-    // The axis is recomputed when the text or the unit changes.
-    let key = hash_of(&(&text, unit));
+    let v = read_validation(config)?;
+    let task = Task::from_texts("validation", &v.path, v.docs.clone())?;
+    // The axis is recomputed when the text, its domains or the unit change.
+    let key = hash_of(&(&v.docs, &v.domains, unit));
     store.put_meta("loss_unit", unit)?;
     if store.meta("validation_key")?.as_deref() != Some(key.as_str()) {
         for mut c in store.checkpoints()? {
@@ -247,7 +293,7 @@ pub fn validation_losses(
         format!(
             "validation: {} checkpoints to score on {} ({unit})",
             todo.len(),
-            text_path.display()
+            v.path.display()
         ),
     );
     progress.event(Event::Begin {
@@ -268,11 +314,14 @@ pub fn validation_losses(
         if now.is_some_and(|s| s.val_loss > 0.0) {
             return Ok(());
         }
-        match validation_loss(Path::new(&c.path), &task, &text, unit) {
-            Ok(loss) => store.put_checkpoint(&CheckpointRow {
-                val_loss: loss,
-                ..c.clone()
-            })?,
+        match validation_loss(Path::new(&c.path), &task, &v, unit) {
+            Ok((loss, domains)) => {
+                store.put_domain_losses(&c.checkpoint, &domains)?;
+                store.put_checkpoint(&CheckpointRow {
+                    val_loss: loss,
+                    ..c.clone()
+                })?
+            }
             Err(e) => {
                 say(progress, format!("error: {}: {e:#}", c.path));
                 failed.push(c.path.clone());
@@ -302,27 +351,56 @@ pub fn validation_losses(
     Ok(failed)
 }
 
-/// One checkpoint's loss on the text: the rolling log-likelihood per token or per byte.
-fn validation_loss(path: &Path, task: &Task, text: &str, unit: &str) -> Result<f64> {
+/// One checkpoint's loss on the validation documents, overall and per domain: the
+/// rolling log-likelihood per token or per byte, summed over documents first.
+fn validation_loss(
+    path: &Path,
+    task: &Task,
+    v: &Validation,
+    unit: &str,
+) -> Result<(f64, Vec<(String, f64)>)> {
     let (mut model, tokenizer) = load_model(path)?;
     let mut scorer = Scorer {
         model: model.as_mut(),
         tokenizer: &tokenizer,
     };
     let (_, records) = evaluate(&mut scorer, task, &EvalOptions::default(), &mut |_| {})?;
-    let ll: f64 = records
+    let per_doc: Vec<(f64, f64)> = records
         .iter()
-        .filter_map(|r| r.metrics.get("loglikelihood"))
-        .sum();
-    let loss = if unit == NATS_PER_TOKEN {
-        -ll / tokenizer.encode(text).len().max(1) as f64
-    } else {
-        -ll / text.len().max(1) as f64 / std::f64::consts::LN_2
+        .zip(&v.docs)
+        .map(|(r, doc)| {
+            let ll = r.metrics.get("loglikelihood").copied().unwrap_or(f64::NAN);
+            let size = if unit == NATS_PER_TOKEN {
+                tokenizer.encode(doc).len() as f64
+            } else {
+                doc.len() as f64
+            };
+            (-ll, size)
+        })
+        .collect();
+    let loss = |which: &dyn Fn(usize) -> bool| {
+        let (nll, size) = per_doc
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| which(*i))
+            .fold((0.0, 0.0), |(a, b), (_, (n, s))| (a + n, b + s));
+        // As lm-eval's bits_per_byte divides: by the bytes, then by ln 2.
+        if unit == NATS_PER_TOKEN {
+            nll / size
+        } else {
+            nll / size / std::f64::consts::LN_2
+        }
     };
-    if !loss.is_finite() || loss <= 0.0 {
-        bail!("its loss on the validation text is {loss}");
+    let overall = loss(&|_| true);
+    if !overall.is_finite() || overall <= 0.0 {
+        bail!("its loss on the validation text is {overall}");
     }
-    Ok(loss)
+    let names: std::collections::BTreeSet<&String> = v.domains.iter().flatten().collect();
+    let domains = names
+        .into_iter()
+        .map(|d| (d.clone(), loss(&|i| v.domains[i].as_ref() == Some(d))))
+        .collect();
+    Ok((overall, domains))
 }
 
 #[cfg(test)]

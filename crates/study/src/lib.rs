@@ -76,11 +76,17 @@ pub struct CheckpointsConfig {
     pub run: Option<String>,
 }
 
-/// `[validation]`: a text file every checkpoint scores.
+/// `[validation]`: the text every checkpoint scores: a text file, or a table of documents
+/// (JSONL, JSON, CSV, Parquet) with a text field and optionally a domain field.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ValidationConfig {
     pub text: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_field: Option<String>,
+    /// A loss per value of this field, beside the overall one (`--x loss:DOMAIN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_field: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
