@@ -759,6 +759,33 @@ fn two_processes_on_one_study_end_with_the_results_of_one() {
         assert!(!x.is_empty(), "{table} is empty");
         assert_eq!(x, y, "{table} differs between one process and two");
     }
+    // Two processes reaching the report together: one writes it, the other finds it
+    // made from the same results and writes none.
+    let finish = emergent_study::lock::DirLock::try_take(&two.join(".finish.lock"))
+        .unwrap()
+        .expect("a free lock");
+    let report = || {
+        Command::new(env!("CARGO_BIN_EXE_emergent"))
+            .args(["run", &study, "--out", two.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (report(), report());
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    drop(finish);
+    let said: Vec<String> = [a, b]
+        .into_iter()
+        .map(|c| {
+            let o = c.wait_with_output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8_lossy(&o.stderr).to_string()
+        })
+        .collect();
+    let skipped = said.iter().filter(|e| e.contains("is up to date")).count();
+    assert_eq!(skipped, 1, "one report between two processes: {said:?}");
+    assert!(two.join("report/index.html").exists());
 }
 
 /// The Slurm cluster the tests may use: `SLURM_CONF` set (scripts/slurm-local.sh start

@@ -9,14 +9,16 @@ use anyhow::{bail, Context, Result};
 use emergent_analysis::claims::AcrossSeeds;
 use emergent_analysis::Findings;
 
-use crate::corpus::{prepare_corpus, write_study_file, Prepared};
+use crate::corpus::{hash_of, prepare_corpus, write_study_file, Prepared};
 use crate::evaluate::{eval_runs, prepare_tasks};
 use crate::finish::{analyze_study, Written};
 use crate::ladder;
+use crate::lock::DirLock;
 use crate::progress::{say, Progress};
 use crate::runs::train_runs;
 use crate::stores::{open_store, run_store};
 use crate::Study;
+use emergent_store::Store;
 
 /// The corpus, tokenizer and shards, and the study file that the other stages (in this
 /// process or another) read.
@@ -112,6 +114,45 @@ pub fn finish(study: &Study, out: &Path, progress: &dyn Progress) -> Result<Writ
     analyze_study(out, &study.name, progress)
 }
 
+/// [`finish`] by one process at a time. A process that had to wait for another's report
+/// writes none when that report was made from the same results (`None`): several
+/// processes sharing a study analyse it once, not once each.
+fn finish_once(study: &Study, out: &Path, progress: &dyn Progress) -> Result<Option<Findings>> {
+    let path = out.join(".finish.lock");
+    let (_lock, waited) = match DirLock::try_take(&path)? {
+        Some(l) => (l, false),
+        None => (DirLock::wait(&path)?, true),
+    };
+    let store = open_store(out)?;
+    let stamp = results_stamp(&store)?;
+    let written = out.join("findings.json").exists() && out.join("report/index.html").exists();
+    if waited && written && store.meta("reported")?.as_deref() == Some(stamp.as_str()) {
+        say(
+            progress,
+            format!(
+                "report: {} is up to date (another process wrote it from these results)",
+                out.join("report/index.html").display()
+            ),
+        );
+        return Ok(None);
+    }
+    drop(store);
+    let w = finish(study, out, progress)?;
+    open_store(out)?.put_meta("reported", &stamp)?;
+    Ok(Some(w.findings))
+}
+
+/// What the analysis reads from the database, as a hash: every checkpoint's loss and
+/// every evaluation's value.
+fn results_stamp(store: &Store) -> Result<String> {
+    let points: Vec<(String, String, String, f64, f64)> = store
+        .points()?
+        .into_iter()
+        .map(|p| (p.checkpoint, p.task, p.metric, p.val_loss, p.value))
+        .collect();
+    Ok(hash_of(&points))
+}
+
 /// The whole study in `out`: whatever is missing of corpus, training and evaluation,
 /// then (unless `no_report`) the analysis and report, whose findings it returns. What
 /// the runs that failed left is evaluated and reported; the study still fails.
@@ -131,7 +172,7 @@ pub fn run_study(
     let findings = if no_report {
         Ok(None)
     } else {
-        finish(study, out, progress).map(|w| Some(w.findings))
+        finish_once(study, out, progress)
     };
     if let (Err(e), false) = (&findings, failed.is_empty()) {
         say(progress, format!("error: {e:#}"));
@@ -178,7 +219,7 @@ fn run_checkpoints(
     let findings = if no_report {
         Ok(None)
     } else {
-        finish(study, out, progress).map(|w| Some(w.findings))
+        finish_once(study, out, progress)
     };
     if !failed.is_empty() {
         bail!(
