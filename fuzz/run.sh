@@ -12,7 +12,12 @@ shift || true
 root=..
 seed() {
   mkdir -p "corpus/$1"
-  cp "${@:2}" "corpus/$1/"
+  local i=0 f
+  # Numbered, as seeds of one target may share a name (every pytorch_model.bin).
+  for f in "${@:2}"; do
+    i=$((i + 1))
+    cp "$f" "corpus/$1/$i-$(basename "$f")"
+  done
 }
 seed config_json $root/reference/goldens/checkpoint/model/config.json
 seed safetensors $root/reference/goldens/checkpoint/model/model.safetensors
