@@ -772,15 +772,41 @@ fn two_processes_on_one_study_end_with_the_results_of_one() {
             .spawn()
             .unwrap()
     };
-    let (a, b) = (report(), report());
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    drop(finish);
-    let said: Vec<String> = [a, b]
+    // Each process's stderr read as it comes, so the lock is let go only once both wait.
+    let readers: Vec<_> = [report(), report()]
         .into_iter()
-        .map(|c| {
-            let o = c.wait_with_output().unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            String::from_utf8_lossy(&o.stderr).to_string()
+        .map(|mut child| {
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let err = child.stderr.take().unwrap();
+            let sink = seen.clone();
+            let reader = std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(err).lines() {
+                    let mut s = sink.lock().unwrap();
+                    s.push_str(&line.unwrap());
+                    s.push('\n');
+                }
+            });
+            (child, seen, reader)
+        })
+        .collect();
+    let t0 = std::time::Instant::now();
+    while readers
+        .iter()
+        .any(|(_, seen, _)| !seen.lock().unwrap().contains("waiting for it"))
+        && t0.elapsed().as_secs() < 300
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(finish);
+    let said: Vec<String> = readers
+        .into_iter()
+        .map(|(mut child, seen, reader)| {
+            let status = child.wait().unwrap();
+            reader.join().unwrap();
+            let text = seen.lock().unwrap().clone();
+            assert!(status.success(), "{text}");
+            text
         })
         .collect();
     let skipped = said.iter().filter(|e| e.contains("is up to date")).count();

@@ -206,6 +206,15 @@ fn usize_of(v: u64) -> Result<usize, String> {
     usize::try_from(v).map_err(|_| format!("offset {v} does not fit in memory"))
 }
 
+/// An offset into the file, refused when it points past the end: every offset read
+/// from the archive goes through here, so the small sums added to it cannot overflow.
+fn offset_in(bytes: &[u8], v: u64) -> Result<usize, String> {
+    usize_of(v)
+        .ok()
+        .filter(|&o| o <= bytes.len())
+        .ok_or_else(|| format!("an offset ({v}) points past the end of the file"))
+}
+
 impl<'a> Zip<'a> {
     fn read(bytes: &'a [u8]) -> Result<Zip<'a>, String> {
         const EOCD: u32 = 0x0605_4b50;
@@ -217,7 +226,7 @@ impl<'a> Zip<'a> {
         let mut count = u16_at(bytes, eocd + 10)? as u64;
         let mut dir = u32_at(bytes, eocd + 16)? as u64;
         if eocd >= 20 && u32_at(bytes, eocd - 20) == Ok(0x0706_4b50) {
-            let rec = usize_of(u64_at(bytes, eocd - 20 + 8)?)?;
+            let rec = offset_in(bytes, u64_at(bytes, eocd - 20 + 8)?)?;
             if u32_at(bytes, rec)? != 0x0606_4b50 {
                 return Err(
                     "the ZIP64 end-of-directory record is not where its locator says".into(),
@@ -231,7 +240,7 @@ impl<'a> Zip<'a> {
             return Err(format!("the ZIP directory claims {count} records"));
         }
         let mut entries = HashMap::new();
-        let mut at = usize_of(dir)?;
+        let mut at = offset_in(bytes, dir)?;
         for _ in 0..count {
             if u32_at(bytes, at)? != 0x0201_4b50 {
                 return Err("a ZIP directory record is damaged".into());
@@ -271,7 +280,7 @@ impl<'a> Zip<'a> {
                 e.method
             ));
         }
-        let h = usize_of(e.header)?;
+        let h = offset_in(self.bytes, e.header)?;
         if u32_at(self.bytes, h)? != 0x0403_4b50 {
             return Err("a ZIP record's local header is damaged".into());
         }

@@ -91,3 +91,25 @@ fn damaged_torch_files_are_errors_not_panics() {
         let _ = emergent_engine::parse_torch(&bytes[..rng.below(bytes.len())]);
     }
 }
+
+#[test]
+fn fuzz_regressions_are_errors() {
+    // An archive directory offset near 2^64 once overflowed the offset sums.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("torch-")
+        {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                emergent_engine::parse_torch(&bytes).is_err(),
+                "{}",
+                path.display()
+            );
+        }
+    }
+}

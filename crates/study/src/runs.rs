@@ -274,10 +274,10 @@ fn train_run(
     let marker = run_dir.join("run.json");
     if !marker.exists() {
         std::fs::create_dir_all(&run_dir)?;
-        std::fs::write(
-            &marker,
-            serde_json::to_string_pretty(&serde_json::json!({"hash": key, "spec": spec}))?,
-        )?;
+        // Whole or absent: another process's check of the grid may read it at any moment.
+        let text = serde_json::to_string_pretty(&serde_json::json!({"hash": key, "spec": spec}))?;
+        emergent_data::write_atomic(&marker, text.as_bytes())
+            .with_context(|| format!("writing {}", marker.display()))?;
     }
     store.put_run(&RunRow {
         run: spec.name.clone(),

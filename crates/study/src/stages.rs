@@ -121,7 +121,13 @@ fn finish_once(study: &Study, out: &Path, progress: &dyn Progress) -> Result<Opt
     let path = out.join(".finish.lock");
     let (_lock, waited) = match DirLock::try_take(&path)? {
         Some(l) => (l, false),
-        None => (DirLock::wait(&path)?, true),
+        None => {
+            say(
+                progress,
+                "report: another process is writing it; waiting for it",
+            );
+            (DirLock::wait(&path)?, true)
+        }
     };
     let store = open_store(out)?;
     let stamp = results_stamp(&store)?;
