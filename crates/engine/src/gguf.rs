@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::arch::{Architecture, Norm};
-use crate::hf::f16_to_f32;
+use crate::hf::{bf16_to_f32, f16_to_f32};
 use crate::{CpuModel, EngineError, ModelConfig, ParamLayout};
 
 /// A metadata value.
@@ -383,7 +383,7 @@ fn dequantize(kind: u32, b: &[u8], n: usize) -> Vec<f32> {
         1 => out.extend((0..n).map(|i| f16(2 * i))),
         30 => out.extend(
             b.chunks_exact(2)
-                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)),
+                .map(|c| bf16_to_f32(u16::from_le_bytes([c[0], c[1]]))),
         ),
         8 => {
             for blk in b.chunks_exact(34) {

@@ -78,7 +78,7 @@ pub fn read_safetensors(path: &Path) -> Result<HashMap<String, HfTensor>, Engine
                 .collect(),
             safetensors::Dtype::BF16 => bytes
                 .chunks_exact(2)
-                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+                .map(|b| bf16_to_f32(u16::from_le_bytes([b[0], b[1]])))
                 .collect(),
             safetensors::Dtype::F16 => bytes
                 .chunks_exact(2)
@@ -101,6 +101,11 @@ pub fn read_safetensors(path: &Path) -> Result<HashMap<String, HfTensor>, Engine
         );
     }
     Ok(out)
+}
+
+/// bfloat16 (the upper half of an f32) to single precision.
+pub fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
 }
 
 /// IEEE half to single precision, subnormals included.

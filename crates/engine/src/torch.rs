@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::hf::{f16_to_f32, HfTensor};
+use crate::hf::{bf16_to_f32, f16_to_f32, HfTensor};
 use crate::EngineError;
 
 /// Reads every floating-point tensor of a `torch.save`d state dict as f32 (from F32, F16,
@@ -70,7 +70,7 @@ pub fn parse(bytes: &[u8]) -> Result<HashMap<String, HfTensor>, String> {
         let Val::Tensor(t) = val else {
             return Err(format!("`{name}` is {}, not a tensor", val.kind()));
         };
-        let Some(dtype) = t.storage.dtype.float() else {
+        let Dtype::Float(dtype) = t.storage.dtype else {
             continue;
         };
         let record = format!("{prefix}data/{}", t.storage.key);
@@ -147,7 +147,7 @@ fn tensor_data(
         match dtype {
             Float::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             Float::F16 => f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
-            Float::BF16 => f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16),
+            Float::BF16 => bf16_to_f32(u16::from_le_bytes([b[0], b[1]])),
             Float::F64 => f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32,
         }
     };
@@ -327,14 +327,12 @@ fn zip64_fields(
     Ok(())
 }
 
-/// Storage element types; the floating ones become weights.
+/// Storage element types: the floating ones become weights, the integer ones (masks,
+/// position ids) are skipped, with their width in bytes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Dtype {
-    F32,
-    F16,
-    BF16,
-    F64,
-    Int,
+    Float(Float),
+    Int(u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -347,27 +345,24 @@ enum Float {
 
 impl Dtype {
     /// The storage classes torch pickles, legacy and typed; anything else is refused.
-    fn of_storage(name: &str) -> Option<(Dtype, u64)> {
+    fn of_storage(name: &str) -> Option<Dtype> {
         Some(match name {
-            "FloatStorage" => (Dtype::F32, 4),
-            "HalfStorage" => (Dtype::F16, 2),
-            "BFloat16Storage" => (Dtype::BF16, 2),
-            "DoubleStorage" => (Dtype::F64, 8),
-            "LongStorage" => (Dtype::Int, 8),
-            "IntStorage" => (Dtype::Int, 4),
-            "ShortStorage" => (Dtype::Int, 2),
-            "ByteStorage" | "CharStorage" | "BoolStorage" => (Dtype::Int, 1),
+            "FloatStorage" => Dtype::Float(Float::F32),
+            "HalfStorage" => Dtype::Float(Float::F16),
+            "BFloat16Storage" => Dtype::Float(Float::BF16),
+            "DoubleStorage" => Dtype::Float(Float::F64),
+            "LongStorage" => Dtype::Int(8),
+            "IntStorage" => Dtype::Int(4),
+            "ShortStorage" => Dtype::Int(2),
+            "ByteStorage" | "CharStorage" | "BoolStorage" => Dtype::Int(1),
             _ => return None,
         })
     }
 
-    fn float(self) -> Option<Float> {
+    fn width(self) -> u64 {
         match self {
-            Dtype::F32 => Some(Float::F32),
-            Dtype::F16 => Some(Float::F16),
-            Dtype::BF16 => Some(Float::BF16),
-            Dtype::F64 => Some(Float::F64),
-            Dtype::Int => None,
+            Dtype::Float(f) => f.width() as u64,
+            Dtype::Int(w) => w,
         }
     }
 }
@@ -403,7 +398,7 @@ enum Global {
     OrderedDict,
     RebuildTensor,
     RebuildParameter,
-    StorageType(Dtype, u64),
+    StorageType(Dtype),
 }
 
 impl Global {
@@ -412,7 +407,7 @@ impl Global {
             ("collections", "OrderedDict") => Some(Global::OrderedDict),
             ("torch._utils", "_rebuild_tensor_v2") => Some(Global::RebuildTensor),
             ("torch._utils", "_rebuild_parameter") => Some(Global::RebuildParameter),
-            ("torch", s) => Dtype::of_storage(s).map(|(d, w)| Global::StorageType(d, w)),
+            ("torch", s) => Dtype::of_storage(s).map(Global::StorageType),
             _ => None,
         };
         g.ok_or_else(|| {
@@ -735,7 +730,7 @@ fn storage(pid: &Val) -> Result<Storage, String> {
         return Err(format!("a persistent id is {}, not a tuple", pid.kind()));
     };
     match &t[..] {
-        [Val::Str(tag), Val::Global(Global::StorageType(dtype, width)), Val::Str(key), Val::Str(_), numel]
+        [Val::Str(tag), Val::Global(Global::StorageType(dtype)), Val::Str(key), Val::Str(_), numel]
             if &**tag == "storage" =>
         {
             let numel = numel.index("a storage's size")? as u64;
@@ -743,7 +738,7 @@ fn storage(pid: &Val) -> Result<Storage, String> {
                 return Err(format!("a storage key `{key}` is not a plain name"));
             }
             numel
-                .checked_mul(*width)
+                .checked_mul(dtype.width())
                 .ok_or_else(|| format!("storage `{key}` of {numel} elements overflows"))?;
             Ok(Storage {
                 dtype: *dtype,

@@ -89,6 +89,15 @@ CREATE TABLE IF NOT EXISTS domain_losses (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
+/// The loss column's value for a checkpoint whose validation text is not scored yet (a
+/// study of existing checkpoints registers them first; the column takes no NaN).
+pub const UNSCORED_LOSS: f64 = -1.0;
+
+/// A stored validation loss, or none where it is [`UNSCORED_LOSS`].
+pub fn scored_loss(val_loss: f64) -> Option<f64> {
+    (val_loss > 0.0).then_some(val_loss)
+}
+
 impl Store {
     /// Opens (or creates) the database. A file without write permission is opened read
     /// only, so a study with nothing left to do still reads its results; anything that
@@ -292,7 +301,6 @@ impl Store {
         .with_context(|| format!("results database {}", path.display()))
     }
 
-    /// Whether `task` (with this exact spec hash) was already scored on `checkpoint`.
     /// A fact about the whole study (`loss_unit`), kept beside its rows.
     pub fn put_meta(&self, key: &str, value: &str) -> Result<()> {
         let path = self.path.clone();
@@ -331,6 +339,7 @@ impl Store {
         }
     }
 
+    /// Whether `task` (with this exact spec hash) was already scored on `checkpoint`.
     pub fn has_evaluation(&self, checkpoint: &str, task: &str, task_hash: &str) -> Result<bool> {
         let path = self.path.clone();
         (|| -> Result<bool> {
@@ -367,7 +376,7 @@ impl Store {
                 "evaluations",
                 "meta",
             ];
-            for t in &tables[..if has_meta > 0 { 5 } else { 4 }] {
+            for t in tables.iter().filter(|&&t| t != "meta" || has_meta > 0) {
                 let new = format!("SELECT * FROM other.{t} EXCEPT SELECT * FROM main.{t}");
                 let k: i64 =
                     self.conn
@@ -420,6 +429,20 @@ impl Store {
             Ok(rows.collect::<Result<_, _>>()?)
         })()
         .with_context(|| format!("results database {}", path.display()))
+    }
+
+    /// One checkpoint's validation loss, once scored (see [`scored_loss`]).
+    pub fn checkpoint_loss(&self, checkpoint: &str) -> Result<Option<f64>> {
+        let got = self.conn.query_row(
+            "SELECT val_loss FROM checkpoints WHERE checkpoint = ?1",
+            params![checkpoint],
+            |r| r.get::<_, f64>(0),
+        );
+        match got {
+            Ok(v) => Ok(scored_loss(v)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("results database {}", self.path.display())),
+        }
     }
 
     pub fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {

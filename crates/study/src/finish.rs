@@ -87,11 +87,7 @@ pub fn observations(dir: &Path) -> Result<Observations> {
             tokens: p.tokens as f64,
             flops: p.flops,
             // A checkpoint whose validation text is not scored yet has no loss.
-            loss: if p.val_loss > 0.0 {
-                p.val_loss
-            } else {
-                f64::NAN
-            },
+            loss: emergent_store::scored_loss(p.val_loss).unwrap_or(f64::NAN),
             task: p.task,
             shots: p.shots,
             metric: p.metric,
@@ -109,7 +105,7 @@ pub fn observations(dir: &Path) -> Result<Observations> {
     let curve = store
         .checkpoints()?
         .into_iter()
-        .filter(|c| c.val_loss > 0.0)
+        .filter(|c| emergent_store::scored_loss(c.val_loss).is_some())
         .filter_map(|c| {
             let r = runs.iter().find(|r| r.run == c.run)?;
             Some(CurvePoint {

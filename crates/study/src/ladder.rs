@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use emergent_data::{read_records, RECORD_EXTENSIONS};
 use emergent_engine::{GgufFile, ModelConfig};
 use emergent_eval::{evaluate, load_model, EvalOptions, Scorer, Task};
-use emergent_store::{CheckpointRow, RunRow, Store};
+use emergent_store::{scored_loss, CheckpointRow, RunRow, Store, UNSCORED_LOSS};
 use emergent_train::stop;
 
 use crate::corpus::hash_of;
@@ -21,10 +21,6 @@ use crate::{CheckpointsConfig, Study, ValidationConfig};
 /// The loss axis when every checkpoint has the same tokenizer, and when they differ.
 pub const NATS_PER_TOKEN: &str = "nats/token";
 pub const BITS_PER_BYTE: &str = "bits/byte";
-
-/// The loss of a checkpoint whose validation text is not scored yet (the database's loss
-/// column takes no NaN).
-const UNSCORED: f64 = -1.0;
 
 /// One checkpoint found on disk, before it is scored.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,14 +41,7 @@ pub struct Found {
 pub fn discover(study: &Study) -> Result<Vec<Found>> {
     let mut found = Vec::new();
     for (i, entry) in study.checkpoints.iter().enumerate() {
-        let paths = if glob::is_pattern(&entry.path) {
-            glob::expand(&entry.path)
-        } else {
-            vec![PathBuf::from(&entry.path)]
-                .into_iter()
-                .filter(|p| p.exists())
-                .collect()
-        };
+        let paths = glob::expand(&entry.path);
         if paths.is_empty() {
             bail!("checkpoints[{i}].path `{}`: matches nothing", entry.path);
         }
@@ -164,8 +153,14 @@ fn size_label(n: u64) -> String {
 
 /// Registers the checkpoints in the study's database: a run per series (its budget the
 /// most tokens any of its checkpoints saw), a checkpoint row per checkpoint (its loss
-/// `UNSCORED` until the validation text is scored).
+/// `UNSCORED_LOSS` until the validation text is scored).
 pub fn register(store: &Store, found: &[Found]) -> Result<()> {
+    // A checkpoint already registered at the same path keeps its loss.
+    let known: std::collections::HashMap<(String, String), f64> = store
+        .checkpoints()?
+        .into_iter()
+        .map(|c| ((c.checkpoint, c.path), c.val_loss))
+        .collect();
     for f in found {
         let budget = found
             .iter()
@@ -181,18 +176,19 @@ pub fn register(store: &Store, found: &[Found]) -> Result<()> {
             token_budget: budget,
             spec_hash: "checkpoints".into(),
         })?;
-        let known = store
-            .checkpoints()?
-            .into_iter()
-            .find(|c| c.checkpoint == f.checkpoint && c.path == f.path.display().to_string());
+        let path = f.path.display().to_string();
+        let val_loss = known
+            .get(&(f.checkpoint.clone(), path.clone()))
+            .copied()
+            .unwrap_or(UNSCORED_LOSS);
         store.put_checkpoint(&CheckpointRow {
             checkpoint: f.checkpoint.clone(),
             run: f.run.clone(),
             step: f.step,
             tokens: f.tokens,
             flops: 6.0 * f.params as f64 * f.tokens as f64,
-            val_loss: known.map_or(UNSCORED, |c| c.val_loss),
-            path: f.path.display().to_string(),
+            val_loss,
+            path,
         })?;
     }
     Ok(())
@@ -278,7 +274,7 @@ pub fn validation_losses(
     store.put_meta("loss_unit", unit)?;
     if store.meta("validation_key")?.as_deref() != Some(key.as_str()) {
         for mut c in store.checkpoints()? {
-            c.val_loss = UNSCORED;
+            c.val_loss = UNSCORED_LOSS;
             store.put_checkpoint(&c)?;
         }
         store.put_meta("validation_key", &key)?;
@@ -286,7 +282,7 @@ pub fn validation_losses(
     let todo: Vec<CheckpointRow> = store
         .checkpoints()?
         .into_iter()
-        .filter(|c| c.val_loss <= 0.0)
+        .filter(|c| scored_loss(c.val_loss).is_none())
         .collect();
     say(
         progress,
@@ -307,11 +303,7 @@ pub fn validation_losses(
     let mut failed = Vec::new();
     let mut score = |c: &CheckpointRow| -> Result<()> {
         // Another process may have scored it while this one waited.
-        let now = store
-            .checkpoints()?
-            .into_iter()
-            .find(|s| s.checkpoint == c.checkpoint);
-        if now.is_some_and(|s| s.val_loss > 0.0) {
+        if store.checkpoint_loss(&c.checkpoint)?.is_some() {
             return Ok(());
         }
         match validation_loss(Path::new(&c.path), &task, &v, unit) {

@@ -3,11 +3,11 @@
 //! or pending, or for a study of existing checkpoints each checkpoint's validation loss
 //! and tasks scored; and the evaluations done.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use emergent_store::Store;
+use emergent_store::{scored_loss, CheckpointRow, Store};
 use emergent_train::{latest_checkpoint, read_meta, resume_point, step_dir_name};
 
 use crate::lock::{run_lock, DirLock};
@@ -145,24 +145,29 @@ pub fn status(dir: &Path) -> Result<StudyStatus> {
     // The study's database and the runs' own (a job array's), read as one.
     let mut dbs = run_stores(dir);
     dbs.push(dir.join("results.sqlite"));
-    let mut checkpoints = BTreeSet::new();
+    // Each checkpoint once, as the databases hold it (a run's and the study's may both),
+    // with its loss where any of them has it scored.
+    let mut checkpoints: BTreeMap<String, CheckpointRow> = BTreeMap::new();
     let mut evaluated = BTreeSet::new();
-    let mut rows = Vec::new();
     for db in dbs.iter().filter(|d| d.exists()) {
         let store = Store::open(db).with_context(|| format!("reading {}", db.display()))?;
-        let these = store.checkpoints()?;
-        checkpoints.extend(these.iter().map(|c| c.checkpoint.clone()));
-        rows.extend(these);
+        for c in store.checkpoints()? {
+            let kept = checkpoints.entry(c.checkpoint.clone()).or_insert(c.clone());
+            if scored_loss(kept.val_loss).is_none() {
+                *kept = c;
+            }
+        }
         evaluated.extend(store.evaluated()?);
     }
     let existing = if study.checkpoints.is_empty() {
         Vec::new()
     } else {
-        rows.iter()
+        checkpoints
+            .values()
             .map(|c| CheckpointStatus {
                 checkpoint: c.checkpoint.clone(),
                 path: c.path.clone(),
-                loss: (c.val_loss > 0.0).then_some(c.val_loss),
+                loss: scored_loss(c.val_loss),
                 tasks_done: evaluated.iter().filter(|(k, _)| *k == c.checkpoint).count(),
             })
             .collect()
