@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::builtin_tasks::write_builtin_task;
 use crate::corpus::{hash_of, world};
-use crate::lock::DirLock;
+use crate::lock::each_under_lock;
 use crate::progress::{say, Event, Progress, Stage};
 use crate::Study;
 
@@ -112,12 +112,12 @@ pub fn eval_runs(
     if let Some(only) = only {
         ckpts.retain(|c| only.contains(&c.run));
     }
-    // Which tasks each checkpoint still needs, asked of the database once.
-    let mut todo_of = Vec::with_capacity(ckpts.len());
+    // How many tasks each checkpoint still needs; which ones is asked again under its lock.
+    let mut missing_of = Vec::with_capacity(ckpts.len());
     for c in &ckpts {
-        todo_of.push(todo(store, c, &tasks)?);
+        missing_of.push(todo(store, c, &tasks)?.len());
     }
-    let cached = ckpts.len() * tasks.len() - todo_of.iter().map(Vec::len).sum::<usize>();
+    let cached = ckpts.len() * tasks.len() - missing_of.iter().sum::<usize>();
     say(
         progress,
         format!(
@@ -149,39 +149,32 @@ pub fn eval_runs(
         of: ckpts.len(),
         scored: 0,
     };
-    // A checkpoint another process is scoring comes last: by then its evaluations are
-    // in the database (or that process died and left the rest to this one).
-    let mut deferred = Vec::new();
-    for (i, (c, todo)) in ckpts.iter().zip(todo_of).enumerate() {
-        scoring.done += weight(c) * (tasks.len() - todo.len()) as u64;
-        if todo.is_empty() {
-            continue;
-        }
-        match DirLock::try_take(&eval_lock(&scoring.samples_dir, &c.checkpoint))? {
-            Some(_lock) => {
-                // Asked again under the lock: another process may have scored it since.
-                let now = self::todo(scoring.store, c, &tasks)?;
-                scoring.done += weight(c) * (todo.len() - now.len()) as u64;
-                scoring.checkpoint(i, c, now, weight(c))?
-            }
-            None => {
-                say(
-                    progress,
-                    format!(
-                        "{}: another process is scoring it; coming back to it after the others",
-                        c.checkpoint
-                    ),
-                );
-                deferred.push((i, c, todo.len()));
-            }
+    let mut pending = Vec::new();
+    for (i, (c, missing)) in ckpts.iter().zip(missing_of).enumerate() {
+        scoring.done += weight(c) * (tasks.len() - missing) as u64;
+        if missing > 0 {
+            pending.push((i, c, missing));
         }
     }
-    for (i, c, before) in deferred {
-        let _lock = DirLock::wait(&eval_lock(&scoring.samples_dir, &c.checkpoint))?;
-        let todo = todo(scoring.store, c, &tasks)?;
-        scoring.done += weight(c) * (before - todo.len()) as u64;
-        scoring.checkpoint(i, c, todo, weight(c))?;
-    }
+    let samples_dir = scoring.samples_dir.clone();
+    each_under_lock(
+        pending,
+        |(_, c, _)| eval_lock(&samples_dir, &c.checkpoint),
+        |(_, c, _)| {
+            say(
+                progress,
+                format!(
+                    "{}: another process is scoring it; coming back to it after the others",
+                    c.checkpoint
+                ),
+            )
+        },
+        |(i, c, before)| {
+            let now = todo(scoring.store, c, &tasks)?;
+            scoring.done += weight(c) * (before - now.len()) as u64;
+            scoring.checkpoint(i, c, now, weight(c))
+        },
+    )?;
     progress.event(Event::End { stage: Stage::Eval });
     say(
         progress,

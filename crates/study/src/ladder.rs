@@ -14,7 +14,7 @@ use emergent_train::stop;
 
 use crate::corpus::hash_of;
 use crate::glob;
-use crate::lock::DirLock;
+use crate::lock::each_under_lock;
 use crate::progress::{say, Event, Progress, Stage};
 use crate::{CheckpointsConfig, Study, ValidationConfig};
 
@@ -321,24 +321,23 @@ pub fn validation_losses(
         }
         Ok(())
     };
-    // A checkpoint another process is scoring comes last, as in the evaluation.
-    let mut deferred = Vec::new();
-    for (i, c) in todo.iter().enumerate() {
-        stop::check()?;
-        match DirLock::try_take(&lock(c))? {
-            Some(_held) => score(c)?,
-            None => deferred.push(c),
-        }
-        progress.event(Event::Advance {
-            stage: Stage::Eval,
-            done: i as u64 + 1,
-            note: &c.checkpoint,
-        });
-    }
-    for c in deferred {
-        let _held = DirLock::wait(&lock(c))?;
-        score(c)?;
-    }
+    let mut done = 0;
+    each_under_lock(
+        &todo,
+        |c| lock(c),
+        |_| {},
+        |c| {
+            stop::check()?;
+            score(c)?;
+            done += 1;
+            progress.event(Event::Advance {
+                stage: Stage::Eval,
+                done,
+                note: &c.checkpoint,
+            });
+            Ok(())
+        },
+    )?;
     progress.event(Event::End { stage: Stage::Eval });
     Ok(failed)
 }

@@ -73,6 +73,33 @@ impl DirLock {
     }
 }
 
+/// Calls `work` on every item while holding the item's lock. An item whose lock another
+/// process holds is left for last (`held` hears of it) and waited for then: by that time
+/// the other process has done it, or died and left it free. `work` asks again what is
+/// left to do, since another process may have done it meanwhile.
+pub fn each_under_lock<T>(
+    items: impl IntoIterator<Item = T>,
+    lock_of: impl Fn(&T) -> PathBuf,
+    mut held: impl FnMut(&T),
+    mut work: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    let mut deferred = Vec::new();
+    for item in items {
+        match DirLock::try_take(&lock_of(&item))? {
+            Some(_lock) => work(item)?,
+            None => {
+                held(&item);
+                deferred.push(item);
+            }
+        }
+    }
+    for item in deferred {
+        let _lock = DirLock::wait(&lock_of(&item))?;
+        work(item)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

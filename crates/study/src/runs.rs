@@ -12,7 +12,7 @@ use emergent_train::{
 };
 
 use crate::corpus::{hash_of, write_study_file, Prepared};
-use crate::lock::{run_lock, DirLock};
+use crate::lock::{each_under_lock, run_lock};
 use crate::progress::{say, Event, Progress, Stage};
 use crate::Study;
 
@@ -213,28 +213,20 @@ pub fn train_runs(
         failed.extend(failure);
         Ok(())
     };
-    // A run another process is training comes last: by then it is done, or its process
-    // has died and the lock is free to resume it.
-    let mut deferred = Vec::new();
-    for (size, spec) in &runs {
-        match DirLock::try_take(&run_lock(&out.join("runs").join(&spec.name)))? {
-            Some(_lock) => train_one(size, spec)?,
-            None => {
-                say(
-                    progress,
-                    format!(
-                        "{}: another process is training it; waiting for it after the others",
-                        spec.name
-                    ),
-                );
-                deferred.push((size, spec));
-            }
-        }
-    }
-    for (size, spec) in deferred {
-        let _lock = DirLock::wait(&run_lock(&out.join("runs").join(&spec.name)))?;
-        train_one(size, spec)?;
-    }
+    each_under_lock(
+        &runs,
+        |(_, spec)| run_lock(&out.join("runs").join(&spec.name)),
+        |(_, spec)| {
+            say(
+                progress,
+                format!(
+                    "{}: another process is training it; waiting for it after the others",
+                    spec.name
+                ),
+            )
+        },
+        |(size, spec)| train_one(size, spec),
+    )?;
     progress.event(Event::End {
         stage: Stage::Train,
     });

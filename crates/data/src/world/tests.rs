@@ -235,21 +235,8 @@ fn ending_items_complete_the_gold_jobs_activity() {
             assert!(lang.pick(&job.activity).starts_with(lang.pick(&job.verb)));
         }
     }
-    let w = World::new(2, 40, 8);
     for lang in Lang::BOTH {
-        let name = match lang {
-            Lang::En => "ending-en",
-            Lang::Zh => "ending-zh",
-        };
-        for item in w.task(name, 80, 3).unwrap().items {
-            let TaskItem::Choice {
-                prompt,
-                choices,
-                gold,
-            } = item
-            else {
-                panic!("{name}: multiple choice")
-            };
+        for (prompt, choices, gold) in choice_items("ending", lang, 80) {
             let full = |c: &str| format!("{prompt}{}", c.trim_end_matches(['.', '。']));
             let fits: Vec<_> = choices
                 .iter()
@@ -265,17 +252,8 @@ fn ending_items_complete_the_gold_jobs_activity() {
 
 #[test]
 fn commonsense_asks_the_job_documents_first_phrasing_in_both_languages() {
-    let w = World::new(2, 40, 8);
-    for (name, lang) in [("commonsense-en", Lang::En), ("commonsense-zh", Lang::Zh)] {
-        for item in w.task(name, 50, 4).unwrap().items {
-            let TaskItem::Choice {
-                prompt,
-                choices,
-                gold,
-            } = item
-            else {
-                panic!("{name}: multiple choice")
-            };
+    for lang in Lang::BOTH {
+        for (prompt, choices, gold) in choice_items("commonsense", lang, 50) {
             let job = JOBS
                 .iter()
                 .find(|j| match lang {
@@ -291,4 +269,26 @@ fn commonsense_asks_the_job_documents_first_phrasing_in_both_languages() {
             assert_eq!(choices.len(), 4);
         }
     }
+}
+
+/// The items of a multiple-choice built-in task `KIND-LANG`: prompt, choices, gold.
+fn choice_items(kind: &str, lang: Lang, n: usize) -> Vec<(String, Vec<String>, usize)> {
+    let name = match lang {
+        Lang::En => format!("{kind}-en"),
+        Lang::Zh => format!("{kind}-zh"),
+    };
+    let w = World::new(2, 40, 8);
+    w.task(&name, n, 3)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|item| match item {
+            TaskItem::Choice {
+                prompt,
+                choices,
+                gold,
+            } => (prompt, choices, gold),
+            _ => panic!("{name}: multiple choice"),
+        })
+        .collect()
 }
