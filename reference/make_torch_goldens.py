@@ -45,6 +45,24 @@ def state_dict(name, dtype):
     return {k: v.to(dtype) for k, v in sd.items()}, cfg
 
 
+def save_bin(sd, dest, shards):
+    """What transformers 4's save_pretrained(safe_serialization=False) wrote: the state
+    dict as pytorch_model.bin, or `shards` files listed by pytorch_model.bin.index.json."""
+    names = sorted(sd)
+    if shards == 1:
+        torch.save(sd, os.path.join(dest, "pytorch_model.bin"))
+        return
+    weight_map = {}
+    for k in range(shards):
+        part = names[k::shards]
+        file = f"pytorch_model-{k + 1:05d}-of-{shards:05d}.bin"
+        torch.save({n: sd[n] for n in part}, os.path.join(dest, file))
+        weight_map.update({n: file for n in part})
+    index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in sd.values())},
+             "weight_map": dict(sorted(weight_map.items()))}
+    json.dump(index, open(os.path.join(dest, "pytorch_model.bin.index.json"), "w"), indent=2)
+
+
 def write(dest, name, dtype, shards):
     sd, cfg = state_dict(name, dtype)
     if "lm_head.weight" in sd and cfg.get("tie_word_embeddings"):
@@ -53,19 +71,7 @@ def write(dest, name, dtype, shards):
     for f in ["config.json", "tokenizer.json", "tokenizer_config.json"]:
         if os.path.exists(os.path.join(source(name), f)):
             shutil.copy(os.path.join(source(name), f), dest)
-    names = sorted(sd)
-    if shards == 1:
-        torch.save(sd, os.path.join(dest, "pytorch_model.bin"))
-    else:
-        weight_map = {}
-        for k in range(shards):
-            part = names[k::shards]
-            file = f"pytorch_model-{k + 1:05d}-of-{shards:05d}.bin"
-            torch.save({n: sd[n] for n in part}, os.path.join(dest, file))
-            weight_map.update({n: file for n in part})
-        index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in sd.values())},
-                 "weight_map": dict(sorted(weight_map.items()))}
-        json.dump(index, open(os.path.join(dest, "pytorch_model.bin.index.json"), "w"), indent=2)
+    save_bin(sd, dest, shards)
     reference = {}
     for file in sorted(os.listdir(dest)):
         if file.endswith(".bin"):

@@ -9,6 +9,11 @@ use std::fmt;
 
 use crate::input::{metric_lower_is_better, Obs};
 
+/// The validation loss's unit when checkpoints share one tokenizer.
+pub const NATS_PER_TOKEN: &str = "nats/token";
+/// The validation loss's unit that no tokenizer changes.
+pub const BITS_PER_BYTE: &str = "bits/byte";
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum XAxis {
     Loss,
@@ -127,8 +132,8 @@ impl XAxis {
     /// The validation loss's unit on this axis, for the loss curves.
     pub fn loss_unit(&self) -> &'static str {
         match self {
-            XAxis::LossBits => "bits/byte",
-            _ => "nats/token",
+            XAxis::LossBits => BITS_PER_BYTE,
+            _ => NATS_PER_TOKEN,
         }
     }
 

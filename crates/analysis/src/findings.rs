@@ -3,7 +3,7 @@
 //! at a fixed loss; the scaling law; each threshold as a model size and compute; and
 //! when each unfinished run should cross each threshold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use serde::Serialize;
@@ -208,6 +208,9 @@ pub struct Findings {
     pub schema_version: u32,
     pub x_axis: String,
     pub x_label: String,
+    /// The validation loss's unit (`nats/token`, `bits/byte`) when it is the axis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_unit: Option<&'static str>,
     pub n_observations: usize,
     /// The rules every verdict was judged by (margin, stability, …).
     pub rules: Rules,
@@ -663,6 +666,7 @@ pub fn analyze_with_progress(
         schema_version: SCHEMA_VERSION,
         x_axis: opts.x.to_string(),
         x_label: opts.x.label(),
+        loss_unit: opts.x.is_loss().then(|| opts.x.loss_unit()),
         n_observations: groups.iter().map(|(_, p)| p.len()).sum(),
         rules: opts.rules,
         claims: on_loss.then(|| check(&tasks, obs, opts.rules.margin)),
@@ -794,6 +798,61 @@ fn threshold_row(t: &TaskFinding) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Every observation in the CSV form `emergent analyze --results` reads back: the same
+/// observations, per-document records (`samples`) and per-domain losses included.
+fn points_csv(obs: &[Obs], loss_unit: Option<&str>) -> String {
+    let domains: BTreeSet<&String> = obs.iter().flat_map(|o| o.domain_loss.keys()).collect();
+    let mut pts = String::from(
+        "run,size,params,non_embedding_params,step,tokens,flops,budget,loss,loss_unit,task,shots,language,metric,value,stderr,n,baseline,samples",
+    );
+    for d in &domains {
+        let _ = write!(pts, ",{}", csv_field(&format!("loss:{d}")));
+    }
+    pts.push('\n');
+    for o in obs {
+        let finite = |v: f64| {
+            if v.is_finite() {
+                v.to_string()
+            } else {
+                String::new()
+            }
+        };
+        let samples = o.docs.as_ref().and_then(|d| d.source.as_ref());
+        let _ = write!(
+            pts,
+            "{},{},{},{},{},{},{:e},{},{},{},{},{},{},{},{},{},{},{},{}",
+            csv_field(&o.run),
+            csv_field(&o.size),
+            o.params,
+            opt(o.non_embedding_params),
+            o.step.map_or(String::new(), |s| s.to_string()),
+            o.tokens,
+            o.flops,
+            opt(o.budget),
+            finite(o.loss),
+            loss_unit.unwrap_or_default(),
+            csv_field(&o.task),
+            o.shots,
+            o.language.as_deref().map_or(String::new(), csv_field),
+            csv_field(&o.metric),
+            o.value,
+            opt(o.stderr),
+            opt(o.n),
+            opt(o.baseline),
+            samples.map_or(String::new(), |p| csv_field(&p.to_string_lossy())),
+        );
+        for d in &domains {
+            let _ = write!(
+                pts,
+                ",{}",
+                o.domain_loss.get(*d).map_or(String::new(), |&v| finite(v))
+            );
+        }
+        pts.push('\n');
+    }
+    pts
+}
+
 impl Findings {
     /// How many series got each verdict: `6 emergent, 21 smooth, …`.
     pub fn verdict_counts(&self) -> String {
@@ -813,33 +872,7 @@ impl Findings {
         for t in &self.tasks {
             th.row(threshold_row(t));
         }
-        let mut pts = String::from(
-            "run,size,params,step,tokens,flops,loss,task,shots,metric,value,stderr,n,baseline\n",
-        );
-        for o in obs {
-            let _ = writeln!(
-                pts,
-                "{},{},{},{},{},{:e},{},{},{},{},{},{},{},{}",
-                csv_field(&o.run),
-                csv_field(&o.size),
-                o.params,
-                o.step.map_or(String::new(), |s| s.to_string()),
-                o.tokens,
-                o.flops,
-                if o.loss.is_finite() {
-                    o.loss.to_string()
-                } else {
-                    String::new()
-                },
-                csv_field(&o.task),
-                o.shots,
-                csv_field(&o.metric),
-                o.value,
-                opt(o.stderr),
-                opt(o.n),
-                opt(o.baseline),
-            );
-        }
+        let pts = points_csv(obs, self.loss_unit);
         let mut sc = String::from("parameter,value,ci_low,ci_high\n");
         if let Some(s) = &self.scaling {
             for (name, v, ci) in s.parameters() {

@@ -47,6 +47,9 @@ pub struct Obs {
 pub struct DocScores {
     pub ids: Vec<u64>,
     pub values: Vec<f64>,
+    /// The records file the scores were read from, when they came from one (written
+    /// back as points.csv's `samples` column).
+    pub source: Option<PathBuf>,
 }
 
 impl DocScores {
@@ -56,6 +59,7 @@ impl DocScores {
         DocScores {
             ids: pairs.iter().map(|p| p.0).collect(),
             values: pairs.iter().map(|p| p.1).collect(),
+            source: None,
         }
     }
 }
@@ -72,6 +76,8 @@ impl Obs {
 pub struct Loaded {
     pub obs: Vec<Obs>,
     pub rejected: Vec<String>,
+    /// The loss column's unit where the input names one (a CSV's `loss_unit`).
+    pub loss_unit: Option<String>,
 }
 
 /// A whole input that cannot be used.
@@ -163,8 +169,10 @@ fn split_csv(line: &str) -> std::result::Result<Vec<String>, &'static str> {
 }
 
 /// Reads a results CSV: required `run,params,tokens,loss,task,metric,value`, optional
-/// `step,non_embedding_params,flops,n,stderr,shots,language,baseline,size,budget` and
-/// any number of `loss:DOMAIN` columns. A bad row is rejected with its line and column;
+/// `step,non_embedding_params,flops,n,stderr,shots,language,baseline,size,budget`, any
+/// number of `loss:DOMAIN` columns, `loss_unit` (`nats/token`, the default, or
+/// `bits/byte`; one per file), and `samples`: a file of per-document records
+/// ([`read_samples`]; relative to the CSV's folder) behind the row's value. A bad row is rejected with its line and column;
 /// a second row for the same (run, checkpoint, task, shots, metric) is dropped with a
 /// message naming both lines.
 pub fn read_csv(path: &Path) -> Result<Loaded> {
@@ -208,13 +216,29 @@ pub fn read_csv(path: &Path) -> Result<Loaded> {
         .collect();
     let mut out = Loaded::default();
     let mut seen: HashMap<(String, u64, String, u32, String), usize> = HashMap::new();
+    let mut records = RecordFiles::new(path);
+    let mut unit_line: Option<usize> = None;
     let mut rows = 0;
     for (i, line) in lines {
         rows += 1;
         let at = format!("{}:{}", path.display(), i + 1);
-        let row = split_csv(line)
-            .map_err(|e| format!("{at}: {e}"))
-            .and_then(|f| csv_row(&f, &col, &domains, &at));
+        let row = split_csv(line).map_err(|e| format!("{at}: {e}")).and_then(|f| {
+            let mut o = csv_row(&f, &col, &domains, &at)?;
+            let unit = col.get("loss_unit").and_then(|&c| f.get(c)).map(|s| s.trim());
+            if let Some(unit) = unit.filter(|s| !s.is_empty()) {
+                loss_unit(unit, &mut out.loss_unit, &mut unit_line, i + 1, &at)?;
+            }
+            let file = col.get("samples").and_then(|&c| f.get(c)).map(|s| s.trim());
+            if let Some(file) = file.filter(|s| !s.is_empty()) {
+                match records.scores(file, &o.metric) {
+                    Ok(d) => o.docs = Some(d),
+                    Err(e) => out.rejected.push(format!(
+                        "{at}: column `samples`: {e}; the row's value is kept without per-document scores"
+                    )),
+                }
+            }
+            Ok(o)
+        });
         match row {
             Ok(o) => {
                 let key = (
@@ -247,10 +271,75 @@ pub fn read_csv(path: &Path) -> Result<Loaded> {
     Ok(out)
 }
 
-/// Whether a metric's values are confined to [0, 1].
-fn is_unit_interval(metric: &str) -> bool {
+/// Checks a row's `loss_unit` against the units known and the one the file's rows before
+/// it named: one file, one unit.
+fn loss_unit(
+    unit: &str,
+    known: &mut Option<String>,
+    first: &mut Option<usize>,
+    line: usize,
+    at: &str,
+) -> std::result::Result<(), String> {
+    use crate::axis::{BITS_PER_BYTE, NATS_PER_TOKEN};
+    if unit != NATS_PER_TOKEN && unit != BITS_PER_BYTE {
+        return Err(format!(
+            "{at}: column `loss_unit`: `{unit}` is neither {NATS_PER_TOKEN} nor {BITS_PER_BYTE}"
+        ));
+    }
+    match (known.as_deref(), *first) {
+        (Some(k), Some(l)) if k != unit => Err(format!(
+            "{at}: column `loss_unit`: `{unit}`, but line {l} says `{k}` (one unit per file)"
+        )),
+        (Some(_), _) => Ok(()),
+        _ => {
+            *known = Some(unit.to_string());
+            *first = Some(line);
+            Ok(())
+        }
+    }
+}
+
+/// The per-document records files a CSV's `samples` column names (relative to the CSV's
+/// folder), each read once.
+struct RecordFiles {
+    dir: PathBuf,
+    read: HashMap<String, std::result::Result<BTreeMap<String, Arc<DocScores>>, String>>,
+}
+
+impl RecordFiles {
+    fn new(csv: &Path) -> RecordFiles {
+        RecordFiles {
+            dir: csv.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            read: HashMap::new(),
+        }
+    }
+
+    fn scores(&mut self, file: &str, metric: &str) -> std::result::Result<Arc<DocScores>, String> {
+        let dir = &self.dir;
+        let by_metric = self
+            .read
+            .entry(file.to_string())
+            .or_insert_with(|| read_samples(&dir.join(file)))
+            .as_ref()
+            .map_err(String::clone)?;
+        by_metric
+            .get(metric)
+            .cloned()
+            .ok_or_else(|| format!("{file} has no scores of `{metric}`"))
+    }
+}
+
+/// The largest value a bounded metric takes (its smallest is 0): 1 for proportions and
+/// probabilities, 2 for the multi-class Brier score (all mass on one wrong choice).
+fn metric_upper_bound(metric: &str) -> Option<f64> {
     let m = metric.split(',').next().unwrap_or(metric);
-    is_proportion(metric) || m == "prob_correct" || m == "brier_score"
+    if is_proportion(metric) || m == "prob_correct" {
+        Some(1.0)
+    } else if m == "brier_score" {
+        Some(2.0)
+    } else {
+        None
+    }
 }
 
 fn csv_row(
@@ -297,15 +386,12 @@ fn csv_row(
         "is not a loss in nats per token (positive, below 1000)",
     )?;
     let metric = text("metric")?;
-    let unit = is_unit_interval(&metric);
+    let top = metric_upper_bound(&metric);
+    let outside = top.map(|t| format!("is outside [0, {t}], the range of this metric"));
     let value = need(
         "value",
-        &|v| !unit || (0.0..=1.0).contains(&v) || v.abs() < 1e-12,
-        if unit {
-            "is outside [0, 1], the range of this metric"
-        } else {
-            "is not finite"
-        },
+        &|v| top.is_none_or(|t| (0.0..=t).contains(&v) || v.abs() < 1e-12),
+        outside.as_deref().unwrap_or("is not finite"),
     )?;
     let step = checked("step", &integer, "is not a non-negative whole step")?;
     let shots = checked(
@@ -325,8 +411,8 @@ fn csv_row(
     )?;
     let baseline = checked(
         "baseline",
-        &|v| !unit || (0.0..=1.0).contains(&v),
-        "is outside [0, 1], the range of this metric",
+        &|v| top.is_none_or(|t| (0.0..=t).contains(&v)),
+        outside.as_deref().unwrap_or("is not finite"),
     )?;
     let non_emb = checked(
         "non_embedding_params",
@@ -752,9 +838,14 @@ pub fn read_samples(path: &Path) -> std::result::Result<BTreeMap<String, Arc<Doc
             by_metric.entry(name).or_default().push((id, v));
         }
     }
+    let source = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     Ok(by_metric
         .into_iter()
-        .map(|(m, pairs)| (m, Arc::new(DocScores::new(pairs))))
+        .map(|(m, pairs)| {
+            let mut d = DocScores::new(pairs);
+            d.source = Some(source.clone());
+            (m, Arc::new(d))
+        })
         .collect())
 }
 
@@ -806,6 +897,54 @@ mod tests {
             vec!["a", "b,c", "d\"e", "", "f"]
         );
         assert!(split_csv(r#"a,"b"#).is_err());
+    }
+
+    #[test]
+    fn a_csv_carries_per_document_records_and_one_loss_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("docs.jsonl"),
+            "{\"doc_id\": 1, \"metrics\": {\"acc\": 1.0}}\n{\"doc_id\": 0, \"metrics\": {\"acc\": 0.0}}\n",
+        )
+        .unwrap();
+        let csv = dir.path().join("points.csv");
+        let head = "run,params,tokens,loss,loss_unit,task,metric,value,brier,samples\n";
+        let row = |unit: &str, metric: &str, value: &str, samples: &str| {
+            format!("r,1e6,1e9,1.5,{unit},t,{metric},{value},,{samples}\n")
+        };
+        let text = [
+            head.to_string(),
+            row("bits/byte", "acc", "0.5", "docs.jsonl"),
+            row("", "brier_score", "1.5", ""),
+            row("bits/byte", "acc_norm", "0.5", "docs.jsonl"),
+            row("bits/byte", "prob_correct", "0.4", "gone.jsonl"),
+            row("nats/token", "other", "0.5", ""),
+            row("bits", "more", "0.5", ""),
+            row("", "brier_score", "2.5", ""),
+        ]
+        .concat();
+        std::fs::write(&csv, text).unwrap();
+        let loaded = read_csv(&csv).unwrap();
+        assert_eq!(loaded.loss_unit.as_deref(), Some("bits/byte"));
+        let docs = loaded.obs[0].docs.as_ref().unwrap();
+        assert_eq!(
+            (docs.ids.clone(), docs.values.clone()),
+            (vec![0, 1], vec![0.0, 1.0])
+        );
+        assert!(docs.source.as_ref().unwrap().ends_with("docs.jsonl"));
+        // A Brier score lies in [0, 2]; a missing record keeps the row without them.
+        assert_eq!(loaded.obs.len(), 4);
+        assert!(loaded.obs[3].docs.is_none());
+        let said = loaded.rejected.join("\n");
+        for want in [
+            "points.csv:4: column `samples`: docs.jsonl has no scores of `acc_norm`",
+            "points.csv:5: column `samples`: ",
+            "points.csv:6: column `loss_unit`: `nats/token`, but line 2 says `bits/byte`",
+            "points.csv:7: column `loss_unit`: `bits` is neither",
+            "points.csv:8: column `value`: 2.5 is outside [0, 2]",
+        ] {
+            assert!(said.contains(want), "{want} not in\n{said}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod scaling;
 mod shapes;
 mod threshold;
 
-pub use axis::XAxis;
+pub use axis::{XAxis, BITS_PER_BYTE, NATS_PER_TOKEN};
 pub use findings::{
     analyze, analyze_with_progress, csv_field, curve_from_obs, series, CurvePoint, Findings,
     Options, Prediction, SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,

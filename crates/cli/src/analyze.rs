@@ -10,8 +10,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 use emergent_analysis::claims::Claims;
 use emergent_analysis::{
-    curve_from_obs, read_csv, read_lmeval_placed, Findings, Kind, LmevalPlacement, Obs, Options,
-    Rules, XAxis,
+    curve_from_obs, read_csv, read_lmeval_placed, Findings, Kind, LmevalPlacement, Loaded, Options,
+    Rules, XAxis, NATS_PER_TOKEN,
 };
 use emergent_study::finish::{analyze_and_report, observations, Observations};
 
@@ -60,7 +60,7 @@ pub struct AnalyzeArgs {
     pub title: Option<String>,
 }
 
-fn from_results(path: &Path, placement: LmevalPlacement) -> Result<(Vec<Obs>, Vec<String>)> {
+fn from_results(path: &Path, placement: LmevalPlacement) -> Result<Loaded> {
     if !path.exists() {
         bail!("--results {}: no such file or directory", path.display());
     }
@@ -77,7 +77,7 @@ fn from_results(path: &Path, placement: LmevalPlacement) -> Result<(Vec<Obs>, Ve
             path.display()
         );
     }?;
-    Ok((loaded.obs, loaded.rejected))
+    Ok(loaded)
 }
 
 /// Series beyond which the summary lists each task's main metric only.
@@ -261,9 +261,22 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
             step: args.step,
             tokens_per_step: args.tokens_per_step,
         };
-        let (mut more, mut bad) = from_results(path, placement)?;
-        input.obs.append(&mut more);
-        input.rejected.append(&mut bad);
+        let mut more = from_results(path, placement)?;
+        let unit = |u: &Option<String>| u.clone().unwrap_or_else(|| NATS_PER_TOKEN.into());
+        if study.is_some()
+            && more.loss_unit.is_some()
+            && unit(&more.loss_unit) != unit(&input.loss_unit)
+        {
+            bail!(
+                "{}: its loss is in {}, the study's in {}; one analysis takes one unit",
+                path.display(),
+                unit(&more.loss_unit),
+                unit(&input.loss_unit)
+            );
+        }
+        input.obs.append(&mut more.obs);
+        input.rejected.append(&mut more.rejected);
+        input.loss_unit = input.loss_unit.or(more.loss_unit);
     }
     if input.curve.is_empty() {
         input.curve = curve_from_obs(&input.obs);

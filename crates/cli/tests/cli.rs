@@ -1083,44 +1083,18 @@ fn eval_scores_several_models_into_a_folder_each_and_reads_pytorch_files() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("matches nothing"));
 }
 
-/// A folder of checkpoints laid out as a user's (no meta.json: the step from the name,
-/// tokens from `tokens_per_step`) plus one with another tokenizer, studied in one
-/// command: every checkpoint scored, the loss axis in bits per byte and equal to
-/// `eval --text`, then with one tokenizer in nats per token; a re-run scores nothing.
+/// A ladder as users keep theirs (`reference/goldens/ladder/`, re-saved by transformers,
+/// torch and gguf-py: sharded safetensors with `trainer_state.json`, `pytorch_model.bin`
+/// whole and sharded, GGUF files) scored and analysed in one command: every checkpoint
+/// scored, the loss axis in bits per byte and equal to `eval --text` on each checkpoint,
+/// the findings equal to `analyze` of the same observations as CSV, a re-run scoring
+/// nothing; then with one tokenizer in nats per token, through Slurm, with domains, and
+/// the bad inputs.
 #[test]
 fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference");
+    let ladder = root.join("goldens/ladder");
     let dir = tempfile::tempdir().unwrap();
-    let study = write_study(dir.path(), STUDY);
-    let grid = dir.path().join("grid");
-    let o = emergent(&[
-        "run",
-        &study,
-        "--out",
-        grid.to_str().unwrap(),
-        "--no-report",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let ladder = dir.path().join("ladder");
-    for run in std::fs::read_dir(grid.join("runs")).unwrap() {
-        let run = run.unwrap().path();
-        for ckpt in emergent_train::list_checkpoints(&run) {
-            let step: u64 = ckpt
-                .to_string_lossy()
-                .rsplit('-')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            let dest = ladder
-                .join(run.file_name().unwrap())
-                .join(format!("step{step}"));
-            std::fs::create_dir_all(&dest).unwrap();
-            for f in ["config.json", "model.safetensors", "tokenizer.json"] {
-                std::fs::copy(ckpt.join(f), dest.join(f)).unwrap();
-            }
-        }
-    }
     let val = dir.path().join("val.txt");
     std::fs::write(
         &val,
@@ -1128,96 +1102,121 @@ fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
          Question: Where does Meda live?\nAnswer: Hollow\n露伦是作家，每天都写书。\n",
     )
     .unwrap();
-    let other = dir.path().join("other/golden/step-78");
-    std::fs::create_dir_all(&other).unwrap();
-    for f in [
-        "config.json",
-        "model.safetensors",
-        "tokenizer.json",
-        "meta.json",
-    ] {
-        std::fs::copy(root.join("goldens/checkpoint/model").join(f), other.join(f)).unwrap();
-    }
-    let text = |extra: &str| {
+    let entry = |pattern: &str, extra: &str| {
         format!(
-            "name = \"ladder\"\n[[checkpoints]]\npath = \"{}/*/step*\"\ntokens_per_step = 256\n{extra}\
-             [validation]\ntext = \"{}\"\n[eval]\ntasks = [\"commonsense-en\", \"qa-en\"]\ndocuments = 20\n",
-            ladder.display(),
+            "[[checkpoints]]\npath = \"{}/{pattern}\"\n{extra}",
+            ladder.display()
+        )
+    };
+    let base = entry("base/checkpoint-*", "");
+    let small = entry("small/step*", "tokens_per_step = 256\n");
+    let tiny = entry("tiny/*.gguf", "tokens_per_step = 256\n");
+    let text = |entries: &str| {
+        format!(
+            "name = \"ladder\"\n{entries}[validation]\ntext = \"{}\"\n[eval]\ntasks = [\"commonsense-en\", \"qa-en\"]\ndocuments = 20\n",
             val.display()
         )
     };
-    let mixed = write_study(
-        dir.path(),
-        &text(&format!(
-            "[[checkpoints]]\npath = \"{}\"\n",
-            other.display()
-        )),
-    );
+    let mixed = write_study(dir.path(), &text(&format!("{base}{small}{tiny}")));
     let out = dir.path().join("mixed");
     let o = emergent(&["run", &mixed, "--out", out.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(o.status.success(), "{err}");
     assert!(
-        err.contains("7 in 3 runs; the loss axis is bits/byte"),
+        err.contains("9 in 3 runs; the loss axis is bits/byte"),
         "{err}"
     );
     let db = out.join("results.sqlite");
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM checkpoints WHERE val_loss > 0"),
-        7
+        9
     );
     assert_eq!(
         count(
             &db,
             "SELECT COUNT(DISTINCT checkpoint || task) FROM evaluations"
         ),
-        14
+        18
     );
-    let findings: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("findings.json")).unwrap()).unwrap();
-    assert_eq!(findings["x_label"], "validation loss (bits/byte)");
-    // The golden checkpoint's loss is what `eval --text` says of it.
-    let e = emergent(&[
+    let findings = std::fs::read_to_string(out.join("findings.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&findings).unwrap();
+    assert_eq!(json["x_label"], "validation loss (bits/byte)");
+    // Steps and tokens from trainer_state.json, and from the names.
+    assert_eq!(
+        rows(
+            &out,
+            "SELECT checkpoint, step, tokens FROM checkpoints WHERE step = 156"
+        ),
+        [
+            "base/checkpoint-156|Integer(156)|Integer(39936)",
+            "small/step156|Integer(156)|Integer(39936)",
+            "tiny/step-156.gguf|Integer(156)|Integer(39936)"
+        ]
+    );
+    // Each checkpoint's loss is what `eval --text` says of it.
+    let e = dir.path().join("e");
+    let o = emergent(&[
         "eval",
         "--model",
-        other.to_str().unwrap(),
+        &format!("{}/*/*", ladder.display()),
         "--text",
         val.to_str().unwrap(),
         "--out",
-        dir.path().join("e").to_str().unwrap(),
+        e.to_str().unwrap(),
     ]);
-    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("e/results.json")).unwrap())
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT checkpoint, val_loss FROM checkpoints")
+        .unwrap();
+    let stored: Vec<(String, f64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored.len(), 9);
+    for (checkpoint, loss) in stored {
+        let file = e.join(checkpoint.replace('/', "_")).join("results.json");
+        let results: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let bpb = results[0]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["metric"] == "bits_per_byte")
+            .unwrap()["value"]
+            .as_f64()
             .unwrap();
-    let bpb = results[0]["metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["metric"] == "bits_per_byte")
-        .unwrap()["value"]
-        .as_f64()
-        .unwrap();
-    let stored: f64 = rusqlite::Connection::open(&db)
-        .unwrap()
-        .query_row(
-            "SELECT val_loss FROM checkpoints WHERE checkpoint = 'golden/step-78'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+        assert_eq!(
+            loss, bpb,
+            "{checkpoint}: the ladder's loss is eval --text's"
+        );
+    }
+    // The same observations as CSV (the report's points.csv, with their per-document
+    // records and unit) give the same findings.
+    let again = dir.path().join("again");
+    let o = emergent(&[
+        "analyze",
+        "--results",
+        out.join("report/tables/points.csv").to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
-        stored, bpb,
-        "the ladder's loss is eval --text's bits per byte"
+        std::fs::read_to_string(again.join("findings.json")).unwrap(),
+        findings,
+        "findings from the study and from its points.csv"
     );
-    // A re-run scores nothing; one tokenizer makes the axis nats per token.
+    // A re-run scores nothing.
     let o = emergent(&["run", &mixed, "--out", out.to_str().unwrap(), "--no-report"]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(
         err.contains("validation: 0 checkpoints to score") && err.contains("0 to score"),
         "{err}"
     );
-    let one = write_study(dir.path(), &text(""));
+    // One tokenizer (the same tokenizer.json bytes) makes the axis nats per token.
+    let one = write_study(dir.path(), &text(&format!("{base}{small}")));
     let out = dir.path().join("one");
     let o = emergent(&["run", &one, "--out", out.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
@@ -1229,7 +1228,7 @@ fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(
         said.contains("checkpoints: 6 (6 with a validation loss)")
-            && said.contains("d48-l2-tok30K/step117")
+            && said.contains("small/step156")
             && said.contains("evaluations: 12 of 12"),
         "{said}"
     );
@@ -1265,7 +1264,7 @@ fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
          {\"text\": \"露伦是作家，每天都写书。\", \"d\": \"zh\"}\n",
     )
     .unwrap();
-    let table = text("").replace(
+    let table = text(&base).replace(
         &format!("text = \"{}\"", val.display()),
         &format!("text = \"{}\"\ndomain_field = \"d\"", jsonl.display()),
     );
@@ -1281,10 +1280,10 @@ fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
     let db = tab.join("results.sqlite");
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM domain_losses WHERE loss > 0"),
-        12
+        6
     );
-    // Bad input: a config too large for this machine, a pattern that matches nothing, and
-    // a grid given as well.
+    // Bad input: a config too large for this machine, one that is not JSON, a pattern that
+    // matches nothing, and a grid given as well.
     let huge = dir.path().join("huge/run/step-5");
     std::fs::create_dir_all(&huge).unwrap();
     let mut cfg: serde_json::Value = serde_json::from_str(
@@ -1297,22 +1296,37 @@ fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
     cfg["num_attention_heads"] = 128.into();
     cfg["num_key_value_heads"] = 128.into();
     std::fs::write(huge.join("config.json"), cfg.to_string()).unwrap();
-    let big = text("").replace(
-        &format!("path = \"{}/*/step*\"", ladder.display()),
-        &format!("path = \"{}\"", huge.display()),
+    let refused = |what: &str, entries: &str| {
+        let o = emergent(&[
+            "run",
+            &write_study(dir.path(), &text(entries)),
+            "--out",
+            dir.path().join(what).to_str().unwrap(),
+        ]);
+        assert!(!o.status.success(), "{what}");
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let err = refused(
+        "big",
+        &format!("[[checkpoints]]\npath = \"{}\"\n", huge.display()),
     );
-    let o = emergent(&[
-        "run",
-        &write_study(dir.path(), &big),
-        "--out",
-        dir.path().join("big").to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(
-        !o.status.success() && err.contains("step-5") && err.contains("more than this machine"),
+        err.contains("step-5") && err.contains("more than this machine"),
         "{err}"
     );
-    let bad = write_study(dir.path(), &text("").replace("/*/step*", "/*/none-*"));
+    let broken = dir.path().join("unreadable/run/step-7");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("config.json"), "{\"hidden_size\": ").unwrap();
+    let err = refused(
+        "broken",
+        &format!("{base}[[checkpoints]]\npath = \"{}\"\n", broken.display()),
+    );
+    assert!(
+        err.contains("step-7/config.json: invalid JSON")
+            && !dir.path().join("broken/results.sqlite").exists(),
+        "{err}"
+    );
+    let bad = write_study(dir.path(), &text(&base).replace("checkpoint-*", "none-*"));
     let o = emergent(&[
         "run",
         &bad,
@@ -1324,7 +1338,7 @@ fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
         dir.path(),
         &format!(
             "{}[[models]]\nlayers = 1\nhidden = 32\nheads = 2\n",
-            text("")
+            text(&base)
         ),
     );
     let o = emergent(&[

@@ -1,7 +1,8 @@
 //! Every command in the README's fenced `sh` blocks runs, in the README's order, in a
 //! scratch directory. Two things stand in for what a reader has: `studies/quick.toml`
 //! there is a tiny study (the quick study's minute is too long for CI's budget once per
-//! command), and `CHECKPOINT` is the reference checkpoint. Paths into the repository
+//! command), and `CHECKPOINT` is the reference checkpoint; `studies/ladder.toml` is the
+//! checkout's, its paths into `reference/` made absolute. Paths into the repository
 //! (`reference/`, `scripts/`, `crates/`) and `../shared/data` resolve to the checkout's.
 //! The `cargo` set-up commands are CI's own: `.ci/run` must run exactly the test
 //! command, and the install path must hold the `emergent` binary.
@@ -139,6 +140,13 @@ fn every_readme_command_runs() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("studies")).unwrap();
     std::fs::write(dir.path().join("studies/quick.toml"), TINY_STUDY).unwrap();
+    let ladder = std::fs::read_to_string(repo().join("studies/ladder.toml")).unwrap();
+    let here = format!("\"{}/reference/", repo().display());
+    std::fs::write(
+        dir.path().join("studies/ladder.toml"),
+        ladder.replace("\"reference/", &here),
+    )
+    .unwrap();
     for cmd in &commands {
         let words: Vec<&str> = cmd.split_whitespace().collect();
         if words[0] == "cargo" {
@@ -177,4 +185,5 @@ fn every_readme_command_runs() {
     assert!(dir.path().join("seeds/seeds.html").exists());
     assert!(dir.path().join("scores/results.json").exists());
     assert!(dir.path().join("again/findings.json").exists());
+    assert!(dir.path().join("ladder/report/index.html").exists());
 }

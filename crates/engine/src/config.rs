@@ -213,9 +213,9 @@ impl ModelConfig {
     pub fn from_hf_json(path: &Path) -> Result<Self, EngineError> {
         let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
         let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| EngineError::Json {
+            serde_json::from_str(&text).map_err(|cause| EngineError::Json {
                 path: path.into(),
-                source,
+                cause,
             })?;
         let f = HfFields { v: &v, path };
         let arch = match v.get("model_type").and_then(|m| m.as_str()) {

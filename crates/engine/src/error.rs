@@ -1,17 +1,18 @@
 use std::path::PathBuf;
 
-/// Errors that reach the user: each names the file and the field at fault.
+/// Errors that reach the user: each names the file and the field at fault. The I/O and
+/// JSON causes are part of the message, not a chained source, so `{:#}` says them once.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: invalid JSON: {source}")]
+    #[error("{path}: invalid JSON: {cause}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{path}: field `{field}`: {message}")]
     Config {
@@ -36,10 +37,10 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         EngineError::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

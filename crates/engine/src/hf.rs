@@ -155,9 +155,9 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
 pub(crate) fn index_files(index: &Path) -> Result<Vec<PathBuf>, EngineError> {
     let dir = index.parent().unwrap_or(Path::new("."));
     let text = std::fs::read_to_string(index).map_err(|e| EngineError::io(index, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|source| EngineError::Json {
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|cause| EngineError::Json {
         path: index.into(),
-        source,
+        cause,
     })?;
     let map = v
         .get("weight_map")

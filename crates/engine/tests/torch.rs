@@ -21,6 +21,33 @@ fn read_dir(dir: &Path) -> HashMap<String, HfTensor> {
     out
 }
 
+/// Every tensor of the `.bin` files in `dir` as `reference.json` says
+/// `torch.load(weights_only=True)` reads it: shape, first elements exactly, sum.
+fn matches_torch_load(dir: &Path) {
+    let case = dir.display();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let ours = read_dir(dir);
+    let reference = reference.as_object().unwrap();
+    assert_eq!(ours.len(), reference.len(), "{case}: tensor count");
+    for (name, r) in reference {
+        let t = &ours[name];
+        let shape: Vec<usize> = serde_json::from_value(r["shape"].clone()).unwrap();
+        assert_eq!(t.shape, shape, "{case} {name}");
+        let first: Vec<f64> = serde_json::from_value(r["first"].clone()).unwrap();
+        let ours_first: Vec<f64> = t.data.iter().take(4).map(|&x| x as f64).collect();
+        assert_eq!(ours_first, first, "{case} {name}: first elements");
+        let sum: f64 = t.data.iter().map(|&x| x as f64).sum();
+        let scale: f64 = t.data.iter().map(|&x| (x as f64).abs()).sum::<f64>() + 1.0;
+        let want = r["sum"].as_f64().unwrap();
+        assert!(
+            (sum - want).abs() <= 1e-12 * scale,
+            "{case} {name}: sum {sum} vs {want}"
+        );
+    }
+}
+
 #[test]
 fn tensors_match_torch_load() {
     for case in [
@@ -29,29 +56,29 @@ fn tensors_match_torch_load() {
         "glm-gqa-sharded",
         "gpt-neox-f16",
     ] {
-        let dir = goldens().join("torch").join(case);
-        let reference: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
-                .unwrap();
-        let ours = read_dir(&dir);
-        let reference = reference.as_object().unwrap();
-        assert_eq!(ours.len(), reference.len(), "{case}: tensor count");
-        for (name, r) in reference {
-            let t = &ours[name];
-            let shape: Vec<usize> = serde_json::from_value(r["shape"].clone()).unwrap();
-            assert_eq!(t.shape, shape, "{case} {name}");
-            let first: Vec<f64> = serde_json::from_value(r["first"].clone()).unwrap();
-            let ours_first: Vec<f64> = t.data.iter().take(4).map(|&x| x as f64).collect();
-            assert_eq!(ours_first, first, "{case} {name}: first elements");
-            let sum: f64 = t.data.iter().map(|&x| x as f64).sum();
-            let scale: f64 = t.data.iter().map(|&x| (x as f64).abs()).sum::<f64>() + 1.0;
-            let want = r["sum"].as_f64().unwrap();
-            assert!(
-                (sum - want).abs() <= 1e-12 * scale,
-                "{case} {name}: sum {sum} vs {want}"
-            );
-        }
+        matches_torch_load(&goldens().join("torch").join(case));
     }
+}
+
+/// SmolLM2-135M as PyTorch shards (`reference/make_smollm2_bin.py`, from the GGUF file
+/// `reference/fetch_smollm2.sh` fetches): every tensor as torch.load reads it, and the
+/// model's logits those of the GGUF file it was dequantised from.
+/// `SMOLLM2=FILE.gguf SMOLLM2_BIN=DIR cargo test --release -p emergent-engine --test torch -- --ignored`
+#[test]
+#[ignore = "needs SmolLM2 as .gguf and as PyTorch shards; set SMOLLM2 and SMOLLM2_BIN"]
+fn smollm2_pytorch_shards_match_torch_load_and_the_gguf_file() {
+    let dir = PathBuf::from(std::env::var("SMOLLM2_BIN").expect("SMOLLM2_BIN=DIR"));
+    matches_torch_load(&dir);
+    let gguf = PathBuf::from(std::env::var("SMOLLM2").expect("SMOLLM2=FILE.gguf"));
+    let mut ours = load_checkpoint(&dir).unwrap();
+    let (mut theirs, _) = emergent_engine::load_gguf(&gguf).unwrap();
+    let tokens: Vec<u32> = (0..48).map(|i| (i * 997 + 13) % 49152).collect();
+    let a = ours.logits(&tokens, 1, tokens.len()).to_vec();
+    let b = theirs.logits(&tokens, 1, tokens.len());
+    let scale = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale;
+    eprintln!("SmolLM2 .bin against .gguf: logits' largest relative difference {worst:.2e}");
+    assert!(worst < 1e-5, "logits differ by {worst}");
 }
 
 #[test]

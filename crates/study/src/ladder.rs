@@ -18,9 +18,7 @@ use crate::lock::each_under_lock;
 use crate::progress::{say, Event, Progress, Stage};
 use crate::{CheckpointsConfig, Study, ValidationConfig};
 
-/// The loss axis when every checkpoint has the same tokenizer, and when they differ.
-pub const NATS_PER_TOKEN: &str = "nats/token";
-pub const BITS_PER_BYTE: &str = "bits/byte";
+pub use emergent_analysis::{BITS_PER_BYTE, NATS_PER_TOKEN};
 
 /// One checkpoint found on disk, before it is scored.
 #[derive(Debug, Clone, PartialEq)]

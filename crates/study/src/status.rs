@@ -162,8 +162,10 @@ pub fn status(dir: &Path) -> Result<StudyStatus> {
     let existing = if study.checkpoints.is_empty() {
         Vec::new()
     } else {
-        checkpoints
-            .values()
+        // In training order: by series, then step (step-23 before step-156).
+        let mut rows: Vec<&CheckpointRow> = checkpoints.values().collect();
+        rows.sort_by(|a, b| (&a.run, a.step).cmp(&(&b.run, b.step)));
+        rows.into_iter()
             .map(|c| CheckpointStatus {
                 checkpoint: c.checkpoint.clone(),
                 path: c.path.clone(),
