@@ -188,6 +188,12 @@ pub(crate) fn interval95(mut estimates: Vec<f64>, draws: usize) -> Option<[f64; 
     Some([q(0.025), q(0.975)])
 }
 
+fn median_of(v: &[f64]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
 fn sd(v: &[f64]) -> Option<f64> {
     (v.len() >= 2).then(|| {
         let m = v.iter().sum::<f64>() / v.len() as f64;
@@ -271,14 +277,24 @@ pub fn judge(s: &Series, rules: &Rules, seed: u64) -> Verdict {
         None => [lo, hi],
     });
     v.extrapolation = extrapolate(s, &v.point.var, rules).map(|mut e| {
-        // Its interval needs less precision than η's: the first resamples suffice.
+        // Its interval needs less precision than η's: the first resamples suffice. Each
+        // resample's curve is judged on the observed points (on its own resampled
+        // points its error carried their noise twice over). A curve fitted to noisier
+        // data still predicts worse than the estimate's, so the resamples' spread is
+        // scaled onto the estimate: [e·lo/m, e·hi/m], m their median.
         let n = EXTRAPOLATION_RESAMPLES.min(samples.len());
         let errs: Vec<f64> = samples[..n]
             .iter()
             .zip(&refits)
-            .filter_map(|(r, f)| extrapolate(r, &f.var, rules).map(|e| e.error))
+            .filter_map(|(r, f)| {
+                extrapolate_from(r, &f.var, s, &v.point.var, rules).map(|e| e.error)
+            })
             .collect();
-        e.error_ci = interval95(errs, n);
+        let median = median_of(&errs);
+        e.error_ci = interval95(errs, n).map(|[lo, hi]| match median {
+            Some(m) if m > 0.0 => [e.error * lo / m, e.error * hi / m],
+            _ => [lo.min(e.error), hi.max(e.error)],
+        });
         e
     });
     rechance(&mut v, s, &refits, rules);
@@ -365,19 +381,32 @@ fn demote(v: &mut Verdict, s: &Series, st: &Stability, rules: &Rules) {
 /// Fits the smooth family and a flat line to the points in the upper `fit_fraction`
 /// of the range and predicts the others.
 pub fn extrapolate(s: &Series, var: &[f64], rules: &Rules) -> Option<Extrapolation> {
+    extrapolate_from(s, var, s, var, rules)
+}
+
+/// As [`extrapolate`], the curve fitted to `fit` (a resample) and judged on the points
+/// of `s` below the cut `s` sets: a resample's error is then the same quantity as the
+/// estimate's, varied by the fit alone, not by its own added noise as well.
+fn extrapolate_from(
+    fit: &Series,
+    fit_var: &[f64],
+    s: &Series,
+    var: &[f64],
+    rules: &Rules,
+) -> Option<Extrapolation> {
     let Frame { lo, hi } = Frame::of(&s.x);
     let cut = hi - rules.fit_fraction * (hi - lo);
-    let fit_idx: Vec<usize> = (0..s.x.len()).filter(|&i| s.x[i] >= cut).collect();
+    let fit_idx: Vec<usize> = (0..fit.x.len()).filter(|&i| fit.x[i] >= cut).collect();
     let held: Vec<usize> = (0..s.x.len()).filter(|&i| s.x[i] < cut).collect();
-    let mut distinct: Vec<f64> = fit_idx.iter().map(|&i| s.x[i]).collect();
+    let mut distinct: Vec<f64> = fit_idx.iter().map(|&i| fit.x[i]).collect();
     distinct.sort_by(f64::total_cmp);
     distinct.dedup();
     if fit_idx.len() < 5 || distinct.len() < 3 || held.len() < 2 {
         return None;
     }
     let pick = |v: &[f64], idx: &[usize]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-    let (x, y) = (pick(&s.x, &fit_idx), pick(&s.y, &fit_idx));
-    let w: Vec<f64> = fit_idx.iter().map(|&i| 1.0 / var[i]).collect();
+    let (x, y) = (pick(&fit.x, &fit_idx), pick(&fit.y, &fit_idx));
+    let w: Vec<f64> = fit_idx.iter().map(|&i| 1.0 / fit_var[i]).collect();
     let data = Data {
         x: &x,
         y: &y,

@@ -142,4 +142,18 @@ fn no_pythia_series_is_emergent_outside_its_data_or_with_an_interval_over_most_o
             t.reason
         );
     }
+    // An extrapolation's error lies inside its own interval (microeconomics' did not,
+    // when resampled curves were judged on their own resampled points).
+    for t in &f.tasks {
+        let Some(e) = &t.extrapolation else { continue };
+        if let Some([lo, hi]) = e.error_ci {
+            assert!(
+                lo <= e.error && e.error <= hi,
+                "{} {}: error {} outside [{lo}, {hi}]",
+                t.task,
+                t.metric,
+                e.error
+            );
+        }
+    }
 }

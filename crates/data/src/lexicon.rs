@@ -47,7 +47,10 @@ impl Lang {
 }
 
 /// A job, with what a person doing it does every day (English third person present;
-/// the Chinese verb phrase).
+/// the Chinese verb phrase). No activity shares a stem or a character with its job's
+/// name (not `baker` / `bakes bread`, not `画家` / `画画`): a model that prefers options
+/// echoing the prompt's letters would otherwise pass job questions early in one language
+/// and not the other (docs/builtin-study.md, pilot H).
 pub struct Job {
     pub name: (&'static str, &'static str),
     pub activity: (&'static str, &'static str),
@@ -58,8 +61,8 @@ pub struct Job {
 pub const JOBS: &[Job] = &[
     Job {
         name: ("baker", "面包师"),
-        activity: ("bakes bread", "烤面包"),
-        verb: ("bakes", "烤"),
+        activity: ("kneads dough", "烤蛋糕"),
+        verb: ("kneads", "烤"),
     },
     Job {
         name: ("farmer", "农民"),
@@ -68,8 +71,8 @@ pub const JOBS: &[Job] = &[
     },
     Job {
         name: ("painter", "画家"),
-        activity: ("paints pictures", "画画"),
-        verb: ("paints", "画"),
+        activity: ("draws pictures", "描绘风景"),
+        verb: ("draws", "描"),
     },
     Job {
         name: ("doctor", "医生"),
@@ -78,13 +81,13 @@ pub const JOBS: &[Job] = &[
     },
     Job {
         name: ("teacher", "老师"),
-        activity: ("teaches the children", "教孩子们读书"),
-        verb: ("teaches", "教"),
+        activity: ("instructs the children", "教孩子们读书"),
+        verb: ("instructs", "教"),
     },
     Job {
         name: ("sailor", "水手"),
-        activity: ("sails a boat", "驾船出海"),
-        verb: ("sails", "驾"),
+        activity: ("steers a boat", "驾船出海"),
+        verb: ("steers", "驾"),
     },
     Job {
         name: ("miner", "矿工"),
@@ -93,33 +96,33 @@ pub const JOBS: &[Job] = &[
     },
     Job {
         name: ("weaver", "织工"),
-        activity: ("weaves cloth", "织布"),
-        verb: ("weaves", "织"),
+        activity: ("spins wool", "纺纱"),
+        verb: ("spins", "纺"),
     },
     Job {
         name: ("singer", "歌手"),
-        activity: ("sings songs", "唱歌"),
-        verb: ("sings", "唱"),
+        activity: ("performs songs", "登台演唱"),
+        verb: ("performs", "登"),
     },
     Job {
         name: ("guard", "卫兵"),
-        activity: ("guards the gate", "守城门"),
-        verb: ("guards", "守"),
+        activity: ("watches the gate", "守城门"),
+        verb: ("watches", "守"),
     },
     Job {
         name: ("fisher", "渔夫"),
-        activity: ("catches fish", "捕鱼"),
-        verb: ("catches", "捕"),
+        activity: ("casts nets", "捕鱼"),
+        verb: ("casts", "捕"),
     },
     Job {
         name: ("tailor", "裁缝"),
-        activity: ("sews clothes", "缝衣服"),
-        verb: ("sews", "缝"),
+        activity: ("sews clothes", "制衣"),
+        verb: ("sews", "制"),
     },
     Job {
         name: ("cook", "厨师"),
-        activity: ("cooks the meals", "做饭"),
-        verb: ("cooks", "做"),
+        activity: ("prepares the meals", "做饭"),
+        verb: ("prepares", "做"),
     },
     Job {
         name: ("carpenter", "木匠"),
@@ -128,28 +131,28 @@ pub const JOBS: &[Job] = &[
     },
     Job {
         name: ("hunter", "猎人"),
-        activity: ("hunts deer", "打猎"),
-        verb: ("hunts", "打"),
+        activity: ("tracks deer", "射鹿"),
+        verb: ("tracks", "射"),
     },
     Job {
         name: ("smith", "铁匠"),
-        activity: ("forges iron", "打铁"),
-        verb: ("forges", "打"),
+        activity: ("forges swords", "锻刀"),
+        verb: ("forges", "锻"),
     },
     Job {
         name: ("potter", "陶工"),
-        activity: ("shapes clay pots", "做陶罐"),
-        verb: ("shapes", "做"),
+        activity: ("shapes clay jars", "捏泥罐"),
+        verb: ("shapes", "捏"),
     },
     Job {
         name: ("shepherd", "牧羊人"),
-        activity: ("tends the sheep", "放羊"),
-        verb: ("tends", "放"),
+        activity: ("tends the flock", "看管牲口"),
+        verb: ("tends", "看"),
     },
     Job {
         name: ("writer", "作家"),
-        activity: ("writes books", "写书"),
-        verb: ("writes", "写"),
+        activity: ("composes stories", "写书"),
+        verb: ("composes", "写"),
     },
     Job {
         name: ("gardener", "园丁"),

@@ -251,7 +251,7 @@ fn unknown(name: &str) -> String {
 }
 
 /// A stranger's job, and which of four activities they do every day, in the first
-/// phrasing of the job documents (`X is a baker and` → ` bakes bread every day.`): the
+/// phrasing of the job documents (`X is a baker and` → ` kneads dough every day.`): the
 /// association job → activity for a new person, asked alike in both languages.
 fn commonsense(rng: &mut Rng, lang: Lang) -> TaskItem {
     let (name, female) = stranger(rng);

@@ -292,3 +292,20 @@ fn choice_items(kind: &str, lang: Lang, n: usize) -> Vec<(String, Vec<String>, u
         })
         .collect()
 }
+
+#[test]
+fn no_activity_echoes_its_job_in_either_language() {
+    for job in crate::lexicon::JOBS {
+        let (name, act) = (job.name.0, job.activity.0);
+        assert!(
+            act.split(' ').all(|w| w.get(..3) != name.get(..3)),
+            "{name}: {act}"
+        );
+        assert!(
+            !job.name.1.chars().any(|c| job.activity.1.contains(c)),
+            "{}: {}",
+            job.name.1,
+            job.activity.1
+        );
+    }
+}
