@@ -543,6 +543,9 @@ mod tests {
             gain: Some([0.3, 0.02]),
             r2_loss: Some(0.95),
             r2_loss_size: Some(0.955),
+            pearson: None,
+            spearman: None,
+            r2_compute: None,
             n_points: 60,
             ..TaskFinding::default()
         }

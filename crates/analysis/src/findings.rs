@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::axis::XAxis;
 use crate::claims::{check, Claims};
+use crate::correlation::{pearson, spearman};
 use crate::input::{is_proportion, Obs};
 use crate::isotonic::r2_loss_and_size;
 use crate::robust::{judge, Extrapolation, NoiseModel, Stability};
@@ -81,6 +82,14 @@ pub struct TaskFinding {
     /// R² of performance on x alone (monotone fit) and with log size and log tokens.
     pub r2_loss: Option<f64>,
     pub r2_loss_size: Option<f64>,
+    /// Pearson's and Spearman's correlation of performance with x (the paper's Table 2,
+    /// against loss: negative where performance rises as loss falls).
+    pub pearson: Option<f64>,
+    pub spearman: Option<f64>,
+    /// R² of performance on training compute (6·N·D) alone, monotone: the paper's
+    /// negative control. Sizes that fall on one curve against loss and not against
+    /// compute give `r2_loss` well above it.
+    pub r2_compute: Option<f64>,
     pub n_points: usize,
     pub n_runs: usize,
     /// Checkpoints and runs on each side of the break's η.
@@ -414,6 +423,8 @@ fn finding(
         pts.iter().map(|(o, _)| o.tokens.max(1.0).ln()).collect(),
     ];
     let r2 = r2_loss_and_size(u, y, &covariates);
+    let raw: Vec<f64> = pts.iter().map(|(_, x)| *x).collect();
+    let compute: Vec<f64> = pts.iter().map(|(o, _)| o.flops.max(1.0).ln()).collect();
     let (mut bins, noise) = spread_bins(key, pts, u);
     for b in &mut bins {
         let (p, q) = (ax.from_coord(b.x_low), ax.from_coord(b.x_high));
@@ -450,6 +461,9 @@ fn finding(
         gain: gain(u, y),
         r2_loss: r2.map(|r| r.0),
         r2_loss_size: r2.map(|r| r.1),
+        pearson: pearson(&raw, y),
+        spearman: spearman(&raw, y),
+        r2_compute: r2_loss_and_size(&compute, y, &[]).map(|r| r.0),
         n_points: pts.len(),
         n_runs: series.distinct_runs(),
         n_above: p.n_above,
@@ -784,6 +798,9 @@ fn threshold_row(t: &TaskFinding) -> Vec<(&'static str, String)> {
         ),
         ("best_domain_r2", opt(t.best_domain().map(|d| d.1))),
         ("r2_loss_size", opt(t.r2_loss_size)),
+        ("pearson", opt(t.pearson)),
+        ("spearman", opt(t.spearman)),
+        ("r2_compute", opt(t.r2_compute)),
         ("n_points", t.n_points.to_string()),
         ("n_runs", t.n_runs.to_string()),
         ("slope", opt(t.slope)),

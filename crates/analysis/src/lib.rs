@@ -6,6 +6,7 @@
 
 mod axis;
 pub mod claims;
+mod correlation;
 mod findings;
 mod input;
 mod isotonic;
@@ -15,6 +16,7 @@ mod shapes;
 mod threshold;
 
 pub use axis::{XAxis, BITS_PER_BYTE, NATS_PER_TOKEN};
+pub use correlation::{pearson, spearman};
 pub use findings::{
     analyze, analyze_with_progress, csv_field, curve_from_obs, series, CurvePoint, Findings,
     Options, Prediction, SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,

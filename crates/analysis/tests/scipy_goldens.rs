@@ -138,3 +138,32 @@ fn every_nonlinear_shape_reaches_scipys_minimum() {
     close("slope", brk.slope(), p[1]);
     close("level", brk.level(), p[0]);
 }
+
+/// Pearson's and Spearman's correlation against scipy.stats
+/// (reference/make_correlation_goldens.py → reference/goldens/correlation.json).
+#[test]
+fn correlations_match_scipy() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../reference/goldens/correlation.json"
+    );
+    let g: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for case in ["ties", "noisy", "hinge"] {
+        let c = &g[case];
+        let (x, y) = (floats(&c["x"]), floats(&c["y"]));
+        for (name, ours, theirs) in [
+            ("pearson", emergent_analysis::pearson(&x, &y), &c["pearson"]),
+            (
+                "spearman",
+                emergent_analysis::spearman(&x, &y),
+                &c["spearman"],
+            ),
+        ] {
+            let (ours, theirs) = (ours.unwrap(), f(theirs));
+            assert!(
+                (ours - theirs).abs() < 1e-12,
+                "{case} {name}: emergent {ours} vs SciPy {theirs}"
+            );
+        }
+    }
+}
