@@ -60,6 +60,21 @@ def unpermute(w, n_head):
     return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+def llama_writer(path, cfg):
+    """A GGUF writer for a LLaMA model with its hyperparameters set from `cfg`."""
+    w = GGUFWriter(path, "llama")
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_head_count_kv(cfg.num_key_value_heads)
+    w.add_rope_freq_base(cfg.rope_parameters["rope_theta"])
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_vocab_size(cfg.vocab_size)
+    return w
+
+
 def tiny():
     src = os.path.join(GOLDEN, "tiny-gqa", "init")
     model = LlamaForCausalLM.from_pretrained(src, torch_dtype=torch.float32).eval()
@@ -70,16 +85,7 @@ def tiny():
     tokens = torch.tensor([[1, 5, 9, 33, 2, 60, 7, 7, 12, 40, 3, 0]])
     golden = {"tokens": tokens.to(torch.float32)}
     for tname, qtype in TYPES.items():
-        w = GGUFWriter(os.path.join(out, f"tiny-{tname}.gguf"), "llama")
-        w.add_context_length(cfg.max_position_embeddings)
-        w.add_embedding_length(cfg.hidden_size)
-        w.add_block_count(cfg.num_hidden_layers)
-        w.add_feed_forward_length(cfg.intermediate_size)
-        w.add_head_count(cfg.num_attention_heads)
-        w.add_head_count_kv(cfg.num_key_value_heads)
-        w.add_rope_freq_base(cfg.rope_parameters["rope_theta"])
-        w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-        w.add_vocab_size(cfg.vocab_size)
+        w = llama_writer(os.path.join(out, f"tiny-{tname}.gguf"), cfg)
         w.add_bos_token_id(1)
         w.add_eos_token_id(2)
         back = {}

@@ -25,12 +25,10 @@ import sys
 
 import numpy as np
 import torch
-from gguf import GGMLQuantizationType as Q
-from gguf import GGUFWriter
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from make_gguf_goldens import gguf_name, permute
+from make_gguf_goldens import gguf_name, llama_writer, permute
 from make_torch_goldens import save_bin
 
 LAYOUT = {"d48": "base", "d32": "small", "d24": "tiny"}
@@ -68,16 +66,7 @@ def gguf_layout(src, file):
     tokens = sorted(vocab, key=vocab.get)
     special = {t["content"] for t in spec["added_tokens"] if t["special"]}
     merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
-    w = GGUFWriter(file, "llama")
-    w.add_context_length(cfg.max_position_embeddings)
-    w.add_embedding_length(cfg.hidden_size)
-    w.add_block_count(cfg.num_hidden_layers)
-    w.add_feed_forward_length(cfg.intermediate_size)
-    w.add_head_count(cfg.num_attention_heads)
-    w.add_head_count_kv(cfg.num_key_value_heads)
-    w.add_rope_freq_base(cfg.rope_parameters["rope_theta"])
-    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    w.add_vocab_size(cfg.vocab_size)
+    w = llama_writer(file, cfg)
     w.add_tokenizer_model("gpt2")
     w.add_token_list(tokens)
     w.add_token_merges(merges)

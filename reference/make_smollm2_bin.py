@@ -11,14 +11,13 @@ index) with the config and tokenizer transformers saves, and `reference.json` ho
 
     reference/.venv/bin/python reference/make_smollm2_bin.py GGUF OUT_DIR
 """
-import json
 import os
 import sys
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from make_torch_goldens import save_bin
+from make_torch_goldens import save_bin, write_reference
 
 
 def main(gguf, out):
@@ -31,15 +30,7 @@ def main(gguf, out):
     if model.config.tie_word_embeddings:
         sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
     save_bin(sd, out, 2)
-    reference = {}
-    for file in sorted(os.listdir(out)):
-        if file.endswith(".bin"):
-            for n, t in torch.load(os.path.join(out, file), weights_only=True).items():
-                reference[n] = {"shape": list(t.shape), "dtype": str(t.dtype),
-                                "sum": float(t.double().sum()),
-                                "first": [float(x) for x in t.flatten()[:4].double()]}
-    json.dump(reference, open(os.path.join(out, "reference.json"), "w"), indent=1)
-
+    write_reference(out)
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])

@@ -63,6 +63,19 @@ def save_bin(sd, dest, shards):
     json.dump(index, open(os.path.join(dest, "pytorch_model.bin.index.json"), "w"), indent=2)
 
 
+def write_reference(dest):
+    """`reference.json`: each tensor of dest's .bin files as torch.load(weights_only=True)
+    reads it (shape, dtype, float64 sum, first elements)."""
+    reference = {}
+    for file in sorted(os.listdir(dest)):
+        if file.endswith(".bin"):
+            for n, t in torch.load(os.path.join(dest, file), weights_only=True).items():
+                reference[n] = {"shape": list(t.shape), "dtype": str(t.dtype),
+                                "sum": float(t.double().sum()),
+                                "first": [float(x) for x in t.flatten()[:4].double()]}
+    json.dump(reference, open(os.path.join(dest, "reference.json"), "w"), indent=1)
+
+
 def write(dest, name, dtype, shards):
     sd, cfg = state_dict(name, dtype)
     if "lm_head.weight" in sd and cfg.get("tie_word_embeddings"):
@@ -72,14 +85,7 @@ def write(dest, name, dtype, shards):
         if os.path.exists(os.path.join(source(name), f)):
             shutil.copy(os.path.join(source(name), f), dest)
     save_bin(sd, dest, shards)
-    reference = {}
-    for file in sorted(os.listdir(dest)):
-        if file.endswith(".bin"):
-            for n, t in torch.load(os.path.join(dest, file), weights_only=True).items():
-                reference[n] = {"shape": list(t.shape), "dtype": str(t.dtype),
-                                "sum": float(t.double().sum()),
-                                "first": [float(x) for x in t.flatten()[:4].double()]}
-    json.dump(reference, open(os.path.join(dest, "reference.json"), "w"), indent=1)
+    write_reference(dest)
 
 
 class Evil:

@@ -827,13 +827,6 @@ fn points_csv(obs: &[Obs], loss_unit: Option<&str>) -> String {
     }
     pts.push('\n');
     for o in obs {
-        let finite = |v: f64| {
-            if v.is_finite() {
-                v.to_string()
-            } else {
-                String::new()
-            }
-        };
         let samples = o.docs.as_ref().and_then(|d| d.source.as_ref());
         let _ = write!(
             pts,
@@ -846,7 +839,7 @@ fn points_csv(obs: &[Obs], loss_unit: Option<&str>) -> String {
             o.tokens,
             o.flops,
             opt(o.budget),
-            finite(o.loss),
+            num(o.loss),
             loss_unit.unwrap_or_default(),
             csv_field(&o.task),
             o.shots,
@@ -862,7 +855,7 @@ fn points_csv(obs: &[Obs], loss_unit: Option<&str>) -> String {
             let _ = write!(
                 pts,
                 ",{}",
-                o.domain_loss.get(*d).map_or(String::new(), |&v| finite(v))
+                o.domain_loss.get(*d).map_or(String::new(), |&v| num(v))
             );
         }
         pts.push('\n');

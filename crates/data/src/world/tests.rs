@@ -282,13 +282,9 @@ fn choice_items(kind: &str, lang: Lang, n: usize) -> Vec<(String, Vec<String>, u
         .unwrap()
         .items
         .into_iter()
-        .map(|item| match item {
-            TaskItem::Choice {
-                prompt,
-                choices,
-                gold,
-            } => (prompt, choices, gold),
-            _ => panic!("{name}: multiple choice"),
+        .map(|item| {
+            let (prompt, choices, gold) = choice(&item);
+            (prompt.clone(), choices.clone(), *gold)
         })
         .collect()
 }
