@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::axis::XAxis;
 use crate::claims::{check, Claims};
 use crate::correlation::{pearson, spearman};
+use crate::forecast::{ladder_forecast, Forecast};
 use crate::input::{is_proportion, Obs};
 use crate::isotonic::r2_loss_and_size;
 use crate::robust::{judge, Extrapolation, NoiseModel, Stability};
@@ -115,6 +116,8 @@ pub struct TaskFinding {
     /// The smooth family fitted on the upper part of the range predicting the rest;
     /// `cut` in the x axis's units.
     pub extrapolation: Option<Extrapolation>,
+    /// The largest size's checkpoints forecast from the other runs' (`forecast.rs`).
+    pub forecast: Option<Forecast>,
     /// R² of performance on each domain's validation loss alone (monotone fit), where
     /// every checkpoint of the series has that domain's loss: which loss predicts the
     /// ability.
@@ -484,6 +487,7 @@ fn finding(
         best_smooth: p.smooth.as_ref().map(|f| f.shape),
         stability: v.stability.clone(),
         extrapolation,
+        forecast: ladder_forecast(pts, &series, v.kind, &opts.rules, seed.rotate_left(17)),
         domain_r2: domain_r2(pts, y),
         size_spread,
         size_spread_noise: noise.filter(|n| *n > 0.0),
@@ -758,6 +762,7 @@ fn num(v: f64) -> String {
 fn threshold_row(t: &TaskFinding) -> Vec<(&'static str, String)> {
     let stab = t.stability.as_ref();
     let ex = t.extrapolation.as_ref();
+    let fc = t.forecast.as_ref();
     vec![
         ("task", csv_field(&t.task)),
         ("shots", t.shots.to_string()),
@@ -791,6 +796,17 @@ fn threshold_row(t: &TaskFinding) -> Vec<(&'static str, String)> {
             pair(ex.and_then(|e| e.error_ci), 1),
         ),
         ("extrapolation_noise", opt(ex.map(|e| e.noise))),
+        (
+            "forecast_model",
+            fc.map_or(String::new(), |f| f.model.name().into()),
+        ),
+        (
+            "forecast_held_out",
+            csv_field(&fc.map_or(String::new(), |f| f.held_out.join(" "))),
+        ),
+        ("forecast_mae", opt(fc.map(|f| f.mae))),
+        ("forecast_coverage", opt(fc.map(|f| f.coverage))),
+        ("forecast_sigmoid_mae", opt(fc.and_then(|f| f.sigmoid_mae))),
         ("r2_loss", opt(t.r2_loss)),
         (
             "best_domain",

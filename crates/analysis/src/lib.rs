@@ -8,6 +8,7 @@ mod axis;
 pub mod claims;
 mod correlation;
 mod findings;
+mod forecast;
 mod input;
 mod isotonic;
 mod robust;
@@ -21,6 +22,7 @@ pub use findings::{
     analyze, analyze_with_progress, csv_field, curve_from_obs, series, CurvePoint, Findings,
     Options, Prediction, SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,
 };
+pub use forecast::{forecast, Forecast, ForecastPoint, Predicted, SeriesForecast};
 pub use input::{
     human_count, is_proportion, known_baseline, metric_baseline, metric_lower_is_better, read_csv,
     read_lmeval, read_lmeval_placed, read_samples, DocScores, InputError, LmevalPlacement, Loaded,

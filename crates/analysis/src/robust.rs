@@ -98,7 +98,7 @@ pub struct Verdict {
     pub extrapolation: Option<Extrapolation>,
 }
 
-fn noise_model(s: &Series) -> NoiseModel {
+pub(crate) fn noise_model(s: &Series) -> NoiseModel {
     if s.docs.is_some() {
         NoiseModel::Documents
     } else if s.distinct_runs() >= 3 {
@@ -127,7 +127,7 @@ fn run_index(s: &Series) -> (Vec<u32>, Vec<usize>) {
 
 /// One resample of the series by its noise model (`fitted`: the winning fit at each
 /// point, for the residual bootstrap).
-fn resample(s: &Series, model: NoiseModel, fitted: &[f64], rng: &mut Rng) -> Series {
+pub(crate) fn resample(s: &Series, model: NoiseModel, fitted: &[f64], rng: &mut Rng) -> Series {
     let (labels, of) = run_index(s);
     let (idx, runs): (Vec<usize>, Vec<u32>) = if labels.len() >= 3 {
         // Runs drawn with replacement; a run drawn twice counts as two runs.

@@ -266,6 +266,18 @@ pub fn extra_variance(x: &[f64], y: &[f64], sampling: &[f64]) -> f64 {
     (sum / count as f64).max(0.0)
 }
 
+/// Each point's sampling variance, the extra variance between checkpoints, and each
+/// point's total (the weights are their inverses), floored so a noiseless point does
+/// not get infinite weight.
+pub(crate) fn variances(s: &Series) -> (Vec<f64>, f64, Vec<f64>) {
+    let sampling = sampling_var(s);
+    let tau2 = extra_variance(&s.x, &s.y, &sampling);
+    let Frame { lo, hi } = Frame::of(&s.y);
+    let floor = 1e-12 * (1.0 + (hi - lo) * (hi - lo));
+    let var = sampling.iter().map(|v| (v + tau2).max(floor)).collect();
+    (sampling, tau2, var)
+}
+
 /// Whether a smooth fit stays within the margin of the baseline at every point above
 /// η: a soft-cornered break, which does not count against the break.
 fn soft_break(f: &Fit, x: &[f64], eta: f64, baseline: Option<f64>, margin: f64) -> bool {
@@ -283,11 +295,7 @@ pub fn fit_once(s: &Series, rules: &Rules) -> Single {
     if m < 5 || xs.len() < 3 {
         return Single::empty(m, "fewer than five checkpoints or three distinct x");
     }
-    let sampling = sampling_var(s);
-    let tau2 = extra_variance(&s.x, &s.y, &sampling);
-    let Frame { lo, hi } = Frame::of(&s.y);
-    let floor = 1e-12 * (1.0 + (hi - lo) * (hi - lo));
-    let var: Vec<f64> = sampling.iter().map(|v| (v + tau2).max(floor)).collect();
+    let (sampling, tau2, var) = variances(s);
     let w: Vec<f64> = var.iter().map(|v| 1.0 / v).collect();
     let data = Data {
         x: &s.x,
@@ -376,7 +384,7 @@ pub fn fit_once(s: &Series, rules: &Rules) -> Single {
 /// variances allow (answers that persist between checkpoints, offsets between runs),
 /// every χ² is divided by that excess, φ = min χ²/(m − k) when above 1 (quasi-AIC), so
 /// extra parameters are not rewarded for fitting correlated noise.
-fn quasi_aic(fits: &mut [Fit], m: usize) {
+pub(crate) fn quasi_aic(fits: &mut [Fit], m: usize) {
     let phi = fits
         .iter()
         .filter(|f| f.k < m)

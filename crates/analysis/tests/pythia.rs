@@ -157,3 +157,84 @@ fn no_pythia_series_is_emergent_outside_its_data_or_with_an_interval_over_most_o
         }
     }
 }
+
+/// The eight standard Pythia sizes' zero-shot results on the ranked-classification
+/// tasks (and LAMBADA, the axis).
+fn pythia_ladder(root: &Path) -> Vec<emergent_analysis::Obs> {
+    let sizes = [
+        "70m", "160m", "410m", "1b-bf16", "1.4b", "2.8b", "6.9b", "12b",
+    ];
+    let tasks = [
+        "piqa",
+        "arc_easy",
+        "arc_challenge",
+        "sciq",
+        "winogrande",
+        "logiqa",
+        "wsc",
+        "lambada_openai",
+    ];
+    let mut obs = Vec::new();
+    for size in sizes {
+        let dir = root.join(format!("pythia-{size}")).join("zero-shot");
+        obs.extend(read_lmeval(&dir).unwrap().obs);
+    }
+    obs.retain(|o| tasks.contains(&o.task.as_str()));
+    obs
+}
+
+#[test]
+fn pythia_12b_is_forecast_from_the_smaller_sizes_within_its_intervals() {
+    let Some(root) = pythia() else { return };
+    let obs = pythia_ladder(root);
+    let opts = Options {
+        x: "lambada_openai:ppl".parse::<XAxis>().unwrap(),
+        rules: Rules {
+            boot: 100,
+            ..Rules::default()
+        },
+        ..Options::default()
+    };
+    let f = analyze(&obs, &curve_from_obs(&obs), Vec::new(), &opts);
+    let (mut covered, mut points, mut mae, mut sigmoid, mut last) = (0, 0, 0.0, 0.0, 0);
+    let tasks: Vec<_> = f
+        .tasks
+        .iter()
+        .filter(|t| t.metric == "acc" && t.task != "lambada_openai")
+        .collect();
+    for t in &tasks {
+        let fc = t.forecast.as_ref().unwrap();
+        assert_eq!(fc.held_out, ["pythia-12b"], "{}", t.task);
+        let final_point = fc.points.iter().max_by_key(|p| p.step).unwrap();
+        let inside =
+            |p: &&emergent_analysis::ForecastPoint| p.lo <= p.observed && p.observed <= p.hi;
+        eprintln!(
+            "{:<14} {:<10} {:<10} mae {:.4} (sigmoid {:.4}), {:.2} covered; final {:.3}, forecast {:.3} [{:.3}, {:.3}]",
+            t.task,
+            t.kind.name(),
+            fc.model.name(),
+            fc.mae,
+            fc.sigmoid_mae.unwrap(),
+            fc.coverage,
+            final_point.observed,
+            final_point.predicted,
+            final_point.lo,
+            final_point.hi
+        );
+        covered += fc.points.iter().filter(inside).count();
+        points += fc.points.len();
+        last += inside(&final_point) as usize;
+        mae += fc.mae / tasks.len() as f64;
+        sigmoid += fc.sigmoid_mae.unwrap() / tasks.len() as f64;
+    }
+    eprintln!(
+        "mean error {mae:.4} (plain sigmoid {sigmoid:.4}); {covered}/{points} checkpoints covered, the final one in {last}/{}",
+        tasks.len()
+    );
+    assert_eq!(tasks.len(), 7);
+    assert!(
+        mae <= sigmoid,
+        "{mae} against the plain sigmoid's {sigmoid}"
+    );
+    assert!(covered * 10 >= points * 9, "{covered} of {points} covered");
+}

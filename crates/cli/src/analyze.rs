@@ -91,8 +91,17 @@ pub(crate) fn print_summary(f: &Findings) {
         mains.clone()
     };
     println!(
-        "{:<20} {:>2} {:<18} {:<10} {:>7} {:>17} {:>6} {:>6} {:>6}",
-        "task", "k", "metric", "verdict", "η", "95% interval", "stable", "R² x", "R² +N"
+        "{:<20} {:>2} {:<18} {:<10} {:>7} {:>17} {:>6} {:>6} {:>6} {:>12}",
+        "task",
+        "k",
+        "metric",
+        "verdict",
+        "η",
+        "95% interval",
+        "stable",
+        "R² x",
+        "R² +N",
+        "forecast"
     );
     let num = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
     for t in &rows {
@@ -107,8 +116,11 @@ pub(crate) fn print_summary(f: &Findings) {
             .stability
             .as_ref()
             .map_or("–".to_string(), |s| format!("{:.0}%", 100.0 * s.overall));
+        let forecast = t.forecast.as_ref().map_or("–".to_string(), |f| {
+            format!("{:.3} {:.0}%", f.mae, 100.0 * f.coverage)
+        });
         println!(
-            "{:<20} {:>2} {:<18} {:<10} {:>7} {:>17} {:>6} {:>6} {:>6}",
+            "{:<20} {:>2} {:<18} {:<10} {:>7} {:>17} {:>6} {:>6} {:>6} {:>12}",
             term::fit(&t.task, 20),
             t.shots,
             term::fit(&t.metric, 18),
@@ -118,6 +130,7 @@ pub(crate) fn print_summary(f: &Findings) {
             stable,
             num(t.r2_loss),
             num(t.r2_loss_size),
+            forecast,
         );
         if t.kind == Kind::Uncertain {
             if let Some(why) = &t.reason {
@@ -129,6 +142,19 @@ pub(crate) fn print_summary(f: &Findings) {
         println!(
             "(each task's main metric; all {} series in report/tables/thresholds.csv)",
             f.tasks.len()
+        );
+    }
+    if let Some(held) = rows.iter().find_map(|t| t.forecast.as_ref()) {
+        println!(
+            "{}",
+            term::wrap(
+                "forecast: ",
+                &format!(
+                    "{} predicted from every other run by each series' model: mean absolute error, and the share of its checkpoints inside the 95% interval",
+                    held.held_out.join(", ")
+                ),
+                4
+            )
         );
     }
     println!("{}", term::wrap("verdicts: ", &f.verdict_counts(), 4));

@@ -139,6 +139,23 @@ fn a_csv_with_a_known_threshold_gives_findings_tables_and_a_report() {
     );
     assert_eq!(task(&f, "smooth_task")["kind"], "smooth");
     assert_eq!(task(&f, "once_task")["kind"], "insufficient");
+    // The largest size forecast from the three smaller: by the break for the emergent
+    // task, a smooth shape for the smooth one, within a few points of the truth.
+    for (name, model) in [("emergent_task", "break"), ("smooth_task", "")] {
+        let fc = &task(&f, name)["forecast"];
+        assert_eq!(fc["held_out"], serde_json::json!(["m3"]), "{fc}");
+        if !model.is_empty() {
+            assert_eq!(fc["model"], model);
+        }
+        assert_eq!(fc["points"].as_array().unwrap().len(), 8, "{fc}");
+        assert!(fc["mae"].as_f64().unwrap() < 0.03, "{name}: {fc}");
+        assert!(fc["coverage"].as_f64().unwrap() >= 0.75, "{name}: {fc}");
+        let p = &fc["points"][0];
+        assert!(
+            p["lo"].as_f64() <= p["predicted"].as_f64()
+                && p["predicted"].as_f64() <= p["hi"].as_f64()
+        );
+    }
     let law = &f["scaling"];
     assert!(
         (law["alpha"].as_f64().unwrap() - 0.34).abs() < 0.05,
@@ -151,6 +168,7 @@ fn a_csv_with_a_known_threshold_gives_findings_tables_and_a_report() {
     assert!(html.contains("emergent_task") && html.contains("Scaling law"));
     for stem in [
         "emergent_task-0shot-acc",
+        "emergent_task-0shot-acc-forecast",
         "smooth_task-0shot-acc-tokens",
         "loss_curves",
         "scaling_law",

@@ -121,11 +121,26 @@ pub struct Saved {
 }
 
 /// A figure of the given size, or a panel, with room for the legend column.
-fn dimensions(size: Size, legend: bool) -> (u32, u32, u32) {
+fn dimensions(size: Size, legend: &[Key]) -> (u32, u32, u32) {
     match size {
-        Size::Full => (560, 420, if legend { 210 } else { 0 }),
+        Size::Full => (560, 420, legend_width(legend)),
         Size::Panel => (330, 250, 0),
     }
+}
+
+/// The legend column's width: at least 210 pixels, and wide enough for its longest
+/// label (DejaVu Sans at 12 pixels averages under 7.5 pixels a character) after the
+/// line sample.
+fn legend_width(keys: &[Key]) -> u32 {
+    if keys.is_empty() {
+        return 0;
+    }
+    let chars = keys
+        .iter()
+        .map(|k| k.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    210.max(4 + 24 + 6 + (chars as f64 * 7.5).ceil() as u32 + 8)
 }
 
 /// A subset of DejaVu Sans (assets/make_font.sh), so text renders the same everywhere.
@@ -233,7 +248,7 @@ impl Figure {
         let err =
             |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing `{}`: {e:?}", self.title);
         root.fill(&WHITE).map_err(err)?;
-        let (plot_w, _, legend_w) = dimensions(self.size, !self.legend.is_empty());
+        let (plot_w, _, legend_w) = dimensions(self.size, &self.legend);
         let (plot, legend) = if legend_w > 0 {
             let (a, b) = root.split_horizontally(sc.px(plot_w));
             (a, Some(b))
@@ -360,7 +375,7 @@ impl Figure {
     /// Writes `stem.svg` and `stem.png` (twice the SVG's size) into `dir`.
     pub fn save(&self, dir: &Path, stem: &str) -> Result<Saved> {
         register_font();
-        let (plot_w, h, legend_w) = dimensions(self.size, !self.legend.is_empty());
+        let (plot_w, h, legend_w) = dimensions(self.size, &self.legend);
         let w = plot_w + legend_w;
         let panel = self.size == Size::Panel;
         let svg_path = dir.join(format!("{stem}.svg"));

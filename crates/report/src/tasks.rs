@@ -1,12 +1,16 @@
 //! The figures of tasks: the overview grids, and each task's section with every
-//! metric against the x axis and the main metric against tokens and compute.
+//! metric against the x axis, the main metric's forecast of the largest size, and the
+//! main metric against tokens and compute.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use anyhow::Result;
 use emergent_analysis::claims::{continuous_metrics, main_findings};
-use emergent_analysis::{metric_lower_is_better, series, Findings, Kind, Obs, TaskFinding, XAxis};
+use emergent_analysis::{
+    metric_lower_is_better, series, Findings, Forecast, ForecastPoint, Kind, Obs, TaskFinding,
+    XAxis,
+};
 use plotters::style::RGBColor;
 
 use crate::figure::{Figure, Key, Line, Size, Stroke};
@@ -283,6 +287,75 @@ fn task_figure(
     }
 }
 
+/// The held-out runs' checkpoints with their forecast from the other runs: the
+/// forecast dashed, its 95% interval dotted.
+fn forecast_figure(
+    t: &TaskFinding,
+    fc: &Forecast,
+    pts: &[(&Obs, f64)],
+    axis: &XAxis,
+    styles: &Styles,
+) -> Figure {
+    let mut lines = run_lines(pts, axis, styles);
+    let mut order: Vec<&ForecastPoint> = fc.points.iter().collect();
+    order.sort_by(|a, b| a.x.total_cmp(&b.x));
+    let along = |v: &dyn Fn(&ForecastPoint) -> f64| order.iter().map(|p| (p.x, v(p))).collect();
+    for (points, stroke) in [
+        (along(&|p| p.predicted), Stroke::Dashed),
+        (along(&|p| p.lo), Stroke::Dotted),
+        (along(&|p| p.hi), Stroke::Dotted),
+    ] {
+        lines.push(Line {
+            colour: BLACK,
+            points,
+            stroke,
+            thin: true,
+            ..Line::default()
+        });
+    }
+    let mut legend = data_keys(t, styles);
+    legend.push(Key {
+        label: format!("forecast ({}) from the other runs", fc.model.name()),
+        colour: BLACK,
+        marker: None,
+        stroke: Stroke::Dashed,
+    });
+    legend.push(Key {
+        label: "its 95% interval".into(),
+        colour: BLACK,
+        marker: None,
+        stroke: Stroke::Dotted,
+    });
+    Figure {
+        title: format!("{}: the largest size forecast from the others", t.task),
+        x_label: x_label(axis),
+        y_label: y_label(&t.metric),
+        x_log: axis.log_scale(),
+        x_reversed: axis.lower_is_better(),
+        lines,
+        hline: t.baseline.map(|b| (b, String::new())),
+        legend,
+        ..Figure::default()
+    }
+}
+
+fn forecast_caption(t: &TaskFinding, fc: &Forecast) -> String {
+    let mut c = format!(
+        "{} of {} forecast from every other run by the {} the verdict rests on: mean absolute error {:.4}, {:.0}% of its {} checkpoints inside the 95% interval",
+        esc(&t.metric),
+        esc(&fc.held_out.join(", ")),
+        fc.model.name(),
+        fc.mae,
+        100.0 * fc.coverage,
+        fc.points.len()
+    );
+    if let Some(m) = fc.sigmoid_mae {
+        let _ = write!(c, " (a plain sigmoid fit: {m:.4})");
+    }
+    c.push('.');
+    c
+}
+
 /// The main metric against tokens or compute, without fits.
 fn budget_figure(t: &TaskFinding, pts: &[(&Obs, f64)], extra: &XAxis, styles: &Styles) -> Figure {
     let raw: Vec<(&Obs, f64)> = pts
@@ -459,6 +532,12 @@ pub fn task_sections(page: &mut Page, input: &Input, groups: &[Group]) -> Result
             }
             let main = metrics[0];
             if let Some(pts) = by_key.get(&(task.to_string(), *shots, main.metric.clone())) {
+                if let Some(fc) = &main.forecast {
+                    let fig = forecast_figure(main, fc, pts, input.axis, &page.styles);
+                    let stem =
+                        format!("{}-{shots}shot-{}-forecast", slug(task), slug(&main.metric));
+                    page.figure(&fig, &stem, &forecast_caption(main, fc))?;
+                }
                 for (extra, caption) in [
                     (XAxis::Tokens, TOKENS_CAPTION),
                     (XAxis::Flops, FLOPS_CAPTION),
