@@ -17,7 +17,7 @@ use crate::isotonic::r2_loss_and_size;
 use crate::robust::{judge, Extrapolation, NoiseModel, Stability};
 use crate::scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
 use crate::shapes::{Frame, Shape};
-use crate::threshold::{Chance, Kind, Noise, Rules, Series};
+use crate::threshold::{gain, Chance, Kind, Noise, Rules, Series};
 
 /// Version of `findings.json`'s layout (docs/findings.md).
 pub const SCHEMA_VERSION: u32 = 3;
@@ -105,6 +105,9 @@ pub struct TaskFinding {
     pub level: Option<f64>,
     pub level_se: Option<f64>,
     pub chance: Option<Chance>,
+    /// The margin of the baseline the level was judged by: the rules' margin, or a
+    /// quarter of the series' rise (`gain`) when that is smaller.
+    pub margin: f64,
     /// Standard deviation between checkpoints beyond their sampling noise.
     pub extra_sd: Option<f64>,
     pub noise_model: NoiseModel,
@@ -332,26 +335,6 @@ fn spread_bins(key: &SeriesKey, pts: &[(&Obs, f64)], u: &[f64]) -> (Vec<SpreadBi
     (bins, mean_noise)
 }
 
-/// The furthest fifth's mean minus the earliest fifth's (lower coordinates are further
-/// along), and the standard error of that difference from the two fifths' spreads.
-fn gain(u: &[f64], y: &[f64]) -> Option<[f64; 2]> {
-    let k = (u.len() / 5).max(2);
-    if u.len() < 2 * k {
-        return None;
-    }
-    let mut order: Vec<usize> = (0..u.len()).collect();
-    order.sort_by(|&a, &b| u[a].total_cmp(&u[b]));
-    let stats = |idx: &[usize]| {
-        let n = idx.len() as f64;
-        let mean = idx.iter().map(|&i| y[i]).sum::<f64>() / n;
-        let var = idx.iter().map(|&i| (y[i] - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        (mean, var / n)
-    };
-    let (late, late_var) = stats(&order[..k]);
-    let (early, early_var) = stats(&order[order.len() - k..]);
-    Some([late - early, (late_var + early_var).sqrt()])
-}
-
 /// The series a verdict is fitted to: each point's run, and the per-document scores
 /// when every point has them for the same documents.
 fn series_of(pts: &[(&Obs, f64)], ax: &XAxis) -> Series {
@@ -477,6 +460,7 @@ fn finding(
         level: v.level_above,
         level_se: v.level_se,
         chance: p.chance,
+        margin: v.margin,
         extra_sd: (!p.fits.is_empty()).then(|| p.tau2.sqrt()),
         noise_model: v.noise_model,
         aic: p
@@ -778,6 +762,7 @@ fn threshold_row(t: &TaskFinding) -> Vec<(&'static str, String)> {
         ("baseline", opt(t.baseline)),
         ("level", opt(t.level)),
         ("level_se", opt(t.level_se)),
+        ("margin", opt(Some(t.margin))),
         ("stability", opt(stab.map(|s| s.overall))),
         ("noise_model", t.noise_model.name().into()),
         (

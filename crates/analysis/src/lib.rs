@@ -32,4 +32,4 @@ pub use isotonic::{isotonic, r2_loss_and_size};
 pub use robust::{judge, Extrapolation, NoiseModel, Stability, Verdict};
 pub use scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
 pub use shapes::{Data, Fit, Frame, Shape};
-pub use threshold::{fit_once, Chance, Kind, Noise, Rules, Series, Single};
+pub use threshold::{fit_once, gain, Chance, Kind, Noise, Rules, Series, Single, MARGIN_FRACTION};

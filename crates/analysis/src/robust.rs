@@ -96,6 +96,9 @@ pub struct Verdict {
     pub stability: Option<Stability>,
     pub noise_model: NoiseModel,
     pub extrapolation: Option<Extrapolation>,
+    /// The margin the level was judged by: `Rules::margin`, or a share of the series'
+    /// rise when that is smaller ([`Rules::for_series`]).
+    pub margin: f64,
 }
 
 pub(crate) fn noise_model(s: &Series) -> NoiseModel {
@@ -243,6 +246,7 @@ fn agree(kinds: &[Kind], k: Kind) -> Option<f64> {
 
 /// The verdict with its interval, stability and extrapolation test.
 pub fn judge(s: &Series, rules: &Rules, seed: u64) -> Verdict {
+    let rules = &rules.for_series(s);
     let point = fit_once(s, rules);
     let model = noise_model(s);
     let mut v = Verdict {
@@ -254,6 +258,7 @@ pub fn judge(s: &Series, rules: &Rules, seed: u64) -> Verdict {
         stability: None,
         noise_model: model,
         extrapolation: None,
+        margin: rules.margin,
         point,
     };
     if v.kind == Kind::Insufficient {

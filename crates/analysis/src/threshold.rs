@@ -12,6 +12,7 @@
 
 use serde::Serialize;
 
+use crate::isotonic::isotonic;
 use crate::shapes::{Data, Fit, Frame, Shape};
 
 /// How a point's value scatters around the truth.
@@ -124,6 +125,49 @@ impl Default for Rules {
             boot: 200,
         }
     }
+}
+
+/// The share of a series' rise within which its level counts as at chance: the margin
+/// is `Rules::margin` or this share of the rise, whichever is smaller, so a metric whose
+/// whole range is a few hundredths is not "at chance" everywhere.
+pub const MARGIN_FRACTION: f64 = 0.25;
+
+impl Rules {
+    /// These rules with the margin scaled to the series' own rise: the range of its best
+    /// monotone fit in x (rising or falling, whichever fits better), which follows the
+    /// data's ends without assuming a shape and pools their noise.
+    pub fn for_series(&self, s: &Series) -> Rules {
+        let sse = |f: &[f64]| s.y.iter().zip(f).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+        let (up, down) = (isotonic(&s.x, &s.y, true), isotonic(&s.x, &s.y, false));
+        let fit = if sse(&up) <= sse(&down) { up } else { down };
+        let Frame { lo, hi } = Frame::of(&fit);
+        let rise = if hi >= lo { hi - lo } else { f64::INFINITY };
+        Rules {
+            margin: self.margin.min(MARGIN_FRACTION * rise),
+            ..*self
+        }
+    }
+}
+
+/// Mean performance of the furthest fifth of the points along `u` (the lowest
+/// coordinates) minus that of the earliest fifth, and the standard error of that
+/// difference from the two fifths' spreads: whether the series moved at all.
+pub fn gain(u: &[f64], y: &[f64]) -> Option<[f64; 2]> {
+    let k = (u.len() / 5).max(2);
+    if u.len() < 2 * k {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..u.len()).collect();
+    order.sort_by(|&a, &b| u[a].total_cmp(&u[b]));
+    let stats = |idx: &[usize]| {
+        let n = idx.len() as f64;
+        let mean = idx.iter().map(|&i| y[i]).sum::<f64>() / n;
+        let var = idx.iter().map(|&i| (y[i] - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (mean, var / n)
+    };
+    let (late, late_var) = stats(&order[..k]);
+    let (early, early_var) = stats(&order[order.len() - k..]);
+    Some([late - early, (late_var + early_var).sqrt()])
 }
 
 /// One-sided 95% normal quantile: each side of the equivalence is tested at 5% (TOST).
