@@ -145,35 +145,62 @@ pub struct TaskFinding {
 pub struct FittedCurve {
     /// `break` or the smooth shape's name.
     pub model: String,
+    pub role: CurveRole,
     pub points: Vec<[f64; 2]>,
+}
+
+/// What a drawn curve is to the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CurveRole {
+    /// The break-point model.
+    Break,
+    /// The best smooth shape that rises from the start: the break's competitor.
+    Smooth,
+    /// The best smooth shape overall, set aside because it stays within the margin of
+    /// the baseline above η: a soft-cornered break, not an alternative to one.
+    SoftBreak,
 }
 
 /// Points at which a fitted curve is sampled: enough that a break's corner is sharp.
 const CURVE_POINTS: usize = 64;
 
+/// The curves a figure draws: the break, the best smooth shape overall, and, when that
+/// one was set aside as a soft-cornered break, the best smooth shape that competed.
 fn curves(p: &crate::threshold::Single, ax: &XAxis) -> Vec<FittedCurve> {
-    [p.brk.as_ref(), p.smooth.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|fit| {
-            let Frame { lo, hi } = fit.frame;
-            let mut us: Vec<f64> = (0..CURVE_POINTS)
-                .map(|i| lo + (hi - lo) * i as f64 / (CURVE_POINTS - 1) as f64)
-                .collect();
-            if let Some(eta) = fit.eta().filter(|e| *e > lo && *e < hi) {
-                us.push(eta);
-                us.sort_by(f64::total_cmp);
-            }
-            FittedCurve {
-                model: fit.shape.name().to_string(),
-                points: us
-                    .into_iter()
-                    .map(|u| [ax.from_coord(u), fit.predict(u)])
-                    .filter(|p| p[0].is_finite() && p[1].is_finite())
-                    .collect(),
-            }
-        })
-        .collect()
+    let best_smooth = p
+        .fits
+        .iter()
+        .filter(|f| Shape::SMOOTH.contains(&f.shape))
+        .min_by(|a, b| a.aic().total_cmp(&b.aic()));
+    let soft = best_smooth.filter(|b| p.smooth.as_ref().map(|s| s.shape) != Some(b.shape));
+    [
+        (p.brk.as_ref(), CurveRole::Break),
+        (soft, CurveRole::SoftBreak),
+        (p.smooth.as_ref(), CurveRole::Smooth),
+    ]
+    .into_iter()
+    .filter_map(|(fit, role)| fit.map(|f| (f, role)))
+    .map(|(fit, role)| {
+        let Frame { lo, hi } = fit.frame;
+        let mut us: Vec<f64> = (0..CURVE_POINTS)
+            .map(|i| lo + (hi - lo) * i as f64 / (CURVE_POINTS - 1) as f64)
+            .collect();
+        if let Some(eta) = fit.eta().filter(|e| *e > lo && *e < hi) {
+            us.push(eta);
+            us.sort_by(f64::total_cmp);
+        }
+        FittedCurve {
+            model: fit.shape.name().to_string(),
+            role,
+            points: us
+                .into_iter()
+                .map(|u| [ax.from_coord(u), fit.predict(u)])
+                .filter(|p| p[0].is_finite() && p[1].is_finite())
+                .collect(),
+        }
+    })
+    .collect()
 }
 
 impl TaskFinding {

@@ -19,8 +19,8 @@ mod threshold;
 pub use axis::{XAxis, BITS_PER_BYTE, NATS_PER_TOKEN};
 pub use correlation::{pearson, spearman};
 pub use findings::{
-    analyze, analyze_with_progress, csv_field, curve_from_obs, series, CurvePoint, Findings,
-    Options, Prediction, SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,
+    analyze, analyze_with_progress, csv_field, curve_from_obs, series, CurvePoint, CurveRole,
+    Findings, FittedCurve, Options, Prediction, SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,
 };
 pub use forecast::{forecast, Forecast, ForecastPoint, Predicted, SeriesForecast};
 pub use input::{

@@ -303,10 +303,26 @@ fn on_a_metric_of_small_range_the_margin_shrinks_with_its_rise() {
     // As with the other smooth shapes, each starts clearly above chance (here by more
     // than a quarter of its rise) and rises over the whole range.
     let small: [(&str, Truth, Kind); 4] = [
-        ("a slow line", |l| 0.27 + 0.05 * (3.3 - l) / 1.5, Kind::Smooth),
-        ("a slow convex rise", |l| 0.27 + 0.06 * ((3.3 - l) / 1.5).powi(2), Kind::Smooth),
-        ("a slow saturating rise", |l| 0.27 + 0.06 * (1.0 - (-(3.3 - l) / 0.6).exp()), Kind::Smooth),
-        ("a small hinge", |l| BASELINE + 0.1 * (ETA - l).max(0.0), Kind::Emergent),
+        (
+            "a slow line",
+            |l| 0.27 + 0.05 * (3.3 - l) / 1.5,
+            Kind::Smooth,
+        ),
+        (
+            "a slow convex rise",
+            |l| 0.27 + 0.06 * ((3.3 - l) / 1.5).powi(2),
+            Kind::Smooth,
+        ),
+        (
+            "a slow saturating rise",
+            |l| 0.27 + 0.06 * (1.0 - (-(3.3 - l) / 0.6).exp()),
+            Kind::Smooth,
+        ),
+        (
+            "a small hinge",
+            |l| BASELINE + 0.1 * (ETA - l).max(0.0),
+            Kind::Emergent,
+        ),
     ];
     for (name, f, truth) in small {
         let kinds: Vec<Kind> = (0..60u64)

@@ -8,8 +8,8 @@ use std::fmt::Write;
 use anyhow::Result;
 use emergent_analysis::claims::{continuous_metrics, main_findings};
 use emergent_analysis::{
-    metric_lower_is_better, series, Findings, Forecast, ForecastPoint, Kind, Obs, TaskFinding,
-    XAxis,
+    metric_lower_is_better, series, CurveRole, Findings, Forecast, ForecastPoint, Kind, Obs,
+    TaskFinding, XAxis,
 };
 use plotters::style::RGBColor;
 
@@ -179,16 +179,25 @@ fn x_label(axis: &XAxis) -> String {
     }
 }
 
-/// The fitted models as lines: the break solid black, the best smooth shape dashed.
+/// How a fitted curve is drawn: the break solid black, the best smooth shape dashed,
+/// a smooth shape set aside as a soft-cornered break dotted.
+fn curve_look(role: CurveRole) -> (RGBColor, Stroke) {
+    match role {
+        CurveRole::Break => (BLACK, Stroke::Solid),
+        CurveRole::Smooth => (GREY, Stroke::Dashed),
+        CurveRole::SoftBreak => (GREY, Stroke::Dotted),
+    }
+}
+
 fn fitted_lines(t: &TaskFinding) -> Vec<Line> {
     t.curves
         .iter()
         .map(|c| {
-            let brk = c.model == "break";
+            let (colour, stroke) = curve_look(c.role);
             Line {
-                colour: if brk { BLACK } else { GREY },
+                colour,
                 points: c.points.iter().map(|p| (p[0], p[1])).collect(),
-                stroke: if brk { Stroke::Solid } else { Stroke::Dashed },
+                stroke,
                 thin: true,
                 ..Line::default()
             }
@@ -224,20 +233,20 @@ fn data_keys(t: &TaskFinding, styles: &Styles) -> Vec<Key> {
 fn legend(t: &TaskFinding, styles: &Styles) -> Vec<Key> {
     let mut keys = data_keys(t, styles);
     for c in &t.curves {
-        let brk = c.model == "break";
         let aic = t
             .aic
             .get(&c.model)
             .map_or(String::new(), |a| format!(", AIC {a:.1}"));
+        let (colour, stroke) = curve_look(c.role);
         keys.push(Key {
-            label: if brk {
-                format!("break model{aic}")
-            } else {
-                format!("best smooth: {}{aic}", c.model)
+            label: match c.role {
+                CurveRole::Break => format!("break model{aic}"),
+                CurveRole::Smooth => format!("best smooth: {}{aic}", c.model),
+                CurveRole::SoftBreak => format!("{}: a soft-cornered break{aic}", c.model),
             },
-            colour: if brk { BLACK } else { GREY },
+            colour,
             marker: None,
-            stroke: if brk { Stroke::Solid } else { Stroke::Dashed },
+            stroke,
         });
     }
     keys
