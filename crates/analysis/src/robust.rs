@@ -303,10 +303,23 @@ pub fn judge(s: &Series, rules: &Rules, seed: u64) -> Verdict {
         e
     });
     rechance(&mut v, s, &refits, rules);
+    // An emergent verdict's refits are asked whether the break still wins with its
+    // support and rise; whether its level is at chance was judged once, above, by the
+    // equivalence with the resamples' standard error. Judging that again in every refit
+    // would count the level's noise twice: a level a little inside the margin fails
+    // the equivalence in a third of refits and the verdict's stability with it.
+    let emergent = v.kind == Kind::Emergent;
+    let kind_of = |r: &Single| {
+        if emergent && r.break_holds {
+            Kind::Emergent
+        } else {
+            r.kind
+        }
+    };
     let (loo, dropped) = leave_out(s, rules);
-    let loo_kinds: Vec<Kind> = loo.iter().map(|r| fit_once(r, rules).kind).collect();
-    let drop_kind = dropped.map(|d| fit_once(&d, rules).kind);
-    let boot_kinds: Vec<Kind> = refits.iter().map(|r| r.kind).collect();
+    let loo_kinds: Vec<Kind> = loo.iter().map(|r| kind_of(&fit_once(r, rules))).collect();
+    let drop_kind = dropped.map(|d| kind_of(&fit_once(&d, rules)));
+    let boot_kinds: Vec<Kind> = refits.iter().map(kind_of).collect();
     let mut all: Vec<Kind> = boot_kinds.clone();
     all.extend(&loo_kinds);
     all.extend(drop_kind);

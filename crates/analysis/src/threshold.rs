@@ -221,6 +221,9 @@ pub struct Single {
     /// The documents' shared offset in the level's variance (zero with records).
     pub shared_var: f64,
     pub chance: Option<Chance>,
+    /// The break won and has its support and its rise: the verdict is emergent unless
+    /// the level above η is not at chance.
+    pub break_holds: bool,
 }
 
 impl Single {
@@ -241,6 +244,7 @@ impl Single {
             level_se: None,
             shared_var: 0.0,
             chance: None,
+            break_holds: false,
         }
     }
 
@@ -478,6 +482,7 @@ fn break_verdict(out: &mut Single, s: &Series, rules: &Rules) -> (Kind, Option<S
             );
         }
     }
+    out.break_holds = true;
     let (Some(b), Some(level), Some(se)) = (s.baseline, out.level_above, out.level_se) else {
         return (Kind::Emergent, None);
     };
