@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::input::{metric_lower_is_better, Obs};
+use crate::input::Obs;
+use emergent_metrics::{is_perplexity, lower_is_better};
 
 /// The validation loss's unit when checkpoints share one tokenizer.
 pub const NATS_PER_TOKEN: &str = "nats/token";
@@ -79,17 +80,13 @@ impl fmt::Display for XAxis {
     }
 }
 
-fn is_perplexity(metric: &str) -> bool {
-    metric.contains("ppl") || metric.contains("perplexity")
-}
-
 impl XAxis {
     fn transform(&self) -> Transform {
         match self {
             XAxis::Loss | XAxis::LossBits | XAxis::DomainLoss(_) => Transform::Identity,
             XAxis::Tokens | XAxis::Flops | XAxis::Params => Transform::NegLog10,
             XAxis::Metric { metric, .. } if is_perplexity(metric) => Transform::Ln,
-            XAxis::Metric { metric, .. } if metric_lower_is_better(metric) => Transform::Identity,
+            XAxis::Metric { metric, .. } if lower_is_better(metric) => Transform::Identity,
             XAxis::Metric { .. } => Transform::Negate,
         }
     }

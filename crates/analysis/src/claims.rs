@@ -17,6 +17,7 @@ use crate::axis::XAxis;
 use crate::findings::TaskFinding;
 use crate::input::Obs;
 use crate::threshold::Kind;
+use emergent_metrics::{continuations, is_main, is_multiple_choice, BRIER_SCORE, PROB_CORRECT};
 
 /// R² of performance on loss alone that a task with signal must reach (claim 1).
 pub const MIN_R2_LOSS: f64 = 0.9;
@@ -103,6 +104,10 @@ pub struct LossFit {
     pub metric: String,
     pub r2_loss: Option<f64>,
     pub r2_gain_from_size: Option<f64>,
+    /// R² on training compute alone, the paper's negative control: reported beside the
+    /// claim (sizes that share a curve against loss and not against compute score
+    /// well below `r2_loss`), not part of it.
+    pub r2_compute: Option<f64>,
     pub holds: bool,
 }
 
@@ -179,7 +184,7 @@ fn brier_sides(t: &TaskFinding, obs: &[Obs]) -> Option<BrierSides> {
     let eta = t.threshold?;
     let pts: Vec<&Obs> = obs
         .iter()
-        .filter(|o| o.task == t.task && o.shots == t.shots && o.metric == BRIER)
+        .filter(|o| o.task == t.task && o.shots == t.shots && o.metric == BRIER_SCORE.name)
         .filter(|o| o.loss.is_finite() && o.value.is_finite())
         .collect();
     let side = |above: bool| -> Vec<f64> {
@@ -208,9 +213,6 @@ fn brier_sides(t: &TaskFinding, obs: &[Obs]) -> Option<BrierSides> {
     })
 }
 
-const PROB_CORRECT: &str = "prob_correct";
-const BRIER: &str = "brier_score";
-
 /// Claim 5 for one task in two languages.
 #[derive(Debug, Clone, Serialize)]
 pub struct LanguagePair {
@@ -233,24 +235,6 @@ pub struct Claims {
     pub continuous_metrics: Claim<Continuous>,
     /// 5. A task's versions in two languages share their threshold.
     pub languages_agree: Claim<LanguagePair>,
-}
-
-/// The metric a task is scored by, among those it reports.
-pub fn is_main(metric: &str) -> bool {
-    metric == "acc" || metric == "exact_match" || metric.starts_with("exact_match,")
-}
-
-/// Whether a main metric is that of a multiple-choice task (accuracy over choices).
-pub fn is_multiple_choice(main: &str) -> bool {
-    main == "acc"
-}
-
-pub fn continuous_metrics(main: &str) -> &'static [&'static str] {
-    if is_multiple_choice(main) {
-        &[PROB_CORRECT, BRIER]
-    } else {
-        &["answer_logprob"]
-    }
 }
 
 /// `qa-en` → (`qa`, `en`): a name ending in a two-letter language code.
@@ -298,6 +282,7 @@ pub fn check(tasks: &[TaskFinding], obs: &[Obs], margin: f64) -> Claims {
                 metric: t.metric.clone(),
                 r2_loss: t.r2_loss,
                 r2_gain_from_size: gain,
+                r2_compute: t.r2_compute,
                 holds: t.r2_loss.is_some_and(|r| r >= MIN_R2_LOSS)
                     && gain.is_some_and(|g| g <= MAX_R2_GAIN_FROM_SIZE),
             }
@@ -327,7 +312,7 @@ pub fn check(tasks: &[TaskFinding], obs: &[Obs], margin: f64) -> Claims {
     let continuous: Vec<Continuous> = emergent
         .iter()
         .map(|t| {
-            let metrics: BTreeMap<String, String> = continuous_metrics(&t.metric)
+            let metrics: BTreeMap<String, String> = continuations(&t.metric)
                 .iter()
                 .filter_map(|m| {
                     tasks
@@ -339,7 +324,9 @@ pub fn check(tasks: &[TaskFinding], obs: &[Obs], margin: f64) -> Claims {
             let judged = is_multiple_choice(&t.metric);
             let brier = judged.then(|| brier_sides(t, obs)).flatten();
             let holds = if judged {
-                metrics.get(PROB_CORRECT).is_some_and(|k| k == "emergent")
+                metrics
+                    .get(PROB_CORRECT.name)
+                    .is_some_and(|k| k == "emergent")
                     && brier.is_some_and(|b| b.holds(margin))
             } else {
                 metrics.values().all(|k| k == "emergent")
@@ -560,7 +547,7 @@ mod tests {
                 let wiggle = if i % 2 == 0 { 0.005 } else { -0.005 };
                 Obs {
                     task: task.into(),
-                    metric: BRIER.into(),
+                    metric: BRIER_SCORE.name.into(),
                     loss,
                     value: if loss > 2.0 { high } else { low } + wiggle,
                     baseline: Some(0.75),

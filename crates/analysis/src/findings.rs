@@ -9,15 +9,17 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::axis::XAxis;
+use crate::checkpoints::{checkpoint_view, CheckpointView};
 use crate::claims::{check, Claims};
 use crate::correlation::{pearson, spearman};
 use crate::forecast::{ladder_forecast, Forecast};
-use crate::input::{is_proportion, Obs};
+use crate::input::Obs;
 use crate::isotonic::r2_loss_and_size;
 use crate::robust::{judge, Extrapolation, NoiseModel, Stability};
 use crate::scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
 use crate::shapes::{Frame, Shape};
 use crate::threshold::{gain, Chance, Kind, Noise, Rules, Series};
+use emergent_metrics::is_proportion;
 
 /// Version of `findings.json`'s layout (docs/findings.md).
 pub const SCHEMA_VERSION: u32 = 3;
@@ -121,6 +123,9 @@ pub struct TaskFinding {
     pub extrapolation: Option<Extrapolation>,
     /// The largest size's checkpoints forecast from the other runs' (`forecast.rs`).
     pub forecast: Option<Forecast>,
+    /// The largest size's checkpoints against every other size's final checkpoint
+    /// (`checkpoints.rs`).
+    pub checkpoint_view: Option<CheckpointView>,
     /// R² of performance on each domain's validation loss alone (monotone fit), where
     /// every checkpoint of the series has that domain's loss: which loss predicts the
     /// ability.
@@ -499,6 +504,7 @@ fn finding(
         stability: v.stability.clone(),
         extrapolation,
         forecast: ladder_forecast(pts, &series, v.kind, &opts.rules, seed.rotate_left(17)),
+        checkpoint_view: checkpoint_view(pts),
         domain_r2: domain_r2(pts, y),
         size_spread,
         size_spread_noise: noise.filter(|n| *n > 0.0),
@@ -819,6 +825,10 @@ fn threshold_row(t: &TaskFinding) -> Vec<(&'static str, String)> {
         ("forecast_mae", opt(fc.map(|f| f.mae))),
         ("forecast_coverage", opt(fc.map(|f| f.coverage))),
         ("forecast_sigmoid_mae", opt(fc.and_then(|f| f.sigmoid_mae))),
+        (
+            "checkpoint_view_mae",
+            opt(t.checkpoint_view.as_ref().and_then(|c| c.mae)),
+        ),
         ("r2_loss", opt(t.r2_loss)),
         (
             "best_domain",

@@ -94,39 +94,6 @@ impl std::error::Error for InputError {}
 
 type Result<T> = std::result::Result<T, InputError>;
 
-/// The random-guess level of a metric given the task's (the mean of 1/k over its
-/// documents): accuracy-like metrics and the correct choice's probability guess at
-/// 1/k, the Brier score of a uniform guess is (k−1)/k, and continuous log-probability
-/// or perplexity metrics have none.
-pub fn metric_baseline(metric: &str, task_baseline: f64) -> Option<f64> {
-    match metric.split(',').next().unwrap_or(metric) {
-        "brier_score" => Some(1.0 - task_baseline),
-        "prob_correct" => Some(task_baseline),
-        _ if is_proportion(metric) => Some(task_baseline),
-        _ => None,
-    }
-}
-
-/// Whether smaller values of a metric are better: losses, perplexities, bits per byte
-/// and the Brier score. The figures say so on their axes and the loss-like metrics
-/// can stand in for pre-training loss.
-pub fn metric_lower_is_better(metric: &str) -> bool {
-    let m = metric.split(',').next().unwrap_or(metric);
-    m.contains("loss")
-        || m.contains("brier")
-        || m.contains("bpb")
-        || m.contains("bits_per_byte")
-        || m.contains("ppl")
-        || m.contains("perplexity")
-}
-
-/// Whether a metric is a proportion of documents (accuracy, exact match, under any of
-/// lm-eval's `,filter` suffixes), and so scatters binomially.
-pub fn is_proportion(metric: &str) -> bool {
-    let m = metric.split(',').next().unwrap_or(metric);
-    m.starts_with("acc") || m.starts_with("exact_match")
-}
-
 /// Label for a parameter count: 70M, 1.4B, 96K.
 pub fn human_count(n: f64) -> String {
     let (v, unit) = match n {
@@ -329,19 +296,6 @@ impl RecordFiles {
     }
 }
 
-/// The largest value a bounded metric takes (its smallest is 0): 1 for proportions and
-/// probabilities, 2 for the multi-class Brier score (all mass on one wrong choice).
-fn metric_upper_bound(metric: &str) -> Option<f64> {
-    let m = metric.split(',').next().unwrap_or(metric);
-    if is_proportion(metric) || m == "prob_correct" {
-        Some(1.0)
-    } else if m == "brier_score" {
-        Some(2.0)
-    } else {
-        None
-    }
-}
-
 fn csv_row(
     f: &[String],
     col: &HashMap<&str, usize>,
@@ -386,7 +340,7 @@ fn csv_row(
         "is not a loss in nats per token (positive, below 1000)",
     )?;
     let metric = text("metric")?;
-    let top = metric_upper_bound(&metric);
+    let top = emergent_metrics::upper_bound(&metric);
     let outside = top.map(|t| format!("is outside [0, {t}], the range of this metric"));
     let value = need(
         "value",
@@ -462,7 +416,7 @@ fn csv_row(
 /// The random-guess level of a metric of a well-known task (from its name), from any
 /// input.
 pub fn known_baseline(task: &str, metric: &str) -> Option<f64> {
-    lmeval_task_baseline(task).and_then(|b| metric_baseline(metric, b))
+    lmeval_task_baseline(task).and_then(|b| emergent_metrics::baseline(metric, b))
 }
 
 // ---------------------------------------------------------------- lm-eval JSON
@@ -954,10 +908,6 @@ mod tests {
         assert_eq!(parse_size("deduped"), None);
         assert_eq!(human_count(1.4e9), "1.4B");
         assert_eq!(human_count(96_000.0), "96K");
-        assert_eq!(metric_baseline("brier_score", 0.25), Some(0.75));
-        assert_eq!(metric_baseline("acc_norm", 0.25), Some(0.25));
-        assert_eq!(metric_baseline("exact_match,strict-match", 0.0), Some(0.0));
-        assert_eq!(metric_baseline("answer_logprob", 0.0), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! on those (`claims`).
 
 mod axis;
+mod checkpoints;
 pub mod claims;
 mod correlation;
 mod findings;
@@ -17,6 +18,7 @@ mod shapes;
 mod threshold;
 
 pub use axis::{XAxis, BITS_PER_BYTE, NATS_PER_TOKEN};
+pub use checkpoints::{checkpoint_view, CheckpointView, FinalPoint};
 pub use correlation::{pearson, spearman};
 pub use findings::{
     analyze, analyze_with_progress, csv_field, curve_from_obs, series, CurvePoint, CurveRole,
@@ -24,9 +26,8 @@ pub use findings::{
 };
 pub use forecast::{forecast, Forecast, ForecastPoint, Predicted, SeriesForecast};
 pub use input::{
-    human_count, is_proportion, known_baseline, metric_baseline, metric_lower_is_better, read_csv,
-    read_lmeval, read_lmeval_placed, read_samples, DocScores, InputError, LmevalPlacement, Loaded,
-    Obs,
+    human_count, known_baseline, read_csv, read_lmeval, read_lmeval_placed, read_samples,
+    DocScores, InputError, LmevalPlacement, Loaded, Obs,
 };
 pub use isotonic::{isotonic, r2_loss_and_size};
 pub use robust::{judge, Extrapolation, NoiseModel, Stability, Verdict};

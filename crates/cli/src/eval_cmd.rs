@@ -695,14 +695,14 @@ fn table_of(results: &Json, column: &str, title: &str) -> String {
         metrics.sort_by(|a, b| a.0.cmp(b.0));
         let mut first = true;
         for (mf, v) in metrics {
-            let (m, f) = mf.split_once(',').unwrap_or((mf, ""));
+            let (m, f) = emergent_metrics::split_key(mf);
             let arrow = match hib.get(m).and_then(Json::as_bool) {
                 Some(true) => "↑",
                 Some(false) => "↓",
                 None => "",
             };
             let se = e
-                .get(&format!("{m}_stderr,{f}"))
+                .get(&emergent_metrics::key(&format!("{m}_stderr"), f))
                 .map(fmt_value)
                 .unwrap_or_default();
             let (n, ver, sh) = if first {
@@ -760,19 +760,12 @@ fn fmt_version(v: &Json) -> String {
 /// emergent's continuous metrics (probability of the answer, Brier score), which lm-eval
 /// does not report.
 fn print_continuous<'a>(results: impl Iterator<Item = &'a TaskResult>) {
-    const CONTINUOUS: [&str; 5] = [
-        "prob_correct",
-        "brier_score",
-        "answer_logprob",
-        "answer_logprob_per_token",
-        "answer_prob",
-    ];
     let mut lines = Vec::new();
     for r in results {
         for m in r
             .metrics
             .iter()
-            .filter(|m| CONTINUOUS.contains(&m.metric.as_str()))
+            .filter(|m| emergent_metrics::own_continuous().any(|c| c.name == m.metric))
         {
             lines.push(format!(
                 "{:<24} {:<26} {:>10.4} ± {:.4}",

@@ -94,6 +94,14 @@ fn a_study_runs_end_to_end_and_a_rerun_redoes_nothing() {
         count(&db, "SELECT COUNT(DISTINCT checkpoint) FROM domain_losses"),
         6
     );
+    // A finished run's progress says its last step, not one a few seconds before it.
+    for run in std::fs::read_dir(out.join("runs")).unwrap().flatten() {
+        let p: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(run.path().join("progress.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(p["step"], p["total_steps"], "{}: {p}", run.path().display());
+    }
     let html = std::fs::read_to_string(out.join("report/index.html")).unwrap();
     assert!(html.contains("exam-en") && html.contains("math-zh"));
     assert!(out.join("report/figures/exam-en-3shot-acc.svg").exists());

@@ -1,12 +1,14 @@
 use std::path::PathBuf;
 
 /// Errors in user data; each names the file and, where there is one, the line or field.
+/// The I/O cause is part of the message, not a chained source (a field named `source`
+/// would be one), so `{:#}` says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]
     Line {
@@ -21,10 +23,10 @@ pub enum DataError {
 }
 
 impl DataError {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
     pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {

@@ -157,10 +157,15 @@ impl Tokenizer {
 
     pub fn save(&self, path: &Path) -> Result<(), DataError> {
         let tmp = path.with_extension("json.tmp");
-        self.inner
+        let saved = self
+            .inner
             .save(&tmp, false)
-            .map_err(|e| DataError::file(path, e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+            .map_err(|e| DataError::file(path, e.to_string()))
+            .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
+        if saved.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        saved
     }
 
     pub fn vocab_size(&self) -> usize {

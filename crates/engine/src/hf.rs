@@ -55,7 +55,11 @@ pub fn write_safetensors(
         f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| EngineError::io(path, e))
+    write().map_err(|e| {
+        // A partial file would keep the space a full disk needs for the next attempt.
+        let _ = std::fs::remove_file(&tmp);
+        EngineError::io(path, e)
+    })
 }
 
 /// Reads every tensor of one safetensors file as f32 (from F32, F16 or BF16).

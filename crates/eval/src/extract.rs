@@ -177,7 +177,7 @@ mod tests {
         assert_eq!(flexible.apply("5 apples and $12.50 then 7"), "7");
         let em = ExactMatch::new(
             &MetricSpec {
-                metric: "exact_match".into(),
+                metric: emergent_metrics::EXACT_MATCH.name.into(),
                 ignore_case: true,
                 regexes_to_ignore: vec![
                     ",".into(),
@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(em.score("13", &["12".into()]), 0.0);
         let punct = ExactMatch::new(
             &MetricSpec {
-                metric: "exact_match".into(),
+                metric: emergent_metrics::EXACT_MATCH.name.into(),
                 ignore_case: true,
                 ignore_punctuation: true,
                 ..Default::default()

@@ -34,6 +34,6 @@ pub use task::{
 };
 pub use template::{Field, Resolved, Templates};
 pub use yaml::{
-    higher_is_better, is_yaml, metric_aggregation, py_str, read_config, select_tasks, shipped_spec,
-    to_lmeval_yaml, AggregateMetric, Config, Group, Node, Selector, TaskIndex,
+    is_yaml, py_str, read_config, select_tasks, shipped_spec, to_lmeval_yaml, AggregateMetric,
+    Config, Group, Node, Selector, TaskIndex,
 };

@@ -15,7 +15,8 @@ use crate::pyrandom::PyRandom;
 use crate::score::{SampleRecord, BYTES, WORDS};
 use crate::task::{OutputType, Task};
 use crate::template::Resolved;
-use crate::yaml::{higher_is_better, py_str, Group, Node};
+use crate::yaml::{py_str, Group, Node};
+use emergent_metrics::{ACC, BITS_PER_BYTE, BYTE_PERPLEXITY, PERPLEXITY, WORD_PERPLEXITY};
 
 /// Python's `repr` of a float: the shortest digits that read back, in exponent form
 /// below 1e-4 and from 1e16 on.
@@ -179,11 +180,16 @@ pub fn lmeval_metrics(task: &Task) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// lm-eval's `higher_is_better` of a metric.
+fn higher_is_better(metric: &str) -> bool {
+    !emergent_metrics::lower_is_better(metric)
+}
+
 /// The name emergent's result gives lm-eval's `metric,filter`.
 fn ours<'r>(task: &Task, r: &'r TaskResult, metric: &str, filter: &str) -> Option<&'r MetricValue> {
     let name =
         if task.spec.output_type == OutputType::GenerateUntil && task.spec.filter_list.len() > 1 {
-            format!("{metric},{filter}")
+            emergent_metrics::key(metric, filter)
         } else {
             metric.to_string()
         };
@@ -228,14 +234,18 @@ pub fn task_entry(run: &TaskRun) -> Map<String, Json> {
             let Some(v) = ours(t, run.result, &metric, &filter) else {
                 continue;
             };
-            let stderr = if metric == "perplexity" && run.records.len() > 1 {
+            let stderr = if metric == PERPLEXITY.name && run.records.len() > 1 {
                 let lls: Vec<f64> = run.records.iter().map(|r| r.loglikelihoods[0]).collect();
                 json!(bootstrap_perplexity_stderr(&lls))
             } else {
                 number_or_na(v.stderr)
             };
-            m.insert(format!("{metric},{filter}"), number_or_na(v.value));
-            m.insert(format!("{metric}_stderr,{filter}"), stderr);
+            let stderr_name = format!("{metric}_stderr");
+            m.insert(
+                emergent_metrics::key(&metric, &filter),
+                number_or_na(v.value),
+            );
+            m.insert(emergent_metrics::key(&stderr_name, &filter), stderr);
         }
     }
     m
@@ -489,18 +499,21 @@ fn sample_line(t: &Task, r: &SampleRecord, filter: &str, metrics: &[String]) -> 
     m.insert("prompt_hash".into(), json!(sha256_hex(&prompt)));
     m.insert("target_hash".into(), json!(sha256_hex(&target)));
     for metric in metrics {
-        let filtered_name = format!("{metric},{filter}");
-        let v = match metric.as_str() {
-            "word_perplexity" => json!([
+        let filtered_name = emergent_metrics::key(metric, filter);
+        let name = metric.as_str();
+        let v = match name {
+            _ if name == WORD_PERPLEXITY.name => json!([
                 r.loglikelihoods[0],
                 r.metrics.get(WORDS).map_or(0, |w| *w as u64)
             ]),
-            "byte_perplexity" | "bits_per_byte" => json!([
+            _ if name == BYTE_PERPLEXITY.name || name == BITS_PER_BYTE.name => json!([
                 r.loglikelihoods[0],
                 r.metrics.get(BYTES).map_or(0, |b| *b as u64)
             ]),
-            "perplexity" => json!(r.loglikelihoods[0]),
-            "acc" if t.spec.output_type == OutputType::Loglikelihood => json!(r.is_greedy[0] as u8),
+            _ if name == PERPLEXITY.name => json!(r.loglikelihoods[0]),
+            _ if name == ACC.name && t.spec.output_type == OutputType::Loglikelihood => {
+                json!(r.is_greedy[0] as u8)
+            }
             _ => match r
                 .metrics
                 .get(&filtered_name)

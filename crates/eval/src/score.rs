@@ -11,6 +11,11 @@ use serde_json::{json, Value as Json};
 
 use emergent_data::Tokenizer;
 use emergent_engine::{LanguageModel, ScoreGroup};
+use emergent_metrics::{
+    ACC, ACC_NORM, ANSWER_LOGPROB, ANSWER_LOGPROB_PER_TOKEN, ANSWER_PROB, BITS_PER_BYTE,
+    BRIER_SCORE, BYTE_PERPLEXITY, EXACT_MATCH, LOGLIKELIHOOD, PERPLEXITY, PROB_CORRECT,
+    WORD_PERPLEXITY,
+};
 
 use crate::chat::{maybe_delimit, ChatTemplate};
 use crate::extract::{is_py_space, ExactMatch, Filter};
@@ -742,13 +747,13 @@ fn choice_metrics(lls: &[f64], choices: &[String], gold: &[usize], m: &mut BTree
         .enumerate()
         .map(|(i, p)| (p - (i == g) as u8 as f64).powi(2))
         .sum();
-    m.insert("acc".into(), gold.contains(&argmax(lls)) as u8 as f64);
+    m.insert(ACC.name.into(), gold.contains(&argmax(lls)) as u8 as f64);
     m.insert(
-        "acc_norm".into(),
+        ACC_NORM.name.into(),
         gold.contains(&argmax(&norm)) as u8 as f64,
     );
-    m.insert("prob_correct".into(), probs[g]);
-    m.insert("brier_score".into(), brier);
+    m.insert(PROB_CORRECT.name.into(), probs[g]);
+    m.insert(BRIER_SCORE.name.into(), brier);
 }
 
 /// Scores the task; per-document records and aggregates with standard errors.
@@ -808,9 +813,9 @@ pub fn evaluate(
         OutputType::LoglikelihoodRolling => {}
         OutputType::Loglikelihood => {
             for r in &mut records {
+                r.metrics.insert(LOGLIKELIHOOD.into(), r.loglikelihoods[0]);
                 r.metrics
-                    .insert("loglikelihood".into(), r.loglikelihoods[0]);
-                r.metrics.insert("acc".into(), r.is_greedy[0] as u8 as f64);
+                    .insert(ACC.name.into(), r.is_greedy[0] as u8 as f64);
                 r.prediction = json!(r.is_greedy[0]);
             }
         }
@@ -829,7 +834,7 @@ pub fn evaluate(
                     .collect::<Result<_>>()?
             };
             let default_metric = [crate::task::MetricSpec {
-                metric: "exact_match".into(),
+                metric: EXACT_MATCH.name.into(),
                 ..Default::default()
             }];
             let specs = if task.spec.metric_list.is_empty() {
@@ -839,7 +844,7 @@ pub fn evaluate(
             };
             let ems: Vec<ExactMatch> = specs
                 .iter()
-                .filter(|m| m.metric == "exact_match")
+                .filter(|m| m.metric == EXACT_MATCH.name)
                 .map(|m| ExactMatch::new(m, &task.spec.task))
                 .collect::<Result<_>>()?;
             let enc = s.encoder(opts);
@@ -851,9 +856,9 @@ pub fn evaluate(
                     let extracted = f.apply(&outs[i]);
                     for em in &ems {
                         let name = if filters.len() == 1 {
-                            "exact_match".to_string()
+                            EXACT_MATCH.name.to_string()
                         } else {
-                            format!("exact_match,{}", f.name)
+                            emergent_metrics::key(EXACT_MATCH.name, &f.name)
                         };
                         r.metrics.insert(name, em.score(&extracted, &p.references));
                     }
@@ -866,10 +871,10 @@ pub fn evaluate(
                     .encode(p.references.first().map_or("", |x| x.as_str()))
                     .len()
                     .max(1);
-                r.metrics.insert("answer_logprob".into(), lp);
+                r.metrics.insert(ANSWER_LOGPROB.name.into(), lp);
                 r.metrics
-                    .insert("answer_logprob_per_token".into(), lp / n_tok as f64);
-                r.metrics.insert("answer_prob".into(), lp.exp());
+                    .insert(ANSWER_LOGPROB_PER_TOKEN.name.into(), lp / n_tok as f64);
+                r.metrics.insert(ANSWER_PROB.name.into(), lp.exp());
             }
         }
     }
@@ -916,7 +921,7 @@ fn rolling_records(
             prediction: Json::Null,
             filtered: BTreeMap::new(),
             metrics: BTreeMap::from([
-                ("loglikelihood".to_string(), ll),
+                (LOGLIKELIHOOD.to_string(), ll),
                 (WORDS.to_string(), py_word_count(text) as f64),
                 (BYTES.to_string(), text.len() as f64),
             ]),
@@ -934,7 +939,7 @@ pub const BYTES: &str = "bytes";
 /// documents, divided by their words or bytes (`weighted_perplexity`, `bits_per_byte`).
 fn rolling_metrics(records: &[SampleRecord]) -> Vec<MetricValue> {
     let sum = |k: &str| records.iter().filter_map(|r| r.metrics.get(k)).sum::<f64>();
-    let (ll, words, bytes) = (sum("loglikelihood"), sum(WORDS), sum(BYTES));
+    let (ll, words, bytes) = (sum(LOGLIKELIHOOD), sum(WORDS), sum(BYTES));
     let n = records.len();
     let value = |metric: &str, value: f64| MetricValue {
         metric: metric.into(),
@@ -944,9 +949,9 @@ fn rolling_metrics(records: &[SampleRecord]) -> Vec<MetricValue> {
         n,
     };
     vec![
-        value("word_perplexity", (-ll / words).exp()),
-        value("byte_perplexity", (-ll / bytes).exp()),
-        value("bits_per_byte", -ll / bytes / std::f64::consts::LN_2),
+        value(WORD_PERPLEXITY.name, (-ll / words).exp()),
+        value(BYTE_PERPLEXITY.name, (-ll / bytes).exp()),
+        value(BITS_PER_BYTE.name, -ll / bytes / std::f64::consts::LN_2),
     ]
 }
 
@@ -982,11 +987,11 @@ fn aggregate(task: &Task, shots: usize, records: &[SampleRecord]) -> TaskResult 
             stderr,
             n: xs.len(),
         });
-        if name == "loglikelihood" {
+        if name == LOGLIKELIHOOD {
             // lm-eval's perplexity: exp(−mean log-likelihood); stderr by the delta method.
             let ppl = (-value).exp();
             metrics.push(MetricValue {
-                metric: "perplexity".into(),
+                metric: PERPLEXITY.name.into(),
                 value: ppl,
                 stderr: ppl * stderr,
                 n: xs.len(),

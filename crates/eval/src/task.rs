@@ -1,6 +1,9 @@
 //! Task specs (TOML) and their documents (JSONL). Field names follow
 //! lm-evaluation-harness: a spec there translates to a spec here line for line.
 
+use emergent_metrics::{
+    ACC, ACC_NORM, BITS_PER_BYTE, BYTE_PERPLEXITY, EXACT_MATCH, PERPLEXITY, WORD_PERPLEXITY,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -38,12 +41,14 @@ impl OutputType {
     /// lm-eval's metrics when a task names none.
     pub fn default_metrics(self) -> &'static [&'static str] {
         match self {
-            OutputType::MultipleChoice => &["acc", "acc_norm"],
-            OutputType::GenerateUntil => &["exact_match"],
-            OutputType::Loglikelihood => &["perplexity", "acc"],
-            OutputType::LoglikelihoodRolling => {
-                &["word_perplexity", "byte_perplexity", "bits_per_byte"]
-            }
+            OutputType::MultipleChoice => &[ACC.name, ACC_NORM.name],
+            OutputType::GenerateUntil => &[EXACT_MATCH.name],
+            OutputType::Loglikelihood => &[PERPLEXITY.name, ACC.name],
+            OutputType::LoglikelihoodRolling => &[
+                WORD_PERPLEXITY.name,
+                BYTE_PERPLEXITY.name,
+                BITS_PER_BYTE.name,
+            ],
         }
     }
 }

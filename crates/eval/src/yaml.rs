@@ -565,7 +565,8 @@ fn aggregate_list(c: &Config) -> Result<Vec<AggregateMetric>> {
                 .get("metric")
                 .and_then(Json::as_str)
                 .ok_or_else(|| anyhow!("{at}: an aggregate metric needs `metric`"))?;
-            if let Some(a) = i.get("aggregation").filter(|a| a.as_str() != Some("mean")) {
+            let mean = emergent_metrics::Aggregation::Mean.name();
+            if let Some(a) = i.get("aggregation").filter(|a| a.as_str() != Some(mean)) {
                 bail!(
                     "{at}: aggregation {a} of `{metric}`: lm-eval aggregates groups only by `mean`"
                 );
@@ -602,25 +603,6 @@ pub fn load_yaml_task(path: &Path, data_dir: Option<&Path>) -> Result<Task> {
         );
     }
     lmeval_task(&c, data_dir)
-}
-
-/// The metrics emergent computes, with the aggregation lm-eval gives each.
-pub fn metric_aggregation(metric: &str) -> Option<&'static str> {
-    Some(match metric {
-        "acc" | "acc_norm" | "exact_match" | "brier_score" => "mean",
-        "perplexity" => "perplexity",
-        "word_perplexity" | "byte_perplexity" => "weighted_perplexity",
-        "bits_per_byte" => "bits_per_byte",
-        _ => return None,
-    })
-}
-
-/// lm-eval's `higher_is_better` of a metric.
-pub fn higher_is_better(metric: &str) -> bool {
-    !matches!(
-        metric,
-        "perplexity" | "word_perplexity" | "byte_perplexity" | "bits_per_byte" | "brier_score"
-    )
 }
 
 /// Keys of a task config that name Python code or data emergent cannot read.
@@ -896,13 +878,26 @@ fn metric_list(v: Option<&Json>, output_type: OutputType, fail: Fail) -> Result<
     for item in items {
         let spec: MetricSpec = serde_json::from_value(item.clone())
             .map_err(|e| fail("metric_list", format!("entry {item}: {e}")))?;
-        let Some(own) = metric_aggregation(&spec.metric) else {
-            return Err(fail("metric_list", format!("metric `{}` is not one emergent computes (acc, acc_norm, brier_score, exact_match, perplexity, word_perplexity, byte_perplexity, bits_per_byte)", spec.metric)));
+        let own = emergent_metrics::get(&spec.metric)
+            .filter(|m| m.name == spec.metric)
+            .and_then(|m| m.aggregation)
+            .map(|a| a.name());
+        let Some(own) = own else {
+            let known: Vec<&str> = emergent_metrics::listable().map(|m| m.name).collect();
+            return Err(fail(
+                "metric_list",
+                format!(
+                    "metric `{}` is not one emergent computes ({})",
+                    spec.metric,
+                    known.join(", ")
+                ),
+            ));
         };
         let applies = output_type
             .default_metrics()
             .contains(&spec.metric.as_str())
-            || (output_type == OutputType::MultipleChoice && spec.metric == "brier_score");
+            || (output_type == OutputType::MultipleChoice
+                && spec.metric == emergent_metrics::BRIER_SCORE.name);
         if !applies {
             return Err(fail(
                 "metric_list",

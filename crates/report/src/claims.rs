@@ -43,10 +43,11 @@ pub fn claims_table(html: &mut String, c: &Claims, link: &dyn Fn(&str) -> String
                 &lp.tasks,
                 |t| {
                     format!(
-                        "{}: R² {}, +{} with size",
+                        "{}: R² {}, +{} with size (on compute alone {})",
                         link(&t.task),
                         fmt(t.r2_loss, 3),
-                        fmt(t.r2_gain_from_size, 3)
+                        fmt(t.r2_gain_from_size, 3),
+                        fmt(t.r2_compute, 3)
                     )
                 },
                 "<br>",

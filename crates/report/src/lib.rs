@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 pub use claims::write_seeds_page;
-use emergent_analysis::{human_count, is_proportion, CurvePoint, Findings, Obs, XAxis};
+use emergent_analysis::{human_count, CurvePoint, Findings, Obs, XAxis};
+use emergent_metrics::is_proportion;
 pub use figure::{Figure, Hotspot, Key, Line, Marker, Saved, Size, Stroke};
 pub use style::Styles;
 

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use anyhow::Result;
-use emergent_analysis::claims::{continuous_metrics, main_findings};
+use emergent_analysis::claims::main_findings;
 use emergent_analysis::{
-    metric_lower_is_better, series, CurveRole, Findings, Forecast, ForecastPoint, Kind, Obs,
-    TaskFinding, XAxis,
+    series, CheckpointView, CurveRole, Findings, Forecast, ForecastPoint, Kind, Obs, TaskFinding,
+    XAxis,
 };
 use plotters::style::RGBColor;
 
@@ -164,7 +164,7 @@ fn shots_name(shots: u32) -> String {
 }
 
 fn y_label(metric: &str) -> String {
-    if metric_lower_is_better(metric) {
+    if emergent_metrics::lower_is_better(metric) {
         format!("{metric} (lower is better)")
     } else {
         metric.to_string()
@@ -335,8 +335,20 @@ fn forecast_figure(
         marker: None,
         stroke: Stroke::Dotted,
     });
+    let title = format!("{}: the largest size forecast from the others", t.task);
+    metric_figure(title, t, axis, lines, legend)
+}
+
+/// A full-size figure of a task's metric against the axis, the baseline dashed.
+fn metric_figure(
+    title: String,
+    t: &TaskFinding,
+    axis: &XAxis,
+    lines: Vec<Line>,
+    legend: Vec<Key>,
+) -> Figure {
     Figure {
-        title: format!("{}: the largest size forecast from the others", t.task),
+        title,
         x_label: x_label(axis),
         y_label: y_label(&t.metric),
         x_log: axis.log_scale(),
@@ -360,6 +372,73 @@ fn forecast_caption(t: &TaskFinding, fc: &Forecast) -> String {
     );
     if let Some(m) = fc.sigmoid_mae {
         let _ = write!(c, " (a plain sigmoid fit: {m:.4})");
+    }
+    c.push('.');
+    c
+}
+
+/// The largest size's run, every checkpoint joined, against every other size's final
+/// checkpoint (the paper's per-checkpoint view).
+fn checkpoint_figure(
+    t: &TaskFinding,
+    view: &CheckpointView,
+    pts: &[(&Obs, f64)],
+    axis: &XAxis,
+    styles: &Styles,
+) -> Figure {
+    let own: Vec<(&Obs, f64)> = pts
+        .iter()
+        .filter(|(o, _)| o.run == view.run)
+        .copied()
+        .collect();
+    let mut lines = run_lines(&own, axis, styles);
+    for f in &view.finals {
+        let tip = pts
+            .iter()
+            .find(|(o, x)| o.run == f.run && *x == f.x)
+            .map(|(o, x)| point_tip(o, axis, *x));
+        lines.push(Line {
+            colour: styles.colour(&f.size),
+            points: vec![(f.x, f.observed)],
+            tips: tip.into_iter().collect(),
+            marker: Some(styles.marker(&f.run)),
+            stroke: Stroke::None,
+            ..Line::default()
+        });
+    }
+    let mut legend = data_keys(t, styles);
+    legend.push(Key {
+        label: format!("{}: every checkpoint", view.run),
+        colour: GREY,
+        marker: None,
+        stroke: Stroke::Solid,
+    });
+    legend.push(Key {
+        label: "other runs: final checkpoint".into(),
+        colour: GREY,
+        marker: Some(crate::figure::Marker::Circle),
+        stroke: Stroke::None,
+    });
+    let title = format!("{}: checkpoints of one run, finals of the others", t.task);
+    metric_figure(title, t, axis, lines, legend)
+}
+
+fn checkpoint_caption(t: &TaskFinding, view: &CheckpointView, axis: &XAxis) -> String {
+    let inside = view.finals.iter().filter(|f| f.along_run.is_some()).count();
+    let mut c = format!(
+        "{} of {} at every checkpoint (joined) and of every other run at its last checkpoint: if performance is a function of {}, each final lies on the run's curve",
+        esc(&t.metric),
+        esc(&view.run),
+        esc(&axis.label())
+    );
+    if let Some(m) = view.mae {
+        let _ = write!(
+            c,
+            "; the {inside} finals inside its range differ from it by {m:.3} on average"
+        );
+        if let Some(n) = view.noise {
+            let _ = write!(c, " (their standard error: {n:.3})");
+        }
     }
     c.push('.');
     c
@@ -433,7 +512,7 @@ pub fn overview(page: &mut Page, input: &Input) -> Result<()> {
             let stem = format!("overview-{}-{shots}shot", slug(task));
             page.figure(&fig, &stem, &panel_caption(main))?;
         }
-        let wanted = continuous_metrics(&main.metric);
+        let wanted = emergent_metrics::continuations(&main.metric);
         let first = wanted
             .iter()
             .find_map(|w| metrics.iter().find(|t| t.metric == *w));
@@ -541,6 +620,15 @@ pub fn task_sections(page: &mut Page, input: &Input, groups: &[Group]) -> Result
             }
             let main = metrics[0];
             if let Some(pts) = by_key.get(&(task.to_string(), *shots, main.metric.clone())) {
+                if let Some(view) = &main.checkpoint_view {
+                    let fig = checkpoint_figure(main, view, pts, input.axis, &page.styles);
+                    let stem = format!(
+                        "{}-{shots}shot-{}-checkpoints",
+                        slug(task),
+                        slug(&main.metric)
+                    );
+                    page.figure(&fig, &stem, &checkpoint_caption(main, view, input.axis))?;
+                }
                 if let Some(fc) = &main.forecast {
                     let fig = forecast_figure(main, fc, pts, input.axis, &page.styles);
                     let stem =

@@ -83,7 +83,7 @@ fn spec(task: &WorldTask, num_fewshot: usize) -> TaskSpec {
             }
         }];
         s.metric_list = vec![MetricSpec {
-            metric: "exact_match".into(),
+            metric: emergent_metrics::EXACT_MATCH.name.into(),
             ..Default::default()
         }];
     }

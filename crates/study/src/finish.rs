@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use emergent_analysis::{
-    analyze_with_progress, metric_baseline, read_samples, CurvePoint, DocScores, Findings, Obs,
-    Options, XAxis,
+    analyze_with_progress, read_samples, CurvePoint, DocScores, Findings, Obs, Options, XAxis,
 };
 use emergent_store::Store;
 
@@ -79,7 +78,7 @@ pub fn observations(dir: &Path) -> Result<Observations> {
             (p, docs)
         })
         .map(|(p, docs)| Obs {
-            baseline: metric_baseline(&p.metric, p.baseline),
+            baseline: emergent_metrics::baseline(&p.metric, p.baseline),
             size: p.size,
             params: p.params as f64,
             non_embedding_params: Some(p.non_embedding_params as f64),

@@ -358,7 +358,11 @@ fn validation_loss(
         .iter()
         .zip(&v.docs)
         .map(|(r, doc)| {
-            let ll = r.metrics.get("loglikelihood").copied().unwrap_or(f64::NAN);
+            let ll = r
+                .metrics
+                .get(emergent_metrics::LOGLIKELIHOOD)
+                .copied()
+                .unwrap_or(f64::NAN);
             let size = if unit == NATS_PER_TOKEN {
                 tokenizer.encode(doc).len() as f64
             } else {

@@ -329,6 +329,7 @@ pub fn parse_study(text: &str, origin: &str) -> Result<Study> {
     } else {
         validate_checkpoints(&study)
     };
+    bad.extend(repeated_entries(&study, text));
     if given("models") && given("checkpoints") {
         bad.insert(0, "field `checkpoints`: a study trains `[[models]]` or scores existing `[[checkpoints]]`, not both".into());
     }
@@ -344,6 +345,31 @@ pub fn parse_study(text: &str, origin: &str) -> Result<Study> {
         1 => Err(anyhow!("{}", located[0])),
         n => Err(anyhow!("{n} problems:\n  {}", located.join("\n  "))),
     }
+}
+
+/// A model size or a budget given twice: the grid would train one run twice under
+/// one name (and count it twice).
+fn repeated_entries(s: &Study, text: &str) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (j, m) in s.models.iter().enumerate() {
+        if let Some(i) = s.models[..j].iter().position(|p| p.name() == m.name()) {
+            let first = line_of(text, &format!("models[{i}]"))
+                .map_or(String::new(), |l| format!(" (line {l})"));
+            bad.push(format!(
+                "field `models[{j}]`: the run name {} is already `models[{i}]`'s{first}: each size is given once",
+                m.name()
+            ));
+        }
+    }
+    let budgets = &s.training.budgets;
+    for (j, b) in budgets.iter().enumerate() {
+        if budgets[..j].contains(b) {
+            bad.push(format!(
+                "field `training.budgets`: {b} tokens is given twice: each budget is given once"
+            ));
+        }
+    }
+    bad
 }
 
 /// The field a problem names: `field `training.lr`: …` → `training.lr`.
@@ -774,6 +800,20 @@ mod tests {
         assert!(e.contains("s.toml:2: field `threads`"), "{e}");
         assert!(e.contains("s.toml:8: field `models[1].layers`"), "{e}");
         assert!(e.contains("s.toml:13: field `training.lr`"), "{e}");
+    }
+
+    #[test]
+    fn a_size_or_budget_given_twice_is_refused_naming_both_lines() {
+        let text = "[[models]]\nlayers = 2\nhidden = 32\nheads = 2\n[[models]]\nlayers = 2\nhidden = 48\nheads = 2\n[[models]]\nlayers = 2\nhidden = 32\nheads = 4\n[training]\nbudgets = [100000, 200000, 100000]\n";
+        let e = parse_study(text, "s.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("s.toml:9: field `models[2]`") && e.contains("`models[0]`'s (line 1)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("s.toml:14: field `training.budgets`: 100000 tokens is given twice"),
+            "{e}"
+        );
     }
 
     #[test]

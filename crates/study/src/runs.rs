@@ -355,11 +355,16 @@ fn train_run(
         Err(e) if e.is::<stop::Interrupted>() => return Err(e),
         Err(e) => {
             say(progress, format!("error: {e:#}"));
-            let _ = std::fs::write(&failure, format!("{e:#}\n"));
+            if std::fs::write(&failure, format!("{e:#}\n")).is_err() {
+                // A full disk leaves an empty file, which would say nothing.
+                let _ = std::fs::remove_file(&failure);
+            }
             Some(format!("{e:#}"))
         }
         Ok(_) => {
             let _ = std::fs::remove_file(&failure);
+            // The last progress written may be seconds before the end.
+            write_progress(&run_dir, spec.total_steps, spec.total_steps);
             None
         }
     };

@@ -83,23 +83,39 @@ pub fn write_checkpoint(
 ) -> Result<PathBuf> {
     let final_dir = run_dir.join(step_dir_name(state.step));
     let tmp = run_dir.join(format!("{}.tmp", step_dir_name(state.step)));
-    fresh_dir(&tmp)?;
-    write_state(&tmp, model, state)?;
-    for f in tokenizer_files {
-        let name = f.file_name().context("tokenizer file name")?;
-        std::fs::copy(f, tmp.join(name)).with_context(|| format!("copying {}", f.display()))?;
-    }
-    let c = model.config();
-    let gen = serde_json::json!({"bos_token_id": c.bos_token_id, "eos_token_id": c.eos_token_id});
-    std::fs::write(
-        tmp.join("generation_config.json"),
-        serde_json::to_string_pretty(&gen)?,
-    )?;
-    std::fs::write(tmp.join("meta.json"), serde_json::to_string_pretty(meta)?)?;
-    replace_dir(&tmp, &final_dir)?;
+    cleaned_on_error(&tmp, || {
+        fresh_dir(&tmp)?;
+        write_state(&tmp, model, state)?;
+        for f in tokenizer_files {
+            let name = f.file_name().context("tokenizer file name")?;
+            std::fs::copy(f, tmp.join(name)).with_context(|| format!("copying {}", f.display()))?;
+        }
+        let c = model.config();
+        let gen =
+            serde_json::json!({"bos_token_id": c.bos_token_id, "eos_token_id": c.eos_token_id});
+        let at = |name: &str| tmp.join(name);
+        std::fs::write(
+            at("generation_config.json"),
+            serde_json::to_string_pretty(&gen)?,
+        )
+        .with_context(|| format!("writing {}", at("generation_config.json").display()))?;
+        std::fs::write(at("meta.json"), serde_json::to_string_pretty(meta)?)
+            .with_context(|| format!("writing {}", at("meta.json").display()))?;
+        replace_dir(&tmp, &final_dir)
+    })?;
     // A resume point older than this checkpoint is of no more use.
     remove_resume_point(run_dir)?;
     Ok(final_dir)
+}
+
+/// Runs `write`, which fills the temporary directory `tmp`; when it fails, `tmp` is
+/// removed so a partial checkpoint does not keep the space a full disk needs.
+fn cleaned_on_error<T>(tmp: &Path, write: impl FnOnce() -> Result<T>) -> Result<T> {
+    let out = write();
+    if out.is_err() && tmp.exists() {
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+    out
 }
 
 /// An empty directory at `dir`, whatever was there.
@@ -163,13 +179,14 @@ pub fn write_resume_point(
 ) -> Result<PathBuf> {
     let dir = run_dir.join(RESUME_DIR);
     let tmp = run_dir.join(format!("{RESUME_DIR}.tmp"));
-    fresh_dir(&tmp)?;
-    write_state(&tmp, model, state)?;
-    std::fs::write(
-        tmp.join("interval.json"),
-        serde_json::to_string_pretty(&interval)?,
-    )?;
-    replace_dir(&tmp, &dir)?;
+    cleaned_on_error(&tmp, || {
+        fresh_dir(&tmp)?;
+        write_state(&tmp, model, state)?;
+        let at = tmp.join("interval.json");
+        std::fs::write(&at, serde_json::to_string_pretty(&interval)?)
+            .with_context(|| format!("writing {}", at.display()))?;
+        replace_dir(&tmp, &dir)
+    })?;
     Ok(dir)
 }
 
