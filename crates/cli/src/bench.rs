@@ -34,7 +34,8 @@ pub struct BenchEvalArgs {
     threads: usize,
 }
 
-/// Sizes the global thread pool (0: one thread per core).
+/// Sizes the global thread pool (0: one thread per core). Ignored when the pool exists
+/// already (only in tests that call twice).
 pub fn set_threads(threads: usize) {
     if threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new()

@@ -415,11 +415,7 @@ pub fn eval_model(args: &EvalArgs, model: &str) -> Result<()> {
     if let Some(o) = &args.output_path {
         prepare_output(o)?;
     }
-    if let Some(n) = args.threads {
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global();
-    }
+    crate::bench::set_threads(args.threads.unwrap_or(0));
     let start_time = now();
     let shipped = crate::shipped_tasks_dir();
     let mut failed = 0usize;

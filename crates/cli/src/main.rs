@@ -105,12 +105,7 @@ enum BenchCommand {
 fn setup(args: &StudyArgs) -> Result<study::Study> {
     let s = study::load_study(args.study.as_deref(), args.quick)?;
     interrupt::say_how_to_resume();
-    if s.threads > 0 {
-        // Ignored if a pool already exists (only in tests that call twice).
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(s.threads)
-            .build_global();
-    }
+    bench::set_threads(s.threads);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     Ok(s)
