@@ -42,22 +42,14 @@ pub struct BenchModelArgs {
 
 impl BenchModelArgs {
     fn config(&self) -> Result<ModelConfig> {
-        let c = ModelConfig {
-            vocab_size: self.vocab,
-            hidden_size: self.d_model,
-            num_hidden_layers: self.layers,
-            num_attention_heads: self.heads,
-            num_key_value_heads: self.heads,
-            intermediate_size: self.mlp,
-            max_position_embeddings: self.seq,
-            rope_theta: 10000.0,
-            rms_norm_eps: 1e-5,
-            tie_word_embeddings: false,
-            bos_token_id: None,
-            eos_token_id: None,
-            architecture: Default::default(),
-            block: Default::default(),
-        };
+        let c = ModelConfig::llama(
+            self.vocab,
+            self.d_model,
+            self.layers,
+            self.heads,
+            self.mlp,
+            self.seq,
+        );
         c.validate()?;
         if self.steps == 0 || self.batch == 0 || self.seq < 2 {
             bail!("--steps and --batch must be positive and --seq at least 2");

@@ -35,6 +35,36 @@ fn is_llama(a: &Architecture) -> bool {
 }
 
 impl ModelConfig {
+    /// A LLaMA block of these sizes, with every other choice at LLaMA's usual value:
+    /// a key/value head per head, rotary θ 10,000, norm ε 1e-5, untied embeddings, no
+    /// special tokens. Anything else by struct update:
+    /// `ModelConfig { num_key_value_heads: 2, ..ModelConfig::llama(…) }`.
+    pub fn llama(
+        vocab_size: usize,
+        hidden_size: usize,
+        num_hidden_layers: usize,
+        num_attention_heads: usize,
+        intermediate_size: usize,
+        max_position_embeddings: usize,
+    ) -> ModelConfig {
+        ModelConfig {
+            vocab_size,
+            hidden_size,
+            num_hidden_layers,
+            num_attention_heads,
+            num_key_value_heads: num_attention_heads,
+            intermediate_size,
+            max_position_embeddings,
+            rope_theta: 10000.0,
+            rms_norm_eps: 1e-5,
+            tie_word_embeddings: false,
+            bos_token_id: None,
+            eos_token_id: None,
+            architecture: Architecture::Llama,
+            block: Block::default(),
+        }
+    }
+
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }

@@ -275,22 +275,7 @@ mod tests {
 
     #[test]
     fn a_non_finite_weight_is_an_error_naming_its_tensor() {
-        let config = ModelConfig {
-            vocab_size: 16,
-            hidden_size: 8,
-            num_hidden_layers: 1,
-            num_attention_heads: 2,
-            num_key_value_heads: 2,
-            intermediate_size: 16,
-            max_position_embeddings: 32,
-            rope_theta: 10000.0,
-            rms_norm_eps: 1e-5,
-            tie_word_embeddings: false,
-            bos_token_id: None,
-            eos_token_id: None,
-            architecture: Default::default(),
-            block: Default::default(),
-        };
+        let config = ModelConfig::llama(16, 8, 1, 2, 16, 32);
         let layout = ParamLayout::new(&config);
         let mut params = vec![0.01f32; layout.total()];
         let slot = &layout.slots[3];

@@ -5,20 +5,10 @@ use emergent_engine::{CpuModel, LanguageModel, ModelConfig, Rng, ScoreGroup};
 
 fn model() -> CpuModel {
     let config = ModelConfig {
-        vocab_size: 97,
-        hidden_size: 48,
-        num_hidden_layers: 2,
-        num_attention_heads: 6,
         num_key_value_heads: 2,
-        intermediate_size: 80,
-        max_position_embeddings: 64,
-        rope_theta: 10000.0,
-        rms_norm_eps: 1e-5,
-        tie_word_embeddings: false,
         bos_token_id: Some(0),
         eos_token_id: Some(0),
-        architecture: Default::default(),
-        block: Default::default(),
+        ..ModelConfig::llama(97, 48, 2, 6, 80, 64)
     };
     CpuModel::init(config, 7)
 }

@@ -8,22 +8,14 @@ use emergent_engine::{AdamW, AdamWConfig, Architecture, Backend, ModelConfig};
 
 fn config(arch: Architecture) -> ModelConfig {
     ModelConfig {
-        vocab_size: 67,
-        // Widths that are not multiples of 16 leave every kernel a remainder.
-        hidden_size: 40,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
         // GPT-NeoX has no grouped-query attention.
         num_key_value_heads: if arch == Architecture::GptNeox { 4 } else { 2 },
-        intermediate_size: 72,
-        max_position_embeddings: 40,
-        rope_theta: 10000.0,
-        rms_norm_eps: 1e-5,
-        tie_word_embeddings: false,
         bos_token_id: Some(0),
         eos_token_id: Some(0),
         architecture: arch,
         block: arch.block(),
+        // Widths that are not multiples of 16 leave every kernel a remainder.
+        ..ModelConfig::llama(67, 40, 2, 4, 72, 40)
     }
 }
 

@@ -283,21 +283,16 @@ impl SizeConfig {
 
     /// The engine's configuration of this size trained under `t`.
     pub fn model_config(&self, t: &TrainingConfig, vocab: usize, eos: Option<u32>) -> ModelConfig {
+        let sizes = (self.hidden, self.layers, self.heads, self.mlp_width());
         ModelConfig {
-            vocab_size: vocab,
-            hidden_size: self.hidden,
-            num_hidden_layers: self.layers,
-            num_attention_heads: self.heads,
             num_key_value_heads: self.kv_heads.unwrap_or(self.heads),
-            intermediate_size: self.mlp_width(),
-            max_position_embeddings: t.seq_len,
             rope_theta: t.rope_theta,
-            rms_norm_eps: 1e-5,
             tie_word_embeddings: t.tie_embeddings,
             bos_token_id: eos,
             eos_token_id: eos,
             architecture: self.architecture,
             block: self.architecture.block(),
+            ..ModelConfig::llama(vocab, sizes.0, sizes.1, sizes.2, sizes.3, t.seq_len)
         }
     }
 }

@@ -11,20 +11,10 @@ use emergent_train::{
 
 fn spec() -> RunSpec {
     let model = ModelConfig {
-        vocab_size: 50,
-        hidden_size: 32,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
         num_key_value_heads: 2,
-        intermediate_size: 64,
-        max_position_embeddings: 16,
-        rope_theta: 10000.0,
-        rms_norm_eps: 1e-5,
-        tie_word_embeddings: false,
         bos_token_id: Some(0),
         eos_token_id: Some(0),
-        architecture: Default::default(),
-        block: Default::default(),
+        ..ModelConfig::llama(50, 32, 2, 4, 64, 16)
     };
     RunSpec {
         name: "tiny".into(),
