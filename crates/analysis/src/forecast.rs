@@ -6,7 +6,7 @@
 //! variance at the predicted value, plus the extra variance between checkpoints the
 //! fitted points show).
 
-use emergent_engine::Rng;
+use emergent_rng::Rng;
 use serde::Serialize;
 
 use crate::input::Obs;

@@ -15,7 +15,7 @@
 //! - **Extrapolation**: the smooth family (and a flat line) fitted to the checkpoints
 //!   in the upper `Rules::fit_fraction` of the range, predicting the rest.
 
-use emergent_engine::Rng;
+use emergent_rng::Rng;
 use serde::Serialize;
 
 use crate::shapes::{Data, Fit, Frame, Shape};

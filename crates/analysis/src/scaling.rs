@@ -9,7 +9,7 @@
 use argmin::core::{CostFunction, Error, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
-use emergent_engine::Rng;
+use emergent_rng::Rng;
 use serde::Serialize;
 
 use crate::robust::interval95;

@@ -524,7 +524,7 @@ mod tests {
     #[test]
     fn extra_variance_ignores_a_trend_and_finds_extra_scatter() {
         let x: Vec<f64> = (0..400).map(|i| 2.0 + i as f64 / 200.0).collect();
-        let mut rng = emergent_engine::Rng::new(3);
+        let mut rng = emergent_rng::Rng::new(3);
         // A steep curved trend with noise of sd 0.02, of which sampling explains 0.01.
         let y: Vec<f64> = x
             .iter()

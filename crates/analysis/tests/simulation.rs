@@ -11,7 +11,7 @@
 //!   90% of its checkpoints (and its last checkpoint in 90% of data sets with records).
 
 use emergent_analysis::{forecast, judge, Kind, Noise, Predicted, Rules, Series};
-use emergent_engine::Rng;
+use emergent_rng::Rng;
 use rayon::prelude::*;
 
 const SETS: usize = 200;

@@ -1,7 +1,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use emergent_engine::Rng;
+use emergent_rng::Rng;
 
 use crate::DataError;
 

@@ -20,7 +20,6 @@ mod kernels;
 mod layout;
 mod matmul;
 mod model;
-pub mod rng;
 pub mod simd;
 mod small_matmul;
 mod torch;
@@ -28,6 +27,7 @@ mod torch;
 pub use adamw::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule};
 pub use arch::{Architecture, Block, Mlp, Norm};
 pub use config::ModelConfig;
+pub use emergent_rng::Rng;
 pub use error::EngineError;
 pub use gguf::{load_gguf, GgufFile, GgufTensorInfo, GgufValue};
 pub use hf::{load_checkpoint, read_safetensors, write_safetensors, HfTensor};
@@ -35,7 +35,6 @@ pub use infer::{KvCache, Segment};
 pub use layout::{HfTensorMap, LayerSlots, NormSlots, ParamLayout, TensorSlot};
 pub use matmul::matmul_peak_gflops;
 pub use model::{Backend, CpuModel, LanguageModel, ScoreGroup, Trainer};
-pub use rng::Rng;
 pub use torch::{parse as parse_torch, read_torch};
 
 /// This machine's memory in bytes (`/proc/meminfo`'s MemTotal), where it can be read:

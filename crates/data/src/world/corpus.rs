@@ -9,7 +9,7 @@ use super::{
 };
 use super::{distinct_draws, ExamTopic, World, LETTERS};
 use crate::lexicon::{Lang, ANIMALS, JOBS, OBJECTS};
-use emergent_engine::Rng;
+use emergent_rng::Rng;
 
 /// One genre of the built-in corpus: its name (also the domain its validation loss is
 /// reported under), its default share of the documents in percent (see

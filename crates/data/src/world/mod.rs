@@ -11,7 +11,7 @@ mod corpus;
 mod tasks;
 
 use crate::lexicon::{Lang, ANIMALS, COLOURS, JOBS, ONSETS, VOWELS};
-use emergent_engine::Rng;
+use emergent_rng::Rng;
 
 pub use corpus::{default_shares, genre_mix, Genre, GENRES};
 pub use tasks::{TaskItem, WorldTask, TASK_NAMES};

@@ -15,7 +15,7 @@ use super::{
     exam_prompt, is_held_out_fact, is_held_out_problem, qa_prompt, Attribute, ExamTopic, World,
 };
 use crate::lexicon::{Lang, JOBS};
-use emergent_engine::Rng;
+use emergent_rng::Rng;
 
 /// Every built-in task: `<kind>-<language>`.
 pub const TASK_NAMES: [&str; 18] = [
