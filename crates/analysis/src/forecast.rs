@@ -10,9 +10,9 @@ use emergent_rng::Rng;
 use serde::Serialize;
 
 use crate::input::Obs;
-use crate::robust::{interval95, noise_model, resample};
+use crate::robust::{bounded_like, interval95, noise_model, resample};
 use crate::shapes::{Data, Fit, Shape};
-use crate::threshold::{fit_once, quasi_aic, variances, Kind, Noise, Rules, Series};
+use crate::threshold::{fit_once, noise_var, quasi_aic, variances, Kind, Rules, Series};
 
 /// Two-sided 95% normal quantile.
 const Z95: f64 = 1.959_964;
@@ -59,29 +59,6 @@ fn family(kind: Kind) -> Vec<Shape> {
     }
 }
 
-/// A prediction bounded to [0, 1] when the metric is.
-fn bound(p: f64, bounded: bool) -> f64 {
-    if bounded {
-        p.clamp(0.0, 1.0)
-    } else {
-        p
-    }
-}
-
-/// The variance of one checkpoint's value about the curve at `p`: its sampling variance
-/// there plus the extra variance between checkpoints.
-fn point_var(noise: Noise, p: f64, tau2: f64) -> f64 {
-    let sampling = match noise {
-        Noise::Binomial { n } if n > 0.0 => {
-            let p = p.clamp(0.5 / n, 1.0 - 0.5 / n);
-            p * (1.0 - p) / n
-        }
-        Noise::StdErr(se) if se.is_finite() => se * se,
-        _ => 0.0,
-    };
-    sampling + tau2
-}
-
 fn mean_abs(errors: impl Iterator<Item = f64>) -> f64 {
     let (sum, n) = errors.fold((0.0, 0usize), |(s, n), e| (s + e.abs(), n + 1));
     sum / n.max(1) as f64
@@ -110,17 +87,14 @@ pub fn forecast(
         .filter(|f| shapes.contains(&f.shape))
         .min_by(|a, b| a.aic().total_cmp(&b.aic()))?
         .clone();
-    let bounded = s.y.iter().all(|v| (0.0..=1.0).contains(v));
+    let bound = bounded_like(&s.y);
     let fitted: Vec<f64> = train.x.iter().map(|&x| model.predict(x)).collect();
     let curves = resampled_curves(&train, &shapes, &fitted, rules, seed);
     let per_point: Vec<Vec<f64>> = out
         .iter()
         .map(|&i| {
             let x = s.x[i];
-            curves
-                .iter()
-                .map(|f| bound(f.predict(x), bounded))
-                .collect()
+            curves.iter().map(|f| bound(f.predict(x))).collect()
         })
         .collect();
     // The shapes of the family the data cannot tell from the chosen one (within 2 of
@@ -134,20 +108,21 @@ pub fn forecast(
         .iter()
         .zip(per_point)
         .map(|(&i, draws)| {
-            let p = bound(model.predict(s.x[i]), bounded);
+            let p = bound(model.predict(s.x[i]));
             let [a, b] = interval95(draws, rules.boot).unwrap_or([p, p]);
-            let spread = Z95 * Z95 * point_var(s.noise[i], p, single.tau2);
+            // One checkpoint's scatter about the curve: sampling plus the extra variance.
+            let spread = Z95 * Z95 * (noise_var(s.noise[i], p) + single.tau2);
             let (low, high) = rivals
                 .iter()
-                .map(|f| bound(f.predict(s.x[i]), bounded))
+                .map(|f| bound(f.predict(s.x[i])))
                 .fold((a.min(p), b.max(p)), |(l, h), q| (l.min(q), h.max(q)));
             let lo = p - ((p - low).powi(2) + spread).sqrt();
             let hi = p + ((high - p).powi(2) + spread).sqrt();
             Predicted {
                 index: i,
                 predicted: p,
-                lo: bound(lo, bounded),
-                hi: bound(hi, bounded),
+                lo: bound(lo),
+                hi: bound(hi),
             }
         })
         .collect();
@@ -168,7 +143,7 @@ pub fn forecast(
         mean_abs(
             points
                 .iter()
-                .map(|p| bound(f.predict(s.x[p.index]), bounded) - s.y[p.index]),
+                .map(|p| bound(f.predict(s.x[p.index])) - s.y[p.index]),
         )
     });
     Some(SeriesForecast {

@@ -396,6 +396,14 @@ fn demote(v: &mut Verdict, s: &Series, st: &Stability, rules: &Rules) {
     }
 }
 
+/// A prediction kept where the metric's values are: a metric whose every value lies in
+/// [0, 1] is taken as bounded there, so a shape that runs away outside its data
+/// predicts the bound, not a number past it.
+pub(crate) fn bounded_like(y: &[f64]) -> impl Fn(f64) -> f64 {
+    let bounded = y.iter().all(|v| (0.0..=1.0).contains(v));
+    move |p| if bounded { p.clamp(0.0, 1.0) } else { p }
+}
+
 /// Fits the smooth family and a flat line to the points in the upper `fit_fraction`
 /// of the range and predicts the others.
 pub fn extrapolate(s: &Series, var: &[f64], rules: &Rules) -> Option<Extrapolation> {
@@ -435,17 +443,8 @@ fn extrapolate_from(
         .chain(Shape::SMOOTH)
         .filter_map(|sh| data.fit(sh))
         .min_by(|a, b| a.aic().total_cmp(&b.aic()))?;
-    // A metric whose every value lies in [0, 1] is taken as bounded there, so a shape
-    // that runs away outside its data predicts the bound, not a number past it.
-    let bounded = s.y.iter().all(|v| (0.0..=1.0).contains(v));
-    let predict = |x: f64| {
-        let p = best.predict(x);
-        if bounded {
-            p.clamp(0.0, 1.0)
-        } else {
-            p
-        }
-    };
+    let bound = bounded_like(&s.y);
+    let predict = |x: f64| bound(best.predict(x));
     let mse = held
         .iter()
         .map(|&i| (predict(s.x[i]) - s.y[i]).powi(2))

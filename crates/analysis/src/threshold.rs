@@ -259,8 +259,6 @@ impl Single {
     }
 }
 
-/// Each point's sampling variance. A proportion's is taken at an unweighted quadratic
-/// fit of the data, so a point observed at 0 or 1 is not given infinite weight.
 /// How many distinct runs the points `idx` come from.
 fn runs_among(run: &[u32], idx: impl Iterator<Item = usize>) -> usize {
     let mut r: Vec<u32> = idx.map(|i| run[i]).collect();
@@ -269,6 +267,22 @@ fn runs_among(run: &[u32], idx: impl Iterator<Item = usize>) -> usize {
     r.len()
 }
 
+/// The sampling variance of a point observed with `noise` whose true value is about
+/// `p`: binomial for a proportion (with `p` kept half a document inside [0, 1], so a
+/// point at 0 or 1 is not given infinite weight), else its standard error squared.
+pub(crate) fn noise_var(noise: Noise, p: f64) -> f64 {
+    match noise {
+        Noise::Binomial { n } if n > 0.0 => {
+            let p = p.clamp(0.5 / n, 1.0 - 0.5 / n);
+            p * (1.0 - p) / n
+        }
+        Noise::StdErr(se) if se > 0.0 && se.is_finite() => se * se,
+        _ => 0.0,
+    }
+}
+
+/// Each point's sampling variance. A proportion's is taken at an unweighted quadratic
+/// fit of the data, so a point observed at 0 or 1 is not given infinite weight.
 fn sampling_var(s: &Series) -> Vec<f64> {
     let ones = vec![1.0; s.x.len()];
     let d = Data {
@@ -281,14 +295,9 @@ fn sampling_var(s: &Series) -> Vec<f64> {
     s.noise
         .iter()
         .enumerate()
-        .map(|(i, noise)| match *noise {
-            Noise::Binomial { n } if n > 0.0 => {
-                let p = smooth.as_ref().map_or(s.y[i], |f| f.predict(s.x[i]));
-                let p = p.clamp(0.5 / n, 1.0 - 0.5 / n);
-                p * (1.0 - p) / n
-            }
-            Noise::StdErr(se) if se > 0.0 && se.is_finite() => se * se,
-            _ => 0.0,
+        .map(|(i, &noise)| {
+            let p = smooth.as_ref().map_or(s.y[i], |f| f.predict(s.x[i]));
+            noise_var(noise, p)
         })
         .collect()
 }

@@ -19,6 +19,23 @@ const DOCS: usize = 400;
 const BASELINE: f64 = 0.25;
 const ETA: f64 = 2.4;
 
+/// Every document's score at one checkpoint whose ability is `g` (0 at chance, 1 all
+/// known): right with probability pref + (1 − pref)·g, half the time by the document's
+/// persistent draw.
+fn score_documents(rng: &mut Rng, pref: &[f64], sticky: &[f64], g: f64) -> Vec<f64> {
+    (0..DOCS)
+        .map(|j| {
+            let p = pref[j] + (1.0 - pref[j]) * g;
+            let u = if rng.uniform() < 0.5 {
+                sticky[j]
+            } else {
+                rng.uniform()
+            };
+            (u < p) as u8 as f64
+        })
+        .collect()
+}
+
 /// Six runs × eight checkpoints; run r ends at loss 1.8 + 0.2·r and starts at 3.3.
 fn simulate(seed: u64, f: &dyn Fn(f64) -> f64, records: bool) -> Series {
     let mut rng = Rng::new(seed);
@@ -39,17 +56,7 @@ fn simulate(seed: u64, f: &dyn Fn(f64) -> f64, records: bool) -> Series {
         for c in 0..8 {
             let loss = 3.3 - (3.3 - end) * (c as f64 / 7.0).powf(0.7);
             let g = ((f(loss + shift) - BASELINE) / (1.0 - BASELINE)).clamp(0.0, 1.0);
-            let row: Vec<f64> = (0..DOCS)
-                .map(|j| {
-                    let p = pref[j] + (1.0 - pref[j]) * g;
-                    let u = if rng.uniform() < 0.5 {
-                        sticky[j]
-                    } else {
-                        rng.uniform()
-                    };
-                    (u < p) as u8 as f64
-                })
-                .collect();
+            let row = score_documents(&mut rng, &pref, &sticky, g);
             s.x.push(loss);
             s.y.push(row.iter().sum::<f64>() / DOCS as f64);
             s.noise.push(Noise::Binomial { n: DOCS as f64 });
@@ -376,17 +383,7 @@ fn simulate_ladder(
             for c in 0..CHECKPOINTS {
                 let loss = 3.3 - (3.3 - end) * (c as f64 / (CHECKPOINTS - 1) as f64).powf(0.7);
                 let g = ((f(loss + shift) - BASELINE) / (1.0 - BASELINE) * lift).clamp(0.0, 1.0);
-                let row: Vec<f64> = (0..DOCS)
-                    .map(|j| {
-                        let p = pref[j] + (1.0 - pref[j]) * g;
-                        let u = if rng.uniform() < 0.5 {
-                            sticky[j]
-                        } else {
-                            rng.uniform()
-                        };
-                        (u < p) as u8 as f64
-                    })
-                    .collect();
+                let row = score_documents(&mut rng, &pref, &sticky, g);
                 s.x.push(loss);
                 s.y.push(row.iter().sum::<f64>() / DOCS as f64);
                 s.noise.push(Noise::Binomial { n: DOCS as f64 });
