@@ -7,11 +7,13 @@
 
 mod chat;
 mod extract;
+pub mod harness;
 mod lmeval_out;
 mod metrics;
 mod model_io;
 mod pyrandom;
 mod score;
+mod table;
 mod task;
 mod template;
 mod yaml;
@@ -27,6 +29,7 @@ pub use metrics::{argmax, mean_stderr, MetricValue, TaskResult};
 pub use model_io::{load_chat_template, load_model, Model};
 pub use pyrandom::PyRandom;
 pub use score::{evaluate, EvalOptions, SampleRecord, Scorer, BYTES, WORDS};
+pub use table::lmeval_table;
 pub use task::{
     dataset_candidates, load_task, load_task_with_data, twin_text, write_task, Doc, DocFields,
     FewshotConfig, FewshotPool, FilterFunction, FilterSpec, GenerationKwargs, MetricSpec,
