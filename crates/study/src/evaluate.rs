@@ -86,6 +86,17 @@ impl SharedTokenizer {
     }
 }
 
+/// What a task's scores depend on: its spec, the bytes of every data file it read (where
+/// the task found them, which for an lm-eval YAML task may be an `include:`d file's
+/// folder) and the study's seed.
+fn task_key(task: &Task, seed: u64) -> Result<String> {
+    let mut digest = Sha256::new();
+    for file in &task.data_paths {
+        digest.update(std::fs::read(file).with_context(|| format!("reading {}", file.display()))?);
+    }
+    Ok(hash_of(&(&task.spec, digest.finalize().to_vec(), seed)))
+}
+
 /// Scores every checkpoint on every task that it was not already scored on.
 pub fn eval_runs(
     study: &Study,
@@ -99,13 +110,7 @@ pub fn eval_runs(
     let mut tasks = Vec::new();
     for p in task_paths {
         let task = load_task(p)?;
-        let mut digest = Sha256::new();
-        for file in task.spec.data_files.values() {
-            digest.update(std::fs::read(
-                p.parent().unwrap_or(Path::new(".")).join(file),
-            )?);
-        }
-        let key = hash_of(&(&task.spec, digest.finalize().to_vec(), study.seed));
+        let key = task_key(&task, study.seed)?;
         tasks.push((task, key));
     }
     let mut ckpts = store.checkpoints()?;
@@ -324,6 +329,40 @@ mod tests {
         let mut with_bos = load(&dirs[2]);
         with_bos.set_bos(Some(0));
         assert_eq!(shared.of(dirs[2].path(), with_bos).bos_id(), Some(0));
+    }
+
+    #[test]
+    fn a_task_is_keyed_by_the_data_files_it_read() {
+        // The task's YAML includes a base config from another folder, which names the
+        // data file: the file beside the base is read, and only its bytes change the key.
+        let dir = tempfile::tempdir().unwrap();
+        let (base, own) = (dir.path().join("base"), dir.path().join("own"));
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(
+            base.join("base.yaml"),
+            "output_type: multiple_choice\ndataset_path: json\n\
+             dataset_kwargs:\n  data_files:\n    test: docs.jsonl\ntest_split: test\n\
+             doc_to_text: '{{q}}'\ndoc_to_choice: '{{choices}}'\ndoc_to_target: 0\n",
+        )
+        .unwrap();
+        let doc = |q: &str| format!("{{\"q\": \"{q}\", \"choices\": [\"a\", \"b\"]}}\n");
+        std::fs::write(base.join("docs.jsonl"), doc("first")).unwrap();
+        std::fs::write(own.join("docs.jsonl"), doc("a decoy beside the task")).unwrap();
+        let spec = own.join("t.yaml");
+        std::fs::write(&spec, "include: ../base/base.yaml\ntask: t\n").unwrap();
+        let key = || {
+            let task = load_task(&spec).unwrap();
+            assert_eq!(task.docs[0]["q"], "first");
+            task_key(&task, 0).unwrap()
+        };
+        let before = key();
+        std::fs::write(own.join("docs.jsonl"), doc("another decoy")).unwrap();
+        assert_eq!(key(), before, "a file the task does not read");
+        std::fs::write(base.join("docs.jsonl"), doc("first")).unwrap();
+        assert_eq!(key(), before);
+        std::fs::write(base.join("docs.jsonl"), doc("first").repeat(2)).unwrap();
+        assert_ne!(key(), before, "the file the task reads");
     }
 
     fn train_bpe_into(docs: &[String], vocab: usize, dir: &Path) {
