@@ -108,14 +108,8 @@ pub fn maybe_delimit(prefix: &str, suffix: &str, delimiter: &str) -> String {
     if suffix.is_empty() {
         return prefix.to_string();
     }
-    let seam = prefix
-        .chars()
-        .last()
-        .is_some_and(crate::extract::is_py_space)
-        || suffix
-            .chars()
-            .next()
-            .is_some_and(crate::extract::is_py_space);
+    let seam = prefix.chars().last().is_some_and(crate::py::is_py_space)
+        || suffix.chars().next().is_some_and(crate::py::is_py_space);
     if seam {
         format!("{prefix}{suffix}")
     } else {

@@ -4,12 +4,8 @@
 use anyhow::{anyhow, bail, Result};
 use regex::Regex;
 
+use crate::py::is_py_space;
 use crate::task::{FilterFunction, FilterSpec, MetricSpec};
-
-/// Python's `str.isspace` (what `str.strip()` removes), as lm-eval's filters strip.
-pub(crate) fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
 
 /// A compiled answer-extraction filter.
 pub struct Filter {

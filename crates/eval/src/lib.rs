@@ -11,6 +11,7 @@ pub mod harness;
 mod lmeval_out;
 mod metrics;
 mod model_io;
+mod py;
 mod pyrandom;
 mod score;
 mod table;
@@ -22,11 +23,11 @@ pub use chat::{maybe_delimit, ChatTemplate};
 pub use extract::{ExactMatch, Filter};
 pub use lmeval_out::{
     bootstrap_perplexity_stderr, config_dump, date_id, filter_keys, lmeval_metrics, output_files,
-    py_float, py_json_dumps, results_json, sample_lines, sha256_hex, write_outputs, RunInfo,
-    TaskRun,
+    results_json, sample_lines, write_outputs, RunInfo, TaskRun,
 };
 pub use metrics::{argmax, mean_stderr, MetricValue, TaskResult};
 pub use model_io::{load_chat_template, load_model, Model};
+pub use py::{is_py_space, py_float, py_json_dumps, py_str, sha256_hex};
 pub use pyrandom::PyRandom;
 pub use score::{evaluate, EvalOptions, SampleRecord, Scorer, BYTES, WORDS};
 pub use table::lmeval_table;
@@ -37,6 +38,6 @@ pub use task::{
 };
 pub use template::{Field, Resolved, Templates};
 pub use yaml::{
-    is_yaml, py_str, read_config, select_tasks, shipped_spec, to_lmeval_yaml, AggregateMetric,
-    Config, Group, Node, Selector, TaskIndex,
+    is_yaml, read_config, select_tasks, shipped_spec, to_lmeval_yaml, AggregateMetric, Config,
+    Group, Node, Selector, TaskIndex,
 };

@@ -8,97 +8,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value as Json};
-use sha2::{Digest, Sha256};
 
 use crate::metrics::{MetricValue, TaskResult};
+use crate::py::{py_bool, py_float, py_json_dumps, py_repr_str, py_str, sha256_hex};
 use crate::pyrandom::PyRandom;
 use crate::score::{SampleRecord, BYTES, WORDS};
 use crate::task::{OutputType, Task};
 use crate::template::Resolved;
-use crate::yaml::{py_str, Group, Node};
+use crate::yaml::{Group, Node};
 use emergent_metrics::{ACC, BITS_PER_BYTE, BYTE_PERPLEXITY, PERPLEXITY, WORD_PERPLEXITY};
-
-/// Python's `repr` of a float: the shortest digits that read back, in exponent form
-/// below 1e-4 and from 1e16 on.
-pub fn py_float(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let a = x.abs();
-    if a != 0.0 && !(1e-4..1e16).contains(&a) {
-        let s = format!("{x:e}");
-        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let exp: i32 = exp.parse().unwrap_or(0);
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mant}e{sign}{:02}", exp.abs());
-    }
-    let s = format!("{x}");
-    if s.contains('.') {
-        s
-    } else {
-        format!("{s}.0")
-    }
-}
-
-/// `json.dumps(v, indent=2, ensure_ascii=False)`, byte for byte: what lm-eval hashes.
-pub fn py_json_dumps(v: &Json) -> String {
-    let mut out = String::new();
-    dump(v, 0, &mut out);
-    out
-}
-
-fn dump(v: &Json, depth: usize, out: &mut String) {
-    let pad = |d: usize, out: &mut String| out.extend(std::iter::repeat_n("  ", d));
-    match v {
-        Json::Null => out.push_str("null"),
-        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Json::Number(n) if n.is_f64() => {
-            let f = n.as_f64().unwrap_or(f64::NAN);
-            out.push_str(&match py_float(f).as_str() {
-                "nan" => "NaN".into(),
-                "inf" => "Infinity".into(),
-                "-inf" => "-Infinity".into(),
-                s => s.to_string(),
-            })
-        }
-        Json::Number(n) => out.push_str(&n.to_string()),
-        Json::String(s) => out.push_str(&Json::String(s.clone()).to_string()),
-        Json::Array(a) if a.is_empty() => out.push_str("[]"),
-        Json::Object(o) if o.is_empty() => out.push_str("{}"),
-        Json::Array(a) => {
-            out.push_str("[\n");
-            for (i, x) in a.iter().enumerate() {
-                pad(depth + 1, out);
-                dump(x, depth + 1, out);
-                out.push_str(if i + 1 < a.len() { ",\n" } else { "\n" });
-            }
-            pad(depth, out);
-            out.push(']');
-        }
-        Json::Object(o) => {
-            out.push_str("{\n");
-            for (i, (k, x)) in o.iter().enumerate() {
-                pad(depth + 1, out);
-                out.push_str(&Json::String(k.clone()).to_string());
-                out.push_str(": ");
-                dump(x, depth + 1, out);
-                out.push_str(if i + 1 < o.len() { ",\n" } else { "\n" });
-            }
-            pad(depth, out);
-            out.push('}');
-        }
-    }
-}
-
-pub fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// One scored task, as the output files need it.
 pub struct TaskRun<'a> {
@@ -361,42 +279,6 @@ fn target_text(task: &Task, doc_id: usize) -> String {
             let items: Vec<String> = l.iter().map(|s| py_repr_str(s)).collect();
             format!("[{}]", items.join(", "))
         }
-    }
-}
-
-/// Python's `repr` of a string.
-fn py_repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::from(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-fn py_bool(b: bool) -> &'static str {
-    if b {
-        "True"
-    } else {
-        "False"
     }
 }
 
@@ -871,19 +753,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn python_formats_are_followed() {
-        assert_eq!(py_float(1.0), "1.0");
-        assert_eq!(py_float(-65.40510559082031), "-65.40510559082031");
-        assert_eq!(py_float(1e-5), "1e-05");
-        assert_eq!(py_float(1.5e16), "1.5e+16");
-        assert_eq!(py_float(0.0001), "0.0001");
-        let doc = json!({"q": "Où? \"x\"\n", "n": 3, "l": [1.5, []], "e": {}});
-        assert_eq!(
-            py_json_dumps(&doc),
-            "{\n  \"q\": \"Où? \\\"x\\\"\\n\",\n  \"n\": 3,\n  \"l\": [\n    1.5,\n    []\n  ],\n  \"e\": {}\n}"
-        );
-        assert_eq!(py_repr_str("it's"), "\"it's\"");
-        assert_eq!(py_repr_str("a\nb"), "'a\\nb'");
+    fn dates_are_lm_evals_file_ids() {
         assert_eq!(date_id(1796191682.109303), "2026-12-02T06-08-02.109303");
     }
 }

@@ -18,8 +18,9 @@ use emergent_metrics::{
 };
 
 use crate::chat::{maybe_delimit, ChatTemplate};
-use crate::extract::{is_py_space, ExactMatch, Filter};
+use crate::extract::{ExactMatch, Filter};
 use crate::metrics::{argmax, mean_stderr, MetricValue, TaskResult};
+use crate::py::{is_py_space, py_word_count};
 use crate::pyrandom::PyRandom;
 use crate::task::{FewshotPool, OutputType, Sampler, Task};
 use crate::template::Resolved;
@@ -880,20 +881,6 @@ pub fn evaluate(
     }
     let result = aggregate(task, shots, &records);
     Ok((result, records))
-}
-
-/// lm-eval's word count of a rolling document: `len(re.split(r"\s+", doc))`.
-fn py_word_count(text: &str) -> usize {
-    let mut n = 1;
-    let mut in_space = false;
-    for c in text.chars() {
-        let sp = is_py_space(c);
-        if sp && !in_space {
-            n += 1;
-        }
-        in_space = sp;
-    }
-    n
 }
 
 /// Records of a rolling-log-likelihood task: each text's total log-likelihood with its

@@ -529,25 +529,10 @@ impl Selector<'_> {
                 .map
                 .get("metadata")
                 .and_then(|m| m.get("version"))
-                .map_or(json!("N/A"), |v| json!(py_str(v))),
+                .map_or(json!("N/A"), |v| json!(crate::py::py_str(v))),
             aggregate: aggregate_list(c)?,
             children,
         })
-    }
-}
-
-/// Python's `str()` of a JSON scalar (a group's version is reported as a string).
-pub fn py_str(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        Json::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Json::Null => "None".into(),
-        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => i.to_string(),
-            (None, Some(f)) => crate::lmeval_out::py_float(f),
-            _ => n.to_string(),
-        },
-        other => other.to_string(),
     }
 }
 
