@@ -8,6 +8,7 @@
 mod chat;
 mod extract;
 pub mod harness;
+mod lmeval_config;
 mod lmeval_out;
 mod metrics;
 mod model_io;
@@ -21,6 +22,7 @@ mod yaml;
 
 pub use chat::{maybe_delimit, ChatTemplate};
 pub use extract::{ExactMatch, Filter};
+pub use lmeval_config::to_lmeval_yaml;
 pub use lmeval_out::{
     bootstrap_perplexity_stderr, config_dump, date_id, filter_keys, lmeval_metrics, output_files,
     results_json, sample_lines, write_outputs, RunInfo, TaskRun,
@@ -38,6 +40,6 @@ pub use task::{
 };
 pub use template::{Field, Resolved, Templates};
 pub use yaml::{
-    is_yaml, read_config, select_tasks, shipped_spec, to_lmeval_yaml, AggregateMetric, Config,
-    Group, Node, Selector, TaskIndex,
+    is_yaml, read_config, select_tasks, shipped_spec, AggregateMetric, Config, Group, Node,
+    Selector, TaskIndex,
 };

@@ -720,7 +720,7 @@ pub fn twin_text(spec: &TaskSpec) -> Result<String> {
         "# {}.toml in lm-evaluation-harness's task format (emergent reads either, with the\n\
          # same result; lm-eval resolves data_files from its working directory).\n{}",
         spec.task,
-        crate::yaml::to_lmeval_yaml(spec)?
+        crate::lmeval_config::to_lmeval_yaml(spec)?
     ))
 }
 
