@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use emergent_engine::{matmul_peak_gflops, LanguageModel, ModelConfig, ScoreGroup};
+use emergent_engine::{matmul_peak_gflops, Backend, LanguageModel, ModelConfig, ScoreGroup};
 use emergent_eval::{evaluate, load_model, load_task_with_data, EvalOptions, Scorer};
 
 #[derive(Args, Clone)]
@@ -32,6 +32,9 @@ pub struct BenchEvalArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Where the model scores (`cpu`, the only device of this build).
+    #[arg(long, default_value = "cpu")]
+    device: Backend,
 }
 
 /// Sizes the global thread pool (0: one thread per core). Ignored when the pool exists
@@ -47,7 +50,7 @@ pub fn set_threads(threads: usize) {
 pub fn bench_eval(args: &BenchEvalArgs) -> Result<()> {
     set_threads(args.threads);
     let started = Instant::now();
-    let (mut model, tokenizer) = load_model(&args.model)?;
+    let (mut model, tokenizer) = load_model(&args.model, args.device)?;
     let load_s = started.elapsed().as_secs_f64();
     let opts = EvalOptions {
         limit: args.limit,

@@ -6,10 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use emergent_engine::{
-    clip_grad_norm, matmul_peak_gflops, AdamW, AdamWConfig, CpuModel, LanguageModel, ModelConfig,
-    Rng, Trainer,
-};
+use emergent_engine::{matmul_peak_gflops, AdamW, AdamWConfig, Backend, ModelConfig, Rng};
 
 #[derive(Args, Clone, Debug)]
 pub struct BenchModelArgs {
@@ -38,6 +35,9 @@ pub struct BenchModelArgs {
     threads: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Where the model runs (`cpu`, the only device of this build).
+    #[arg(long, default_value = "cpu")]
+    device: Backend,
 }
 
 impl BenchModelArgs {
@@ -91,7 +91,7 @@ pub fn bench_model(args: &BenchModelArgs, training: bool) -> Result<()> {
     crate::bench::set_threads(args.threads);
     let config = args.config()?;
     let (b, t) = (args.batch, args.seq);
-    let mut model = CpuModel::init(config.clone(), args.seed);
+    let mut model = args.device.init(config.clone(), args.seed);
     let mut rng = Rng::new(args.seed ^ 0xbe4c);
     // Fresh random tokens every step, as a data loader would give.
     let batches: Vec<Vec<u32>> = (0..4)
@@ -114,12 +114,13 @@ pub fn bench_model(args: &BenchModelArgs, training: bool) -> Result<()> {
     let data: Vec<(Vec<u32>, Vec<u32>)> = (0..batches.len()).map(split).collect();
     let mut loss = f64::NAN;
     let (secs, best) = if training {
-        let mut opt = AdamW::new(AdamWConfig::default(), &model.layout);
+        let opt = AdamW::new(AdamWConfig::default(), model.layout());
+        model.set_optimizer(opt);
         time_steps(args.warmup, args.steps, |i| {
             let (x, y) = &data[i % data.len()];
             loss = model.forward_backward(x, y, b, t) as f64;
-            clip_grad_norm(&mut model.grads, 1.0);
-            opt.update(&mut model.params, &model.grads, 1e-3);
+            model.clip_gradients(1.0);
+            model.optimizer_step(1e-3);
         })
     } else {
         time_steps(args.warmup, args.steps, |i| {

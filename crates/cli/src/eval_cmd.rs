@@ -54,7 +54,7 @@ pub struct EvalArgs {
     /// Prompts decoded together: N, `auto` or `auto:N` (the numbers never change).
     #[arg(long = "batch_size", alias = "batch-size")]
     pub batch_size: Option<String>,
-    /// `cpu` (the only device of this build).
+    /// Where models score: `cpu` (the only device of this build).
     #[arg(long)]
     pub device: Option<String>,
     /// lm-eval's results JSON goes to PATH/<model>/results_<date>.json, or to PATH_<date>.json

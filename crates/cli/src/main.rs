@@ -38,6 +38,10 @@ struct StudyArgs {
     /// Use the built-in quick study (a few minutes on a laptop) when no file is given.
     #[arg(long)]
     quick: bool,
+    /// Where models train and score (`cpu`, the only device of this build); overrides
+    /// the study's `device`.
+    #[arg(long)]
+    device: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -103,7 +107,10 @@ enum BenchCommand {
 }
 
 fn setup(args: &StudyArgs) -> Result<study::Study> {
-    let s = study::load_study(args.study.as_deref(), args.quick)?;
+    let mut s = study::load_study(args.study.as_deref(), args.quick)?;
+    if let Some(d) = &args.device {
+        s.device = d.parse().with_context(|| format!("--device {d}"))?;
+    }
     interrupt::say_how_to_resume();
     bench::set_threads(s.threads);
     std::fs::create_dir_all(&args.out)
@@ -195,6 +202,7 @@ fn run(cli: Cli) -> Result<()> {
                         .clone()
                         .unwrap_or_else(|| PathBuf::from("emergent-out")),
                     quick: args.quick,
+                    device: args.device.clone(),
                 };
                 let s = setup(&study)?;
                 match study::select_runs(&s, &args.runs)? {

@@ -418,7 +418,7 @@ fn lm_eval_flags_behave_as_lm_eval_spells_them() {
     for (flags, want) in [
         (
             vec!["--device", "cuda"],
-            "--device cuda: this build scores on the CPU only",
+            "--device cuda: `cuda` is not a device of this build",
         ),
         (
             vec!["--model_args", "pretrained=x,load_in_8bit=True"],

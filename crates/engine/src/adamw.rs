@@ -1,4 +1,6 @@
 use rayon::prelude::*;
+
+use crate::ops::{AdamStep, Ops};
 use serde::{Deserialize, Serialize};
 
 use crate::ParamLayout;
@@ -98,32 +100,30 @@ impl AdamW {
         }
     }
 
-    /// One update with learning rate `lr`.
+    /// One update with learning rate `lr`, on the CPU.
     pub fn update(&mut self, params: &mut [f32], grads: &[f32], lr: f64) {
+        self.update_with(&crate::ops::Cpu, params, grads, lr)
+    }
+
+    /// One update with learning rate `lr`, each parameter range by `ops`.
+    pub fn update_with(&mut self, ops: &dyn Ops, params: &mut [f32], grads: &[f32], lr: f64) {
         self.step += 1;
         let c = &self.config;
         let lr = lr as f32;
         let bc1 = 1.0 - c.beta1.powi(self.step as i32);
         let bc2_sqrt = (1.0 - c.beta2.powi(self.step as i32)).sqrt();
-        let step_size = lr / bc1;
         for (range, on) in &self.decay {
-            let shrink = if *on { 1.0 - lr * c.weight_decay } else { 1.0 };
+            let step = AdamStep {
+                shrink: if *on { 1.0 - lr * c.weight_decay } else { 1.0 },
+                beta1: c.beta1,
+                beta2: c.beta2,
+                eps: c.eps,
+                step_size: lr / bc1,
+                bc2_sqrt,
+            };
             let (p, g) = (&mut params[range.clone()], &grads[range.clone()]);
             let (m, v) = (&mut self.m[range.clone()], &mut self.v[range.clone()]);
-            p.par_chunks_mut(4096)
-                .zip(m.par_chunks_mut(4096))
-                .zip(v.par_chunks_mut(4096))
-                .zip(g.par_chunks(4096))
-                .for_each(|(((p, m), v), g)| {
-                    for i in 0..p.len() {
-                        p[i] *= shrink;
-                        // torch: exp_avg.lerp_(grad, 1 - beta1)
-                        m[i] += (g[i] - m[i]) * (1.0 - c.beta1);
-                        v[i] = v[i] * c.beta2 + (1.0 - c.beta2) * g[i] * g[i];
-                        let denom = v[i].sqrt() / bc2_sqrt + c.eps;
-                        p[i] -= step_size * m[i] / denom;
-                    }
-                });
+            ops.adamw(p, m, v, g, step);
         }
     }
 }

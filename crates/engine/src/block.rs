@@ -5,9 +5,8 @@
 //! architecture is written once.
 
 use crate::arch::{Mlp, Norm};
-use crate::kernels::{self, add_assign, Rope};
 use crate::layout::{LayerSlots, NormSlots};
-use crate::matmul::{linear, linear_backward};
+use crate::ops::{Ops, Rope};
 use crate::ModelConfig;
 
 /// One block's activations over `rows` tokens (those the backward pass reads).
@@ -129,6 +128,7 @@ impl Grads {
 /// `y = x Wᵀ (+ b)`.
 #[allow(clippy::too_many_arguments)]
 fn affine(
+    ops: &dyn Ops,
     y: &mut [f32],
     x: &[f32],
     p: &[f32],
@@ -138,15 +138,16 @@ fn affine(
     inp: usize,
     out: usize,
 ) {
-    linear(y, x, &p[w..], n, inp, out);
+    ops.linear(y, x, &p[w..], n, inp, out);
     if let Some(b) = b {
-        kernels::bias_forward(y, &p[b..][..out]);
+        ops.bias_forward(y, &p[b..][..out]);
     }
 }
 
 /// A norm of the kind `c.block.norm` over rows of width `d`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn norm_forward(
+    ops: &dyn Ops,
     c: &ModelConfig,
     y: &mut [f32],
     mean: &mut [f32],
@@ -158,7 +159,7 @@ pub(crate) fn norm_forward(
 ) {
     let w = s.weight.map(|o| &p[o..][..d]);
     match c.block.norm {
-        Norm::Rms => kernels::rmsnorm_forward(
+        Norm::Rms => ops.rmsnorm_forward(
             y,
             rstd,
             x,
@@ -168,7 +169,7 @@ pub(crate) fn norm_forward(
         ),
         Norm::Layer | Norm::LayerNoAffine => {
             let b = s.bias.map(|o| &p[o..][..d]);
-            kernels::layernorm_forward(y, mean, rstd, x, w, b, d, c.rms_norm_eps)
+            ops.layernorm_forward(y, mean, rstd, x, w, b, d, c.rms_norm_eps)
         }
     }
 }
@@ -176,6 +177,7 @@ pub(crate) fn norm_forward(
 /// Backward of [`norm_forward`]: `dx (+)= ∂L/∂x`, and the weight and bias gradients.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn norm_backward(
+    ops: &dyn Ops,
     c: &ModelConfig,
     dx: &mut [f32],
     accumulate: bool,
@@ -191,17 +193,17 @@ pub(crate) fn norm_backward(
     match c.block.norm {
         Norm::Rms => {
             let (o, w) = (s.weight.expect("RMSNorm has a weight"), w.expect("weight"));
-            kernels::rmsnorm_backward_weight(&mut g[o..][..d], dy, x, rstd, d);
-            kernels::rmsnorm_backward_input(dx, accumulate, dy, x, w, rstd, d);
+            ops.rmsnorm_backward_weight(&mut g[o..][..d], dy, x, rstd, d);
+            ops.rmsnorm_backward_input(dx, accumulate, dy, x, w, rstd, d);
         }
         Norm::Layer | Norm::LayerNoAffine => {
             if let Some(o) = s.weight {
-                kernels::layernorm_backward_weight(&mut g[o..][..d], dy, x, mean, rstd, d);
+                ops.layernorm_backward_weight(&mut g[o..][..d], dy, x, mean, rstd, d);
             }
             if let Some(o) = s.bias {
-                kernels::bias_backward(&mut g[o..][..d], dy);
+                ops.bias_backward(&mut g[o..][..d], dy);
             }
-            kernels::layernorm_backward_input(dx, accumulate, dy, x, w, mean, rstd, d);
+            ops.layernorm_backward_input(dx, accumulate, dy, x, w, mean, rstd, d);
         }
     }
 }
@@ -210,6 +212,7 @@ pub(crate) fn norm_backward(
 /// `attend` fills `a.att` from `a.q`, `a.k`, `a.v` (and the cache, when scoring).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
+    ops: &dyn Ops,
     c: &ModelConfig,
     p: &[f32],
     s: &LayerSlots,
@@ -224,6 +227,7 @@ pub(crate) fn forward(
     let (d, qd, kvd) = (c.hidden_size, c.q_dim(), c.kv_dim());
     if !blk.post_norm {
         norm_forward(
+            ops,
             c,
             &mut a.xn1,
             &mut a.mean1,
@@ -241,20 +245,21 @@ pub(crate) fn forward(
     } else {
         (&mut a.q, &mut a.k)
     };
-    affine(q, input, p, s.wq, bias(0), n, d, qd);
-    affine(k, input, p, s.wk, bias(qd), n, d, kvd);
-    affine(&mut a.v, input, p, s.wv, bias(qd + kvd), n, d, kvd);
+    affine(ops, q, input, p, s.wq, bias(0), n, d, qd);
+    affine(ops, k, input, p, s.wk, bias(qd), n, d, kvd);
+    affine(ops, &mut a.v, input, p, s.wv, bias(qd + kvd), n, d, kvd);
     if let (Some(qn), Some(kn)) = (s.q_norm, s.k_norm) {
         let eps = c.rms_norm_eps;
-        kernels::rmsnorm_forward(&mut a.q, &mut a.q_rstd, &a.q_pre, &p[qn..][..qd], qd, eps);
-        kernels::rmsnorm_forward(&mut a.k, &mut a.k_rstd, &a.k_pre, &p[kn..][..kvd], kvd, eps);
+        ops.rmsnorm_forward(&mut a.q, &mut a.q_rstd, &a.q_pre, &p[qn..][..qd], qd, eps);
+        ops.rmsnorm_forward(&mut a.k, &mut a.k_rstd, &a.k_pre, &p[kn..][..kvd], kvd, eps);
     }
-    rope.apply_at(&mut a.q, qd, positions, false);
-    rope.apply_at(&mut a.k, kvd, positions, false);
+    ops.rotary(rope, &mut a.q, qd, positions, false);
+    ops.rotary(rope, &mut a.k, kvd, positions, false);
     attend(a);
     if blk.parallel_residual {
-        affine(&mut a.o, &a.att, p, s.wo, s.bo, n, qd, d);
+        affine(ops, &mut a.o, &a.att, p, s.wo, s.bo, n, qd, d);
         norm_forward(
+            ops,
             c,
             &mut a.xn2,
             &mut a.mean2,
@@ -264,14 +269,15 @@ pub(crate) fn forward(
             s.norm2,
             d,
         );
-        mlp_forward(c, p, s, a, n, out, Input::Xn2);
-        add_assign(out, &a.o);
-        add_assign(out, &a.x_in);
+        mlp_forward(ops, c, p, s, a, n, out, Input::Xn2);
+        ops.add_assign(out, &a.o);
+        ops.add_assign(out, &a.x_in);
         return;
     }
     if blk.post_norm {
-        affine(&mut a.o, &a.att, p, s.wo, s.bo, n, qd, d);
+        affine(ops, &mut a.o, &a.att, p, s.wo, s.bo, n, qd, d);
         norm_forward(
+            ops,
             c,
             &mut a.xn1,
             &mut a.mean1,
@@ -282,16 +288,17 @@ pub(crate) fn forward(
             d,
         );
         a.x_mid.copy_from_slice(&a.x_in);
-        add_assign(&mut a.x_mid, &a.xn1);
+        ops.add_assign(&mut a.x_mid, &a.xn1);
         let mut m = std::mem::take(&mut a.m);
-        mlp_forward(c, p, s, a, n, &mut m, Input::XMid);
-        norm_forward(c, out, &mut a.mean2, &mut a.rstd2, &m, p, s.norm2, d);
+        mlp_forward(ops, c, p, s, a, n, &mut m, Input::XMid);
+        norm_forward(ops, c, out, &mut a.mean2, &mut a.rstd2, &m, p, s.norm2, d);
         a.m = m;
     } else {
         // The projection lands in x_mid itself: nothing downstream reads it apart.
-        affine(&mut a.x_mid, &a.att, p, s.wo, s.bo, n, qd, d);
-        add_assign(&mut a.x_mid, &a.x_in);
+        affine(ops, &mut a.x_mid, &a.att, p, s.wo, s.bo, n, qd, d);
+        ops.add_assign(&mut a.x_mid, &a.x_in);
         norm_forward(
+            ops,
             c,
             &mut a.xn2,
             &mut a.mean2,
@@ -301,9 +308,9 @@ pub(crate) fn forward(
             s.norm2,
             d,
         );
-        mlp_forward(c, p, s, a, n, out, Input::Xn2);
+        mlp_forward(ops, c, p, s, a, n, out, Input::Xn2);
     }
-    add_assign(out, &a.x_mid);
+    ops.add_assign(out, &a.x_mid);
 }
 
 /// Which buffer of [`Acts`] the MLP reads.
@@ -321,7 +328,9 @@ fn mlp_input(a: &Acts, i: Input) -> &[f32] {
 }
 
 /// `out = down(act(input))` with the block's MLP.
+#[allow(clippy::too_many_arguments)]
 fn mlp_forward(
+    ops: &dyn Ops,
     c: &ModelConfig,
     p: &[f32],
     s: &LayerSlots,
@@ -338,22 +347,23 @@ fn mlp_forward(
     // The bias of gate and up is one vector, as their weights are one matrix.
     match s.w_gate {
         Some(wg) => {
-            affine(&mut a.gate, x, p, wg, s.b_in, n, d, f);
-            affine(&mut a.up, x, p, s.w_up, s.b_in.map(|b| b + f), n, d, f);
-            kernels::swiglu_forward(&mut a.hact, &a.gate, &a.up);
+            affine(ops, &mut a.gate, x, p, wg, s.b_in, n, d, f);
+            affine(ops, &mut a.up, x, p, s.w_up, s.b_in.map(|b| b + f), n, d, f);
+            ops.swiglu_forward(&mut a.hact, &a.gate, &a.up);
         }
         None => {
-            affine(&mut a.up, x, p, s.w_up, s.b_in, n, d, f);
-            kernels::gelu_forward(&mut a.hact, &a.up);
+            affine(ops, &mut a.up, x, p, s.w_up, s.b_in, n, d, f);
+            ops.gelu_forward(&mut a.hact, &a.up);
         }
     }
-    affine(out, &a.hact, p, s.w_down, s.b_down, n, f, d);
+    affine(ops, out, &a.hact, p, s.w_down, s.b_down, n, f, d);
 }
 
 /// `linear_backward` of a projection whose weight (and bias) lie at `w` (`b`): `dx (+)=
 /// Σ dyᵢ Wᵢ`, `dW += dyᵀ x`, `db += Σ dy`.
 #[allow(clippy::too_many_arguments)]
 fn affine_backward(
+    ops: &dyn Ops,
     dx: &mut [f32],
     accumulate: bool,
     g: &mut [f32],
@@ -366,7 +376,7 @@ fn affine_backward(
     inp: usize,
 ) {
     let total: usize = outs.iter().sum();
-    linear_backward(
+    ops.linear_backward(
         dx,
         accumulate,
         &mut g[w..][..total * inp],
@@ -380,7 +390,7 @@ fn affine_backward(
     if let Some(b) = b {
         let mut at = b;
         for (dy, &out) in dys.iter().zip(outs) {
-            kernels::bias_backward(&mut g[at..][..out], dy);
+            ops.bias_backward(&mut g[at..][..out], dy);
             at += out;
         }
     }
@@ -391,6 +401,7 @@ fn affine_backward(
 /// `attend_back` turns `w.datt` into `w.dq`, `w.dk`, `w.dv` (before rotary's inverse).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
+    ops: &dyn Ops,
     c: &ModelConfig,
     p: &[f32],
     g: &mut [f32],
@@ -407,9 +418,10 @@ pub(crate) fn backward(
     let post = blk.post_norm;
     if blk.parallel_residual {
         // out = x_in + o + mlp(norm2(x_in)): both branches read d(out) first.
-        out_proj_backward(c, p, g, s, a, &mut w.datt, &w.dx);
-        mlp_backward(c, p, g, s, a, w, n, Input::Xn2, Down::Dx);
+        out_proj_backward(ops, c, p, g, s, a, &mut w.datt, &w.dx);
+        mlp_backward(ops, c, p, g, s, a, w, n, Input::Xn2, Down::Dx);
         norm_backward(
+            ops,
             c,
             &mut w.dx,
             true,
@@ -421,8 +433,9 @@ pub(crate) fn backward(
             s.norm2,
             d,
         );
-        attention_backward(c, p, g, s, rope, positions, a, w, attend_back);
+        attention_backward(ops, c, p, g, s, rope, positions, a, w, attend_back);
         norm_backward(
+            ops,
             c,
             &mut w.dx,
             true,
@@ -439,6 +452,7 @@ pub(crate) fn backward(
     if post {
         // out = x_mid + norm2(m)
         norm_backward(
+            ops,
             c,
             &mut w.dbranch,
             false,
@@ -450,10 +464,11 @@ pub(crate) fn backward(
             s.norm2,
             d,
         );
-        mlp_backward(c, p, g, s, a, w, n, Input::XMid, Down::Branch);
-        add_assign(&mut w.dx, &w.dxn);
+        mlp_backward(ops, c, p, g, s, a, w, n, Input::XMid, Down::Branch);
+        ops.add_assign(&mut w.dx, &w.dxn);
         // x_mid = x_in + norm1(o)
         norm_backward(
+            ops,
             c,
             &mut w.dbranch,
             false,
@@ -465,12 +480,13 @@ pub(crate) fn backward(
             s.norm1,
             d,
         );
-        out_proj_backward(c, p, g, s, a, &mut w.datt, &w.dbranch);
-        attention_backward(c, p, g, s, rope, positions, a, w, attend_back);
-        add_assign(&mut w.dx, &w.dxn);
+        out_proj_backward(ops, c, p, g, s, a, &mut w.datt, &w.dbranch);
+        attention_backward(ops, c, p, g, s, rope, positions, a, w, attend_back);
+        ops.add_assign(&mut w.dx, &w.dxn);
     } else {
-        mlp_backward(c, p, g, s, a, w, n, Input::Xn2, Down::Dx);
+        mlp_backward(ops, c, p, g, s, a, w, n, Input::Xn2, Down::Dx);
         norm_backward(
+            ops,
             c,
             &mut w.dx,
             true,
@@ -482,9 +498,10 @@ pub(crate) fn backward(
             s.norm2,
             d,
         );
-        out_proj_backward(c, p, g, s, a, &mut w.datt, &w.dx);
-        attention_backward(c, p, g, s, rope, positions, a, w, attend_back);
+        out_proj_backward(ops, c, p, g, s, a, &mut w.datt, &w.dx);
+        attention_backward(ops, c, p, g, s, rope, positions, a, w, attend_back);
         norm_backward(
+            ops,
             c,
             &mut w.dx,
             true,
@@ -500,7 +517,9 @@ pub(crate) fn backward(
 }
 
 /// Through attention's output projection: `datt = dy · Wo`, `dWo += dyᵀ att`, `dbo += Σ dy`.
+#[allow(clippy::too_many_arguments)]
 fn out_proj_backward(
+    ops: &dyn Ops,
     c: &ModelConfig,
     p: &[f32],
     g: &mut [f32],
@@ -511,6 +530,7 @@ fn out_proj_backward(
 ) {
     let (n, d) = (a.rows(c), c.hidden_size);
     affine_backward(
+        ops,
         datt,
         false,
         g,
@@ -534,6 +554,7 @@ enum Down {
 /// From d(MLP output) to `w.dxn` = d(MLP input).
 #[allow(clippy::too_many_arguments)]
 fn mlp_backward(
+    ops: &dyn Ops,
     c: &ModelConfig,
     p: &[f32],
     g: &mut [f32],
@@ -550,6 +571,7 @@ fn mlp_backward(
         Down::Branch => &w.dbranch,
     };
     affine_backward(
+        ops,
         &mut w.dh,
         false,
         g,
@@ -564,8 +586,9 @@ fn mlp_backward(
     let x = mlp_input(a, input);
     match s.w_gate {
         Some(wg) => {
-            kernels::swiglu_backward(&mut w.dgate, &mut w.dup, &w.dh, &a.gate, &a.up);
+            ops.swiglu_backward(&mut w.dgate, &mut w.dup, &w.dh, &a.gate, &a.up);
             affine_backward(
+                ops,
                 &mut w.dxn,
                 false,
                 g,
@@ -579,8 +602,9 @@ fn mlp_backward(
             );
         }
         None => {
-            kernels::gelu_backward(&mut w.dup, &w.dh, &a.up);
+            ops.gelu_backward(&mut w.dup, &w.dh, &a.up);
             affine_backward(
+                ops,
                 &mut w.dxn,
                 false,
                 g,
@@ -599,6 +623,7 @@ fn mlp_backward(
 /// From `w.datt` to `w.dxn` = d(attention input), through rotary and the q/k norms.
 #[allow(clippy::too_many_arguments)]
 fn attention_backward(
+    ops: &dyn Ops,
     c: &ModelConfig,
     p: &[f32],
     g: &mut [f32],
@@ -612,11 +637,11 @@ fn attention_backward(
     let n = a.rows(c);
     let (d, qd, kvd) = (c.hidden_size, c.q_dim(), c.kv_dim());
     attend_back(a, w);
-    rope.apply_at(&mut w.dq, qd, positions, true);
-    rope.apply_at(&mut w.dk, kvd, positions, true);
+    ops.rotary(rope, &mut w.dq, qd, positions, true);
+    ops.rotary(rope, &mut w.dk, kvd, positions, true);
     let (dq, dk) = if let (Some(qn), Some(kn)) = (s.q_norm, s.k_norm) {
-        kernels::rmsnorm_backward_weight(&mut g[qn..][..qd], &w.dq, &a.q_pre, &a.q_rstd, qd);
-        kernels::rmsnorm_backward_input(
+        ops.rmsnorm_backward_weight(&mut g[qn..][..qd], &w.dq, &a.q_pre, &a.q_rstd, qd);
+        ops.rmsnorm_backward_input(
             &mut w.dq_pre,
             false,
             &w.dq,
@@ -625,8 +650,8 @@ fn attention_backward(
             &a.q_rstd,
             qd,
         );
-        kernels::rmsnorm_backward_weight(&mut g[kn..][..kvd], &w.dk, &a.k_pre, &a.k_rstd, kvd);
-        kernels::rmsnorm_backward_input(
+        ops.rmsnorm_backward_weight(&mut g[kn..][..kvd], &w.dk, &a.k_pre, &a.k_rstd, kvd);
+        ops.rmsnorm_backward_input(
             &mut w.dk_pre,
             false,
             &w.dk,
@@ -643,6 +668,7 @@ fn attention_backward(
     // q, k and v (and their biases) lie one after another: one product for the three.
     debug_assert!(s.wk == s.wq + qd * d && s.wv == s.wk + kvd * d);
     affine_backward(
+        ops,
         &mut w.dxn,
         false,
         g,

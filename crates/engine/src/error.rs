@@ -28,6 +28,8 @@ pub enum EngineError {
     Torch { path: PathBuf, message: String },
     #[error("{path}: not a valid GGUF file: {message}")]
     Gguf { path: PathBuf, message: String },
+    #[error("`{0}` is not a device of this build, which computes on the CPU only (`cpu`)")]
+    Device(String),
     #[error("{path}: tensor `{name}`: {message}")]
     Tensor {
         path: PathBuf,

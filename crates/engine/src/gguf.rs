@@ -430,8 +430,15 @@ fn unpermute_rows(w: &[f32], heads: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// Loads a GGUF file as a model, dequantising every tensor to f32.
+/// Loads a GGUF file as a CPU model, dequantising every tensor to f32.
 pub fn load_gguf(path: &Path) -> Result<(CpuModel, GgufFile), EngineError> {
+    let (config, params, file) = read_gguf(path)?;
+    Ok((CpuModel::from_params(config, params), file))
+}
+
+/// A GGUF file's configuration and parameters (in [`ParamLayout`] order, dequantised to
+/// f32), for any backend.
+pub fn read_gguf(path: &Path) -> Result<(ModelConfig, Vec<f32>, GgufFile), EngineError> {
     let file = GgufFile::open(path)?;
     let config = file.model_config()?;
     let layout = ParamLayout::new(&config);
@@ -486,5 +493,5 @@ pub fn load_gguf(path: &Path) -> Result<(CpuModel, GgufFile), EngineError> {
         }
         map.scatter(&data, &mut params);
     }
-    Ok((CpuModel::from_params(config, params), file))
+    Ok((config, params, file))
 }

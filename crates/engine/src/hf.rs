@@ -197,8 +197,16 @@ fn read_weights(path: &Path) -> Result<HashMap<String, HfTensor>, EngineError> {
     }
 }
 
-/// Loads a Hugging Face checkpoint directory (ours or anyone's) of any architecture.
+/// Loads a Hugging Face checkpoint directory (ours or anyone's) of any architecture as a
+/// CPU model.
 pub fn load_checkpoint(dir: &Path) -> Result<CpuModel, EngineError> {
+    let (config, params) = read_checkpoint(dir)?;
+    Ok(CpuModel::from_params(config, params))
+}
+
+/// A checkpoint directory's configuration and parameters (in [`ParamLayout`] order), for
+/// any backend.
+pub fn read_checkpoint(dir: &Path) -> Result<(ModelConfig, Vec<f32>), EngineError> {
     let config_path = dir.join("config.json");
     let config = ModelConfig::from_hf_json(&config_path)?;
     let layout = ParamLayout::new(&config);
@@ -242,10 +250,10 @@ pub fn load_checkpoint(dir: &Path) -> Result<CpuModel, EngineError> {
         }
         map.scatter(&t.data, &mut params);
     }
-    Ok(CpuModel::from_params(config, params))
+    Ok((config, params))
 }
 
-impl CpuModel {
+impl<O: crate::ops::Ops> crate::Model<O> {
     /// Writes `config.json` and `model.safetensors` into `dir` (which must exist).
     pub fn save_hf(&self, dir: &Path) -> Result<(), EngineError> {
         let cfg =

@@ -8,8 +8,9 @@ use rayon::prelude::*;
 
 use crate::block::{self, Acts};
 use crate::kernels::{softmax_scaled, SharedMut};
-use crate::matmul::{linear, matmul, Mat, Threads};
-use crate::model::{embed, CpuModel};
+use crate::matmul::{matmul, Mat, Threads};
+use crate::model::Model;
+use crate::ops::{CachedSegment, Heads, Ops};
 
 /// Keys and values of a prefix, per layer (`len × kv_dim` each, positions 0..len).
 #[derive(Clone, Default)]
@@ -57,7 +58,7 @@ struct Placement {
     prefix: usize,
 }
 
-impl CpuModel {
+impl<O: Ops> Model<O> {
     /// Runs `segs` after their cached prefixes; returns the logits of the requested rows,
     /// segment by segment (`rows × vocab`).
     pub fn forward_segments(&self, caches: &mut [KvCache], segs: &[Segment]) -> Vec<f32> {
@@ -89,11 +90,28 @@ impl CpuModel {
         let lay = &self.layout;
         let mut a = Acts::new(c, n, 0);
         let mut x = vec![0.0f32; n * d];
+        let heads = Heads {
+            heads: c.num_attention_heads,
+            kv_heads: c.num_key_value_heads,
+            head_dim: c.head_dim(),
+        };
         let all_tokens: Vec<u32> = segs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
-        embed(&mut a.x_in, &all_tokens, p, lay.embed, d);
+        let ops = &self.ops;
+        ops.embed(&mut a.x_in, &all_tokens, &p[lay.embed..], d);
         for (l, s) in lay.layers.iter().enumerate() {
             let mut attend = |a: &mut Acts| {
-                self.segment_attention(&mut a.att, &a.q, &a.k, &a.v, caches, segs, &place, l);
+                let cached: Vec<CachedSegment> = segs
+                    .iter()
+                    .zip(&place)
+                    .map(|(sg, pl)| CachedSegment {
+                        offset: pl.offset,
+                        len: pl.len,
+                        prefix: pl.prefix,
+                        prefix_k: &caches[sg.cache].k[l],
+                        prefix_v: &caches[sg.cache].v[l],
+                    })
+                    .collect();
+                ops.cached_attention(&mut a.att, &a.q, &a.k, &a.v, &cached, heads);
                 for (sg, pl) in segs.iter().zip(&place) {
                     if sg.append {
                         let cache = &mut caches[sg.cache];
@@ -103,7 +121,17 @@ impl CpuModel {
                     }
                 }
             };
-            block::forward(c, p, s, &self.rope, &positions, &mut a, &mut x, &mut attend);
+            block::forward(
+                ops,
+                c,
+                p,
+                s,
+                &self.rope,
+                &positions,
+                &mut a,
+                &mut x,
+                &mut attend,
+            );
             std::mem::swap(&mut x, &mut a.x_in);
         }
         for (sg, pl) in segs.iter().zip(&place) {
@@ -130,6 +158,7 @@ impl CpuModel {
         let lay = &self.layout;
         let p = &self.params;
         block::norm_forward(
+            &self.ops,
             c,
             &mut xn,
             &mut mean,
@@ -140,7 +169,7 @@ impl CpuModel {
             d,
         );
         let mut logits = vec![0.0f32; m * c.vocab_size];
-        linear(
+        self.ops.linear(
             &mut logits,
             &xn,
             &self.params[lay.lm_head..],
@@ -150,34 +179,29 @@ impl CpuModel {
         );
         logits
     }
+}
 
-    /// Causal attention of each segment over its cached prefix and itself. One task per
-    /// (segment, key/value head), as in training.
-    #[allow(clippy::too_many_arguments)]
-    fn segment_attention(
-        &self,
-        out: &mut [f32],
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        caches: &[KvCache],
-        segs: &[Segment],
-        place: &[Placement],
-        layer: usize,
-    ) {
-        let c = &self.config;
-        let (hd, qd, kvd) = (c.head_dim(), c.q_dim(), c.kv_dim());
-        let (kv_heads, group) = (
-            c.num_key_value_heads,
-            c.num_attention_heads / c.num_key_value_heads,
-        );
-        let scale = 1.0 / (hd as f32).sqrt();
-        let out_ptr = SharedMut(out.as_mut_ptr());
-        let out_len = out.len();
-        (0..segs.len() * kv_heads).into_par_iter().for_each(|task| {
+/// The CPU's [`Ops::cached_attention`]: one task per (segment, key/value head), as in
+/// training.
+pub(crate) fn cached_attention(
+    out: &mut [f32],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    segments: &[CachedSegment],
+    heads: Heads,
+) {
+    let (hd, kv_heads) = (heads.head_dim, heads.kv_heads);
+    let (qd, kvd) = (heads.heads * hd, kv_heads * hd);
+    let group = heads.heads / kv_heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let out_ptr = SharedMut(out.as_mut_ptr());
+    let out_len = out.len();
+    (0..segments.len() * kv_heads)
+        .into_par_iter()
+        .for_each(|task| {
             let (si, g) = (task / kv_heads, task % kv_heads);
-            let pl = &place[si];
-            let cache = &caches[segs[si].cache];
+            let pl = &segments[si];
             let (lq, pre) = (pl.len, pl.prefix);
             if lq == 0 {
                 return;
@@ -186,8 +210,8 @@ impl CpuModel {
             let mut scores = vec![0.0f32; lq * width];
             let own_k = Mat::strided(&k[pl.offset * kvd + g * hd..], lq, hd, kvd, 1);
             let own_v = Mat::strided(&v[pl.offset * kvd + g * hd..], lq, hd, kvd, 1);
-            let pre_k = (pre > 0).then(|| Mat::strided(&cache.k[layer][g * hd..], pre, hd, kvd, 1));
-            let pre_v = (pre > 0).then(|| Mat::strided(&cache.v[layer][g * hd..], pre, hd, kvd, 1));
+            let pre_k = (pre > 0).then(|| Mat::strided(&pl.prefix_k[g * hd..], pre, hd, kvd, 1));
+            let pre_v = (pre > 0).then(|| Mat::strided(&pl.prefix_v[g * hd..], pre, hd, kvd, 1));
             for h in g * group..(g + 1) * group {
                 let qm = Mat::strided(&q[pl.offset * qd + h * hd..], lq, hd, qd, 1);
                 if let Some(pk) = pre_k {
@@ -218,5 +242,4 @@ impl CpuModel {
                 matmul(o, qd, om, own_v, pre > 0, Threads::One);
             }
         });
-    }
 }

@@ -20,6 +20,7 @@ mod kernels;
 mod layout;
 mod matmul;
 mod model;
+pub mod ops;
 pub mod simd;
 mod small_matmul;
 mod torch;
@@ -29,12 +30,13 @@ pub use arch::{Architecture, Block, Mlp, Norm};
 pub use config::ModelConfig;
 pub use emergent_rng::Rng;
 pub use error::EngineError;
-pub use gguf::{load_gguf, GgufFile, GgufTensorInfo, GgufValue};
-pub use hf::{load_checkpoint, read_safetensors, write_safetensors, HfTensor};
+pub use gguf::{load_gguf, read_gguf, GgufFile, GgufTensorInfo, GgufValue};
+pub use hf::{load_checkpoint, read_checkpoint, read_safetensors, write_safetensors, HfTensor};
 pub use infer::{KvCache, Segment};
 pub use layout::{HfTensorMap, LayerSlots, NormSlots, ParamLayout, TensorSlot};
 pub use matmul::matmul_peak_gflops;
-pub use model::{Backend, CpuModel, LanguageModel, ScoreGroup, Trainer};
+pub use model::{Backend, CpuModel, LanguageModel, Model, ScoreGroup, Trainer};
+pub use ops::{Cpu, Ops};
 pub use torch::{parse as parse_torch, read_torch};
 
 /// This machine's memory in bytes (`/proc/meminfo`'s MemTotal), where it can be read:

@@ -1,13 +1,9 @@
 //! The CPU model: parameters in one flat buffer ([`ParamLayout`]), activations in a
 //! workspace allocated once for a batch shape and reused by every step.
 
-use rayon::prelude::*;
-
 use crate::block::{self, Acts, Grads};
 use crate::infer::{KvCache, Segment};
-use crate::kernels::{self, AttnShape, Rope};
-use crate::kernels::{argmax, logprob_of};
-use crate::matmul::{linear, linear_backward};
+use crate::ops::{AttnShape, Cpu, Ops, Rope};
 use crate::{AdamW, ModelConfig, ParamLayout, Rng};
 
 /// Requests that share a prefix: `shared` is computed once, then each tail is scored
@@ -88,20 +84,49 @@ pub trait Trainer: LanguageModel {
     fn save_hf(&self, dir: &std::path::Path) -> Result<(), crate::EngineError>;
 }
 
-/// Where models run. Only the CPU today; a device backend is a variant here and an
-/// implementation of [`Trainer`] and [`LanguageModel`], with nothing else changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Where models run: one choice (`--device`, a study's `device`) that every caller
+/// takes its models from. Only the CPU in this build; a device is a variant here and an
+/// implementation of [`Ops`], with nothing else changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     #[default]
     Cpu,
 }
 
+impl std::str::FromStr for Backend {
+    type Err = crate::EngineError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "cpu" => Ok(Backend::Cpu),
+            other => Err(crate::EngineError::Device(other.to_string())),
+        }
+    }
+}
+
 impl Backend {
+    pub fn is_cpu(&self) -> bool {
+        *self == Backend::Cpu
+    }
+
+    /// The name `--device` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+        }
+    }
+
+    /// A model with these parameters (in [`ParamLayout`] order).
+    pub fn model(self, config: ModelConfig, params: Vec<f32>) -> Box<dyn Trainer + Send> {
+        match self {
+            Backend::Cpu => Box::new(CpuModel::from_params(config, params)),
+        }
+    }
+
     /// A freshly initialised model to train.
     pub fn init(self, config: ModelConfig, seed: u64) -> Box<dyn Trainer + Send> {
-        match self {
-            Backend::Cpu => Box::new(CpuModel::init(config, seed)),
-        }
+        self.model(config.clone(), initial_params(&config, seed))
     }
 
     /// A Hugging Face checkpoint directory, to train on or score.
@@ -109,16 +134,17 @@ impl Backend {
         self,
         dir: &std::path::Path,
     ) -> Result<Box<dyn Trainer + Send>, crate::EngineError> {
-        match self {
-            Backend::Cpu => Ok(Box::new(crate::load_checkpoint(dir)?)),
-        }
+        let (config, params) = crate::hf::read_checkpoint(dir)?;
+        Ok(self.model(config, params))
     }
 
-    /// A model to score, from any model file it reads (a checkpoint directory, GGUF).
-    pub fn scorer(self, model: CpuModel) -> Box<dyn LanguageModel + Send> {
-        match self {
-            Backend::Cpu => Box::new(model),
-        }
+    /// A GGUF file, to score, with its metadata (the tokenizer is rebuilt from it).
+    pub fn load_gguf(
+        self,
+        path: &std::path::Path,
+    ) -> Result<(Box<dyn Trainer + Send>, crate::GgufFile), crate::EngineError> {
+        let (config, params, file) = crate::gguf::read_gguf(path)?;
+        Ok((self.model(config, params), file))
     }
 }
 
@@ -166,7 +192,11 @@ fn alloc(c: &ModelConfig, b: usize, t: usize, training: bool) -> Workspace {
     }
 }
 
-pub struct CpuModel {
+/// A model computed by the operations of `O`: its parameters, gradient, optimiser and
+/// workspaces. The forward and backward passes, scoring and decoding are written once,
+/// here and in [`crate::block`], over [`Ops`].
+pub struct Model<O: Ops = Cpu> {
+    pub ops: O,
     pub config: ModelConfig,
     pub layout: ParamLayout,
     pub params: Vec<f32>,
@@ -181,9 +211,56 @@ pub struct CpuModel {
     spare_ws: Workspace,
 }
 
-impl CpuModel {
+/// The model on the CPU kernels.
+pub type CpuModel = Model<Cpu>;
+
+impl<O: Ops + Default> Model<O> {
     /// A model with the given parameters (in [`ParamLayout`] order).
     pub fn from_params(config: ModelConfig, params: Vec<f32>) -> Self {
+        Self::with_ops(O::default(), config, params)
+    }
+
+    /// GPT-2/LLaMA-style initialisation: N(0, 0.02) for matrices, with the two
+    /// projections that write into the residual stream scaled by 1/√(2·layers);
+    /// norm gains at 1, biases at 0.
+    pub fn init(config: ModelConfig, seed: u64) -> Self {
+        Self::from_params(config.clone(), initial_params(&config, seed))
+    }
+}
+
+/// The parameters [`Model::init`] starts from.
+fn initial_params(config: &ModelConfig, seed: u64) -> Vec<f32> {
+    let layout = ParamLayout::new(config);
+    let mut params = vec![0.0f32; layout.total()];
+    let mut rng = Rng::derive(seed, 0x1417);
+    let residual_std = 0.02 / (2.0 * config.num_hidden_layers as f64).sqrt();
+    let residual: Vec<usize> = layout
+        .layers
+        .iter()
+        .flat_map(|l| [l.wo, l.w_down])
+        .collect();
+    for slot in &layout.slots {
+        let std = if residual.contains(&slot.offset) {
+            residual_std
+        } else {
+            0.02
+        };
+        for p in &mut params[slot.range()] {
+            *p = if slot.is_norm {
+                1.0
+            } else if slot.is_bias {
+                0.0
+            } else {
+                (rng.normal() * std) as f32
+            };
+        }
+    }
+    params
+}
+
+impl<O: Ops> Model<O> {
+    /// A model with the given parameters (in [`ParamLayout`] order), computed by `ops`.
+    pub fn with_ops(ops: O, config: ModelConfig, params: Vec<f32>) -> Self {
         let layout = ParamLayout::new(&config);
         assert_eq!(
             params.len(),
@@ -197,7 +274,8 @@ impl CpuModel {
             config.max_position_embeddings,
             config.rope_theta,
         );
-        CpuModel {
+        Model {
+            ops,
             config,
             layout,
             params,
@@ -207,38 +285,6 @@ impl CpuModel {
             ws: Workspace::default(),
             spare_ws: Workspace::default(),
         }
-    }
-
-    /// GPT-2/LLaMA-style initialisation: N(0, 0.02) for matrices, with the two
-    /// projections that write into the residual stream scaled by 1/√(2·layers);
-    /// norm gains at 1, biases at 0.
-    pub fn init(config: ModelConfig, seed: u64) -> Self {
-        let layout = ParamLayout::new(&config);
-        let mut params = vec![0.0f32; layout.total()];
-        let mut rng = Rng::derive(seed, 0x1417);
-        let residual_std = 0.02 / (2.0 * config.num_hidden_layers as f64).sqrt();
-        let residual: Vec<usize> = layout
-            .layers
-            .iter()
-            .flat_map(|l| [l.wo, l.w_down])
-            .collect();
-        for slot in &layout.slots {
-            let std = if residual.contains(&slot.offset) {
-                residual_std
-            } else {
-                0.02
-            };
-            for p in &mut params[slot.range()] {
-                *p = if slot.is_norm {
-                    1.0
-                } else if slot.is_bias {
-                    0.0
-                } else {
-                    (rng.normal() * std) as f32
-                };
-            }
-        }
-        Self::from_params(config, params)
     }
 
     fn ensure_workspace(&mut self, b: usize, t: usize, training: bool) {
@@ -267,12 +313,12 @@ impl CpuModel {
         let d = c.hidden_size;
         let p = &self.params;
         let lay = &self.layout;
+        let ops = &self.ops;
         let ws = &mut self.ws;
         let shape = attn_shape(c, b, t);
-        embed(&mut ws.layers[0].x_in, tokens, p, lay.embed, d);
-        let mut attend = |a: &mut Acts| {
-            kernels::attention_forward(&mut a.att, &mut a.probs, &a.q, &a.k, &a.v, shape)
-        };
+        ops.embed(&mut ws.layers[0].x_in, tokens, &p[lay.embed..], d);
+        let mut attend =
+            |a: &mut Acts| ops.attention_forward(&mut a.att, &mut a.probs, &a.q, &a.k, &a.v, shape);
         for (l, s) in lay.layers.iter().enumerate() {
             let li = if training { l } else { 0 };
             // The block's output is the next block's input (or the final stream).
@@ -284,6 +330,7 @@ impl CpuModel {
                 &mut ws.x_out
             };
             block::forward(
+                ops,
                 c,
                 p,
                 s,
@@ -299,6 +346,7 @@ impl CpuModel {
         }
         let (x, xf) = (&ws.x_out, &mut ws.xf);
         block::norm_forward(
+            ops,
             c,
             xf,
             &mut ws.mean_f,
@@ -308,7 +356,7 @@ impl CpuModel {
             lay.final_norm,
             d,
         );
-        linear(
+        ops.linear(
             &mut ws.logits,
             &ws.xf,
             &p[lay.lm_head..],
@@ -325,12 +373,13 @@ impl CpuModel {
         let p = &self.params;
         let lay = &self.layout;
         let g = &mut self.grads;
+        let ops = &self.ops;
         let ws = &mut self.ws;
         let shape = attn_shape(c, b, t);
         g.fill(0.0);
         let w = &mut ws.grads;
         // Output head and final norm; ws.logits already holds d(loss)/d(logits).
-        linear_backward(
+        ops.linear_backward(
             &mut w.dxn,
             false,
             &mut g[lay.lm_head..][..v * d],
@@ -343,6 +392,7 @@ impl CpuModel {
         );
         let stats = (&ws.mean_f[..], &ws.rstd_f[..]);
         block::norm_backward(
+            ops,
             c,
             &mut w.dx,
             false,
@@ -355,7 +405,7 @@ impl CpuModel {
             d,
         );
         let mut attend_back = |a: &Acts, w: &mut Grads| {
-            kernels::attention_backward(
+            ops.attention_backward(
                 &mut w.dq,
                 &mut w.dk,
                 &mut w.dv,
@@ -371,6 +421,7 @@ impl CpuModel {
         for (l, s) in lay.layers.iter().enumerate().rev() {
             let a = &ws.layers[l];
             block::backward(
+                ops,
                 c,
                 p,
                 g,
@@ -382,13 +433,7 @@ impl CpuModel {
                 &mut attend_back,
             );
         }
-        // Embedding rows: a serial scatter keeps the sum order fixed.
-        for (row, &tok) in w.dx.chunks(d).zip(tokens) {
-            let e = lay.embed + tok as usize * d;
-            for (gi, &x) in g[e..e + d].iter_mut().zip(row) {
-                *gi += x;
-            }
-        }
+        ops.embed_backward(&mut g[lay.embed..], &w.dx, tokens, d);
     }
 
     pub(crate) fn check_tokens(&self, tokens: &[u32]) {
@@ -396,14 +441,6 @@ impl CpuModel {
         if let Some(bad) = tokens.iter().find(|&&x| x >= v) {
             panic!("token id {bad} is outside the vocabulary of {v}");
         }
-    }
-}
-
-/// The embedding rows of `tokens`: the residual stream entering block 0.
-pub(crate) fn embed(x: &mut [f32], tokens: &[u32], p: &[f32], offset: usize, d: usize) {
-    for (row, &tok) in x.chunks_mut(d).zip(tokens) {
-        let e = offset + tok as usize * d;
-        row.copy_from_slice(&p[e..e + d]);
     }
 }
 
@@ -417,9 +454,9 @@ fn attn_shape(c: &ModelConfig, b: usize, t: usize) -> AttnShape {
     }
 }
 
-impl Trainer for CpuModel {
+impl<O: Ops> Trainer for Model<O> {
     fn clip_gradients(&mut self, max_norm: f64) -> f64 {
-        crate::clip_grad_norm(&mut self.grads, max_norm)
+        self.ops.clip_grad_norm(&mut self.grads, max_norm)
     }
 
     fn set_optimizer(&mut self, optimizer: AdamW) {
@@ -433,7 +470,7 @@ impl Trainer for CpuModel {
 
     fn optimizer_step(&mut self, lr: f64) {
         let opt = self.optimizer.as_mut().expect("set_optimizer comes first");
-        opt.update(&mut self.params, &self.grads, lr);
+        opt.update_with(&self.ops, &mut self.params, &self.grads, lr);
     }
 
     fn optimizer_state(&mut self) -> &AdamW {
@@ -445,7 +482,7 @@ impl Trainer for CpuModel {
     }
 
     fn save_hf(&self, dir: &std::path::Path) -> Result<(), crate::EngineError> {
-        CpuModel::save_hf(self, dir)
+        Model::save_hf(self, dir)
     }
 
     fn forward_backward(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize) -> f32 {
@@ -456,7 +493,7 @@ impl Trainer for CpuModel {
         self.forward(inputs, b, t, true);
         let v = self.config.vocab_size;
         let scale = 1.0 / (b * t) as f32;
-        kernels::cross_entropy(
+        self.ops.cross_entropy(
             &mut self.ws.logits,
             &mut self.ws.nll,
             targets,
@@ -469,7 +506,7 @@ impl Trainer for CpuModel {
     }
 }
 
-impl CpuModel {
+impl<O: Ops> Model<O> {
     /// Logits of the last forward pass, `b·t × vocab`.
     pub fn logits(&mut self, tokens: &[u32], b: usize, t: usize) -> &[f32] {
         self.check_tokens(tokens);
@@ -478,7 +515,7 @@ impl CpuModel {
     }
 }
 
-impl LanguageModel for CpuModel {
+impl<O: Ops> LanguageModel for Model<O> {
     fn config(&self) -> &ModelConfig {
         &self.config
     }
@@ -489,12 +526,8 @@ impl LanguageModel for CpuModel {
             return Vec::new();
         }
         let v = self.config.vocab_size;
-        let logits = self.logits(&tokens[..t - 1], 1, t - 1);
-        logits
-            .par_chunks(v)
-            .zip(&tokens[1..])
-            .map(|(row, &target)| logprob_of(row, target))
-            .collect()
+        self.logits(&tokens[..t - 1], 1, t - 1);
+        self.ops.logprobs(&self.ws.logits, v, &tokens[1..])
     }
 
     fn score_groups(&mut self, groups: &[ScoreGroup]) -> Vec<Vec<Vec<(f64, bool)>>> {
@@ -556,7 +589,7 @@ impl LanguageModel for CpuModel {
             let logits = self.forward_segments(&mut caches, &segs);
             let mut still = Vec::new();
             for (row, (i, _)) in logits.chunks(v).zip(&live) {
-                let tok = argmax(row);
+                let tok = self.ops.argmax(row);
                 outs[*i].push(tok);
                 let full = caches[*i].len() >= max_pos;
                 if outs[*i].len() < max_new && !full && !stop(*i, &outs[*i]) {
@@ -573,7 +606,8 @@ impl LanguageModel for CpuModel {
         self.check_tokens(targets);
         self.forward(inputs, b, t, false);
         let v = self.config.vocab_size;
-        kernels::cross_entropy(&mut self.ws.logits, &mut self.ws.nll, targets, v, None);
+        self.ops
+            .cross_entropy(&mut self.ws.logits, &mut self.ws.nll, targets, v, None);
         self.ws.nll.iter().sum()
     }
 }
@@ -600,7 +634,7 @@ fn split_by_tokens(groups: &[ScoreGroup], parts: usize) -> Vec<&[ScoreGroup]> {
     out
 }
 
-impl CpuModel {
+impl<O: Ops> Model<O> {
     /// [`LanguageModel::score_groups`] on the current thread pool.
     fn score_serial(&self, groups: &[ScoreGroup]) -> Vec<Vec<Vec<(f64, bool)>>> {
         let layers = self.config.num_hidden_layers;
@@ -645,11 +679,7 @@ impl CpuModel {
         let logits = self.forward_segments(&mut caches, &segs);
         let v = self.config.vocab_size;
         let flat: Vec<u32> = targets.iter().flatten().copied().collect();
-        let scores: Vec<(f64, bool)> = logits
-            .par_chunks(v)
-            .zip(&flat)
-            .map(|(row, &t)| logprob_of(row, t))
-            .collect();
+        let scores = self.ops.logprobs(&logits, v, &flat);
         let mut rest = scores.as_slice();
         let mut lens = targets.iter().map(Vec::len);
         groups

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+use emergent_engine::Backend;
 use serde_json::{json, Map, Value as Json};
 
 use crate::{
@@ -159,6 +160,7 @@ struct Plan {
     opts: EvalOptions,
     seeds: [u64; 4],
     batch_size: String,
+    backend: Backend,
 }
 
 /// Where the model is and what lm-eval calls its type.
@@ -229,9 +231,10 @@ fn plan(req: &Request) -> Result<Plan> {
     if let Some(n) = parse_batch_size(&batch_size)? {
         opts.batch_generate = n;
     }
-    if let Some(d) = req.device.as_deref().filter(|d| *d != "cpu") {
-        bail!("--device {d}: this build scores on the CPU only (--device cpu)");
-    }
+    let device = req.device.as_deref().unwrap_or("cpu");
+    let backend: Backend = device
+        .parse()
+        .map_err(|e| anyhow!("--device {device}: {e}"))?;
     let seeds = parse_seeds(req.seed.as_deref())?;
     opts.fewshot_seed = seeds[3];
     Ok(Plan {
@@ -241,6 +244,7 @@ fn plan(req: &Request) -> Result<Plan> {
         opts,
         seeds,
         batch_size,
+        backend,
     })
 }
 
@@ -494,7 +498,7 @@ pub fn score_model(req: &Request, obs: &mut dyn Observer) -> Result<()> {
     if nodes.is_empty() {
         bail!("no task to score ({load_failed} failed to load)");
     }
-    let (mut lm, tokenizer) = load_model(&p.model_path)?;
+    let (mut lm, tokenizer) = load_model(&p.model_path, p.backend)?;
     if req.apply_chat_template {
         let t = load_chat_template(&p.model_path, &tokenizer)?.ok_or_else(|| {
             anyhow!(
@@ -523,7 +527,7 @@ pub fn score_model(req: &Request, obs: &mut dyn Observer) -> Result<()> {
             .to_string(),
         num_parameters: config.num_params(),
         batch_size: p.batch_size.clone(),
-        device: "cpu".into(),
+        device: p.backend.name().into(),
         limit: p.opts.limit.map(|n| n as f64).or(p.opts.limit_fraction),
         random_seed: p.seeds[0],
         numpy_seed: p.seeds[1],

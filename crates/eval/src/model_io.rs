@@ -8,14 +8,14 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 
 use emergent_data::Tokenizer;
-use emergent_engine::{load_gguf, Backend, GgufFile, GgufValue, LanguageModel, ModelConfig};
+use emergent_engine::{Backend, GgufFile, GgufValue, LanguageModel, ModelConfig};
 
 /// A model to score, on whichever backend runs it.
 pub type Model = Box<dyn LanguageModel + Send>;
 
-/// Loads `path`: a checkpoint directory with `tokenizer.json`, or a `.gguf` file.
-pub fn load_model(path: &Path) -> Result<(Model, Tokenizer)> {
-    let backend = Backend::default();
+/// Loads `path` onto `backend`: a checkpoint directory with `tokenizer.json`, or a
+/// `.gguf` file.
+pub fn load_model(path: &Path, backend: Backend) -> Result<(Model, Tokenizer)> {
     if path.is_dir() {
         let model: Model = backend.load(path)?;
         let mut tok = Tokenizer::load(&path.join("tokenizer.json"))?;
@@ -26,11 +26,11 @@ pub fn load_model(path: &Path) -> Result<(Model, Tokenizer)> {
     if !path.exists() {
         bail!("{}: no such file or directory", path.display());
     }
-    let (model, file) = load_gguf(path)?;
+    let (model, file) = backend.load_gguf(path)?;
     let mut tok = gguf_tokenizer(&file)?;
-    tok.set_bos(model.config.bos_token_id);
-    check_vocab(&model.config, &tok, path)?;
-    Ok((backend.scorer(model), tok))
+    tok.set_bos(model.config().bos_token_id);
+    check_vocab(model.config(), &tok, path)?;
+    Ok((model, tok))
 }
 
 /// The chat template of a checkpoint directory or a GGUF file

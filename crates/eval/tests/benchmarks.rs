@@ -96,7 +96,11 @@ const CASES: &[Case] = &[
 #[test]
 fn shipped_specs_score_as_lm_eval_scores_its_own_tasks() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut model, tok) = load_model(&widened_checkpoint(tmp.path())).unwrap();
+    let (mut model, tok) = load_model(
+        &widened_checkpoint(tmp.path()),
+        emergent_engine::Backend::Cpu,
+    )
+    .unwrap();
     let gsm8k = repo().join("../shared/data");
     let mut worst = 0f64;
     for case in CASES {
@@ -220,7 +224,11 @@ fn fewshot_match_field_must_exist() {
     std::fs::write(&path, spec).unwrap();
     let task =
         load_task_with_data(&path, Some(&repo().join("reference/benchmark-samples"))).unwrap();
-    let (mut model, tok) = load_model(&widened_checkpoint(dir.path())).unwrap();
+    let (mut model, tok) = load_model(
+        &widened_checkpoint(dir.path()),
+        emergent_engine::Backend::Cpu,
+    )
+    .unwrap();
     let mut scorer = Scorer {
         model: model.as_mut(),
         tokenizer: &tok,
@@ -279,7 +287,11 @@ fn shipped_specs_have_lm_eval_twins_that_score_the_same() {
         assert_eq!(from_yaml.docs, from_toml.docs, "{name}");
         if name == "arc_easy" || name == "winogrande" {
             let dir = tempfile::tempdir().unwrap();
-            let (mut model, tok) = load_model(&widened_checkpoint(dir.path())).unwrap();
+            let (mut model, tok) = load_model(
+                &widened_checkpoint(dir.path()),
+                emergent_engine::Backend::Cpu,
+            )
+            .unwrap();
             let mut s = Scorer {
                 model: model.as_mut(),
                 tokenizer: &tok,

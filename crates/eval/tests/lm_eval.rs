@@ -42,7 +42,7 @@ fn agrees_with_lm_evaluation_harness_on_every_architecture() {
 /// Scores every shipped lm-eval task spec on `model_dir` and checks each sample and
 /// aggregate against lm-eval's in `golden_dir`; returns the worst log-likelihood gap.
 fn agrees(model_dir: &std::path::Path, golden_dir: &std::path::Path) -> f64 {
-    let (mut model, tok) = load_model(model_dir).unwrap();
+    let (mut model, tok) = load_model(model_dir, emergent_engine::Backend::Cpu).unwrap();
     let mut worst = 0f64;
     for name in ["lm-mc", "lm-wino", "lm-gen", "lm-ll"] {
         let golden: Value = serde_json::from_str(

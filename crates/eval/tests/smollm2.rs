@@ -11,7 +11,7 @@ use emergent_eval::load_model;
 #[ignore = "needs SmolLM2 (reference/fetch_smollm2.sh); set SMOLLM2 to its path"]
 fn smollm2_q4_1_matches_transformers() {
     let path = PathBuf::from(std::env::var("SMOLLM2").expect("SMOLLM2=path/to/file.gguf"));
-    let (mut model, tok) = load_model(&path).unwrap();
+    let (mut model, tok) = load_model(&path, emergent_engine::Backend::Cpu).unwrap();
     // The full logits are the CPU model's own; scores come through the backend's trait.
     let (mut cpu, _) = emergent_engine::load_gguf(&path).unwrap();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../reference/goldens/smollm2");

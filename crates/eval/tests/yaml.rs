@@ -221,7 +221,11 @@ fn groups_tags_and_folders_select_their_tasks() {
 #[test]
 fn a_continuation_longer_than_the_context_is_refused_or_marked() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../reference");
-    let (mut model, tok) = load_model(&root.join("goldens/checkpoint/model")).unwrap();
+    let (mut model, tok) = load_model(
+        &root.join("goldens/checkpoint/model"),
+        emergent_engine::Backend::Cpu,
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let long = "Ada lives in Lake End. ".repeat(8);
     write(

@@ -247,7 +247,7 @@ impl Scoring<'_> {
         };
         advance(self.done);
         let dir = Path::new(&c.path);
-        let (mut model, loaded) = match load_model(dir) {
+        let (mut model, loaded) = match load_model(dir, self.study.device) {
             Ok(m) => m,
             Err(e) => {
                 // A checkpoint that cannot be read is named; the others are scored.

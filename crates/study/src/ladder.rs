@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use emergent_data::{read_records, RECORD_EXTENSIONS};
+use emergent_engine::Backend;
 use emergent_engine::{GgufFile, ModelConfig};
 use emergent_eval::{evaluate, load_model, EvalOptions, Scorer, Task};
 use emergent_store::{scored_loss, CheckpointRow, RunRow, Store, UNSCORED_LOSS};
@@ -304,7 +305,7 @@ pub fn validation_losses(
         if store.checkpoint_loss(&c.checkpoint)?.is_some() {
             return Ok(());
         }
-        match validation_loss(Path::new(&c.path), &task, &v, unit) {
+        match validation_loss(study.device, Path::new(&c.path), &task, &v, unit) {
             Ok((loss, domains)) => {
                 store.put_domain_losses(&c.checkpoint, &domains)?;
                 store.put_checkpoint(&CheckpointRow {
@@ -343,12 +344,13 @@ pub fn validation_losses(
 /// One checkpoint's loss on the validation documents, overall and per domain: the
 /// rolling log-likelihood per token or per byte, summed over documents first.
 fn validation_loss(
+    backend: Backend,
     path: &Path,
     task: &Task,
     v: &Validation,
     unit: &str,
 ) -> Result<(f64, Vec<(String, f64)>)> {
-    let (mut model, tokenizer) = load_model(path)?;
+    let (mut model, tokenizer) = load_model(path, backend)?;
     let mut scorer = Scorer {
         model: model.as_mut(),
         tokenizer: &tokenizer,

@@ -31,7 +31,7 @@ pub use stages::{
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
-use emergent_engine::{Architecture, Mlp, ModelConfig};
+use emergent_engine::{Architecture, Backend, Mlp, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_STUDY: &str = include_str!("../../../studies/default.toml");
@@ -46,6 +46,9 @@ pub struct Study {
     pub threads: usize,
     /// Independent repeats of the whole study with seeds `seed`, `seed + 1`, …
     pub seeds: usize,
+    /// Where models train and score (`cpu`, the only device of this build).
+    #[serde(skip_serializing_if = "Backend::is_cpu")]
+    pub device: Backend,
     pub corpus: CorpusConfig,
     pub tokenizer: TokenizerConfig,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -183,6 +186,7 @@ impl Default for Study {
             seed: 0,
             threads: 0,
             seeds: 1,
+            device: Backend::Cpu,
             corpus: CorpusConfig::default(),
             tokenizer: TokenizerConfig::default(),
             models: [(2, 16, 2), (2, 32, 2), (2, 48, 3), (3, 64, 4), (4, 80, 4)]

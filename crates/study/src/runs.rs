@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use emergent_engine::Backend;
 use emergent_engine::{AdamWConfig, LrSchedule};
 use emergent_store::{CheckpointRow, RunRow, Store};
 use emergent_train::{
-    list_checkpoints, log_spaced_steps, read_meta, step_dir_name, stop, train, RunSpec, TrainEvent,
-    Validation,
+    list_checkpoints, log_spaced_steps, read_meta, step_dir_name, stop, train, Execution, RunSpec,
+    TrainEvent, Validation,
 };
 
 use crate::corpus::{hash_of, write_study_file, Prepared};
@@ -209,7 +210,16 @@ pub fn train_runs(
     };
     let mut failed = Vec::new();
     let mut train_one = |size: &String, spec: &RunSpec| -> Result<()> {
-        let failure = train_run(out, data, store, size, spec, &mut at, progress)?;
+        let failure = train_run(
+            study.device,
+            out,
+            data,
+            store,
+            size,
+            spec,
+            &mut at,
+            progress,
+        )?;
         failed.extend(failure);
         Ok(())
     };
@@ -252,7 +262,9 @@ impl Grid {
 
 /// Trains one run (its lock held by the caller) and records its checkpoints; returns
 /// its failure, if it failed.
+#[allow(clippy::too_many_arguments)]
 fn train_run(
+    backend: Backend,
     out: &Path,
     data: &Prepared,
     store: &Store,
@@ -339,7 +351,10 @@ fn train_run(
             &data.tokenizer_files(),
             &run_dir,
             &mut on_event,
-            None,
+            Execution {
+                backend,
+                stop_after: None,
+            },
         )
     };
     let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|p| {

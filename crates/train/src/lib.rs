@@ -12,7 +12,7 @@ pub use checkpoint::{
     TrainerState, RESUME_DIR,
 };
 pub use data::{validation_loss, WindowSampler};
-pub use run::{train, RunSpec, StopAfter, TrainEvent, Validation};
+pub use run::{train, Execution, RunSpec, StopAfter, TrainEvent, Validation};
 
 /// log-spaced checkpoint steps from `first` to `total` (both included), `count` of them
 /// at most; duplicates after rounding are merged.

@@ -32,6 +32,14 @@ pub struct RunSpec {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StopAfter(pub u64);
 
+/// How a run executes: the backend its model is computed on and, for tests of
+/// resumption, where it stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Execution {
+    pub backend: Backend,
+    pub stop_after: Option<StopAfter>,
+}
+
 /// What a run reports while it trains.
 #[derive(Debug)]
 pub enum TrainEvent<'a> {
@@ -68,10 +76,13 @@ pub fn train(
     tokenizer_files: &[PathBuf],
     run_dir: &Path,
     on_event: &mut dyn FnMut(TrainEvent),
-    stop_after: Option<StopAfter>,
+    execution: Execution,
 ) -> Result<Vec<CheckpointMeta>> {
+    let Execution {
+        backend,
+        stop_after,
+    } = execution;
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    let backend = Backend::default();
     let resume = resume_point(run_dir).map(|(dir, _)| dir);
     let (mut model, mut state) = match resume.clone().or_else(|| latest_checkpoint(run_dir)) {
         Some(dir) => {

@@ -5,8 +5,8 @@
 use emergent_data::{write_shard, Shard};
 use emergent_engine::{AdamWConfig, LrSchedule, ModelConfig};
 use emergent_train::{
-    latest_checkpoint, list_checkpoints, resume_point, stop, train, RunSpec, StopAfter, TrainEvent,
-    Validation, RESUME_DIR,
+    latest_checkpoint, list_checkpoints, resume_point, stop, train, Execution, RunSpec, StopAfter,
+    TrainEvent, Validation, RESUME_DIR,
 };
 
 fn spec() -> RunSpec {
@@ -52,7 +52,16 @@ fn resumed_run_is_bit_identical() {
     let s = spec();
 
     let whole = dir.path().join("whole");
-    let metas = train(&s, &tr, val(&va), &[], &whole, &mut |_| {}, None).unwrap();
+    let metas = train(
+        &s,
+        &tr,
+        val(&va),
+        &[],
+        &whole,
+        &mut |_| {},
+        Execution::default(),
+    )
+    .unwrap();
     assert_eq!(
         metas.iter().map(|m| m.step).collect::<Vec<_>>(),
         vec![4, 8, 12]
@@ -70,14 +79,26 @@ fn resumed_run_is_bit_identical() {
         &[],
         &broken,
         &mut |_| {},
-        Some(StopAfter(6)),
+        Execution {
+            stop_after: Some(StopAfter(6)),
+            ..Execution::default()
+        },
     )
     .unwrap();
     assert_eq!(list_checkpoints(&broken).len(), 1);
     // A crash while writing step 8 leaves a .tmp directory behind.
     std::fs::create_dir_all(broken.join("step-0000008.tmp")).unwrap();
     std::fs::write(broken.join("step-0000008.tmp/meta.json"), "{").unwrap();
-    let resumed = train(&s, &tr, val(&va), &[], &broken, &mut |_| {}, None).unwrap();
+    let resumed = train(
+        &s,
+        &tr,
+        val(&va),
+        &[],
+        &broken,
+        &mut |_| {},
+        Execution::default(),
+    )
+    .unwrap();
     assert_eq!(
         resumed.iter().map(|m| m.step).collect::<Vec<_>>(),
         vec![8, 12]
@@ -107,7 +128,16 @@ fn resumed_run_is_bit_identical() {
             stop::request();
         }
     };
-    let err = train(&s, &tr, val(&va), &[], &signalled, &mut ask_at_6, None).unwrap_err();
+    let err = train(
+        &s,
+        &tr,
+        val(&va),
+        &[],
+        &signalled,
+        &mut ask_at_6,
+        Execution::default(),
+    )
+    .unwrap_err();
     assert!(err.is::<stop::Interrupted>(), "{err:#}");
     assert_eq!(list_checkpoints(&signalled).len(), 1);
     assert_eq!(resume_point(&signalled).map(|(_, step)| step), Some(6));
@@ -124,7 +154,7 @@ fn resumed_run_is_bit_identical() {
                 starts.push(step)
             }
         },
-        None,
+        Execution::default(),
     )
     .unwrap();
     assert_eq!(starts, vec![6]);
