@@ -1,7 +1,8 @@
 //! lm-evaluation-harness task configs (YAML), read as lm-eval reads them: `include:`
-//! merged key by key (local keys win), tasks, groups and tags indexed by name across
-//! folders, and each task translated into a [`TaskSpec`]. Nothing in a task file runs:
-//! `!function` and the fields that name Python code are refused with the file and line.
+//! merged key by key (local keys win, each key's file and line kept), and tasks, groups
+//! and tags indexed by name across folders. A task's config becomes a spec in
+//! `lmeval_config`. Nothing in a task file runs: `!function` is refused with the file
+//! and line.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,8 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Map, Value as Json};
 
-use crate::lmeval_config::{KeyError, LmevalTaskConfig};
-use crate::task::{build_task, Task, TaskSpec};
+use crate::load::lmeval_task;
+use crate::task::Task;
 
 /// A file lm-eval reads as YAML: `.yaml`, `.yml`, or a template named `…_yaml`.
 pub fn is_yaml(p: &Path) -> bool {
@@ -23,12 +24,12 @@ pub fn is_yaml(p: &Path) -> bool {
 pub struct Config {
     pub path: PathBuf,
     pub map: Map<String, Json>,
-    origin: BTreeMap<String, PathBuf>,
+    pub(crate) origin: BTreeMap<String, PathBuf>,
 }
 
 impl Config {
     /// `FILE:LINE` of a top-level key (the file that set it, the line where it is).
-    fn at(&self, key: &str) -> String {
+    pub(crate) fn at(&self, key: &str) -> String {
         let file = self.origin.get(key).unwrap_or(&self.path);
         let line = std::fs::read_to_string(file)
             .ok()
@@ -220,7 +221,7 @@ impl TaskIndex {
         index
     }
 
-    fn scan_dir(&mut self, dir: &Path) {
+    pub(crate) fn scan_dir(&mut self, dir: &Path) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
@@ -571,104 +572,6 @@ fn aggregate_list(c: &Config) -> Result<Vec<AggregateMetric>> {
                     .and_then(Json::as_bool)
                     .unwrap_or(true),
             })
-        })
-        .collect()
-}
-
-/// Reads one lm-eval YAML task (a group is refused here: `--tasks` takes groups).
-pub fn load_yaml_task(path: &Path, data_dir: Option<&Path>) -> Result<Task> {
-    let c = read_config(path)?;
-    if c.map.contains_key("group") && c.map.contains_key("task") {
-        bail!(
-            "{}: a group of tasks; score it with `emergent eval --tasks`",
-            path.display()
-        );
-    }
-    lmeval_task(&c, data_dir)
-}
-
-/// Translates an lm-eval task config into a [`TaskSpec`] and loads its documents; a
-/// key that cannot be taken is named at the file and line that set it.
-fn lmeval_task(c: &Config, data_dir: Option<&Path>) -> Result<Task> {
-    let task = c
-        .map
-        .get("task")
-        .and_then(Json::as_str)
-        .ok_or_else(|| anyhow!("{}: no `task` name", c.path.display()))?;
-    let located = |k: KeyError| anyhow!("{}: task `{task}`: {k}", c.at(&k.key));
-    let config = LmevalTaskConfig::try_from(&c.map).map_err(located)?;
-    let spec = TaskSpec::try_from(&config).map_err(located)?;
-    // What lm-eval reports as the task's config: the keys as given, generation's
-    // defaults filled in.
-    let mut dump = c.map.clone();
-    for k in ["tag", "group", "task_list"] {
-        dump.remove(k);
-    }
-    if let Some(g) = config.generation_kwargs() {
-        dump.insert("generation_kwargs".into(), g);
-    }
-    let mut bases = Vec::new();
-    if let Some(dir) = c.origin.get("dataset_kwargs").unwrap_or(&c.path).parent() {
-        bases.push(dir.to_path_buf());
-    }
-    bases.push(PathBuf::from("."));
-    build_task(spec, &c.path, &bases, data_dir, Some(Json::Object(dump)))
-}
-
-/// Where a name of a shipped TOML spec points: `DIR/NAME.toml`, else `DIR/NAME/NAME.toml`.
-pub fn shipped_spec(dir: &Path, name: &str) -> Option<PathBuf> {
-    let direct = dir.join(format!("{name}.toml"));
-    let nested = dir.join(name).join(format!("{name}.toml"));
-    [direct, nested].into_iter().find(|p| p.is_file())
-}
-
-/// Resolves each `--tasks` entry on its own (one bad entry leaves the others): a YAML
-/// file, a folder of YAML configs, a TOML spec, or a name — of a task, group or tag in
-/// the `include` folders, else of a spec shipped in `shipped`, else of a YAML config
-/// there.
-pub fn select_tasks(
-    entries: &[String],
-    include: &[PathBuf],
-    shipped: &Path,
-    data_dir: Option<&Path>,
-) -> Vec<(String, Result<Vec<Node>>)> {
-    let user = TaskIndex::scan(include);
-    let mut all = user.clone();
-    all.scan_dir(shipped);
-    entries
-        .iter()
-        .map(|e| {
-            let select = || -> Result<Vec<Node>> {
-                let p = Path::new(e);
-                let sel = |index| Selector { index, data_dir };
-                if p.is_dir() {
-                    return sel(&user).folder(p);
-                }
-                if p.is_file() || p.extension().is_some() {
-                    if is_yaml(p) {
-                        return sel(&user).file(p);
-                    }
-                    let t = crate::task::load_task_with_data(p, data_dir)?;
-                    return Ok(vec![Node::Task(Box::new(t))]);
-                }
-                if user.contains(e) {
-                    return sel(&user).name(e, &Map::new());
-                }
-                if let Some(spec) = shipped_spec(shipped, e) {
-                    let t = crate::task::load_task_with_data(&spec, data_dir)?;
-                    return Ok(vec![Node::Task(Box::new(t))]);
-                }
-                if all.contains(e) {
-                    return sel(&all).name(e, &Map::new());
-                }
-                let mut places: Vec<String> = include.iter().map(|d| d.display().to_string()).collect();
-                places.push(shipped.display().to_string());
-                bail!(
-                    "no task, group or tag named `{e}` (looked in {}; give a path, or a folder with --include_path)",
-                    places.join(", ")
-                )
-            };
-            (e.clone(), select())
         })
         .collect()
 }
