@@ -107,8 +107,8 @@ pub fn eval_models(args: &EvalArgs) -> Result<()> {
     }
     let mut models = Vec::new();
     for m in &args.model {
-        if emergent_study::glob::is_pattern(m) {
-            let found = emergent_study::glob::expand(m);
+        if emergent_files::glob::is_pattern(m) {
+            let found = emergent_files::glob::expand(m);
             if found.is_empty() {
                 bail!("--model {m}: the pattern matches nothing");
             }

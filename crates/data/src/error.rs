@@ -36,3 +36,15 @@ impl DataError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_os_error_is_said_once() {
+        // `{:#}` prints an error and then each source: the cause is in the message, so
+        // it must not be a source too.
+        let e = crate::DataError::io("f.txt", std::io::Error::from_raw_os_error(28));
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(e.to_string().matches("os error 28").count(), 1, "{e}");
+    }
+}

@@ -2,7 +2,6 @@
 //! JSONL, Parquet), tables of task documents (JSONL, JSON, CSV, Parquet), a held-out validation split, byte-level BPE tokenizers (Hugging Face
 //! `tokenizers`) and memory-mapped token shards.
 
-mod atomic;
 mod corpus;
 mod error;
 pub mod lexicon;
@@ -11,7 +10,6 @@ mod shard;
 mod tokenizer;
 pub mod world;
 
-pub use atomic::write_atomic;
 pub use corpus::{read_corpus, read_jsonl_field, split_documents, CorpusSource};
 pub use error::DataError;
 pub use lexicon::Lang;

@@ -40,15 +40,13 @@ pub fn write_shard(path: &Path, tokens: &[u32]) -> Result<ShardHeader, DataError
     head[12..16].copy_from_slice(&header.dtype_bytes.to_le_bytes());
     head[16..24].copy_from_slice(&header.count.to_le_bytes());
     head[24..28].copy_from_slice(&header.checksum.to_le_bytes());
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+    let write = |tmp: &Path| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(tmp)?;
         f.write_all(&head)?;
         f.write_all(&data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        f.sync_all()
     };
-    write().map_err(|e| DataError::io(path, e))?;
+    emergent_files::write_via_temp(path, write).map_err(|e| DataError::io(path, e))?;
     Ok(header)
 }
 

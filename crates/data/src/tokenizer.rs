@@ -156,16 +156,12 @@ impl Tokenizer {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), DataError> {
-        let tmp = path.with_extension("json.tmp");
-        let saved = self
-            .inner
-            .save(&tmp, false)
-            .map_err(|e| DataError::file(path, e.to_string()))
-            .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
-        if saved.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        saved
+        emergent_files::write_via_temp(path, |tmp| {
+            self.inner
+                .save(tmp, false)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        })
+        .map_err(|e| DataError::io(path, e))
     }
 
     pub fn vocab_size(&self) -> usize {

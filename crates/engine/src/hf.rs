@@ -42,9 +42,8 @@ pub fn write_safetensors(
     while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
-    let tmp = path.with_extension("safetensors.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    let write = |tmp: &Path| -> std::io::Result<()> {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(tmp)?);
         f.write_all(&(json.len() as u64).to_le_bytes())?;
         f.write_all(&json)?;
         for (_, _, data) in tensors {
@@ -52,14 +51,9 @@ pub fn write_safetensors(
                 f.write_all(&x.to_le_bytes())?;
             }
         }
-        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()
     };
-    write().map_err(|e| {
-        // A partial file would keep the space a full disk needs for the next attempt.
-        let _ = std::fs::remove_file(&tmp);
-        EngineError::io(path, e)
-    })
+    emergent_files::write_via_temp(path, write).map_err(|e| EngineError::io(path, e))
 }
 
 /// Reads every tensor of one safetensors file as f32 (from F32, F16 or BF16).

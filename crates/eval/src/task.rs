@@ -551,14 +551,14 @@ pub fn write_task(dir: &Path, spec: &TaskSpec, splits: &[(&str, &[Doc])]) -> Res
             lines.push_str(&serde_json::to_string(d)?);
             lines.push('\n');
         }
-        emergent_data::write_atomic(&data, lines.as_bytes())
+        emergent_files::write_atomic(&data, lines.as_bytes())
             .with_context(|| format!("writing {}", data.display()))?;
     }
     let path = dir.join(format!("{}.toml", spec.task));
-    emergent_data::write_atomic(&path, toml::to_string(spec)?.as_bytes())
+    emergent_files::write_atomic(&path, toml::to_string(spec)?.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     let twin = dir.join(format!("{}.yaml", spec.task));
-    emergent_data::write_atomic(&twin, twin_text(spec)?.as_bytes())
+    emergent_files::write_atomic(&twin, twin_text(spec)?.as_bytes())
         .with_context(|| format!("writing {}", twin.display()))?;
     Ok(path)
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use emergent_analysis::claims::{AcrossSeeds, Claims};
 
-use crate::{esc, fmt, STYLE};
+use crate::html::{esc, fmt, STYLE};
 
 fn verdict(holds: bool) -> &'static str {
     if holds {

@@ -8,8 +8,9 @@ use emergent_analysis::claims::main_findings;
 use emergent_analysis::{human_count, CurvePoint, Findings, Kind, TaskFinding, XAxis};
 
 use crate::figure::{Figure, Key, Line, Stroke};
+use crate::html::{esc, fmt, sci, task_link, Page};
 use crate::tasks::Group;
-use crate::{claims, esc, fmt, sci, task_link, Input, Page};
+use crate::{claims, Input};
 
 /// A warning at the top when the data are too small for the paper's claims.
 pub fn banner(page: &mut Page, f: &Findings) {

@@ -9,8 +9,8 @@ use std::fmt::Write;
 use emergent_analysis::{human_count, CurvePoint, Obs};
 use plotters::style::RGBColor;
 
-use crate::esc;
 use crate::figure::{Key, Marker, Stroke};
+use crate::html::esc;
 
 /// Viridis (matplotlib's default sequential map) at nine stops; its light yellow end
 /// is left out so every colour reads on white.

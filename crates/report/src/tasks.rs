@@ -14,8 +14,9 @@ use emergent_analysis::{
 use plotters::style::RGBColor;
 
 use crate::figure::{Figure, Key, Line, Size, Stroke};
+use crate::html::{esc, slug, task_id, task_link, Page};
 use crate::style::{Styles, GREY};
-use crate::{esc, point_tip, slug, stderr_of, task_id, task_link, Input, Page};
+use crate::Input;
 
 const BLACK: RGBColor = RGBColor(0, 0, 0);
 
@@ -656,6 +657,37 @@ pub fn task_sections(page: &mut Page, input: &Input, groups: &[Group]) -> Result
             .push_str(if g.folded { "</details>" } else { "</div>" });
     }
     Ok(())
+}
+
+/// A point's standard error: as given, else binomial over its documents.
+fn stderr_of(o: &Obs) -> Option<f64> {
+    o.stderr.filter(|s| s.is_finite()).or_else(|| {
+        let n = o.n.filter(|n| *n > 0.0)?;
+        emergent_metrics::is_proportion(&o.metric)
+            .then(|| (o.value * (1.0 - o.value) / n).max(0.0).sqrt())
+    })
+}
+
+/// What hovering a point says (plain text): which checkpoint it is and its value.
+fn point_tip(o: &Obs, axis: &XAxis, x: f64) -> String {
+    let mut t = o.run.clone();
+    if let Some(s) = o.step {
+        let _ = write!(t, " · step {s}");
+    }
+    if o.tokens > 0.0 {
+        let _ = write!(t, " · {} tokens", emergent_analysis::human_count(o.tokens));
+    }
+    if o.loss.is_finite() {
+        let _ = write!(t, " · loss {:.4}", o.loss);
+    }
+    if !(axis.is_loss() || *axis == XAxis::Tokens) {
+        let _ = write!(t, " · {} {}", axis.label(), short(x));
+    }
+    let _ = write!(t, " · {} {:.4}", o.metric, o.value);
+    if let Some(se) = stderr_of(o) {
+        let _ = write!(t, " ± {se:.4}");
+    }
+    t
 }
 
 #[cfg(test)]

@@ -8,20 +8,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use emergent_data::{
     read_corpus, read_jsonl_field, split_documents, train_bpe, write_shard, write_tokenizer_config,
-    CorpusSource, Shard, Tokenizer, World, EOS_TOKEN,
+    CorpusSource, Shard, Tokenizer, EOS_TOKEN,
 };
-use sha2::{Digest, Sha256};
 
 use crate::lock::DirLock;
+use emergent_files::hash_of;
+use sha2::{Digest, Sha256};
+
 use crate::progress::{say, Progress};
 use crate::Study;
-
-/// Short hex digest of anything serialisable: the key of a stage's output.
-pub fn hash_of<T: serde::Serialize>(value: &T) -> String {
-    let bytes = serde_json::to_vec(value).expect("serialisable");
-    let d = Sha256::digest(&bytes);
-    d.iter().take(6).map(|b| format!("{b:02x}")).collect()
-}
 
 /// The prepared corpus: tokenizer and shards in one directory.
 pub struct Prepared {
@@ -39,22 +34,6 @@ impl Prepared {
             self.dir.join("tokenizer.json"),
             self.dir.join("tokenizer_config.json"),
         ]
-    }
-}
-
-pub(crate) fn world(study: &Study) -> World {
-    World::new(
-        study.seed,
-        study.corpus.world_people,
-        study.corpus.world_towns,
-    )
-}
-
-/// The genres' shares a study asks for: its `corpus.genres`, or the default mix.
-pub(crate) fn genre_shares(c: &crate::CorpusConfig) -> Vec<(&str, f64)> {
-    match &c.genres {
-        Some(g) => g.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
-        None => emergent_data::world::default_shares(),
     }
 }
 
@@ -116,8 +95,9 @@ pub fn prepare_corpus(study: &Study, out: &Path, progress: &dyn Progress) -> Res
         let c = &study.corpus;
         say(progress, format!("corpus: preparing {}", dir.display()));
         let docs: Vec<(String, Option<String>)> = if c.source == "builtin" {
-            world(study)
-                .documents_with_shares(c.builtin_documents, study.seed, &genre_shares(c))
+            study
+                .world()
+                .documents_with_shares(c.builtin_documents, study.seed, &c.genre_shares())
                 .map_err(|e| anyhow::anyhow!("field `corpus.genres`: {e}"))?
                 .into_iter()
                 .map(|(d, g)| (d, Some(g.to_string())))
@@ -206,21 +186,4 @@ pub fn prepare_corpus(study: &Study, out: &Path, progress: &dyn Progress) -> Res
         val,
         val_domains,
     })
-}
-
-/// `out/study.toml`: the study the results beside it came from. Written only once the
-/// study is accepted over what `out` already holds.
-pub fn write_study_file(study: &Study, out: &Path) -> Result<()> {
-    let path = out.join("study.toml");
-    // A study of existing checkpoints has no grid: its file names none.
-    let written = Study {
-        models: if study.checkpoints.is_empty() {
-            study.models.clone()
-        } else {
-            Vec::new()
-        },
-        ..study.clone()
-    };
-    emergent_data::write_atomic(&path, toml::to_string(&written)?.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
 }

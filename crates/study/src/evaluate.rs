@@ -12,15 +12,15 @@ use emergent_train::stop;
 use sha2::{Digest, Sha256};
 
 use crate::builtin_tasks::write_builtin_task;
-use crate::corpus::{hash_of, world};
 use crate::lock::each_under_lock;
 use crate::progress::{say, Event, Progress, Stage};
 use crate::Study;
+use emergent_files::hash_of;
 
 /// Writes the built-in world's tasks into `out/tasks/` and returns every task spec path.
 pub fn prepare_tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
     let dir = out.join("tasks");
-    let w = world(study);
+    let w = study.world();
     let e = &study.eval;
     e.tasks
         .iter()
@@ -49,7 +49,7 @@ fn write_samples(dir: &Path, checkpoint: &str, task: &str, records: &[SampleReco
         text.push('\n');
     }
     let path = dir.join(format!("{task}.jsonl"));
-    emergent_data::write_atomic(&path, text.as_bytes())
+    emergent_files::write_atomic(&path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }
 

@@ -13,11 +13,11 @@ use emergent_eval::{evaluate, load_model, EvalOptions, Scorer, Task};
 use emergent_store::{scored_loss, CheckpointRow, RunRow, Store, UNSCORED_LOSS};
 use emergent_train::stop;
 
-use crate::corpus::hash_of;
-use crate::glob;
 use crate::lock::each_under_lock;
 use crate::progress::{say, Event, Progress, Stage};
 use crate::{CheckpointsConfig, Study, ValidationConfig};
+use emergent_files::glob;
+use emergent_files::hash_of;
 
 pub use emergent_analysis::{BITS_PER_BYTE, NATS_PER_TOKEN};
 

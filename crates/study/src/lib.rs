@@ -9,7 +9,6 @@ mod builtin_tasks;
 mod corpus;
 mod evaluate;
 pub mod finish;
-pub mod glob;
 pub mod ladder;
 pub mod lock;
 pub mod progress;
@@ -19,7 +18,8 @@ mod stages;
 pub mod status;
 pub mod stores;
 
-pub use corpus::{hash_of, prepare_corpus, write_study_file, Prepared};
+pub use corpus::{prepare_corpus, Prepared};
+pub use emergent_files::hash_of;
 pub use evaluate::{eval_runs, prepare_tasks};
 pub use progress::{Event, Lines, Progress, Stage};
 pub use runs::{grid, select_runs, train_runs, FAILED_FILE, PROGRESS_FILE};
@@ -30,7 +30,7 @@ pub use stages::{
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use emergent_engine::{Architecture, Backend, Mlp, ModelConfig};
 use serde::{Deserialize, Serialize};
 
@@ -644,7 +644,7 @@ fn check_data(s: &Study, bad: &mut Vec<String>) {
         if c.builtin_documents == 0 {
             bad.push("field `corpus.builtin_documents`: at least 1".into());
         }
-        if let Err(e) = emergent_data::world::genre_mix(&crate::corpus::genre_shares(c)) {
+        if let Err(e) = emergent_data::world::genre_mix(&c.genre_shares()) {
             bad.push(format!("field `corpus.genres`: {e}"));
         }
     } else if let Err(e) = std::fs::File::open(&c.source) {
@@ -724,6 +724,40 @@ fn validate(s: &Study) -> Vec<String> {
         ));
     }
     bad
+}
+
+impl Study {
+    /// The built-in world of this study's seed and sizes.
+    pub(crate) fn world(&self) -> emergent_data::World {
+        emergent_data::World::new(self.seed, self.corpus.world_people, self.corpus.world_towns)
+    }
+}
+
+impl CorpusConfig {
+    /// The genres' shares asked for: `genres`, or the default mix.
+    pub(crate) fn genre_shares(&self) -> Vec<(&str, f64)> {
+        match &self.genres {
+            Some(g) => g.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
+            None => emergent_data::world::default_shares(),
+        }
+    }
+}
+
+/// `out/study.toml`: the study the results beside it came from. Written only once the
+/// study is accepted over what `out` already holds.
+pub fn write_study_file(study: &Study, out: &Path) -> Result<()> {
+    let path = out.join("study.toml");
+    // A study of existing checkpoints has no grid: its file names none.
+    let written = Study {
+        models: if study.checkpoints.is_empty() {
+            study.models.clone()
+        } else {
+            Vec::new()
+        },
+        ..study.clone()
+    };
+    emergent_files::write_atomic(&path, toml::to_string(&written)?.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

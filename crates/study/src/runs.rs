@@ -12,10 +12,12 @@ use emergent_train::{
     TrainEvent, Validation,
 };
 
-use crate::corpus::{hash_of, write_study_file, Prepared};
+use crate::corpus::Prepared;
 use crate::lock::{each_under_lock, run_lock};
 use crate::progress::{say, Event, Progress, Stage};
+use crate::write_study_file;
 use crate::Study;
+use emergent_files::hash_of;
 
 fn human_tokens(n: u64) -> String {
     match n {
@@ -153,7 +155,7 @@ pub const PROGRESS_FILE: &str = "progress.json";
 
 fn write_progress(run_dir: &Path, step: u64, total: u64) {
     let text = serde_json::json!({"step": step, "total_steps": total}).to_string();
-    let _ = emergent_data::write_atomic(&run_dir.join(PROGRESS_FILE), text.as_bytes());
+    let _ = emergent_files::write_atomic(&run_dir.join(PROGRESS_FILE), text.as_bytes());
 }
 
 /// How often a training run rewrites its [`PROGRESS_FILE`].
@@ -280,7 +282,7 @@ fn train_run(
         std::fs::create_dir_all(&run_dir)?;
         // Whole or absent: another process's check of the grid may read it at any moment.
         let text = serde_json::to_string_pretty(&serde_json::json!({"hash": key, "spec": spec}))?;
-        emergent_data::write_atomic(&marker, text.as_bytes())
+        emergent_files::write_atomic(&marker, text.as_bytes())
             .with_context(|| format!("writing {}", marker.display()))?;
     }
     store.put_run(&RunRow {

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use emergent_analysis::claims::AcrossSeeds;
 use emergent_analysis::Findings;
 
-use crate::corpus::{hash_of, prepare_corpus, write_study_file, Prepared};
+use crate::corpus::{prepare_corpus, Prepared};
 use crate::evaluate::{eval_runs, prepare_tasks};
 use crate::finish::{analyze_study, Written};
 use crate::ladder;
@@ -17,7 +17,9 @@ use crate::lock::DirLock;
 use crate::progress::{say, Progress};
 use crate::runs::train_runs;
 use crate::stores::{open_store, run_store};
+use crate::write_study_file;
 use crate::Study;
+use emergent_files::hash_of;
 use emergent_store::Store;
 
 /// The corpus, tokenizer and shards, and the study file that the other stages (in this
