@@ -2,18 +2,15 @@
 //! lm-evaluation-harness JSON) → `findings.json`, `report/` (figures and tables) and
 //! a summary on the terminal.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::draw::Bars;
 use crate::term;
 use anyhow::{bail, Result};
 use clap::Args;
 use emergent_analysis::claims::Claims;
-use emergent_analysis::{
-    curve_from_obs, read_csv, read_lmeval_placed, Findings, Kind, LmevalPlacement, Loaded, Options,
-    Rules, XAxis, NATS_PER_TOKEN,
-};
-use emergent_study::finish::{analyze_and_report, observations, Observations};
+use emergent_analysis::{Findings, Kind, LmevalPlacement, Options, Rules, XAxis};
+use emergent_study::finish::{analyze_and_report, gather};
 
 #[derive(Args, Debug, Clone)]
 pub struct AnalyzeArgs {
@@ -58,26 +55,6 @@ pub struct AnalyzeArgs {
     /// Report title.
     #[arg(long)]
     pub title: Option<String>,
-}
-
-fn from_results(path: &Path, placement: LmevalPlacement) -> Result<Loaded> {
-    if !path.exists() {
-        bail!("--results {}: no such file or directory", path.display());
-    }
-    let loaded = if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-    {
-        read_csv(path)
-    } else if path.is_dir() || path.extension().is_some_and(|e| e == "json") {
-        read_lmeval_placed(path, placement)
-    } else {
-        bail!(
-            "{}: --results takes a .csv file, a .json file or a directory of them",
-            path.display()
-        );
-    }?;
-    Ok(loaded)
 }
 
 /// Series beyond which the summary lists each task's main metric only.
@@ -278,35 +255,12 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
         (None, None) => Some(PathBuf::from("emergent-out")),
         (None, Some(_)) => None,
     };
-    let mut input = match &study {
-        Some(d) => observations(d)?,
-        None => Observations::default(),
+    let placement = LmevalPlacement {
+        step: args.step,
+        tokens_per_step: args.tokens_per_step,
     };
-    if let Some(path) = &args.results {
-        let placement = LmevalPlacement {
-            step: args.step,
-            tokens_per_step: args.tokens_per_step,
-        };
-        let mut more = from_results(path, placement)?;
-        let unit = |u: &Option<String>| u.clone().unwrap_or_else(|| NATS_PER_TOKEN.into());
-        if study.is_some()
-            && more.loss_unit.is_some()
-            && unit(&more.loss_unit) != unit(&input.loss_unit)
-        {
-            bail!(
-                "{}: its loss is in {}, the study's in {}; one analysis takes one unit",
-                path.display(),
-                unit(&more.loss_unit),
-                unit(&input.loss_unit)
-            );
-        }
-        input.obs.append(&mut more.obs);
-        input.rejected.append(&mut more.rejected);
-        input.loss_unit = input.loss_unit.or(more.loss_unit);
-    }
-    if input.curve.is_empty() {
-        input.curve = curve_from_obs(&input.obs);
-    }
+    let results = args.results.as_deref().map(|p| (p, placement));
+    let input = gather(study.as_deref(), results)?;
     let opts = Options {
         x: args.x.clone(),
         rules: Rules {

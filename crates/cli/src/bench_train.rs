@@ -1,12 +1,10 @@
-//! `emergent bench train` and `emergent bench forward`: steps per second of one model
-//! shape on random tokens, as one JSON line that `bench/compare.sh` sets beside
-//! `bench/pytorch_reference.py`'s (the same flags, the same fields).
-
-use std::time::Instant;
+//! `emergent bench train` and `emergent bench forward`: the flags of one model shape
+//! (those of `bench/pytorch_reference.py`), measured by `emergent_train::bench`.
 
 use anyhow::{bail, Result};
 use clap::Args;
-use emergent_engine::{matmul_peak_gflops, AdamW, AdamWConfig, Backend, ModelConfig, Rng};
+use emergent_engine::{Backend, ModelConfig};
+use emergent_train::bench::ModelBench;
 
 #[derive(Args, Clone, Debug)]
 pub struct BenchModelArgs {
@@ -58,100 +56,19 @@ impl BenchModelArgs {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// Times `warmup + steps` calls of `step`; the median and the least seconds of the
-/// timed ones. The least is the speed undisturbed by other work on the machine: A/B
-/// comparisons (`bench/ab.sh`) read it, since bursts of load here slow single steps by
-/// up to 60%.
-fn time_steps(warmup: usize, steps: usize, mut step: impl FnMut(usize)) -> (f64, f64) {
-    let mut secs = Vec::with_capacity(steps);
-    for i in 0..warmup + steps {
-        let t = Instant::now();
-        step(i);
-        if i >= warmup {
-            secs.push(t.elapsed().as_secs_f64());
-        }
-    }
-    let best = secs.iter().copied().fold(f64::INFINITY, f64::min);
-    (median(secs), best)
-}
-
-/// Runs the benchmark: a training step (forward, backward, clipping, AdamW) or a
-/// forward pass with the loss; prints one JSON line.
+/// Runs `emergent bench train` (`training`) or `bench forward`; prints one JSON line.
 pub fn bench_model(args: &BenchModelArgs, training: bool) -> Result<()> {
     crate::bench::set_threads(args.threads);
-    let config = args.config()?;
-    let (b, t) = (args.batch, args.seq);
-    let mut model = args.device.init(config.clone(), args.seed);
-    let mut rng = Rng::new(args.seed ^ 0xbe4c);
-    // Fresh random tokens every step, as a data loader would give.
-    let batches: Vec<Vec<u32>> = (0..4)
-        .map(|_| {
-            (0..b * (t + 1))
-                .map(|_| (rng.uniform() * args.vocab as f64) as u32 % args.vocab as u32)
-                .collect()
-        })
-        .collect();
-    let split = |i: usize| -> (Vec<u32>, Vec<u32>) {
-        let rows = &batches[i % batches.len()];
-        let mut x = Vec::with_capacity(b * t);
-        let mut y = Vec::with_capacity(b * t);
-        for r in rows.chunks(t + 1) {
-            x.extend_from_slice(&r[..t]);
-            y.extend_from_slice(&r[1..]);
-        }
-        (x, y)
+    let bench = ModelBench {
+        config: args.config()?,
+        batch: args.batch,
+        seq: args.seq,
+        steps: args.steps,
+        warmup: args.warmup,
+        seed: args.seed,
+        backend: args.device,
+        training,
     };
-    let data: Vec<(Vec<u32>, Vec<u32>)> = (0..batches.len()).map(split).collect();
-    let mut loss = f64::NAN;
-    let (secs, best) = if training {
-        let opt = AdamW::new(AdamWConfig::default(), model.layout());
-        model.set_optimizer(opt);
-        time_steps(args.warmup, args.steps, |i| {
-            let (x, y) = &data[i % data.len()];
-            loss = model.forward_backward(x, y, b, t) as f64;
-            model.clip_gradients(1.0);
-            model.optimizer_step(1e-3);
-        })
-    } else {
-        time_steps(args.warmup, args.steps, |i| {
-            let (x, y) = &data[i % data.len()];
-            loss = model.sum_nll(x, y, b, t) / (b * t) as f64;
-        })
-    };
-    let tokens_per_s = (b * t) as f64 / secs;
-    // Forward: 2 FLOPs per matrix-multiplied parameter per token plus causal attention;
-    // a training step is three times that (forward, and backward's two products).
-    let forward = config.forward_flops_per_token(t);
-    let flops_per_token = if training { 3.0 * forward } else { forward };
-    let gflops = tokens_per_s * flops_per_token / 1e9;
-    let peak_rss_mb = crate::bench::peak_rss_mb(); // before the limit's own buffers
-    let limit = matmul_peak_gflops();
-    let line = serde_json::json!({
-        "bench": if training { "train" } else { "forward" },
-        "framework": "emergent",
-        "vocab": args.vocab, "d_model": args.d_model, "layers": args.layers, "heads": args.heads,
-        "mlp": args.mlp, "seq": t, "batch": b, "steps": args.steps,
-        "threads": rayon::current_num_threads(),
-        "params": config.num_params(),
-        "tokens_per_s": tokens_per_s,
-        "step_s": secs,
-        "best_step_s": best,
-        "gflops": gflops,
-        "matmul_peak_gflops": limit,
-        "matmul_limit_fraction": gflops / limit,
-        "loss": loss,
-        "peak_rss_mb": peak_rss_mb,
-    });
-    println!("{line}");
+    println!("{}", emergent_train::bench::bench_model(&bench));
     Ok(())
 }

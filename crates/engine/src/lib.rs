@@ -39,6 +39,20 @@ pub use model::{Backend, CpuModel, LanguageModel, Model, ScoreGroup, Trainer};
 pub use ops::{Cpu, Ops};
 pub use torch::{parse as parse_torch, read_torch};
 
+/// Peak resident memory of this process (Linux's VmHWM), in MB.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
 /// This machine's memory in bytes (`/proc/meminfo`'s MemTotal), where it can be read:
 /// sizes read from files and study settings are checked against it before allocating.
 pub fn machine_memory() -> Option<f64> {

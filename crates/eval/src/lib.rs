@@ -11,6 +11,7 @@
 //! (lm-eval's files and table) ← `harness` (an `eval --model` from request to files).
 //! `py` and `pyrandom` hold the Python behaviour lm-eval's numbers depend on.
 
+pub mod bench;
 mod chat;
 mod extract;
 pub mod harness;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use emergent_analysis::{
-    analyze_with_progress, read_samples, CurvePoint, DocScores, Findings, Obs, Options, XAxis,
+    analyze_with_progress, curve_from_obs, read_csv, read_lmeval_placed, read_samples, CurvePoint,
+    DocScores, Findings, LmevalPlacement, Obs, Options, XAxis, NATS_PER_TOKEN,
 };
 use emergent_store::Store;
 
@@ -125,6 +126,68 @@ pub fn observations(dir: &Path) -> Result<Observations> {
         curve,
         rejected: warn,
     })
+}
+
+/// Results a user brings: a CSV file, or lm-evaluation-harness JSON (a file or a folder
+/// of them) placed on the run's steps by `placement`.
+pub fn imported(path: &Path, placement: LmevalPlacement) -> Result<Observations> {
+    if !path.exists() {
+        bail!("--results {}: no such file or directory", path.display());
+    }
+    let loaded = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        read_csv(path)
+    } else if path.is_dir() || path.extension().is_some_and(|e| e == "json") {
+        read_lmeval_placed(path, placement)
+    } else {
+        bail!(
+            "{}: --results takes a .csv file, a .json file or a directory of them",
+            path.display()
+        );
+    }?;
+    Ok(Observations {
+        obs: loaded.obs,
+        curve: Vec::new(),
+        rejected: loaded.rejected,
+        loss_unit: loaded.loss_unit,
+    })
+}
+
+/// What one analysis reads: a study's results, imported ones, or both on one loss axis
+/// (which must be in one unit); every checkpoint's loss from the study, else from the
+/// observations.
+pub fn gather(
+    study: Option<&Path>,
+    results: Option<(&Path, LmevalPlacement)>,
+) -> Result<Observations> {
+    let mut input = match study {
+        Some(d) => observations(d)?,
+        None => Observations::default(),
+    };
+    if let Some((path, placement)) = results {
+        let mut more = imported(path, placement)?;
+        let unit = |u: &Option<String>| u.clone().unwrap_or_else(|| NATS_PER_TOKEN.into());
+        if study.is_some()
+            && more.loss_unit.is_some()
+            && unit(&more.loss_unit) != unit(&input.loss_unit)
+        {
+            bail!(
+                "{}: its loss is in {}, the study's in {}; one analysis takes one unit",
+                path.display(),
+                unit(&more.loss_unit),
+                unit(&input.loss_unit)
+            );
+        }
+        input.obs.append(&mut more.obs);
+        input.rejected.append(&mut more.rejected);
+        input.loss_unit = input.loss_unit.or(more.loss_unit);
+    }
+    if input.curve.is_empty() {
+        input.curve = curve_from_obs(&input.obs);
+    }
+    Ok(input)
 }
 
 /// Where an analysis wrote its findings and its report.

@@ -2,6 +2,7 @@
 //! and cosine decay, checkpoints on a schedule with validation loss at each, and an
 //! exact resume from the last complete checkpoint or from where a signal stopped it.
 
+pub mod bench;
 mod checkpoint;
 mod data;
 mod run;
