@@ -287,7 +287,14 @@ fn a_device_this_build_lacks_is_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let study = write_study(dir.path(), STUDY);
     let out = dir.path().join("out");
-    let o = emergent(&["train", &study, "--out", out.to_str().unwrap(), "--device", "cuda"]);
+    let o = emergent(&[
+        "train",
+        &study,
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cuda",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("--device cuda: `cuda` is not a device of this build"),
@@ -296,11 +303,33 @@ fn a_device_this_build_lacks_is_refused_before_any_work() {
     assert!(!out.join("data").exists(), "nothing prepared");
     let o = emergent(&["bench", "train", "--device", "cuda", "--steps", "1"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("`cuda` is not a device"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("`cuda` is not a device"),
+        "{err}"
+    );
     let o = emergent(&[
-        "bench", "train", "--device", "cpu", "--steps", "1", "--warmup", "0", "--layers", "1",
-        "--d-model", "16", "--heads", "2", "--mlp", "32", "--vocab", "64", "--seq", "8",
-        "--batch", "2",
+        "bench",
+        "train",
+        "--device",
+        "cpu",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--layers",
+        "1",
+        "--d-model",
+        "16",
+        "--heads",
+        "2",
+        "--mlp",
+        "32",
+        "--vocab",
+        "64",
+        "--seq",
+        "8",
+        "--batch",
+        "2",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

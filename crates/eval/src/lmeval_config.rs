@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
 use crate::task::{
-    FewshotConfig, FilterFunction, FilterSpec, GenerationKwargs, MetricSpec, OutputType, Sampler,
-    TaskSpec,
+    blank_line, invalid, max_gen_toks, space, FewshotConfig, FilterFunction, FilterSpec,
+    GenerationKwargs, MetricSpec, OutputType, Sampler, TaskSpec,
 };
 use crate::template::Field;
 
@@ -162,9 +162,7 @@ impl LmevalTaskConfig {
     }
 
     fn fewshot_delimiter(&self) -> String {
-        self.fewshot_delimiter
-            .clone()
-            .unwrap_or_else(|| "\n\n".into())
+        self.fewshot_delimiter.clone().unwrap_or_else(blank_line)
     }
 
     /// `generation_kwargs` as lm-eval completes them for a generation task: stop at the
@@ -175,7 +173,7 @@ impl LmevalTaskConfig {
             return gen;
         }
         let delimiter = self.fewshot_delimiter();
-        let g = gen.get_or_insert_with(|| json!({"until": [delimiter], "do_sample": false, "temperature": 0.0, "max_gen_toks": 256}));
+        let g = gen.get_or_insert_with(|| json!({"until": [delimiter], "do_sample": false, "temperature": 0.0, "max_gen_toks": max_gen_toks()}));
         if let Json::Object(o) = g {
             if !o.contains_key("until") {
                 o.insert("until".into(), json!([delimiter]));
@@ -264,7 +262,7 @@ fn spec_of(c: &LmevalTaskConfig) -> Result<TaskSpec> {
         .ok_or_else(|| missing("doc_to_target"))?;
     spec.doc_to_choice = template_field("doc_to_choice", c.doc_to_choice.as_ref())?;
     spec.description = c.description.clone().unwrap_or_default();
-    spec.target_delimiter = c.target_delimiter.clone().unwrap_or_else(|| " ".into());
+    spec.target_delimiter = c.target_delimiter.clone().unwrap_or_else(space);
     spec.fewshot_delimiter = c.fewshot_delimiter();
     spec.num_fewshot = c.num_fewshot.unwrap_or(0) as usize;
     spec.fewshot_config = fewshot_config(c.fewshot_config.as_ref(), &fail)?;
@@ -436,7 +434,7 @@ fn filter_list(v: Option<&Json>, fail: Fail) -> Result<Vec<FilterSpec>> {
                 .get("group_select")
                 .and_then(Json::as_i64)
                 .unwrap_or(0),
-            fallback: s("fallback").unwrap_or_else(|| "[invalid]".into()),
+            fallback: s("fallback").unwrap_or_else(invalid),
         });
     }
     Ok(out)
@@ -540,10 +538,10 @@ pub fn to_lmeval_yaml(spec: &TaskSpec) -> Result<String> {
         "doc_to_target",
         serde_json::to_value(&spec.doc_to_target)?,
     );
-    if spec.target_delimiter != " " {
+    if spec.target_delimiter != space() {
         put(&mut m, "target_delimiter", json!(spec.target_delimiter));
     }
-    if spec.fewshot_delimiter != "\n\n" {
+    if spec.fewshot_delimiter != blank_line() {
         put(&mut m, "fewshot_delimiter", json!(spec.fewshot_delimiter));
     }
     put(&mut m, "num_fewshot", json!(spec.num_fewshot));

@@ -540,16 +540,7 @@ pub fn results_json(
         );
         let logged = samples.and_then(|all| all.iter().find(|(n, _)| *n == name));
         if let Some((_, lines)) = logged {
-            let joined: String = lines
-                .iter()
-                .map(|s| {
-                    ["doc_hash", "prompt_hash", "target_hash"]
-                        .iter()
-                        .map(|k| s[*k].as_str().unwrap_or_default())
-                        .collect::<String>()
-                })
-                .collect();
-            hashes.insert(name, json!(sha256_hex(&joined)));
+            hashes.insert(name, task_hash(lines));
         }
     }
     let mut groups = Map::new();
@@ -568,22 +559,7 @@ pub fn results_json(
         if !shots.is_empty() && shots.iter().all(|s| *s == shots[0]) {
             nshot.insert(g.name.clone(), shots[0].clone());
         }
-        let mut hib = Map::new();
-        for c in &children {
-            if let Some(Json::Object(h)) = higher.get(*c) {
-                for (m, v) in h {
-                    match hib.get(m) {
-                        None => {
-                            hib.insert(m.clone(), v.clone());
-                        }
-                        Some(old) if old != v => {
-                            hib.insert(m.clone(), Json::Null);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
+        let hib = group_higher(&children, &higher);
         if !hib.is_empty() {
             higher.insert(g.name.clone(), Json::Object(hib));
         }
@@ -608,9 +584,49 @@ pub fn results_json(
     out.insert("n-shot".into(), json!(nshot));
     out.insert("higher_is_better".into(), json!(higher));
     out.insert("n-samples".into(), Json::Object(nsamples));
-    out.insert(
-        "config".into(),
-        json!({
+    out.insert("config".into(), run_config(info));
+    run_fields(&mut out, info, hashes);
+    Json::Object(out)
+}
+
+/// lm-eval's task hash: the SHA-256 of every logged sample's three hashes joined.
+fn task_hash(lines: &[Json]) -> Json {
+    let joined: String = lines
+        .iter()
+        .map(|s| {
+            ["doc_hash", "prompt_hash", "target_hash"]
+                .iter()
+                .map(|k| s[*k].as_str().unwrap_or_default())
+                .collect::<String>()
+        })
+        .collect();
+    json!(sha256_hex(&joined))
+}
+
+/// A group's direction per metric: its children's, or null where they disagree.
+fn group_higher(children: &[&str], higher: &BTreeMap<String, Json>) -> Map<String, Json> {
+    let mut hib = Map::new();
+    for c in children {
+        if let Some(Json::Object(h)) = higher.get(*c) {
+            for (m, v) in h {
+                match hib.get(m) {
+                    None => {
+                        hib.insert(m.clone(), v.clone());
+                    }
+                    Some(old) if old != v => {
+                        hib.insert(m.clone(), Json::Null);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    hib
+}
+
+/// lm-eval's `config`: how the model was run.
+fn run_config(info: &RunInfo) -> Json {
+    json!({
             "model": info.model,
             "model_args": info.model_args,
             "model_num_parameters": info.num_parameters,
@@ -626,8 +642,12 @@ pub fn results_json(
             "numpy_seed": info.numpy_seed,
             "torch_seed": info.torch_seed,
             "fewshot_seed": info.fewshot_seed,
-        }),
-    );
+    })
+}
+
+/// The run's top-level fields after `config`, in lm-eval's order: dates, tokenizer,
+/// task hashes, model, system instruction, chat template, times.
+fn run_fields(out: &mut Map<String, Json>, info: &RunInfo, hashes: Map<String, Json>) {
     out.insert("date".into(), json!(info.start_time));
     out.insert("emergent_version".into(), json!(env!("CARGO_PKG_VERSION")));
     let tok = |t: &Option<(String, u32)>| {
@@ -666,7 +686,6 @@ pub fn results_json(
         "total_evaluation_time_seconds".into(),
         json!(py_str(&json!(info.end_time - info.start_time))),
     );
-    Json::Object(out)
 }
 
 fn collect_groups<'n>(n: &'n Node, out: &mut Vec<&'n Group>) {

@@ -53,19 +53,21 @@ impl OutputType {
     }
 }
 
-fn space() -> String {
+// lm-eval's defaults, one definition each: the TOML reader, `TaskSpec::for_docs` and
+// the YAML config's translation all take them from here.
+pub(crate) fn space() -> String {
     " ".into()
 }
-fn blank_line() -> String {
+pub(crate) fn blank_line() -> String {
     "\n\n".into()
 }
-fn max_gen_toks() -> usize {
+pub(crate) fn max_gen_toks() -> usize {
     256
 }
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
-fn invalid() -> String {
+pub(crate) fn invalid() -> String {
     "[invalid]".into()
 }
 

@@ -779,8 +779,14 @@ mod tests {
     fn the_device_is_one_this_build_has() {
         let cpu = parse_study("device = \"cpu\"\n", "s.toml").unwrap();
         assert_eq!(cpu.device, Backend::Cpu);
-        let e = format!("{:#}", parse_study("seed = 1\ndevice = \"cuda\"\n", "s.toml").unwrap_err());
-        assert!(e.contains("s.toml:2") && e.contains("cuda") && e.contains("cpu"), "{e}");
+        let e = format!(
+            "{:#}",
+            parse_study("seed = 1\ndevice = \"cuda\"\n", "s.toml").unwrap_err()
+        );
+        assert!(
+            e.contains("s.toml:2") && e.contains("cuda") && e.contains("cpu"),
+            "{e}"
+        );
         // The CPU is the default and is not written: a study file keeps its bytes.
         assert!(!toml::to_string(&cpu).unwrap().contains("device"));
     }
