@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::{CpuModel, EngineError, ModelConfig, ParamLayout};
+use crate::{CpuModel, EngineError, HfTensorMap, ModelConfig, ParamLayout};
 
 /// One tensor read from a safetensors file, converted to f32.
 #[derive(Debug, Clone)]
@@ -59,6 +59,21 @@ pub fn write_safetensors(
 /// Reads every tensor of one safetensors file as f32 (from F32, F16 or BF16).
 /// The header and every offset are validated before any data is touched.
 pub fn read_safetensors(path: &Path) -> Result<HashMap<String, HfTensor>, EngineError> {
+    let mut out = HashMap::new();
+    visit_safetensors(path, &mut |name, t| {
+        out.insert(name, t);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Hands every tensor of one safetensors file to `take`, converted to f32 one at a time,
+/// so that loading a model never holds the whole file converted beside its parameters;
+/// each tensor's pages of the mapped file are released once it is converted.
+pub fn visit_safetensors(
+    path: &Path,
+    take: &mut dyn FnMut(String, HfTensor) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
     let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
     // SAFETY: the file is opened read-only and emergent never writes to it while mapped.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(path, e))?;
@@ -66,7 +81,6 @@ pub fn read_safetensors(path: &Path) -> Result<HashMap<String, HfTensor>, Engine
         path: path.into(),
         message: e.to_string(),
     })?;
-    let mut out = HashMap::new();
     for (name, view) in st.tensors() {
         let bytes = view.data();
         let data: Vec<f32> = match view.dtype() {
@@ -90,15 +104,16 @@ pub fn read_safetensors(path: &Path) -> Result<HashMap<String, HfTensor>, Engine
                 })
             }
         };
-        out.insert(
-            name,
-            HfTensor {
-                shape: view.shape().to_vec(),
-                data,
-            },
-        );
+        let at = bytes.as_ptr() as usize - map.as_ptr() as usize;
+        // SAFETY: the map is private and read-only: dropped pages are read again from the
+        // file if touched, and nothing borrows this tensor's bytes any more.
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, at, bytes.len())
+        };
+        let shape = view.shape().to_vec();
+        take(name, HfTensor { shape, data })?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// bfloat16 (the upper half of an f32) to single precision.
@@ -182,15 +197,6 @@ pub(crate) fn index_files(index: &Path) -> Result<Vec<PathBuf>, EngineError> {
     Ok(files)
 }
 
-/// Every tensor of one weight file, by its format.
-fn read_weights(path: &Path) -> Result<HashMap<String, HfTensor>, EngineError> {
-    if path.extension().is_some_and(|e| e == "bin") {
-        crate::torch::read_torch(path)
-    } else {
-        read_safetensors(path)
-    }
-}
-
 /// Loads a Hugging Face checkpoint directory (ours or anyone's) of any architecture as a
 /// CPU model.
 pub fn load_checkpoint(dir: &Path) -> Result<CpuModel, EngineError> {
@@ -204,47 +210,71 @@ pub fn read_checkpoint(dir: &Path) -> Result<(ModelConfig, Vec<f32>), EngineErro
     let config_path = dir.join("config.json");
     let config = ModelConfig::from_hf_json(&config_path)?;
     let layout = ParamLayout::new(&config);
-    let mut tensors = HashMap::new();
-    let mut source: HashMap<String, PathBuf> = HashMap::new();
+    let index: HashMap<&str, usize> = layout
+        .hf
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.as_str(), i))
+        .collect();
+    let mut seen = vec![false; layout.hf.len()];
+    let mut params = vec![0.0f32; layout.total()];
     for file in weight_files(dir)? {
-        for (name, t) in read_weights(&file)? {
-            source.insert(name.clone(), file.clone());
-            tensors.insert(name, t);
+        // Each tensor is checked and put in place as it is read, then dropped.
+        let mut take = |name: String, t: HfTensor| -> Result<(), EngineError> {
+            let Some(&i) = index.get(name.as_str()) else {
+                return Ok(());
+            };
+            place(&layout.hf[i], &t, &file, &mut params)?;
+            seen[i] = true;
+            Ok(())
+        };
+        if file.extension().is_some_and(|e| e == "bin") {
+            for (name, t) in crate::torch::read_torch(&file)? {
+                take(name, t)?;
+            }
+        } else {
+            visit_safetensors(&file, &mut take)?;
         }
     }
-    let mut params = vec![0.0f32; layout.total()];
-    for map in &layout.hf {
-        let t = tensors.get(&map.name).ok_or_else(|| EngineError::Tensor {
+    if let Some(i) = seen.iter().position(|s| !s) {
+        return Err(EngineError::Tensor {
             path: dir.to_path_buf(),
-            name: map.name.clone(),
+            name: layout.hf[i].name.clone(),
             message: format!(
                 "missing from the checkpoint ({} needs it)",
                 config.architecture.hf_class()
             ),
-        })?;
-        if t.shape != map.shape {
-            return Err(EngineError::Tensor {
-                path: source[&map.name].clone(),
-                name: map.name.clone(),
-                message: format!(
-                    "shape {:?}, expected {:?} from config.json",
-                    t.shape, map.shape
-                ),
-            });
-        }
-        if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
-            return Err(EngineError::Tensor {
-                path: source[&map.name].clone(),
-                name: map.name.clone(),
-                message: format!(
-                    "element {i} is {}: a model with non-finite weights scores nothing",
-                    t.data[i]
-                ),
-            });
-        }
-        map.scatter(&t.data, &mut params);
+        });
     }
     Ok((config, params))
+}
+
+/// One checkpoint tensor into the parameters, once its shape and values are checked.
+fn place(
+    map: &HfTensorMap,
+    t: &HfTensor,
+    file: &Path,
+    params: &mut [f32],
+) -> Result<(), EngineError> {
+    let bad = |message: String| EngineError::Tensor {
+        path: file.to_path_buf(),
+        name: map.name.clone(),
+        message,
+    };
+    if t.shape != map.shape {
+        return Err(bad(format!(
+            "shape {:?}, expected {:?} from config.json",
+            t.shape, map.shape
+        )));
+    }
+    if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+        return Err(bad(format!(
+            "element {i} is {}: a model with non-finite weights scores nothing",
+            t.data[i]
+        )));
+    }
+    map.scatter(&t.data, params);
+    Ok(())
 }
 
 impl<O: crate::ops::Ops> crate::Model<O> {
