@@ -58,10 +58,38 @@ struct Placement {
     prefix: usize,
 }
 
+/// Rows the output head takes at a time when scoring: a batch of thousands of scored
+/// rows never holds all their logits (256 rows of a 49,152-token vocabulary: 50 MB).
+const HEAD_ROWS: usize = 256;
+
 impl<O: Ops> Model<O> {
     /// Runs `segs` after their cached prefixes; returns the logits of the requested rows,
     /// segment by segment (`rows × vocab`).
     pub fn forward_segments(&self, caches: &mut [KvCache], segs: &[Segment]) -> Vec<f32> {
+        let xn = self.run_segments(caches, segs);
+        self.head(&xn)
+    }
+
+    /// Runs `segs` and gives each requested row's log-probability of its target (rows in
+    /// the order `forward_segments` gives them) and whether it is the arg-max, the output
+    /// head taken [`HEAD_ROWS`] rows at a time.
+    pub fn score_segments(
+        &self,
+        caches: &mut [KvCache],
+        segs: &[Segment],
+        targets: &[u32],
+    ) -> Vec<(f64, bool)> {
+        let xn = self.run_segments(caches, segs);
+        let (d, v) = (self.config.hidden_size, self.config.vocab_size);
+        xn.chunks(HEAD_ROWS * d)
+            .zip(targets.chunks(HEAD_ROWS))
+            .flat_map(|(rows, t)| self.ops.logprobs(&self.head(rows), v, t))
+            .collect()
+    }
+
+    /// The blocks over `segs` after their cached prefixes, then the final norm of the
+    /// requested rows.
+    fn run_segments(&self, caches: &mut [KvCache], segs: &[Segment]) -> Vec<f32> {
         let c = &self.config;
         let (d, kvd) = (c.hidden_size, c.kv_dim());
         let mut place = Vec::with_capacity(segs.len());
@@ -139,11 +167,11 @@ impl<O: Ops> Model<O> {
                 caches[sg.cache].len += pl.len;
             }
         }
-        self.head_rows(&a.x_in, segs, &place)
+        self.final_rows(&a.x_in, segs, &place)
     }
 
-    /// The output head on the requested rows only.
-    fn head_rows(&self, x: &[f32], segs: &[Segment], place: &[Placement]) -> Vec<f32> {
+    /// The final norm of the requested rows only.
+    fn final_rows(&self, x: &[f32], segs: &[Segment], place: &[Placement]) -> Vec<f32> {
         let c = &self.config;
         let d = c.hidden_size;
         let mut rows = Vec::new();
@@ -168,15 +196,16 @@ impl<O: Ops> Model<O> {
             lay.final_norm,
             d,
         );
-        let mut logits = vec![0.0f32; m * c.vocab_size];
-        self.ops.linear(
-            &mut logits,
-            &xn,
-            &self.params[lay.lm_head..],
-            m,
-            d,
-            c.vocab_size,
-        );
+        xn
+    }
+
+    /// The output head on normalised rows.
+    fn head(&self, xn: &[f32]) -> Vec<f32> {
+        let (d, v) = (self.config.hidden_size, self.config.vocab_size);
+        let m = xn.len() / d;
+        let mut logits = vec![0.0f32; m * v];
+        let w = &self.params[self.layout.lm_head..];
+        self.ops.linear(&mut logits, xn, w, m, d, v);
         logits
     }
 }

@@ -676,10 +676,8 @@ impl<O: Ops> Model<O> {
                 logits_from: inputs[k].len() - targets[k].len(),
             })
             .collect();
-        let logits = self.forward_segments(&mut caches, &segs);
-        let v = self.config.vocab_size;
         let flat: Vec<u32> = targets.iter().flatten().copied().collect();
-        let scores = self.ops.logprobs(&logits, v, &flat);
+        let scores = self.score_segments(&mut caches, &segs, &flat);
         let mut rest = scores.as_slice();
         let mut lens = targets.iter().map(Vec::len);
         groups
