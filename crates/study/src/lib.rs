@@ -19,7 +19,6 @@ pub mod status;
 pub mod stores;
 
 pub use corpus::{prepare_corpus, Prepared};
-pub use emergent_files::hash_of;
 pub use evaluate::{eval_runs, prepare_tasks};
 pub use progress::{Event, Lines, Progress, Stage};
 pub use runs::{grid, select_runs, train_runs, FAILED_FILE, PROGRESS_FILE};
