@@ -15,8 +15,14 @@ pub struct BenchEvalArgs {
     #[arg(long)]
     model: PathBuf,
     /// Tasks, comma-separated: spec files or names of shipped specs.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "text")]
     tasks: Vec<PathBuf>,
+    /// A text file scored as rolling windows, as lm-eval scores perplexity (repeatable).
+    #[arg(long)]
+    text: Vec<PathBuf>,
+    /// The context in tokens (lm-eval's `max_length`); the model's own when absent.
+    #[arg(long)]
+    max_length: Option<usize>,
     /// Where shipped specs' JSONL lives (as `emergent eval --data`).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -57,6 +63,8 @@ pub fn bench_eval(args: &BenchEvalArgs) -> Result<()> {
         limit: args.limit,
         num_fewshot: args.num_fewshot,
         batch_tokens: args.batch_tokens,
+        max_length: args.max_length,
+        texts: args.text.clone(),
         backend: args.device,
     };
     println!("{}", emergent_eval::bench::bench_eval(&bench)?);

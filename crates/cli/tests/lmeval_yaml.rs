@@ -270,6 +270,41 @@ fn text_files_get_lm_evaluation_harness_perplexities() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("bits_per_byte"));
 }
 
+/// `bench eval --text FILE` times the same rolling windows: every token of the text is
+/// scored once whatever the context, and every window holds the context plus one token.
+#[test]
+fn bench_eval_times_rolling_windows() {
+    let tasks = reference().join("lmeval-yaml");
+    let bench = |max_length: &str| {
+        let mut args = vec![
+            "bench",
+            "eval",
+            "--model",
+            "../goldens/checkpoint/model",
+            "--text",
+            "data/story.txt",
+            "--threads",
+            "1",
+        ];
+        if !max_length.is_empty() {
+            args.extend(["--max-length", max_length]);
+        }
+        let o = run_in(&tasks, &args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let line: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let n = |k: &str| line[k].as_u64().unwrap();
+        (n("docs"), n("head_rows"), n("token_rows"))
+    };
+    let (docs, scored, rows) = bench("16");
+    let (_, scored_whole, _) = bench("");
+    assert_eq!(docs, 1);
+    assert!(scored > 16, "the story is {scored} tokens");
+    assert_eq!(scored, scored_whole);
+    // Every window is 17 rows: the first starts with the prefix token, each later one
+    // (the last too, whose context reaches back over tokens already scored) with context.
+    assert_eq!(rows, 17 * scored.div_ceil(16));
+}
+
 /// lm-eval output folders of several checkpoints are read back by `emergent analyze`,
 /// each step from its model's folder name, with the samples beside them.
 #[test]

@@ -210,6 +210,27 @@ impl<O: Ops> Model<O> {
     }
 }
 
+/// Query rows at which a segment's scores are computed block by block, each block only
+/// against the keys up to its last row: `(start, end)` pairs covering `0..len`, the whole
+/// segment as one block when it is short. Every block has at least `CAUSAL_BLOCK` rows, so
+/// each product takes the same path through `gemm` as the whole segment's did (a block
+/// of one row, or of few rows and columns, would take its vector or horizontal kernels)
+/// and gives the same bits: a score is one chain of multiply-adds over the head's width
+/// wherever its rows are cut.
+fn causal_blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = (len / CAUSAL_BLOCK).max(1);
+    (0..blocks).map(move |b| {
+        let end = if b + 1 == blocks {
+            len
+        } else {
+            (b + 1) * CAUSAL_BLOCK
+        };
+        (b * CAUSAL_BLOCK, end)
+    })
+}
+
+const CAUSAL_BLOCK: usize = 128;
+
 /// The CPU's [`Ops::cached_attention`]: one task per (segment, key/value head), as in
 /// training.
 pub(crate) fn cached_attention(
@@ -237,23 +258,21 @@ pub(crate) fn cached_attention(
             }
             let width = pre + lq;
             let mut scores = vec![0.0f32; lq * width];
-            let own_k = Mat::strided(&k[pl.offset * kvd + g * hd..], lq, hd, kvd, 1);
             let own_v = Mat::strided(&v[pl.offset * kvd + g * hd..], lq, hd, kvd, 1);
             let pre_k = (pre > 0).then(|| Mat::strided(&pl.prefix_k[g * hd..], pre, hd, kvd, 1));
             let pre_v = (pre > 0).then(|| Mat::strided(&pl.prefix_v[g * hd..], pre, hd, kvd, 1));
             for h in g * group..(g + 1) * group {
-                let qm = Mat::strided(&q[pl.offset * qd + h * hd..], lq, hd, qd, 1);
-                if let Some(pk) = pre_k {
-                    matmul(&mut scores, width, qm, pk.t(), false, Threads::One);
+                for (r0, r1) in causal_blocks(lq) {
+                    let q_rows = &q[(pl.offset + r0) * qd + h * hd..];
+                    let qm = Mat::strided(q_rows, r1 - r0, hd, qd, 1);
+                    let s_rows = &mut scores[r0 * width..];
+                    if let Some(pk) = pre_k {
+                        matmul(s_rows, width, qm, pk.t(), false, Threads::One);
+                    }
+                    // Keys past the block's last row are masked for all of its rows.
+                    let keys = Mat::strided(&k[pl.offset * kvd + g * hd..], r1, hd, kvd, 1);
+                    matmul(&mut s_rows[pre..], width, qm, keys.t(), false, Threads::One);
                 }
-                matmul(
-                    &mut scores[pre..],
-                    width,
-                    qm,
-                    own_k.t(),
-                    false,
-                    Threads::One,
-                );
                 for i in 0..lq {
                     let row = &mut scores[i * width..(i + 1) * width];
                     let (live, masked) = row.split_at_mut(pre + i + 1);
@@ -271,4 +290,89 @@ pub(crate) fn cached_attention(
                 matmul(o, qd, om, own_v, pre > 0, Threads::One);
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attention as one product per head over the whole segment, the masked scores
+    /// computed and then zeroed: what the blocks must reproduce to the bit.
+    fn whole(q: &[f32], k: &[f32], v: &[f32], seg: &CachedSegment, heads: Heads) -> Vec<f32> {
+        let (hd, qd) = (heads.head_dim, heads.heads * heads.head_dim);
+        let kvd = heads.kv_heads * hd;
+        let (lq, pre) = (seg.len, seg.prefix);
+        let width = pre + lq;
+        let mut out = vec![0.0f32; lq * qd];
+        for h in 0..heads.heads {
+            let g = h / (heads.heads / heads.kv_heads);
+            let mut scores = vec![0.0f32; lq * width];
+            let qm = Mat::strided(&q[h * hd..], lq, hd, qd, 1);
+            let (pk, pv) = (
+                Mat::strided(seg.prefix_k.get(g * hd..).unwrap_or(&[]), pre, hd, kvd, 1),
+                Mat::strided(seg.prefix_v.get(g * hd..).unwrap_or(&[]), pre, hd, kvd, 1),
+            );
+            let (ok, ov) = (
+                Mat::strided(&k[g * hd..], lq, hd, kvd, 1),
+                Mat::strided(&v[g * hd..], lq, hd, kvd, 1),
+            );
+            matmul(&mut scores, width, qm, pk.t(), false, Threads::One);
+            matmul(&mut scores[pre..], width, qm, ok.t(), false, Threads::One);
+            for i in 0..lq {
+                let (live, masked) = scores[i * width..(i + 1) * width].split_at_mut(pre + i + 1);
+                softmax_scaled(live, 1.0 / (hd as f32).sqrt());
+                masked.fill(0.0);
+            }
+            let o = &mut out[h * hd..];
+            matmul(
+                o,
+                qd,
+                Mat::strided(&scores, lq, pre, width, 1),
+                pv,
+                false,
+                Threads::One,
+            );
+            let om = Mat::strided(&scores[pre..], lq, lq, width, 1);
+            matmul(o, qd, om, ov, pre > 0, Threads::One);
+        }
+        out
+    }
+
+    #[test]
+    fn causal_blocks_give_the_whole_products_bits() {
+        let heads = Heads {
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 16,
+        };
+        let (qd, kvd) = (64, 32);
+        let mut rng = emergent_rng::Rng::new(7);
+        let mut fill = |n: usize| (0..n).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
+        for (lq, pre) in [
+            (1, 0),
+            (127, 0),
+            (255, 3),
+            (256, 0),
+            (300, 0),
+            (300, 37),
+            (700, 130),
+        ] {
+            let (q, k, v) = (fill(lq * qd), fill(lq * kvd), fill(lq * kvd));
+            let (pk, pv) = (fill(pre * kvd), fill(pre * kvd));
+            let seg = CachedSegment {
+                offset: 0,
+                len: lq,
+                prefix: pre,
+                prefix_k: &pk,
+                prefix_v: &pv,
+            };
+            let mut out = vec![0.0f32; lq * qd];
+            cached_attention(&mut out, &q, &k, &v, &[seg], heads);
+            let reference = whole(&q, &k, &v, &seg, heads);
+            let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+            assert!(bits(&out) == bits(&reference), "{lq} rows after {pre}");
+        }
+        let blocks: Vec<(usize, usize)> = causal_blocks(300).collect();
+        assert_eq!(blocks, [(0, 128), (128, 300)]);
+    }
 }

@@ -402,7 +402,7 @@ mod tests {
             }
             crate::simd::set_cap(tier);
             runs.push(products_match_naive());
-            crate::simd::set_cap(crate::simd::Tier::Avx2);
+            crate::simd::set_cap(crate::simd::default_cap());
         }
         assert!(runs.windows(2).all(|w| w[0] == w[1]), "tiers differ");
     }

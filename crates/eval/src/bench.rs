@@ -1,5 +1,6 @@
-//! Scoring speed on one model and a task set (`emergent bench eval`): documents per
-//! second, the floating-point work done and its share of the machine's matrix-multiply
+//! Scoring speed on one model and a task set or text files scored as rolling windows
+//! (`emergent bench eval`): documents and scored tokens per second, the floating-point
+//! work done and its share of the machine's matrix-multiply
 //! limit, and peak memory, as one JSON object that `bench/eval_compare.sh` sets beside
 //! lm-evaluation-harness's.
 
@@ -12,7 +13,7 @@ use emergent_engine::{
 };
 use serde_json::Value as Json;
 
-use crate::{evaluate, load_model, load_task_with_data, EvalOptions, Scorer};
+use crate::{evaluate, load_model, load_task_with_data, EvalOptions, Scorer, Task};
 
 /// What to score, and how.
 #[derive(Clone, Debug)]
@@ -21,11 +22,15 @@ pub struct EvalBench {
     pub model: PathBuf,
     /// Task spec files.
     pub tasks: Vec<PathBuf>,
+    /// Text files, each scored as one document's rolling windows (perplexity).
+    pub texts: Vec<PathBuf>,
     /// Where the specs' data files live when not beside them.
     pub data: Option<PathBuf>,
     pub limit: Option<usize>,
     pub num_fewshot: Option<usize>,
     pub batch_tokens: usize,
+    /// The context in tokens (lm-eval's `max_length`); the model's own when absent.
+    pub max_length: Option<usize>,
     pub backend: Backend,
 }
 
@@ -38,12 +43,19 @@ pub fn bench_eval(args: &EvalBench) -> Result<Json> {
         limit: args.limit,
         num_fewshot: args.num_fewshot,
         batch_tokens: args.batch_tokens,
+        max_length: args.max_length,
         ..EvalOptions::default()
     };
     let mut counted = Counted::new(model.as_mut());
     let (mut docs, mut requests, mut score_s) = (0usize, 0usize, 0f64);
-    for name in &args.tasks {
-        let task = load_task_with_data(name, args.data.as_deref())?;
+    let texts = args.texts.iter().map(|t| Task::from_text_file(t));
+    let tasks = args
+        .tasks
+        .iter()
+        .map(|name| load_task_with_data(name, args.data.as_deref()))
+        .chain(texts);
+    for task in tasks {
+        let task = task?;
         let mut scorer = Scorer {
             model: &mut counted,
             tokenizer: &tokenizer,
@@ -62,6 +74,7 @@ pub fn bench_eval(args: &EvalBench) -> Result<Json> {
         "bench": "eval",
         "model": args.model,
         "tasks": args.tasks,
+        "texts": args.texts,
         "threads": rayon::current_num_threads(),
         "docs": docs,
         "requests": requests,
@@ -71,6 +84,7 @@ pub fn bench_eval(args: &EvalBench) -> Result<Json> {
         "docs_per_s": docs as f64 / score_s,
         "token_rows": counted.rows,
         "head_rows": counted.head_rows,
+        "scored_tokens_per_s": counted.head_rows as f64 / score_s,
         "gflops": gflops,
         "matmul_peak_gflops": limit,
         "matmul_limit_fraction": gflops / limit,

@@ -286,14 +286,6 @@ fn prepare_outputs(req: &Request) -> Result<()> {
     Ok(())
 }
 
-/// A text file as a rolling-log-likelihood task of one document.
-fn text_task(path: &Path) -> Result<Task> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("text");
-    Task::from_texts(&format!("text-{stem}"), path, vec![text])
-}
-
 fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -321,7 +313,7 @@ fn load_nodes(req: &Request, obs: &mut dyn Observer) -> (Vec<Node>, usize) {
         }
     }
     for t in &req.text {
-        match text_task(t) {
+        match Task::from_text_file(t) {
             Ok(task) => nodes.push(Node::Task(Box::new(task))),
             Err(e) => {
                 obs.say(&format!("error: --text {}: {e:#}", t.display()));

@@ -498,6 +498,15 @@ pub(crate) fn check(spec: &TaskSpec, f: &DocFields) -> Result<()> {
 }
 
 impl Task {
+    /// A text file as a rolling-log-likelihood task of one document, named
+    /// `text-STEM` (`eval --text FILE`, `bench eval --text FILE`).
+    pub fn from_text_file(path: &Path) -> Result<Task> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("text");
+        Task::from_texts(&format!("text-{stem}"), path, vec![text])
+    }
+
     /// A rolling-log-likelihood task over texts held in memory (`eval --text FILE`):
     /// one document `{"text": …}` per text.
     pub fn from_texts(name: &str, path: &Path, texts: Vec<String>) -> Result<Task> {
