@@ -212,11 +212,11 @@ impl<O: Ops> Model<O> {
 
 /// Query rows at which a segment's scores are computed block by block, each block only
 /// against the keys up to its last row: `(start, end)` pairs covering `0..len`, the whole
-/// segment as one block when it is short. Every block has at least `CAUSAL_BLOCK` rows, so
-/// each product takes the same path through `gemm` as the whole segment's did (a block
-/// of one row, or of few rows and columns, would take its vector or horizontal kernels)
-/// and gives the same bits: a score is one chain of multiply-adds over the head's width
-/// wherever its rows are cut.
+/// segment as one block when it is under two blocks long. A segment that is cut gives
+/// blocks of at least `CAUSAL_BLOCK` rows, so each product takes the same path through
+/// `gemm` as the whole segment's did (a block of one row, or of few rows and columns,
+/// would take its vector or horizontal kernels) and gives the same bits: a score is one
+/// chain of multiply-adds over the head's width wherever its rows are cut.
 fn causal_blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
     let blocks = (len / CAUSAL_BLOCK).max(1);
     (0..blocks).map(move |b| {
