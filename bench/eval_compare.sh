@@ -56,27 +56,25 @@ llama=$cache/llama400m
 if want llama400m && [ ! -f "$llama/config.json" ]; then
   "$py" bench/make_llama400m.py "$smol" "$llama" >&2
 fi
-text=$cache/shakespeare-64k.txt
-head -c 65536 ../shared/data/tinyshakespeare/input.txt > "$text"
 
 # compare NAME MODEL TASK DATA SHOTS [LIMIT]: emergent bench eval against lm-eval.
 compare() {
   local name=$1 model=$2 task=$3 data=$4 shots=$5 limit=${6:-} log=$cache/eval-$1.jsonl
-  local ours=() ref=()
-  if [ -n "$limit" ]; then ours=(--limit "$limit"); ref=(--limit "$limit"); fi
+  local common=(--model "$model" --data "$data" --num-fewshot "$shots" --threads $threads)
+  if [ -n "$limit" ]; then common+=(--limit "$limit"); fi
   : > "$log"
   for i in $(seq "$pairs"); do
-    "$emergent" bench eval --model "$model" --tasks "$task" --data "$data" --num-fewshot "$shots" \
-      "${ours[@]}" --threads $threads | tee -a "$log"
-    "$py" bench/lmeval_eval.py --model "$model" --task "$task" --data "$data" --num-fewshot "$shots" \
-      "${ref[@]}" --threads $threads --batch-size "$batch" 2>/dev/null | tail -1 | tee -a "$log"
+    "$emergent" bench eval --tasks "$task" "${common[@]}" | tee -a "$log"
+    "$py" bench/lmeval_eval.py --task "$task" "${common[@]}" --batch-size "$batch" 2>/dev/null \
+      | tail -1 | tee -a "$log"
   done
   summary "$log" "$name" docs_per_s "docs/s" evaluator
 }
 
 # rolling NAME MODEL: emergent bench eval --text against compiled PyTorch.
 rolling() {
-  local name=$1 model=$2 log=$cache/eval-$1.jsonl
+  local name=$1 model=$2 log=$cache/eval-$1.jsonl text=$cache/shakespeare-64k.txt
+  head -c 65536 ../shared/data/tinyshakespeare/input.txt > "$text"
   : > "$log"
   for i in $(seq "$pairs"); do
     "$emergent" bench eval --model "$model" --text "$text" --max-length 2048 --threads $threads | tee -a "$log"

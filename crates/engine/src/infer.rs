@@ -210,8 +210,9 @@ impl<O: Ops> Model<O> {
     }
 }
 
-/// Query rows at which a segment's scores are computed block by block, each block only
-/// against the keys up to its last row: `(start, end)` pairs covering `0..len`, the whole
+/// Query rows at which a segment's scores against its own keys are computed block by
+/// block, each block only against the keys up to its last row (the prefix's keys, never
+/// masked, stay one product over all rows): `(start, end)` pairs covering `0..len`, the whole
 /// segment as one block when it is under two blocks long. A segment that is cut gives
 /// blocks of at least `CAUSAL_BLOCK` rows, so each product takes the same path through
 /// `gemm` as the whole segment's did (a block of one row, or of few rows and columns,
@@ -262,16 +263,17 @@ pub(crate) fn cached_attention(
             let pre_k = (pre > 0).then(|| Mat::strided(&pl.prefix_k[g * hd..], pre, hd, kvd, 1));
             let pre_v = (pre > 0).then(|| Mat::strided(&pl.prefix_v[g * hd..], pre, hd, kvd, 1));
             for h in g * group..(g + 1) * group {
+                if let Some(pk) = pre_k {
+                    let qm = Mat::strided(&q[pl.offset * qd + h * hd..], lq, hd, qd, 1);
+                    matmul(&mut scores, width, qm, pk.t(), false, Threads::One);
+                }
                 for (r0, r1) in causal_blocks(lq) {
                     let q_rows = &q[(pl.offset + r0) * qd + h * hd..];
                     let qm = Mat::strided(q_rows, r1 - r0, hd, qd, 1);
-                    let s_rows = &mut scores[r0 * width..];
-                    if let Some(pk) = pre_k {
-                        matmul(s_rows, width, qm, pk.t(), false, Threads::One);
-                    }
                     // Keys past the block's last row are masked for all of its rows.
                     let keys = Mat::strided(&k[pl.offset * kvd + g * hd..], r1, hd, kvd, 1);
-                    matmul(&mut s_rows[pre..], width, qm, keys.t(), false, Threads::One);
+                    let s_rows = &mut scores[r0 * width + pre..];
+                    matmul(s_rows, width, qm, keys.t(), false, Threads::One);
                 }
                 for i in 0..lq {
                     let row = &mut scores[i * width..(i + 1) * width];
