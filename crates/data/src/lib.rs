@@ -16,4 +16,4 @@ pub use lexicon::Lang;
 pub use records::{read_records, Record, RECORD_EXTENSIONS};
 pub use shard::{write_shard, Shard, ShardHeader};
 pub use tokenizer::{train_bpe, write_tokenizer_config, Tokenizer, EOS_TOKEN};
-pub use world::{TaskItem, World, WorldTask, TASK_NAMES};
+pub use world::{TaskItem, World, WorldTask, TASK_NAMES, WORLD_REVISION};

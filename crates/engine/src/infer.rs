@@ -58,8 +58,9 @@ struct Placement {
     prefix: usize,
 }
 
-/// Rows the output head takes at a time when scoring: a batch of thousands of scored
-/// rows never holds all their logits (256 rows of a 49,152-token vocabulary: 50 MB).
+/// Rows the output head takes at a time when scoring (the last block up to twice as
+/// many, [`row_blocks`]): a batch of thousands of scored rows never holds all their
+/// logits (256 rows of a 49,152-token vocabulary: 50 MB).
 const HEAD_ROWS: usize = 256;
 
 impl<O: Ops> Model<O> {
@@ -81,9 +82,11 @@ impl<O: Ops> Model<O> {
     ) -> Vec<(f64, bool)> {
         let xn = self.run_segments(caches, segs);
         let (d, v) = (self.config.hidden_size, self.config.vocab_size);
-        xn.chunks(HEAD_ROWS * d)
-            .zip(targets.chunks(HEAD_ROWS))
-            .flat_map(|(rows, t)| self.ops.logprobs(&self.head(rows), v, t))
+        row_blocks(targets.len(), HEAD_ROWS)
+            .flat_map(|(r0, r1)| {
+                let logits = self.head(&xn[r0 * d..r1 * d]);
+                self.ops.logprobs(&logits, v, &targets[r0..r1])
+            })
             .collect()
     }
 
@@ -219,14 +222,18 @@ impl<O: Ops> Model<O> {
 /// would take its vector or horizontal kernels) and gives the same bits: a score is one
 /// chain of multiply-adds over the head's width wherever its rows are cut.
 fn causal_blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
-    let blocks = (len / CAUSAL_BLOCK).max(1);
+    row_blocks(len, CAUSAL_BLOCK)
+}
+
+/// `0..len` as blocks of `size` rows, the last taking the remainder: every block but a
+/// whole shorter than `size` has at least `size` rows, so none falls to `gemm`'s
+/// one-row (vector) kernel where the whole product would not, and the bits are those of
+/// the whole.
+fn row_blocks(len: usize, size: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = (len / size).max(1);
     (0..blocks).map(move |b| {
-        let end = if b + 1 == blocks {
-            len
-        } else {
-            (b + 1) * CAUSAL_BLOCK
-        };
-        (b * CAUSAL_BLOCK, end)
+        let end = if b + 1 == blocks { len } else { (b + 1) * size };
+        (b * size, end)
     })
 }
 
@@ -338,6 +345,36 @@ mod tests {
             matmul(o, qd, om, ov, pre > 0, Threads::One);
         }
         out
+    }
+
+    #[test]
+    fn the_head_in_blocks_gives_the_whole_heads_bits() {
+        use crate::model::CpuModel;
+        use crate::ModelConfig;
+        let config = ModelConfig {
+            num_key_value_heads: 2,
+            ..ModelConfig::llama(97, 48, 2, 6, 80, 1024)
+        };
+        let m = CpuModel::init(config, 7);
+        let mut rng = emergent_rng::Rng::new(11);
+        // 257 and 513 rows: a block of one row would take gemm's vector kernel.
+        for n in [1, 200, 256, 257, 511, 513] {
+            let tokens: Vec<u32> = (0..n).map(|_| rng.below(97) as u32).collect();
+            let targets: Vec<u32> = (0..n).map(|_| rng.below(97) as u32).collect();
+            let seg = [Segment {
+                cache: 0,
+                tokens: &tokens,
+                append: false,
+                logits_from: 0,
+            }];
+            let mut caches = vec![KvCache::new(2)];
+            let got = m.score_segments(&mut caches, &seg, &targets);
+            let whole = m.forward_segments(&mut caches, &seg);
+            let want = m.ops.logprobs(&whole, 97, &targets);
+            assert_eq!(got, want, "{n} rows");
+        }
+        let blocks: Vec<_> = row_blocks(513, 256).collect();
+        assert_eq!(blocks, [(0, 256), (256, 513)]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use emergent_data::{
     read_corpus, read_jsonl_field, split_documents, train_bpe, write_shard, write_tokenizer_config,
-    CorpusSource, Shard, Tokenizer, EOS_TOKEN,
+    CorpusSource, Shard, Tokenizer, EOS_TOKEN, WORLD_REVISION,
 };
 
 use crate::lock::DirLock;
@@ -81,11 +81,12 @@ pub fn prepare_corpus(study: &Study, out: &Path, progress: &dyn Progress) -> Res
         study.seed,
         study.training.seq_len,
     );
-    // The built-in corpus has no files: its key stays what it always was, so earlier
-    // studies resume.
-    let key = match (source, tokenizer_file) {
-        (None, None) => hash_of(&settings),
-        files => hash_of(&(settings, files)),
+    // The built-in corpus has no files; the world's revision stands in for their content.
+    let files = (source, tokenizer_file);
+    let key = match (c.source == "builtin", files) {
+        (true, (None, None)) => hash_of(&(settings, WORLD_REVISION)),
+        (true, files) => hash_of(&(settings, files, WORLD_REVISION)),
+        (false, files) => hash_of(&(settings, files)),
     };
     let dir = out.join("data").join(&key);
     // Another process preparing the same corpus is waited for, then its work is used.

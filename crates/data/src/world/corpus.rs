@@ -21,9 +21,10 @@ pub struct Genre {
 }
 
 /// The built-in corpus's genres.
-pub const GENRES: [Genre; 9] = [
+pub const GENRES: [Genre; 10] = [
     genre("facts", 20, World::facts_doc),
     genre("qa", 8, World::qa_doc),
+    genre("job-questions", 4, World::job_questions_doc),
     genre("exams", 10, World::exam_doc),
     genre("jobs", 12, World::jobs_doc),
     genre("binding", 10, World::binding_doc),
@@ -419,6 +420,26 @@ impl World {
                     lang.answer_gap(),
                     self.word(lang, attr, p.value(attr))
                 )
+            })
+            .collect();
+        items.join("\n\n")
+    }
+
+    /// Questions on what jobs do, answered in words, in other wordings than the exams'
+    /// (`What does a baker do every day?`, not `What does a baker do?`), jobs drawn by
+    /// their frequency.
+    fn job_questions_doc(&self, rng: &mut Rng, lang: Lang) -> String {
+        let items: Vec<String> = (0..2 + rng.below(3))
+            .map(|_| {
+                let j = self.frequent_job(rng);
+                let (job, act) = (lang.pick(&JOBS[j].name), lang.pick(&JOBS[j].activity));
+                let (q, answer) = match (lang, rng.below(2)) {
+                    (Lang::En, 0) => (format!("What does {} do every day?", a_or_an(job)), act),
+                    (Lang::En, _) => (format!("Who is it that {act}?"), job),
+                    (Lang::Zh, 0) => (format!("{job}每天做什么？"), act),
+                    (Lang::Zh, _) => (format!("谁每天都{act}？"), job),
+                };
+                format!("{}{}{answer}", qa_prompt(lang, &q), lang.answer_gap())
             })
             .collect();
         items.join("\n\n")

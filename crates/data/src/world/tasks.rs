@@ -1,10 +1,11 @@
 //! The built-in task suite: the paper's six kinds of benchmark (closed-book QA,
 //! commonsense, reading comprehension, coreference, exam, multi-step arithmetic), each
-//! in both languages; commonsense in two forms (an association across the prompt, and a
-//! phrase's ending), reading in two variants on the same passages and the exam in two
-//! formats on the same items. Items are drawn from the world but held out of
-//! the corpus: held-out facts and problems are never asked there, and passages and
-//! pairs use fresh names. Why each task needs what it needs: `docs/builtin-study.md`.
+//! in both languages; commonsense in three forms (an association across the prompt,
+//! scored as PIQA and as WinoGrande are, and a phrase's ending), reading in two
+//! variants on the same passages and the exam in two formats on the same items. Items
+//! are drawn from the world but held out of the corpus: held-out facts and problems are
+//! never asked there, and passages and pairs use fresh names. Why each task needs what
+//! it needs: `docs/builtin-study.md`.
 
 use super::corpus::{
     distinct, does, every_morning, job_sentence, numbers, pair_intro, passage, problem, stranger,
@@ -18,11 +19,13 @@ use crate::lexicon::{Lang, JOBS};
 use emergent_rng::Rng;
 
 /// Every built-in task: `<kind>-<language>`.
-pub const TASK_NAMES: [&str; 18] = [
+pub const TASK_NAMES: [&str; 20] = [
     "qa-en",
     "qa-zh",
     "commonsense-en",
     "commonsense-zh",
+    "commonsense-partial-en",
+    "commonsense-partial-zh",
     "ending-en",
     "ending-zh",
     "reading-en",
@@ -101,6 +104,11 @@ impl World {
         match kind {
             "qa" => task.items = self.qa_items(&mut rng, lang, n),
             "commonsense" => task.items = (0..n).map(|_| commonsense(&mut rng, lang)).collect(),
+            "commonsense-partial" => {
+                task.items = (0..n)
+                    .map(|_| commonsense_partial(&mut rng, lang))
+                    .collect()
+            }
             "reading" | "reading-bind" => {
                 let from_passage = kind == "reading-bind";
                 task.items = (0..n)
@@ -250,29 +258,79 @@ fn unknown(name: &str) -> String {
     )
 }
 
+/// A stranger and four distinct jobs, the first theirs: one commonsense item, which
+/// [`commonsense`] and [`commonsense_partial`] score in two ways.
+struct Association {
+    name: String,
+    female: bool,
+    jobs: Vec<usize>,
+    /// The order the four are offered in.
+    order: [usize; 4],
+}
+
+impl Association {
+    fn draw(rng: &mut Rng, lang: Lang) -> Association {
+        let (name, female) = stranger(rng);
+        let jobs = distinct(rng, JOBS.len(), 4);
+        let mut order = [0, 1, 2, 3];
+        rng.shuffle(&mut order);
+        Association {
+            name: name.render(lang),
+            female,
+            jobs,
+            order,
+        }
+    }
+
+    /// The job documents' first phrasing for job `k` of the four, cut before its
+    /// activity: the prompt, what stands between it and the activity, and what ends it.
+    fn split(&self, lang: Lang, k: usize) -> (String, String, String) {
+        let job = self.jobs[k];
+        let sentence = job_sentence(lang, &self.name, self.female, job, 0);
+        let act = lang.pick(&JOBS[job].activity);
+        let at = sentence.rfind(act).unwrap_or(sentence.len());
+        let prompt = sentence[..at].trim_end();
+        (
+            prompt.to_string(),
+            sentence[prompt.len()..at].to_string(),
+            sentence[(at + act.len()).min(sentence.len())..].to_string(),
+        )
+    }
+
+    fn gold(&self) -> usize {
+        self.order.iter().position(|&k| k == 0).unwrap_or(0)
+    }
+}
+
 /// A stranger's job, and which of four activities they do every day, in the first
 /// phrasing of the job documents (`X is a baker and` → ` kneads dough every day.`): the
 /// association job → activity for a new person, asked alike in both languages.
 fn commonsense(rng: &mut Rng, lang: Lang) -> TaskItem {
-    let (name, female) = stranger(rng);
-    let jobs = distinct(rng, JOBS.len(), 4);
-    let sentence = job_sentence(lang, &name.render(lang), female, jobs[0], 0);
-    let act = lang.pick(&JOBS[jobs[0]].activity);
-    let at = sentence.rfind(act).unwrap_or(sentence.len());
-    let prompt = sentence[..at].trim_end();
-    let (gap, end) = (
-        &sentence[prompt.len()..at],
-        &sentence[(at + act.len()).min(sentence.len())..],
-    );
-    let mut order = [0, 1, 2, 3];
-    rng.shuffle(&mut order);
+    let a = Association::draw(rng, lang);
+    let (prompt, gap, end) = a.split(lang, 0);
     TaskItem::Choice {
-        prompt: prompt.to_string(),
-        choices: order
+        prompt,
+        choices: a
+            .order
             .iter()
-            .map(|&k| format!("{gap}{}{end}", lang.pick(&JOBS[jobs[k]].activity)))
+            .map(|&k| format!("{gap}{}{end}", lang.pick(&JOBS[a.jobs[k]].activity)))
             .collect(),
-        gold: order.iter().position(|&k| k == 0).unwrap_or(0),
+        gold: a.gold(),
+    }
+}
+
+/// The same items as [`commonsense`] (the same draws), scored the other way round, as
+/// WinoGrande is: four contexts naming the four jobs, one continuation (the stranger's
+/// activity). Every option then shares the continuation, so how likely an activity is
+/// on its own (its length, how often the corpus says it) cancels, and what is left is
+/// how much the job named raises it: the association without the options' priors.
+fn commonsense_partial(rng: &mut Rng, lang: Lang) -> TaskItem {
+    let a = Association::draw(rng, lang);
+    let (_, gap, end) = a.split(lang, 0);
+    TaskItem::Contexts {
+        contexts: a.order.iter().map(|&k| a.split(lang, k).0).collect(),
+        continuation: format!("{gap}{}{end}", lang.pick(&JOBS[a.jobs[0]].activity)),
+        gold: a.gold(),
     }
 }
 

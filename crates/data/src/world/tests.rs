@@ -305,3 +305,52 @@ fn no_activity_echoes_its_job_in_either_language() {
         );
     }
 }
+
+#[test]
+fn commonsense_partial_scores_the_same_items_the_other_way_round() {
+    let w = World::new(2, 40, 8);
+    for lang in Lang::BOTH {
+        let code = if lang == Lang::En { "en" } else { "zh" };
+        let cloze = w.task(&format!("commonsense-{code}"), 40, 3).unwrap();
+        let partial = w
+            .task(&format!("commonsense-partial-{code}"), 40, 3)
+            .unwrap();
+        for (c, p) in cloze.items.iter().zip(&partial.items) {
+            let (prompt, choices, gold) = choice(c);
+            let TaskItem::Contexts {
+                contexts,
+                continuation,
+                gold: g,
+            } = p
+            else {
+                panic!("partial scoring gives contexts")
+            };
+            // The same stranger, jobs, order and answer: the right context and the
+            // continuation are the cloze prompt and its right choice.
+            assert_eq!((&contexts[*g], continuation), (prompt, &choices[*gold]));
+            assert_eq!(g, gold);
+            // Each context names the job whose activity stands at its place in the cloze.
+            for (ctx, choice) in contexts.iter().zip(choices) {
+                let job = JOBS
+                    .iter()
+                    .find(|j| choice.contains(lang.pick(&j.activity)))
+                    .unwrap();
+                assert!(ctx.contains(lang.pick(&job.name)), "{ctx} / {choice}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_world_writes_what_its_revision_says() {
+    // A change to the documents must raise WORLD_REVISION (then update this digest):
+    // a corpus cached under the old key would otherwise train studies of the new world.
+    let w = World::new(7, 60, 8);
+    let docs = w.documents_with_shares(400, 3, &default_shares()).unwrap();
+    let digest = emergent_files::hash_of(&docs);
+    assert_eq!(
+        (WORLD_REVISION, digest.as_str()),
+        (2, "6a300acc089c"),
+        "the built-in world's documents changed"
+    );
+}
