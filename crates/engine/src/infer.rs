@@ -213,18 +213,6 @@ impl<O: Ops> Model<O> {
     }
 }
 
-/// Query rows at which a segment's scores against its own keys are computed block by
-/// block, each block only against the keys up to its last row (the prefix's keys, never
-/// masked, stay one product over all rows): `(start, end)` pairs covering `0..len`, the whole
-/// segment as one block when it is under two blocks long. A segment that is cut gives
-/// blocks of at least `CAUSAL_BLOCK` rows, so each product takes the same path through
-/// `gemm` as the whole segment's did (a block of one row, or of few rows and columns,
-/// would take its vector or horizontal kernels) and gives the same bits: a score is one
-/// chain of multiply-adds over the head's width wherever its rows are cut.
-fn causal_blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
-    row_blocks(len, CAUSAL_BLOCK)
-}
-
 /// `0..len` as blocks of `size` rows, the last taking the remainder: every block but a
 /// whole shorter than `size` has at least `size` rows, so none falls to `gemm`'s
 /// one-row (vector) kernel where the whole product would not, and the bits are those of
@@ -237,6 +225,13 @@ fn row_blocks(len: usize, size: usize) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
+/// Query rows at which a segment's scores against its own keys are computed
+/// ([`row_blocks`]), each block only against the keys up to its last row (the prefix's
+/// keys, never masked, stay one product over all rows). A cut segment's blocks of at
+/// least this many rows take the same path through `gemm` as the whole segment's did (a
+/// block of one row, or of few rows and columns, would take its vector or horizontal
+/// kernels), and a score is one chain of multiply-adds over the head's width wherever
+/// its rows are cut: the same bits.
 const CAUSAL_BLOCK: usize = 128;
 
 /// The CPU's [`Ops::cached_attention`]: one task per (segment, key/value head), as in
@@ -274,7 +269,7 @@ pub(crate) fn cached_attention(
                     let qm = Mat::strided(&q[pl.offset * qd + h * hd..], lq, hd, qd, 1);
                     matmul(&mut scores, width, qm, pk.t(), false, Threads::One);
                 }
-                for (r0, r1) in causal_blocks(lq) {
+                for (r0, r1) in row_blocks(lq, CAUSAL_BLOCK) {
                     let q_rows = &q[(pl.offset + r0) * qd + h * hd..];
                     let qm = Mat::strided(q_rows, r1 - r0, hd, qd, 1);
                     // Keys past the block's last row are masked for all of its rows.
@@ -411,7 +406,7 @@ mod tests {
             let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
             assert!(bits(&out) == bits(&reference), "{lq} rows after {pre}");
         }
-        let blocks: Vec<(usize, usize)> = causal_blocks(300).collect();
+        let blocks: Vec<(usize, usize)> = row_blocks(300, CAUSAL_BLOCK).collect();
         assert_eq!(blocks, [(0, 128), (128, 300)]);
     }
 }

@@ -83,10 +83,10 @@ pub fn prepare_corpus(study: &Study, out: &Path, progress: &dyn Progress) -> Res
     );
     // The built-in corpus has no files; the world's revision stands in for their content.
     let files = (source, tokenizer_file);
-    let key = match (c.source == "builtin", files) {
-        (true, (None, None)) => hash_of(&(settings, WORLD_REVISION)),
-        (true, files) => hash_of(&(settings, files, WORLD_REVISION)),
-        (false, files) => hash_of(&(settings, files)),
+    let key = if c.source == "builtin" {
+        hash_of(&(settings, files, WORLD_REVISION))
+    } else {
+        hash_of(&(settings, files))
     };
     let dir = out.join("data").join(&key);
     // Another process preparing the same corpus is waited for, then its work is used.

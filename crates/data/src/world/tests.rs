@@ -271,16 +271,17 @@ fn commonsense_asks_the_job_documents_first_phrasing_in_both_languages() {
     }
 }
 
-/// The items of a multiple-choice built-in task `KIND-LANG`: prompt, choices, gold.
-fn choice_items(kind: &str, lang: Lang, n: usize) -> Vec<(String, Vec<String>, usize)> {
-    let name = match lang {
-        Lang::En => format!("{kind}-en"),
-        Lang::Zh => format!("{kind}-zh"),
-    };
+/// The items of the built-in task `KIND-LANG`, from one small world.
+fn task_items(kind: &str, lang: Lang, n: usize) -> Vec<TaskItem> {
     let w = World::new(2, 40, 8);
-    w.task(&name, n, 3)
+    w.task(&format!("{kind}-{}", lang.code()), n, 3)
         .unwrap()
         .items
+}
+
+/// The items of a multiple-choice built-in task `KIND-LANG`: prompt, choices, gold.
+fn choice_items(kind: &str, lang: Lang, n: usize) -> Vec<(String, Vec<String>, usize)> {
+    task_items(kind, lang, n)
         .into_iter()
         .map(|item| {
             let (prompt, choices, gold) = choice(&item);
@@ -308,15 +309,10 @@ fn no_activity_echoes_its_job_in_either_language() {
 
 #[test]
 fn commonsense_partial_scores_the_same_items_the_other_way_round() {
-    let w = World::new(2, 40, 8);
     for lang in Lang::BOTH {
-        let code = if lang == Lang::En { "en" } else { "zh" };
-        let cloze = w.task(&format!("commonsense-{code}"), 40, 3).unwrap();
-        let partial = w
-            .task(&format!("commonsense-partial-{code}"), 40, 3)
-            .unwrap();
-        for (c, p) in cloze.items.iter().zip(&partial.items) {
-            let (prompt, choices, gold) = choice(c);
+        let cloze = choice_items("commonsense", lang, 40);
+        let partial = task_items("commonsense-partial", lang, 40);
+        for ((prompt, choices, gold), p) in cloze.iter().zip(&partial) {
             let TaskItem::Contexts {
                 contexts,
                 continuation,
