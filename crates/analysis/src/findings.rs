@@ -15,14 +15,14 @@ use crate::correlation::{pearson, spearman};
 use crate::forecast::{ladder_forecast, Forecast};
 use crate::input::Obs;
 use crate::isotonic::r2_loss_and_size;
-use crate::robust::{judge, Extrapolation, NoiseModel, Stability};
+use crate::robust::{bounded_like, judge, Extrapolation, NoiseModel, Stability};
 use crate::scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
 use crate::shapes::{Frame, Shape};
 use crate::threshold::{gain, Chance, Kind, Noise, Rules, Series};
-use emergent_metrics::is_proportion;
+use emergent_metrics::{is_proportion, lower_is_better};
 
 /// Version of `findings.json`'s layout (docs/findings.md).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -33,6 +33,10 @@ pub struct Options {
     pub seed: u64,
     /// Tokens per parameter at which a threshold becomes a model size (Chinchilla: 20).
     pub tokens_per_param: f64,
+    /// The warm-up's end on the x axis, in its units: checkpoints before it (higher
+    /// loss) are set aside. `None`: by the share of their run's tokens
+    /// (`Rules::warmup_fraction`).
+    pub warmup: Option<f64>,
 }
 
 impl Default for Options {
@@ -42,6 +46,7 @@ impl Default for Options {
             rules: Rules::default(),
             seed: 0,
             tokens_per_param: 20.0,
+            warmup: None,
         }
     }
 }
@@ -69,10 +74,24 @@ pub struct TaskFinding {
     /// Why the verdict is what it is, where a rule decided it (uncertain, smooth by
     /// the level above η, insufficient).
     pub reason: Option<String>,
-    /// η in the x axis's units (e.g. a loss), emergent only, with its 95% resampling
-    /// interval.
+    /// η in the x axis's units (e.g. a loss), emergent only: the onset, with its 95%
+    /// resampling interval.
     pub threshold: Option<f64>,
     pub ci: Option<[f64; 2]>,
+    /// The onset whatever the verdict (where the evidence-weighted curve leaves the
+    /// random-guess band), and its interval.
+    pub onset: Option<f64>,
+    pub onset_ci: Option<[f64; 2]>,
+    /// The share of the range after the warm-up that lies above the onset (the
+    /// plateau), and the share from the onset to half the rise (small: abrupt).
+    pub plateau_share: Option<f64>,
+    pub half_rise_span: Option<f64>,
+    /// Checkpoints in the warm-up, set aside by the verdict.
+    pub n_warmup: usize,
+    /// The rising shape with the most evidence, and every rising shape's Akaike
+    /// weight: the shape is reported, not judged.
+    pub shape: Option<Shape>,
+    pub weights: BTreeMap<String, f64>,
     /// The break-point model's η whatever the verdict, and its interval.
     pub break_eta: Option<f64>,
     pub break_ci: Option<[f64; 2]>,
@@ -95,26 +114,26 @@ pub struct TaskFinding {
     pub r2_compute: Option<f64>,
     pub n_points: usize,
     pub n_runs: usize,
-    /// Checkpoints and runs on each side of the break's η.
+    /// Checkpoints and runs on the plateau (above the onset, after the warm-up) and
+    /// below the onset.
     pub n_above: usize,
     pub n_below: usize,
     pub runs_above: usize,
     pub runs_below: usize,
     /// Performance change per unit of the fitting coordinate below η.
     pub slope: Option<f64>,
-    /// The mean level of the checkpoints above η, its standard error under the noise
-    /// model, and whether it is within the margin of the baseline (`chance`).
+    /// The plateau's mean level, its standard error under the noise model, and whether
+    /// it is no better than the baseline plus the margin (`chance`).
     pub level: Option<f64>,
     pub level_se: Option<f64>,
     pub chance: Option<Chance>,
     /// The margin of the baseline the level was judged by: the rules' margin, or a
-    /// quarter of the series' rise (`gain`) when that is smaller.
+    /// quarter of how far the series gets past chance when that is smaller.
     pub margin: f64,
     /// Standard deviation between checkpoints beyond their sampling noise.
     pub extra_sd: Option<f64>,
     pub noise_model: NoiseModel,
-    /// AIC (χ² + 2k) of every shape fitted, and the best smooth one that rises from
-    /// the start.
+    /// AIC (χ² + 2k) of every shape fitted, and the best smooth one.
     pub aic: BTreeMap<String, f64>,
     pub best_smooth: Option<Shape>,
     pub stability: Option<Stability>,
@@ -140,7 +159,7 @@ pub struct TaskFinding {
     pub threshold_params_ci: Option<[f64; 2]>,
     pub threshold_flops: Option<f64>,
     pub threshold_flops_ci: Option<[f64; 2]>,
-    /// The break model and the best smooth model through the data, for drawing.
+    /// The averaged curve, the break model and the best smooth model, for drawing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub curves: Vec<FittedCurve>,
 }
@@ -158,54 +177,60 @@ pub struct FittedCurve {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CurveRole {
+    /// The rising shapes weighted by their evidence: the onset is read from it.
+    Average,
     /// The break-point model.
     Break,
-    /// The best smooth shape that rises from the start: the break's competitor.
+    /// The best smooth shape.
     Smooth,
-    /// The best smooth shape overall, set aside because it stays within the margin of
-    /// the baseline above η: a soft-cornered break, not an alternative to one.
-    SoftBreak,
 }
 
 /// Points at which a fitted curve is sampled: enough that a break's corner is sharp.
 const CURVE_POINTS: usize = 64;
 
-/// The curves a figure draws: the break, the best smooth shape overall, and, when that
-/// one was set aside as a soft-cornered break, the best smooth shape that competed.
-fn curves(p: &crate::threshold::Single, ax: &XAxis) -> Vec<FittedCurve> {
-    let best_smooth = p
-        .fits
-        .iter()
-        .filter(|f| Shape::SMOOTH.contains(&f.shape))
-        .min_by(|a, b| a.aic().total_cmp(&b.aic()));
-    let soft = best_smooth.filter(|b| p.smooth.as_ref().map(|s| s.shape) != Some(b.shape));
-    [
-        (p.brk.as_ref(), CurveRole::Break),
-        (soft, CurveRole::SoftBreak),
-        (p.smooth.as_ref(), CurveRole::Smooth),
-    ]
-    .into_iter()
-    .filter_map(|(fit, role)| fit.map(|f| (f, role)))
-    .map(|(fit, role)| {
-        let Frame { lo, hi } = fit.frame;
-        let mut us: Vec<f64> = (0..CURVE_POINTS)
-            .map(|i| lo + (hi - lo) * i as f64 / (CURVE_POINTS - 1) as f64)
-            .collect();
-        if let Some(eta) = fit.eta().filter(|e| *e > lo && *e < hi) {
-            us.push(eta);
-            us.sort_by(f64::total_cmp);
+/// The curves a figure draws: the evidence-weighted average the onset is read from,
+/// the break and the best smooth shape, each kept within the metric's bounds.
+fn curves(p: &crate::threshold::Single, ax: &XAxis, y: &[f64]) -> Vec<FittedCurve> {
+    let bound = bounded_like(y);
+    let mut out = Vec::new();
+    let mut draw =
+        |model: &str, role: CurveRole, frame: Frame, eta: Option<f64>, f: &dyn Fn(f64) -> f64| {
+            let Frame { lo, hi } = frame;
+            let mut us: Vec<f64> = (0..CURVE_POINTS)
+                .map(|i| lo + (hi - lo) * i as f64 / (CURVE_POINTS - 1) as f64)
+                .collect();
+            if let Some(eta) = eta.filter(|e| *e > lo && *e < hi) {
+                us.push(eta);
+                us.sort_by(f64::total_cmp);
+            }
+            out.push(FittedCurve {
+                model: model.to_string(),
+                role,
+                points: us
+                    .into_iter()
+                    .map(|u| [ax.from_coord(u), bound(f(u))])
+                    .filter(|p| p[0].is_finite() && p[1].is_finite())
+                    .collect(),
+            });
+        };
+    if let Some(avg) = &p.average {
+        let frame = avg.fits[0].0.frame;
+        draw(
+            "average",
+            CurveRole::Average,
+            frame,
+            p.onset.map(|o| o.eta),
+            &|u| avg.predict(u),
+        );
+    }
+    for (fit, role) in [(&p.brk, CurveRole::Break), (&p.smooth, CurveRole::Smooth)] {
+        if let Some(fit) = fit {
+            draw(fit.shape.name(), role, fit.frame, fit.eta(), &|u| {
+                fit.predict(u)
+            });
         }
-        FittedCurve {
-            model: fit.shape.name().to_string(),
-            role,
-            points: us
-                .into_iter()
-                .map(|u| [ax.from_coord(u), fit.predict(u)])
-                .filter(|p| p[0].is_finite() && p[1].is_finite())
-                .collect(),
-        }
-    })
-    .collect()
+    }
+    out
 }
 
 impl TaskFinding {
@@ -400,6 +425,8 @@ fn series_of(pts: &[(&Obs, f64)], ax: &XAxis) -> Series {
         run,
         docs,
         baseline: pts[0].0.baseline,
+        lower_better: lower_is_better(&pts[0].0.metric),
+        warmup: Vec::new(),
     }
 }
 
@@ -433,7 +460,8 @@ fn finding(
     seed: u64,
 ) -> (TaskFinding, Vec<SpreadBin>) {
     let ax = &opts.x;
-    let series = series_of(pts, ax);
+    let mut series = series_of(pts, ax);
+    series.warmup = warmup_mask(pts, opts);
     let (u, y) = (&series.x, &series.y);
     let v = judge(&series, &opts.rules, seed);
     let covariates = vec![
@@ -459,6 +487,7 @@ fn finding(
     let p = &v.point;
     let emergent = v.kind == Kind::Emergent;
     let break_eta = p.brk.as_ref().and_then(|b| b.eta());
+    let onset = p.onset.map(|o| ax.from_coord(o.eta));
     let ci = raw_interval(ax, v.ci);
     let extrapolation = v.extrapolation.clone().map(|mut e| {
         e.cut = ax.from_coord(e.cut);
@@ -470,10 +499,22 @@ fn finding(
         metric: key.2.clone(),
         kind: v.kind,
         reason: v.reason.clone(),
-        threshold: break_eta.filter(|_| emergent).map(|t| ax.from_coord(t)),
+        threshold: onset.filter(|_| emergent),
         ci: ci.filter(|_| emergent),
+        onset,
+        onset_ci: ci,
+        plateau_share: p.onset.map(|o| o.share),
+        half_rise_span: p.onset.and_then(|o| o.half_rise_span),
+        n_warmup: p.n_warmup,
+        shape: p.average.as_ref().and_then(|a| a.best()),
+        weights: p.average.as_ref().map_or_else(BTreeMap::new, |a| {
+            a.weights()
+                .into_iter()
+                .map(|(sh, w)| (sh.name().to_string(), w))
+                .collect()
+        }),
         break_eta: break_eta.map(|t| ax.from_coord(t)),
-        break_ci: ci,
+        break_ci: raw_interval(ax, v.break_ci),
         baseline: series.baseline,
         x_range,
         gain: gain(u, y),
@@ -512,9 +553,31 @@ fn finding(
         threshold_params_ci: None,
         threshold_flops: None,
         threshold_flops_ci: None,
-        curves: curves(p, ax),
+        curves: curves(p, ax, y),
     };
     (f, bins)
+}
+
+/// Which of a series' checkpoints are warm-up: before `warmup` on the axis when it is
+/// given (in its units), else trained on less than `rules.warmup_fraction` of their
+/// run's tokens (its planned budget when known, else its last checkpoint's). Suites
+/// publish different numbers of early checkpoints (Pythia eleven before step 1,000,
+/// spanning about 60% of its log-perplexity range), every task sits at chance in them,
+/// and pre-training warms its learning rate up over about 1% of its steps (Pythia 1%,
+/// LLaMA 2,000 of 250,000).
+fn warmup_mask(pts: &[(&Obs, f64)], opts: &Options) -> Vec<bool> {
+    if let Some(w) = opts.warmup {
+        let end = opts.x.to_coord(w);
+        return pts.iter().map(|(_, x)| opts.x.to_coord(*x) > end).collect();
+    }
+    let mut last: BTreeMap<&str, f64> = BTreeMap::new();
+    for (o, _) in pts {
+        let e = last.entry(o.run.as_str()).or_insert(0.0);
+        *e = e.max(o.tokens).max(o.budget.unwrap_or(0.0));
+    }
+    pts.iter()
+        .map(|(o, _)| o.tokens < opts.rules.warmup_fraction * last[o.run.as_str()])
+        .collect()
 }
 
 /// One curve point per checkpoint of the observations (for data without a separate
@@ -661,8 +724,8 @@ pub fn analyze_with_progress(
     done: &(dyn Fn() + Sync),
 ) -> Findings {
     use rayon::prelude::*;
-    let groups = series(obs, &opts.x);
-    let groups: Vec<(&SeriesKey, &Vec<(&Obs, f64)>)> = groups.iter().collect();
+    let by_key = series(obs, &opts.x);
+    let groups: Vec<(&SeriesKey, &Vec<(&Obs, f64)>)> = by_key.iter().collect();
     let done: Vec<(TaskFinding, Vec<SpreadBin>)> = groups
         .par_iter()
         .map(|(key, pts)| {
@@ -704,7 +767,7 @@ pub fn analyze_with_progress(
         loss_unit: opts.x.is_loss().then(|| opts.x.loss_unit()),
         n_observations: groups.iter().map(|(_, p)| p.len()).sum(),
         rules: opts.rules,
-        claims: on_loss.then(|| check(&tasks, obs, opts.rules.margin)),
+        claims: on_loss.then(|| check(&tasks, obs, &by_key, &opts.rules, opts.seed)),
         tasks,
         spread,
         scaling,
@@ -789,6 +852,13 @@ fn threshold_row(t: &TaskFinding) -> Vec<(&'static str, String)> {
         ("threshold", opt(t.threshold)),
         ("ci_low", pair(t.ci, 0)),
         ("ci_high", pair(t.ci, 1)),
+        ("onset", opt(t.onset)),
+        ("onset_ci_low", pair(t.onset_ci, 0)),
+        ("onset_ci_high", pair(t.onset_ci, 1)),
+        ("plateau_share", opt(t.plateau_share)),
+        ("half_rise_span", opt(t.half_rise_span)),
+        ("n_warmup", t.n_warmup.to_string()),
+        ("shape", t.shape.map_or(String::new(), |s| s.name().into())),
         ("break_eta", opt(t.break_eta)),
         ("break_ci_low", pair(t.break_ci, 0)),
         ("break_ci_high", pair(t.break_ci, 1)),

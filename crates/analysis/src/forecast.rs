@@ -10,6 +10,7 @@ use emergent_rng::Rng;
 use serde::Serialize;
 
 use crate::input::Obs;
+use crate::onset::akaike_weights;
 use crate::robust::{bounded_like, interval95, noise_model, resample};
 use crate::shapes::{Data, Fit, Shape};
 use crate::threshold::{fit_once, noise_var, quasi_aic, variances, Kind, Rules, Series};
@@ -44,12 +45,14 @@ pub struct SeriesForecast {
     pub sigmoid_mae: Option<f64>,
 }
 
-/// The shapes a verdict forecasts with: a break for an emergent task, the smooth family
-/// (the sigmoid among them) for a smooth one, a level for a flat one, and any shape
-/// where the verdict is undecided.
+/// The shapes a verdict forecasts with: every rising shape for an emergent task (how
+/// the rise goes on past the data is unknown: a straight break is one shape that fits
+/// it, an accelerating exponential or a sigmoid another), the smooth family (the
+/// sigmoid among them) for a smooth one, a level for a flat one, and any shape where
+/// the verdict is undecided.
 fn family(kind: Kind) -> Vec<Shape> {
     match kind {
-        Kind::Emergent => vec![Shape::Break],
+        Kind::Emergent => std::iter::once(Shape::Break).chain(Shape::SMOOTH).collect(),
         Kind::Smooth => Shape::SMOOTH.to_vec(),
         Kind::Flat => vec![Shape::Flat, Shape::Level],
         Kind::Uncertain | Kind::Insufficient => [Shape::Flat, Shape::Level, Shape::Break]
@@ -81,13 +84,28 @@ pub fn forecast(
     let train = s.subset(&keep, |i| s.run[i]);
     let single = fit_once(&train, rules);
     let shapes = family(kind);
-    let model = single
+    let candidates: Vec<Fit> = single
         .fits
         .iter()
         .filter(|f| shapes.contains(&f.shape))
+        .cloned()
+        .collect();
+    let model = candidates
+        .iter()
         .min_by(|a, b| a.aic().total_cmp(&b.aic()))?
         .clone();
     let bound = bounded_like(&s.y);
+    // The forecast is the family's shapes weighted by their evidence (Akaike weights),
+    // each kept within the metric's bounds: no one shape's extrapolation stands for all
+    // that fit about as well.
+    let weights = akaike_weights(&candidates.iter().collect::<Vec<_>>())?;
+    let average = |x: f64| -> f64 {
+        candidates
+            .iter()
+            .zip(&weights)
+            .map(|(f, w)| w * bound(f.predict(x)))
+            .sum()
+    };
     let fitted: Vec<f64> = train.x.iter().map(|&x| model.predict(x)).collect();
     let curves = resampled_curves(&train, &shapes, &fitted, rules, seed);
     let per_point: Vec<Vec<f64>> = out
@@ -108,7 +126,7 @@ pub fn forecast(
         .iter()
         .zip(per_point)
         .map(|(&i, draws)| {
-            let p = bound(model.predict(s.x[i]));
+            let p = average(s.x[i]);
             let [a, b] = interval95(draws, rules.boot).unwrap_or([p, p]);
             // One checkpoint's scatter about the curve: sampling plus the extra variance.
             let spread = Z95 * Z95 * (noise_var(s.noise[i], p) + single.tau2);

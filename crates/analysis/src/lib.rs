@@ -12,6 +12,8 @@ mod findings;
 mod forecast;
 mod input;
 mod isotonic;
+mod matched;
+mod onset;
 mod robust;
 mod scaling;
 mod shapes;
@@ -30,6 +32,8 @@ pub use input::{
     DocScores, InputError, LmevalPlacement, Loaded, Obs,
 };
 pub use isotonic::{isotonic, r2_loss_and_size};
+pub use matched::{matched_effect, Effect};
+pub use onset::{find as find_onset, Average, Leaves, Onset};
 pub use robust::{judge, Extrapolation, NoiseModel, Stability, Verdict};
 pub use scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
 pub use shapes::{Data, Fit, Frame, Shape};

@@ -5,13 +5,15 @@
 //! - **Resamples** (`Rules::boot`): where per-document records exist, one resampled set
 //!   of documents applied to every checkpoint (the same documents score them all);
 //!   with three runs or more, runs resampled whole; with neither, a wild bootstrap of
-//!   the residuals of the winning fit. η's interval, the level above η and the
-//!   extrapolation error's interval come from these.
+//!   the residuals of the winning fit. The onset's interval (the shapes re-weighted in
+//!   each resample), the break's, the plateau's level and the extrapolation error's
+//!   interval come from these.
 //! - **Refits** that must agree: every resample, each run left out (three runs or
 //!   more), and the highest-loss `Rules::drop_fraction` of the checkpoints dropped
 //!   (initialisation and warm-up). The fraction that give the same verdict is the
-//!   verdict's stability; an emergent verdict below `Rules::min_stability`, or whose
-//!   interval covers more than `Rules::max_ci_fraction` of the range, is uncertain.
+//!   verdict's stability; any verdict below `Rules::min_stability`, and an emergent
+//!   one whose onset's interval covers more than `Rules::max_ci_fraction` of the
+//!   range, is uncertain.
 //! - **Extrapolation**: the smooth family (and a flat line) fitted to the checkpoints
 //!   in the upper `Rules::fit_fraction` of the range, predicting the rest.
 
@@ -19,7 +21,9 @@ use emergent_rng::Rng;
 use serde::Serialize;
 
 use crate::shapes::{Data, Fit, Frame, Shape};
-use crate::threshold::{at_chance, chance_verdict, fit_once, Kind, Noise, Rules, Series, Single};
+use crate::threshold::{
+    at_chance, chance_verdict, fit_once, noise_var, Kind, Noise, Rules, Series, Single,
+};
 
 /// Resamples behind the extrapolation error's interval (at most).
 const EXTRAPOLATION_RESAMPLES: usize = 50;
@@ -87,8 +91,10 @@ pub struct Verdict {
     pub kind: Kind,
     pub reason: Option<String>,
     pub point: Single,
-    /// η's 95% resampling interval.
+    /// The onset η's 95% resampling interval.
     pub ci: Option<[f64; 2]>,
+    /// The break-point model's η's 95% resampling interval.
+    pub break_ci: Option<[f64; 2]>,
     /// The level above η with its standard error from the resamples (plus the shared
     /// document offset for aggregates).
     pub level_above: Option<f64>,
@@ -96,8 +102,8 @@ pub struct Verdict {
     pub stability: Option<Stability>,
     pub noise_model: NoiseModel,
     pub extrapolation: Option<Extrapolation>,
-    /// The margin the level was judged by: `Rules::margin`, or a share of the series'
-    /// rise when that is smaller ([`Rules::for_series`]).
+    /// The margin the level was judged by: `Rules::margin`, or a share of how far the
+    /// series gets past chance when that is smaller ([`Rules::for_series`]).
     pub margin: f64,
 }
 
@@ -152,15 +158,32 @@ pub(crate) fn resample(s: &Series, model: NoiseModel, fitted: &[f64], rng: &mut 
     match model {
         NoiseModel::Documents => redraw_documents(&mut out, rng),
         // A few runs do not redraw the noise within a run: the residuals are redrawn
-        // too (wild bootstrap, one sign per point).
+        // too (wild bootstrap, one sign per point). The same documents score every
+        // checkpoint, so their offset from the truth is shared: one offset is drawn
+        // per resample, with the points' mean sampling variance, as a resample of the
+        // documents would move every point together.
         NoiseModel::Runs | NoiseModel::Residuals => {
+            let shared = shared_offset_sd(s, fitted) * rng.normal();
             for (k, &i) in idx.iter().enumerate() {
                 let sign = if rng.uniform() < 0.5 { -1.0 } else { 1.0 };
-                out.y[k] = fitted[i] + sign * (s.y[i] - fitted[i]);
+                out.y[k] = fitted[i] + sign * (s.y[i] - fitted[i]) + shared;
             }
         }
     }
     out
+}
+
+/// The standard deviation of the documents' offset shared by every point: the root of
+/// the points' mean sampling variance (at the fitted values).
+fn shared_offset_sd(s: &Series, fitted: &[f64]) -> f64 {
+    let m = s.x.len().max(1) as f64;
+    (s.noise
+        .iter()
+        .zip(fitted)
+        .map(|(&n, &p)| noise_var(n, p))
+        .sum::<f64>()
+        / m)
+        .sqrt()
 }
 
 /// One set of documents drawn with replacement, applied to every checkpoint.
@@ -244,8 +267,32 @@ fn agree(kinds: &[Kind], k: Kind) -> Option<f64> {
         .then(|| kinds.iter().filter(|&&x| x == k).count() as f64 / kinds.len() as f64)
 }
 
-/// The verdict with its interval, stability and extrapolation test.
+/// The verdict with its interval, stability and extrapolation test. Warm-up
+/// checkpoints (`s.warmup`) are set aside: every task sits at chance there, so they say
+/// nothing of where an ability appears, and a suite that publishes more of them must
+/// not get another verdict.
 pub fn judge(s: &Series, rules: &Rules, seed: u64) -> Verdict {
+    let (trimmed, n_warmup) = after_warmup(s);
+    let s = trimmed.as_ref().unwrap_or(s);
+    let mut v = judge_all(s, rules, seed);
+    v.point.n_warmup = n_warmup;
+    v
+}
+
+/// The series without its warm-up checkpoints (when it has any), and how many there
+/// were.
+fn after_warmup(s: &Series) -> (Option<Series>, usize) {
+    let n = s.warmup.iter().filter(|&&w| w).count();
+    if n == 0 {
+        return (None, 0);
+    }
+    let keep: Vec<usize> = (0..s.x.len()).filter(|&i| !s.warmup[i]).collect();
+    let mut out = s.subset(&keep, |i| s.run[i]);
+    out.warmup = Vec::new();
+    (Some(out), n)
+}
+
+fn judge_all(s: &Series, rules: &Rules, seed: u64) -> Verdict {
     let rules = &rules.for_series(s);
     let point = fit_once(s, rules);
     let model = noise_model(s);
@@ -253,6 +300,7 @@ pub fn judge(s: &Series, rules: &Rules, seed: u64) -> Verdict {
         kind: point.kind,
         reason: point.reason.clone(),
         ci: None,
+        break_ci: None,
         level_above: point.level_above,
         level_se: point.level_se,
         stability: None,
@@ -270,17 +318,19 @@ pub fn judge(s: &Series, rules: &Rules, seed: u64) -> Verdict {
         .map(|_| resample(s, model, &fit, &mut rng))
         .collect();
     let refits: Vec<Single> = samples.iter().map(|r| fit_once(r, rules)).collect();
-    let etas: Vec<f64> = refits
+    let breaks: Vec<f64> = refits
         .iter()
         .filter_map(|r| r.brk.as_ref().and_then(Fit::eta))
         .collect();
-    // A percentile interval can miss the estimate when the resamples' η is skewed:
-    // widened to include it.
-    let eta = v.point.brk.as_ref().and_then(Fit::eta);
-    v.ci = interval95(etas, rules.boot).map(|[lo, hi]| match eta {
-        Some(e) => [lo.min(e), hi.max(e)],
-        None => [lo, hi],
-    });
+    v.break_ci = widened(
+        interval95(breaks, rules.boot),
+        v.point.brk.as_ref().and_then(Fit::eta),
+    );
+    let onsets: Vec<f64> = refits
+        .iter()
+        .filter_map(|r| r.onset.map(|o| o.eta))
+        .collect();
+    v.ci = widened(interval95(onsets, rules.boot), v.point.onset.map(|o| o.eta));
     v.extrapolation = extrapolate(s, &v.point.var, rules).map(|mut e| {
         // Its interval needs less precision than η's: the first resamples suffice. Each
         // resample's curve is judged on the observed points (on its own resampled
@@ -303,14 +353,14 @@ pub fn judge(s: &Series, rules: &Rules, seed: u64) -> Verdict {
         e
     });
     rechance(&mut v, s, &refits, rules);
-    // An emergent verdict's refits are asked whether the break still wins with its
-    // support and rise; whether its level is at chance was judged once, above, by the
-    // equivalence with the resamples' standard error. Judging that again in every refit
-    // would count the level's noise twice: a level a little inside the margin fails
-    // the equivalence in a third of refits and the verdict's stability with it.
+    // An emergent verdict's refits are asked whether the onset still holds (a plateau
+    // with its share, support and a rise after it); whether the plateau is at chance
+    // was judged once, above, with the resamples' standard error. Judging that again in
+    // every refit would count the level's noise twice: a level a little inside the
+    // margin fails the test in a third of refits and the verdict's stability with it.
     let emergent = v.kind == Kind::Emergent;
     let kind_of = |r: &Single| {
-        if emergent && r.break_holds {
+        if emergent && r.onset_holds {
             Kind::Emergent
         } else {
             r.kind
@@ -335,50 +385,60 @@ pub fn judge(s: &Series, rules: &Rules, seed: u64) -> Verdict {
         drop_high_loss: drop_kind,
         counts,
     };
-    if v.kind == Kind::Emergent {
-        demote(&mut v, s, &stability, rules);
-    }
+    demote(&mut v, s, &stability, rules);
     v.stability = Some(stability);
     v
 }
 
-/// The chance-level test again, with the level's standard error from the resamples
-/// (and the documents' shared offset when there are no records to resample).
+/// A percentile interval can miss the estimate when the resamples are skewed: widened
+/// to include it.
+fn widened(ci: Option<[f64; 2]>, estimate: Option<f64>) -> Option<[f64; 2]> {
+    ci.map(|[lo, hi]| match estimate {
+        Some(e) => [lo.min(e), hi.max(e)],
+        None => [lo, hi],
+    })
+}
+
+/// The chance-level test again, with the level's standard error from the resamples.
 fn rechance(v: &mut Verdict, s: &Series, refits: &[Single], rules: &Rules) {
     let (Some(b), Some(level)) = (s.baseline, v.point.level_above) else {
         return;
     };
+    // The resamples redraw the documents (records) or their shared offset
+    // (aggregates), so the level's spread over them carries it.
     let levels: Vec<f64> = refits.iter().filter_map(|r| r.level_above).collect();
-    let Some(boot_sd) = sd(&levels) else { return };
-    let shared = v.point.shared_var;
-    let se = (boot_sd * boot_sd + shared).sqrt();
+    let Some(se) = sd(&levels) else { return };
     v.level_above = Some(level);
     v.level_se = Some(se);
-    // Only a break that won and has its support is judged on the level.
-    let judged =
-        matches!(v.kind, Kind::Emergent) || (v.kind != Kind::Flat && v.point.chance.is_some());
-    if judged {
-        let chance = at_chance(level, se, b, rules.margin);
+    // Only an onset that holds is judged on its plateau's level.
+    if v.point.onset_holds {
+        let chance = at_chance(level, se, b, rules.margin, s.direction());
         v.point.chance = Some(chance);
         (v.kind, v.reason) = chance_verdict(chance, level, se, b, rules.margin);
     }
 }
 
-/// An emergent verdict the refits or the interval do not carry becomes uncertain.
+/// A verdict the refits do not carry, or an emergent one whose onset's interval is
+/// too wide, becomes uncertain.
 fn demote(v: &mut Verdict, s: &Series, st: &Stability, rules: &Rules) {
     let Frame { lo, hi } = Frame::of(&s.x);
-    let why = if st.overall < rules.min_stability {
+    let why = if matches!(v.kind, Kind::Uncertain | Kind::Insufficient) {
+        None
+    } else if st.overall < rules.min_stability {
         let counts: Vec<String> = st
             .counts
             .iter()
             .map(|(k, c)| format!("{c} {}", k.name()))
             .collect();
         Some(format!(
-            "emergent in only {:.0}% of refits ({}; at least {:.0}% needed)",
+            "{} in only {:.0}% of refits ({}; at least {:.0}% needed)",
+            v.kind.name(),
             100.0 * st.overall,
             counts.join(", "),
             100.0 * rules.min_stability
         ))
+    } else if v.kind != Kind::Emergent {
+        None
     } else {
         match v.ci {
             None => Some("η's interval could not be estimated".into()),

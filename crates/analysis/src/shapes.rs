@@ -41,6 +41,11 @@ impl Shape {
         Shape::Sigmoid,
     ];
 
+    /// A shape that rises (or falls): the break and the smooth family, not a flat line.
+    pub fn is_trend(self) -> bool {
+        !matches!(self, Shape::Flat | Shape::Level)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Shape::Flat => "flat",

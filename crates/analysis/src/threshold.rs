@@ -1,18 +1,19 @@
 //! Is a task emergent? One fit of performance `y` against the fitting coordinate `x`
-//! (lower is further along, like loss): the break-point model against flat lines and a
-//! family of smooth shapes ([`crate::shapes`]), compared by AIC with each point weighted
-//! by its sampling variance plus the extra between-checkpoint variance estimated from
-//! the data; then the break's support and whether the level above η is at chance,
-//! judged as an equivalence within a margin of the random baseline.
-//!
-//! A break is only emergent when no smooth shape that rises from the start fits as
-//! well: a smooth fit that itself stays within the margin of the baseline at every
-//! checkpoint above η is a soft-cornered break, not an alternative to one.
+//! (lower is further along, like loss): flat lines, the break-point model and a family
+//! of smooth shapes ([`crate::shapes`]), compared by AIC with each point weighted by
+//! its sampling variance plus the extra between-checkpoint variance estimated from the
+//! data. The verdict reads the onset η off the rising shapes' evidence-weighted average
+//! ([`crate::onset`]): emergent when the series sits at chance over a plateau (a stated
+//! share of the range after the warm-up, with checkpoints from several runs on it) and
+//! then rises; smooth when it is above the band where its range starts or leaves it
+//! within the first part of it; flat when it never leaves it. Whether the plateau is at
+//! chance is a one-sided test: no better than the baseline plus the margin.
 //! [`crate::robust`] repeats this fit under resampling to give intervals and stability.
 
 use serde::Serialize;
 
 use crate::isotonic::isotonic;
+use crate::onset::{find, Average, Leaves, Onset};
 use crate::shapes::{Data, Fit, Frame, Shape};
 
 /// How a point's value scatters around the truth.
@@ -39,6 +40,11 @@ pub struct Series {
     pub docs: Option<Vec<Vec<f64>>>,
     /// The random-guess level, when known (the flat part of the break-point model).
     pub baseline: Option<f64>,
+    /// Lower values are better (a Brier score): the side on which the band is left.
+    pub lower_better: bool,
+    /// Which points are warm-up checkpoints (empty: none): every task sits at chance
+    /// there, so they are no part of a plateau and are set aside by the verdict.
+    pub warmup: Vec<bool>,
 }
 
 impl Series {
@@ -54,6 +60,21 @@ impl Series {
                 .as_ref()
                 .map(|d| idx.iter().map(|&i| d[i].clone()).collect()),
             baseline: self.baseline,
+            lower_better: self.lower_better,
+            warmup: if self.warmup.is_empty() {
+                Vec::new()
+            } else {
+                idx.iter().map(|&i| self.warmup[i]).collect()
+            },
+        }
+    }
+
+    /// +1 where higher is better, −1 where lower is.
+    pub fn direction(&self) -> f64 {
+        if self.lower_better {
+            -1.0
+        } else {
+            1.0
         }
     }
 
@@ -68,7 +89,7 @@ pub enum Kind {
     Emergent,
     Smooth,
     Flat,
-    /// A break fits best but the data cannot carry the verdict (the reason says why).
+    /// The data cannot place the series (the reason says why).
     Uncertain,
     #[default]
     Insufficient,
@@ -98,11 +119,17 @@ impl Kind {
 /// The documented rules of the verdict (docs/findings.md), all overridable.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rules {
-    /// How far from the random baseline the level above η may lie and still be at
-    /// chance, in the metric's units.
+    /// How far past the random baseline, on the better side, the plateau above η may
+    /// lie and still be at chance, in the metric's units.
     pub margin: f64,
-    /// The fraction of refits that must agree for a verdict of emergent.
+    /// The fraction of refits that must agree with any verdict.
     pub min_stability: f64,
+    /// The share of the range after the warm-up that an emergent series' plateau must
+    /// cover: an onset within the first part of it is a rise from the start.
+    pub min_plateau: f64,
+    /// A checkpoint trained on less than this share of its run's tokens is in the
+    /// warm-up.
+    pub warmup_fraction: f64,
     /// An emergent η's 95% interval may cover at most this fraction of the observed
     /// range of x.
     pub max_ci_fraction: f64,
@@ -119,6 +146,8 @@ impl Default for Rules {
         Rules {
             margin: 0.05,
             min_stability: 0.8,
+            min_plateau: 0.2,
+            warmup_fraction: 0.01,
             max_ci_fraction: 0.5,
             drop_fraction: 0.1,
             fit_fraction: 0.6,
@@ -127,29 +156,35 @@ impl Default for Rules {
     }
 }
 
-/// The share of a series' rise within which its level counts as at chance: the margin
-/// is `Rules::margin` or this share of the rise, whichever is smaller, so a metric whose
-/// whole range is a few hundredths is not "at chance" everywhere.
+/// The share of a series' best value past chance within which its level counts as at
+/// chance: the margin is `Rules::margin` or this share, whichever is smaller, so a
+/// metric whose whole range is a few hundredths is not "at chance" everywhere.
 pub const MARGIN_FRACTION: f64 = 0.25;
 
 impl Rules {
-    /// These rules with the margin scaled to the series' own rise: the range of its best
-    /// monotone fit in x (rising or falling, whichever fits better), which follows the
-    /// data's ends without assuming a shape and pools their noise. A proportion keeps
-    /// the absolute margin: its binomial noise (0.022 at 400 documents at chance) puts a
-    /// margin much below 0.04 out of reach of the equivalence, so a smaller one would
-    /// only relabel a drift of the size of that noise.
+    /// These rules with the margin scaled to how far the series gets past chance: the
+    /// best value of its monotone fit in x on the better side, less the baseline (or,
+    /// without a baseline, that fit's range). The furthest checkpoints set it, so
+    /// trimming the warm-up or the high-loss end of the range leaves it where it was
+    /// (scaled to the whole rise, it shrank with the range and flipped verdicts). A
+    /// proportion keeps the absolute margin: its binomial noise (0.022 at 400 documents
+    /// at chance) puts a margin much below 0.04 out of reach of the test, so a smaller
+    /// one would only relabel a drift of the size of that noise.
     pub fn for_series(&self, s: &Series) -> Rules {
         if s.noise.iter().all(|n| matches!(n, Noise::Binomial { .. })) {
             return *self;
         }
-        let sse = |f: &[f64]| s.y.iter().zip(f).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
-        let (up, down) = (isotonic(&s.x, &s.y, true), isotonic(&s.x, &s.y, false));
-        let fit = if sse(&up) <= sse(&down) { up } else { down };
+        // Lower x is further along: a higher-is-better metric falls as x grows.
+        let fit = isotonic(&s.x, &s.y, s.lower_better);
         let Frame { lo, hi } = Frame::of(&fit);
-        let rise = if hi >= lo { hi - lo } else { f64::INFINITY };
+        let reach = match s.baseline {
+            Some(b) if s.lower_better => b - lo,
+            Some(b) => hi - b,
+            None => hi - lo,
+        };
+        let reach = if reach > 0.0 { reach } else { f64::INFINITY };
         Rules {
-            margin: self.margin.min(MARGIN_FRACTION * rise),
+            margin: self.margin.min(MARGIN_FRACTION * reach),
             ..*self
         }
     }
@@ -179,20 +214,23 @@ pub fn gain(u: &[f64], y: &[f64]) -> Option<[f64; 2]> {
 /// One-sided 95% normal quantile: each side of the equivalence is tested at 5% (TOST).
 pub const Z_TOST: f64 = 1.644_853_6;
 
-/// The level above η against the baseline's margin.
+/// The plateau's level against the baseline plus the margin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Chance {
-    /// Its 90% interval lies within the margin.
+    /// No better than chance: its one-sided 95% bound lies within the margin on the
+    /// better side (a level below chance is no better than chance).
     Within,
-    /// Its 90% interval lies outside the margin.
+    /// Better than chance by more than the margin, at 95%.
     Outside,
     /// Neither: the data cannot tell.
     Undecided,
 }
 
-pub fn at_chance(level: f64, se: f64, baseline: f64, margin: f64) -> Chance {
-    let d = (level - baseline).abs();
+/// Whether `level` (± `se`) is no better than `baseline` + `margin` on the better
+/// side (`dir`: +1 where higher is better, −1 where lower is).
+pub fn at_chance(level: f64, se: f64, baseline: f64, margin: f64, dir: f64) -> Chance {
+    let d = dir * (level - baseline);
     if d + Z_TOST * se <= margin {
         Chance::Within
     } else if d - Z_TOST * se > margin {
@@ -210,26 +248,36 @@ pub struct Single {
     /// Every shape fitted, for the AIC table.
     pub fits: Vec<Fit>,
     pub brk: Option<Fit>,
-    /// The best smooth shape that rises from the start.
+    /// The best smooth shape by AIC.
     pub smooth: Option<Fit>,
+    /// The rising shapes weighted by their evidence: what the onset is read from.
+    pub average: Option<Average>,
+    /// Where the averaged curve leaves the band (when it does, below the range's top).
+    pub onset: Option<Onset>,
+    /// The averaged curve is above the band already where the range judged starts.
+    pub starts_above: bool,
     /// Extra between-checkpoint variance (beyond sampling), estimated from the data.
     pub tau2: f64,
     /// Each point's variance: sampling plus `tau2`.
     pub var: Vec<f64>,
+    /// Checkpoints and runs on the plateau (above η, after the warm-up) and below η;
+    /// checkpoints in the warm-up.
     pub n_above: usize,
     pub n_below: usize,
     pub runs_above: usize,
     pub runs_below: usize,
-    /// Weighted mean of the points above η, and its standard error with the
+    pub n_warmup: usize,
+    /// Weighted mean of the plateau's points, and its standard error with the
     /// documents' shared offset (aggregates) included.
     pub level_above: Option<f64>,
     pub level_se: Option<f64>,
     /// The documents' shared offset in the level's variance (zero with records).
     pub shared_var: f64,
     pub chance: Option<Chance>,
-    /// The break won and has its support and its rise: the verdict is emergent unless
-    /// the level above η is not at chance.
-    pub break_holds: bool,
+    /// The series leaves the band below a plateau that has its share of the range, its
+    /// support and a rise after it: the verdict is emergent unless the plateau is
+    /// better than chance.
+    pub onset_holds: bool,
 }
 
 impl Single {
@@ -240,17 +288,21 @@ impl Single {
             fits: Vec::new(),
             brk: None,
             smooth: None,
+            average: None,
+            onset: None,
+            starts_above: false,
             tau2: 0.0,
             var: vec![f64::NAN; m],
             n_above: 0,
             n_below: 0,
             runs_above: 0,
             runs_below: 0,
+            n_warmup: 0,
             level_above: None,
             level_se: None,
             shared_var: 0.0,
             chance: None,
-            break_holds: false,
+            onset_holds: false,
         }
     }
 
@@ -341,14 +393,6 @@ pub(crate) fn variances(s: &Series) -> (Vec<f64>, f64, Vec<f64>) {
     (sampling, tau2, var)
 }
 
-/// Whether a smooth fit stays within the margin of the baseline at every point above
-/// η: a soft-cornered break, which does not count against the break.
-fn soft_break(f: &Fit, x: &[f64], eta: f64, baseline: Option<f64>, margin: f64) -> bool {
-    let Some(b) = baseline else { return false };
-    let mut above = x.iter().filter(|&&v| v > eta).peekable();
-    above.peek().is_some() && above.all(|&v| (f.predict(v) - b).abs() <= margin)
-}
-
 /// Fits every shape and gives the verdict of this one data set.
 pub fn fit_once(s: &Series, rules: &Rules) -> Single {
     let m = s.x.len();
@@ -373,70 +417,32 @@ pub fn fit_once(s: &Series, rules: &Rules) -> Single {
     shapes.extend(Shape::SMOOTH);
     let mut fits: Vec<Fit> = shapes.iter().filter_map(|&sh| data.fit(sh)).collect();
     quasi_aic(&mut fits, m);
-    let mut out = Single {
-        tau2,
-        var: var.clone(),
-        ..Single::empty(m, "")
-    };
-    out.reason = None;
-    let aic = |pred: &dyn Fn(Shape) -> bool| {
+    let best_of = |pred: &dyn Fn(Shape) -> bool| {
         fits.iter()
             .filter(|f| pred(f.shape))
-            .map(Fit::aic)
-            .fold(f64::INFINITY, f64::min)
+            .min_by(|a, b| a.aic().total_cmp(&b.aic()))
+            .cloned()
     };
-    let no_trend = aic(&|sh| matches!(sh, Shape::Flat | Shape::Level));
-    let trend = aic(&|sh| !matches!(sh, Shape::Flat | Shape::Level));
-    let Some(brk) = fits.iter().find(|f| f.shape == Shape::Break).cloned() else {
-        out.fits = fits;
-        out.reason = Some("the break-point model could not be fitted".into());
-        return out;
+    let no_trend = best_of(&|sh| !sh.is_trend()).map_or(f64::INFINITY, |f| f.aic());
+    let trend = best_of(&|sh| sh.is_trend()).map_or(f64::INFINITY, |f| f.aic());
+    let mut out = Single {
+        tau2,
+        var,
+        brk: best_of(&|sh| sh == Shape::Break),
+        smooth: best_of(&|sh| Shape::SMOOTH.contains(&sh)),
+        average: Average::of(&fits),
+        ..Single::empty(m, "")
     };
-    let eta = brk.nonlinear[0];
-    let smooth = fits
-        .iter()
-        .filter(|f| Shape::SMOOTH.contains(&f.shape))
-        .filter(|f| !soft_break(f, &s.x, eta, s.baseline, rules.margin))
-        .min_by(|a, b| a.aic().total_cmp(&b.aic()))
-        .cloned();
-    let above: Vec<usize> = (0..m).filter(|&i| s.x[i] > eta).collect();
-    let below: Vec<usize> = (0..m).filter(|&i| s.x[i] <= eta).collect();
-    let runs = |idx: &[usize]| runs_among(&s.run, idx.iter().copied());
-    out.n_above = above.len();
-    out.n_below = below.len();
-    out.runs_above = runs(&above);
-    out.runs_below = runs(&below);
-    if !above.is_empty() {
-        let sw: f64 = above.iter().map(|&i| w[i]).sum();
-        let level = above.iter().map(|&i| w[i] * s.y[i]).sum::<f64>() / sw;
-        // The same documents score every checkpoint: their offset from the truth is
-        // shared, so averaging checkpoints does not shrink it (aggregates only; with
-        // records the document resampling measures it).
-        let shared = if s.docs.is_some() {
-            0.0
-        } else {
-            above.iter().map(|&i| sampling[i]).sum::<f64>() / above.len() as f64
-        };
-        out.level_above = Some(level);
-        out.level_se = Some((1.0 / sw + shared).sqrt());
-        out.shared_var = shared;
-    }
-    out.brk = Some(brk.clone());
-    out.smooth = smooth.clone();
     out.fits = fits;
     let (kind, reason) = if no_trend <= trend {
         (Kind::Flat, None)
-    } else if smooth.as_ref().is_some_and(|f| f.aic() <= brk.aic()) {
-        let f = smooth.as_ref().map_or(Shape::Linear, |f| f.shape);
+    } else if s.baseline.is_none() {
         (
             Kind::Smooth,
-            Some(format!(
-                "a smooth {} fits at least as well as a break",
-                f.name()
-            )),
+            Some("no random-guess level to sit at: a trend is smooth".into()),
         )
     } else {
-        break_verdict(&mut out, s, rules)
+        onset_verdict(&mut out, s, &sampling, rules)
     };
     out.kind = kind;
     out.reason = reason;
@@ -460,53 +466,126 @@ pub(crate) fn quasi_aic(fits: &mut [Fit], m: usize) {
     }
 }
 
-/// The verdict when the break fits best: its support on both sides, then the level
-/// above η against the baseline.
-fn break_verdict(out: &mut Single, s: &Series, rules: &Rules) -> (Kind, Option<String>) {
-    let several_runs = s.distinct_runs() >= 2;
-    if out.n_above < 2 || out.n_below < 2 {
-        return (
-            Kind::Uncertain,
-            Some(format!(
-                "the break has {} checkpoints above η and {} below (two each needed)",
-                out.n_above, out.n_below
-            )),
-        );
-    }
-    if !several_runs || out.runs_above < 2 || out.runs_below < 2 {
-        return (
-            Kind::Uncertain,
-            Some(format!(
-                "checkpoints from {} runs above η and {} below (two each needed)",
-                out.runs_above, out.runs_below
-            )),
-        );
-    }
-    // Below η the ability must leave the band it sat in above η: by the margin, and by
-    // twice the level's standard error.
-    if let (Some(brk), Some(se)) = (&out.brk, out.level_se) {
-        let lowest = s.x.iter().copied().fold(f64::INFINITY, f64::min);
-        let rise = (brk.predict(lowest) - brk.level()).abs();
-        let need = rules.margin.max(2.0 * se);
-        if rise <= need {
+/// The verdict from where the averaged curve leaves the band: its plateau's share of
+/// the range, its support on both sides, the rise after it, then whether the plateau
+/// is at chance.
+fn onset_verdict(
+    out: &mut Single,
+    s: &Series,
+    sampling: &[f64],
+    rules: &Rules,
+) -> (Kind, Option<String>) {
+    let (Some(b), Some(avg)) = (s.baseline, out.average.clone()) else {
+        return (Kind::Smooth, None);
+    };
+    let Frame { lo, .. } = Frame::of(&s.x);
+    let top = Frame::of(&s.x).hi;
+    let band = format!("the band {b} ± {:.4}", rules.margin);
+    let onset = match find(
+        &|x| avg.predict(x),
+        lo,
+        top,
+        b,
+        rules.margin,
+        !s.lower_better,
+    ) {
+        Leaves::Never => return (Kind::Flat, Some(format!("never leaves {band}"))),
+        Leaves::AtStart => {
+            out.starts_above = true;
             return (
-                Kind::Uncertain,
-                Some(format!(
-                    "below η it rises only {rise:.4} from its level (more than {need:.4} needed: the margin and twice the level's standard error)"
-                )),
+                Kind::Smooth,
+                Some(format!("above {band} where its range starts")),
             );
         }
-    }
-    out.break_holds = true;
-    let (Some(b), Some(level), Some(se)) = (s.baseline, out.level_above, out.level_se) else {
-        return (Kind::Emergent, None);
+        Leaves::At(o) => o,
     };
-    let chance = at_chance(level, se, b, rules.margin);
+    out.onset = Some(onset);
+    let eta = onset.eta;
+    let above: Vec<usize> = (0..s.x.len())
+        .filter(|&i| s.x[i] > eta && s.x[i] <= top)
+        .collect();
+    let below: Vec<usize> = (0..s.x.len()).filter(|&i| s.x[i] <= eta).collect();
+    let runs = |idx: &[usize]| runs_among(&s.run, idx.iter().copied());
+    (out.n_above, out.n_below) = (above.len(), below.len());
+    (out.runs_above, out.runs_below) = (runs(&above), runs(&below));
+    // The level is judged on the plateau's far half: next to η the curve sits at the
+    // band's edge by construction (η is where it reaches it), so points there would
+    // pull any plateau that rises within the band towards the margin.
+    let mid = eta + 0.5 * (top - eta);
+    let far: Vec<usize> = above.iter().copied().filter(|&i| s.x[i] >= mid).collect();
+    plateau_level(out, s, if far.len() >= 2 { &far } else { &above }, sampling);
+    if onset.share < rules.min_plateau {
+        return (
+            Kind::Smooth,
+            Some(format!(
+                "rises from the start: it leaves {band} {:.0}% into its range (a plateau needs {:.0}%)",
+                100.0 * onset.share,
+                100.0 * rules.min_plateau
+            )),
+        );
+    }
+    if let Some(why) = support(out, s) {
+        return (Kind::Uncertain, Some(why));
+    }
+    let (Some(level), Some(se)) = (out.level_above, out.level_se) else {
+        return (Kind::Uncertain, Some("no level on the plateau".into()));
+    };
+    let rise = s.direction() * (avg.predict(lo) - level);
+    let need = rules.margin.max(2.0 * se);
+    if rise <= need {
+        return (
+            Kind::Uncertain,
+            Some(format!(
+                "below η it rises only {rise:.4} from its plateau (more than {need:.4} needed: the margin and twice the plateau's standard error)"
+            )),
+        );
+    }
+    out.onset_holds = true;
+    let chance = at_chance(level, se, b, rules.margin, s.direction());
     out.chance = Some(chance);
     chance_verdict(chance, level, se, b, rules.margin)
 }
 
-/// The verdict of a break by where its level above η lies.
+/// The plateau's weighted mean and its standard error. The same documents score every
+/// checkpoint: their offset from the truth is shared, so averaging checkpoints does
+/// not shrink it (aggregates only; with records the document resampling measures it).
+fn plateau_level(out: &mut Single, s: &Series, above: &[usize], sampling: &[f64]) {
+    if above.is_empty() {
+        return;
+    }
+    let w = |i: usize| 1.0 / out.var[i];
+    let sw: f64 = above.iter().map(|&i| w(i)).sum();
+    let level = above.iter().map(|&i| w(i) * s.y[i]).sum::<f64>() / sw;
+    let shared = if s.docs.is_some() {
+        0.0
+    } else {
+        above.iter().map(|&i| sampling[i]).sum::<f64>() / above.len() as f64
+    };
+    out.level_above = Some(level);
+    out.level_se = Some((1.0 / sw + shared).sqrt());
+    out.shared_var = shared;
+}
+
+/// Why the plateau or the rise lacks support: two checkpoints and two runs on each
+/// side of η (so η is inside the observed range, and a series of one run is never
+/// emergent).
+fn support(out: &Single, s: &Series) -> Option<String> {
+    if out.n_above < 2 || out.n_below < 2 {
+        return Some(format!(
+            "the plateau has {} checkpoints and the rise {} (two each needed)",
+            out.n_above, out.n_below
+        ));
+    }
+    if s.distinct_runs() < 2 || out.runs_above < 2 || out.runs_below < 2 {
+        return Some(format!(
+            "checkpoints from {} runs on the plateau and {} below η (two each needed)",
+            out.runs_above, out.runs_below
+        ));
+    }
+    None
+}
+
+/// The verdict of a plateau by where its level lies.
 pub fn chance_verdict(
     chance: Chance,
     level: f64,
@@ -516,12 +595,12 @@ pub fn chance_verdict(
 ) -> (Kind, Option<String>) {
     let why = |what: &str| {
         Some(format!(
-            "above η the level is {level:.4} ± {se:.4} (baseline {baseline}): {what} the margin {margin}"
+            "the plateau above η is at {level:.4} ± {se:.4} (baseline {baseline}): {what} the margin {margin:.4}"
         ))
     };
     match chance {
         Chance::Within => (Kind::Emergent, None),
-        Chance::Outside => (Kind::Smooth, why("not at chance, outside")),
+        Chance::Outside => (Kind::Smooth, why("better than chance, past")),
         Chance::Undecided => (Kind::Uncertain, why("cannot tell whether within")),
     }
 }
@@ -546,8 +625,14 @@ mod tests {
 
     #[test]
     fn equivalence_needs_the_whole_interval_inside_the_margin() {
-        assert_eq!(at_chance(0.254, 0.01, 0.25, 0.05), Chance::Within);
-        assert_eq!(at_chance(0.40, 0.01, 0.25, 0.05), Chance::Outside);
-        assert_eq!(at_chance(0.28, 0.03, 0.25, 0.05), Chance::Undecided);
+        assert_eq!(at_chance(0.254, 0.01, 0.25, 0.05, 1.0), Chance::Within);
+        assert_eq!(at_chance(0.40, 0.01, 0.25, 0.05, 1.0), Chance::Outside);
+        assert_eq!(at_chance(0.28, 0.03, 0.25, 0.05, 1.0), Chance::Undecided);
+        // Below chance is no better than chance, however far below.
+        assert_eq!(at_chance(0.229, 0.02, 0.25, 0.05, 1.0), Chance::Within);
+        assert_eq!(at_chance(0.10, 0.01, 0.25, 0.05, 1.0), Chance::Within);
+        // A Brier score is better when lower.
+        assert_eq!(at_chance(0.80, 0.01, 0.75, 0.05, -1.0), Chance::Within);
+        assert_eq!(at_chance(0.60, 0.01, 0.75, 0.05, -1.0), Chance::Outside);
     }
 }

@@ -238,3 +238,163 @@ fn pythia_12b_is_forecast_from_the_smaller_sizes_within_its_intervals() {
     );
     assert!(covered * 10 >= points * 9, "{covered} of {points} covered");
 }
+
+/// The verdict of every accuracy and `acc_norm` series of the whole suite (both shot
+/// counts) against LAMBADA perplexity.
+fn verdicts_of(
+    obs: &[emergent_analysis::Obs],
+    boot: usize,
+) -> std::collections::BTreeMap<(String, u32, String), Kind> {
+    let opts = Options {
+        x: "lambada_openai:ppl".parse::<XAxis>().unwrap(),
+        rules: Rules {
+            boot,
+            ..Rules::default()
+        },
+        ..Options::default()
+    };
+    let f = analyze(obs, &curve_from_obs(obs), Vec::new(), &opts);
+    f.tasks
+        .iter()
+        .filter(|t| t.metric == "acc" || t.metric == "acc_norm")
+        .map(|t| ((t.task.clone(), t.shots, t.metric.clone()), t.kind))
+        .collect()
+}
+
+/// How many of `a`'s series `b` gives the same verdict, of those both judged; and the
+/// emergent/smooth flips between them.
+fn agreement(
+    a: &std::collections::BTreeMap<(String, u32, String), Kind>,
+    b: &std::collections::BTreeMap<(String, u32, String), Kind>,
+) -> (usize, usize, usize) {
+    let (mut same, mut both, mut flips) = (0, 0, 0);
+    for (k, ka) in a {
+        let Some(kb) = b.get(k) else { continue };
+        both += 1;
+        same += (ka == kb) as usize;
+        flips += matches!(
+            (ka, kb),
+            (Kind::Emergent, Kind::Smooth) | (Kind::Smooth, Kind::Emergent)
+        ) as usize;
+    }
+    (same, both, flips)
+}
+
+/// The suite's verdicts do not turn on its warm-up checkpoints or on which sizes it
+/// has: the whole suite against itself without the checkpoints before step 1,000 (95%
+/// of series agree) and against each half of its sizes (alternate sizes, 90%). Four
+/// analyses of the whole suite: a benchmark, run with `--ignored` (`PYTHIA_BOOT` sets
+/// the resamples, 200 by default).
+#[test]
+#[ignore]
+fn pythia_verdicts_survive_dropping_the_warm_up_and_halving_the_sizes() {
+    let Some(root) = pythia() else { return };
+    let boot = std::env::var("PYTHIA_BOOT")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(200);
+    let obs = read_lmeval(root).unwrap().obs;
+    let whole = verdicts_of(&obs, boot);
+    let mut counts = std::collections::BTreeMap::new();
+    for k in whole.values() {
+        *counts.entry(k.name()).or_insert(0) += 1;
+    }
+    eprintln!("whole suite: {} series, {counts:?}", whole.len());
+    let late: Vec<_> = obs
+        .iter()
+        .filter(|o| o.step.is_none_or(|s| s >= 1000))
+        .cloned()
+        .collect();
+    let mut sizes: Vec<f64> = obs.iter().map(|o| o.params).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    let half = |odd: usize| -> Vec<_> {
+        obs.iter()
+            .filter(|o| sizes.iter().position(|&s| s == o.params).unwrap() % 2 == odd)
+            .cloned()
+            .collect()
+    };
+    let mut failed = Vec::new();
+    for (name, part, need) in [
+        ("without the warm-up", late, 0.95),
+        ("even sizes", half(0), 0.90),
+        ("odd sizes", half(1), 0.90),
+    ] {
+        let v = verdicts_of(&part, boot);
+        let (same, both, flips) = agreement(&whole, &v);
+        let share = same as f64 / both as f64;
+        eprintln!("{name}: {same} of {both} agree ({share:.3}), {flips} emergent/smooth flips");
+        if share < need {
+            failed.push(format!("{name}: {share:.3} < {need}"));
+        }
+    }
+    assert!(failed.is_empty(), "{failed:?}");
+}
+
+/// The 12B forecast from the seven smaller standard sizes over every accuracy series
+/// (zero- and five-shot): mean absolute error against the plain sigmoid's, and the
+/// share of held-out checkpoints covered. A benchmark, run with `--ignored`.
+#[test]
+#[ignore]
+fn pythia_12b_forecasts_of_every_accuracy_series() {
+    let Some(root) = pythia() else { return };
+    let sizes = [
+        "70m", "160m", "410m", "1b-bf16", "1.4b", "2.8b", "6.9b", "12b",
+    ];
+    let mut obs = Vec::new();
+    for size in sizes {
+        obs.extend(
+            read_lmeval(&root.join(format!("pythia-{size}")))
+                .unwrap()
+                .obs,
+        );
+    }
+    obs.retain(|o| o.metric == "acc" || o.task == "lambada_openai");
+    let opts = Options {
+        x: "lambada_openai:ppl".parse::<XAxis>().unwrap(),
+        ..Options::default()
+    };
+    let f = analyze(&obs, &curve_from_obs(&obs), Vec::new(), &opts);
+    let (mut n, mut mae, mut sigmoid, mut covered, mut points) = (0, 0.0, 0.0, 0, 0);
+    let mut by_kind = std::collections::BTreeMap::new();
+    for t in f
+        .tasks
+        .iter()
+        .filter(|t| t.metric == "acc" && t.task != "lambada_openai")
+    {
+        let (Some(fc), Some(sig)) = (&t.forecast, t.forecast.as_ref().and_then(|f| f.sigmoid_mae))
+        else {
+            continue;
+        };
+        n += 1;
+        mae += fc.mae;
+        sigmoid += sig;
+        let inside = fc
+            .points
+            .iter()
+            .filter(|p| p.lo <= p.observed && p.observed <= p.hi)
+            .count();
+        covered += inside;
+        points += fc.points.len();
+        let e = by_kind.entry(t.kind.name()).or_insert((0, 0.0, 0.0, 0, 0));
+        *e = (
+            e.0 + 1,
+            e.1 + fc.mae,
+            e.2 + sig,
+            e.3 + inside,
+            e.4 + fc.points.len(),
+        );
+    }
+    for (k, (c, m, s, i, p)) in &by_kind {
+        eprintln!(
+            "{k}: {c} series, mean error {:.3} points (plain sigmoid {:.3}), {i}/{p} covered",
+            100.0 * m / *c as f64,
+            100.0 * s / *c as f64
+        );
+    }
+    let (mae, sigmoid) = (100.0 * mae / n as f64, 100.0 * sigmoid / n as f64);
+    let coverage = covered as f64 / points as f64;
+    eprintln!("{n} series: mean error {mae:.3} points (plain sigmoid {sigmoid:.3}), {covered}/{points} covered ({coverage:.3})");
+    assert!(mae <= sigmoid, "{mae} against {sigmoid}");
+    assert!(coverage >= 0.9, "{coverage}");
+}

@@ -2,7 +2,8 @@
 //! each end at a different loss, an offset per run (its loss shifted), 400 documents
 //! scored at every checkpoint, each document with a persistent chance-level preference
 //! and answers that persist between checkpoints. 200 data sets per shape:
-//! - emergent (a hinge at η): the 95% interval covers the true η in at least 90%;
+//! - emergent (a hinge at η): the 95% interval covers the true onset (where the true
+//!   curve leaves the band) in at least 90%;
 //! - smooth (linear, sigmoid, power law, saturating): fewer than 5% called emergent;
 //! - dropping the highest-loss 10% of checkpoints changes at most 10% of verdicts;
 //! - a task at chance throughout is not emergent;
@@ -10,7 +11,7 @@
 //! - the forecast of the run that reaches the lowest loss, from the other five, covers
 //!   90% of its checkpoints (and its last checkpoint in 90% of data sets with records).
 
-use emergent_analysis::{forecast, judge, Kind, Noise, Predicted, Rules, Series};
+use emergent_analysis::{forecast, judge, Kind, Leaves, Noise, Predicted, Rules, Series};
 use emergent_rng::Rng;
 use rayon::prelude::*;
 
@@ -23,11 +24,12 @@ const ETA: f64 = 2.4;
 /// known): right with probability pref + (1 − pref)·g, half the time by the document's
 /// persistent draw.
 fn score_documents(rng: &mut Rng, pref: &[f64], sticky: &[f64], g: f64) -> Vec<f64> {
-    (0..DOCS)
-        .map(|j| {
-            let p = pref[j] + (1.0 - pref[j]) * g;
+    pref.iter()
+        .zip(sticky)
+        .map(|(&pref, &sticky)| {
+            let p = pref + (1.0 - pref) * g;
             let u = if rng.uniform() < 0.5 {
-                sticky[j]
+                sticky
             } else {
                 rng.uniform()
             };
@@ -38,40 +40,25 @@ fn score_documents(rng: &mut Rng, pref: &[f64], sticky: &[f64], g: f64) -> Vec<f
 
 /// Six runs × eight checkpoints; run r ends at loss 1.8 + 0.2·r and starts at 3.3.
 fn simulate(seed: u64, f: &dyn Fn(f64) -> f64, records: bool) -> Series {
-    let mut rng = Rng::new(seed);
-    // Each document's chance-level preference (Beta-like around 0.25) and its
-    // persistent draw.
-    let pref: Vec<f64> = (0..DOCS)
-        .map(|_| (BASELINE + 0.12 * rng.normal()).clamp(0.02, 0.6))
-        .collect();
-    let sticky: Vec<f64> = (0..DOCS).map(|_| rng.uniform()).collect();
-    let mut s = Series {
-        baseline: Some(BASELINE),
-        ..Series::default()
-    };
-    let mut docs = Vec::new();
-    for r in 0..6 {
-        let end = 1.8 + 0.2 * r as f64;
-        let shift = 0.02 * rng.normal();
-        for c in 0..8 {
-            let loss = 3.3 - (3.3 - end) * (c as f64 / 7.0).powf(0.7);
-            let g = ((f(loss + shift) - BASELINE) / (1.0 - BASELINE)).clamp(0.0, 1.0);
-            let row = score_documents(&mut rng, &pref, &sticky, g);
-            s.x.push(loss);
-            s.y.push(row.iter().sum::<f64>() / DOCS as f64);
-            s.noise.push(Noise::Binomial { n: DOCS as f64 });
-            s.run.push(r);
-            docs.push(row);
-        }
-    }
-    if records {
-        s.docs = Some(docs);
+    let mut s = simulate_truth(seed, f, DOCS, false);
+    if !records {
+        s.docs = None;
     }
     s
 }
 
 fn hinge(l: f64) -> f64 {
     BASELINE + 0.5 * (ETA - l).max(0.0)
+}
+
+/// Where a true curve leaves the band of the default margin over 1.8–3.3: the onset a
+/// verdict should find.
+fn true_onset(f: &dyn Fn(f64) -> f64) -> f64 {
+    let margin = Rules::default().margin;
+    match emergent_analysis::find_onset(f, 1.8, 3.3, BASELINE, margin, true) {
+        Leaves::At(o) => o.eta,
+        other => panic!("the truth does not leave the band: {other:?}"),
+    }
 }
 
 fn rules(boot: usize) -> Rules {
@@ -138,11 +125,12 @@ const SMOOTH: [(&str, Truth); 4] = [
 fn verdicts_are_calibrated_on_simulated_ladders() {
     let mut changes = 0;
     let mut total = 0;
+    let eta = true_onset(&hinge);
     for (records, need) in [(true, 7), (false, 5)] {
         let v = verdicts(1, &hinge, records, 60);
         let covered = v
             .iter()
-            .filter(|x| x.1.is_some_and(|[lo, hi]| lo <= ETA && ETA <= hi))
+            .filter(|x| x.1.is_some_and(|[lo, hi]| lo <= eta && eta <= hi))
             .count();
         let emergent = count(&v, Kind::Emergent);
         eprintln!(
@@ -231,8 +219,10 @@ fn the_extrapolation_error_lies_within_its_interval() {
 fn the_forecast_of_the_furthest_run_is_covered_by_its_interval() {
     // The run that ends at the lowest loss (run 0) is held out and forecast from the
     // other five, with the model the verdict chose.
-    let truths: [(&str, Truth, bool); 6] = [
+    let truths: [(&str, Truth, bool); 8] = [
         ("hinge", hinge, true),
+        ("accelerating exponential", TRUTHS[2].1, true),
+        ("accelerating exponential", TRUTHS[2].1, false),
         ("sigmoid", SMOOTH[1].1, true),
         ("sigmoid", SMOOTH[1].1, false),
         ("power law", SMOOTH[2].1, true),
@@ -308,7 +298,8 @@ fn simulate_small(seed: u64, f: &dyn Fn(f64) -> f64) -> Series {
 #[test]
 fn on_a_metric_of_small_range_the_margin_shrinks_with_its_rise() {
     // As with the other smooth shapes, each starts clearly above chance (here by more
-    // than a quarter of its rise) and rises over the whole range.
+    // than the margin, a quarter of how far it gets past chance) and rises over the
+    // whole range.
     let small: [(&str, Truth, Kind); 4] = [
         (
             "a slow line",
@@ -317,7 +308,7 @@ fn on_a_metric_of_small_range_the_margin_shrinks_with_its_rise() {
         ),
         (
             "a slow convex rise",
-            |l| 0.27 + 0.06 * ((3.3 - l) / 1.5).powi(2),
+            |l| 0.28 + 0.06 * ((3.3 - l) / 1.5).powi(2),
             Kind::Smooth,
         ),
         (
@@ -331,11 +322,37 @@ fn on_a_metric_of_small_range_the_margin_shrinks_with_its_rise() {
             Kind::Emergent,
         ),
     ];
+    let mut flips = 0;
     for (name, f, truth) in small {
-        let kinds: Vec<Kind> = (0..60u64)
+        // Each data set whole and with the high-loss third of its range cut (x > 2.8):
+        // the margin follows how far the series gets past chance, which the cut
+        // leaves where it was (scaled to the whole rise it shrank with the range, and
+        // verdicts flipped when a warm-up was dropped).
+        let pairs: Vec<(Kind, Kind)> = (0..60u64)
             .into_par_iter()
-            .map(|k| judge(&simulate_small(11_000 + k, &f), &rules(30), k).kind)
+            .map(|k| {
+                let s = simulate_small(11_000 + k, &f);
+                let keep: Vec<usize> = (0..s.x.len()).filter(|&i| s.x[i] <= 2.8).collect();
+                let cut = s.subset(&keep, |i| s.run[i]);
+                (
+                    judge(&s, &rules(30), k).kind,
+                    judge(&cut, &rules(30), k).kind,
+                )
+            })
             .collect();
+        let kinds: Vec<Kind> = pairs.iter().map(|p| p.0).collect();
+        let moved = pairs.iter().filter(|p| p.0 != p.1).count();
+        flips += pairs
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p,
+                    (Kind::Emergent, Kind::Smooth) | (Kind::Smooth, Kind::Emergent)
+                )
+            })
+            .count();
+        eprintln!("{name}: {moved} of 60 verdicts moved when the range was cut");
+        assert!(moved * 10 <= 60, "{name}: {moved} of 60 moved with the cut");
         let counts: Vec<(Kind, usize)> = Kind::ALL
             .iter()
             .map(|&k| (k, kinds.iter().filter(|&&x| x == k).count()))
@@ -350,6 +367,7 @@ fn on_a_metric_of_small_range_the_margin_shrinks_with_its_rise() {
             assert!(emergent * 20 < 60, "{name}: {counts:?}");
         }
     }
+    assert!(flips <= 2, "{flips} emergent/smooth flips with the cut");
 }
 
 /// A ladder as a public suite has: five sizes × `budgets` budgets, run (s, b) ending at
@@ -432,4 +450,117 @@ fn two_halves_of_a_ladder_by_budget_agree() {
             assert!(agree >= need, "{name} (records {records}): {out:?}");
         }
     }
+}
+
+/// Six runs × eight checkpoints from loss 3.3 (as [`simulate`]) scored on `docs`
+/// documents; with `warm_up`, three checkpoints before each run's first at losses 4.5,
+/// 4.0 and 3.6, at chance, marked as the warm-up (as the first 1% of a run's tokens
+/// are).
+fn simulate_truth(seed: u64, f: &dyn Fn(f64) -> f64, docs: usize, warm_up: bool) -> Series {
+    let mut rng = Rng::new(seed);
+    // Each document's chance-level preference (Beta-like around 0.25) and its
+    // persistent draw.
+    let pref: Vec<f64> = (0..docs)
+        .map(|_| (BASELINE + 0.12 * rng.normal()).clamp(0.02, 0.6))
+        .collect();
+    let sticky: Vec<f64> = (0..docs).map(|_| rng.uniform()).collect();
+    let mut s = Series {
+        baseline: Some(BASELINE),
+        ..Series::default()
+    };
+    let mut rows = Vec::new();
+    for r in 0..6 {
+        let end = 1.8 + 0.2 * r as f64;
+        let shift = 0.02 * rng.normal();
+        let warm: &[f64] = if warm_up { &[4.5, 4.0, 3.6] } else { &[] };
+        let main = (0..8).map(|c| 3.3 - (3.3 - end) * (c as f64 / 7.0).powf(0.7));
+        for loss in warm.iter().copied().chain(main) {
+            let g = if loss > 3.3 {
+                0.0
+            } else {
+                ((f(loss + shift) - BASELINE) / (1.0 - BASELINE)).clamp(0.0, 1.0)
+            };
+            let row = score_documents(&mut rng, &pref, &sticky, g);
+            s.x.push(loss);
+            s.y.push(row.iter().sum::<f64>() / docs as f64);
+            s.noise.push(Noise::Binomial { n: docs as f64 });
+            s.run.push(r);
+            s.warmup.push(loss > 3.3);
+            rows.push(row);
+        }
+    }
+    s.docs = Some(rows);
+    s
+}
+
+/// Emergent truths rise from chance below an onset, however steeply and in whatever
+/// shape; smooth ones are above chance where the range starts.
+const TRUTHS: [(&str, Truth, Kind); 5] = [
+    ("hinge", hinge, Kind::Emergent),
+    (
+        "sigmoid from chance",
+        |l| BASELINE + 0.6 / (1.0 + ((l - 2.1) / 0.08).exp()),
+        Kind::Emergent,
+    ),
+    (
+        "accelerating exponential",
+        |l| (BASELINE + 0.7 * (-(l - 1.8) / 0.2).exp()).min(1.0),
+        Kind::Emergent,
+    ),
+    (
+        "linear from above chance",
+        |l| 0.35 + 0.25 * (3.3 - l),
+        Kind::Smooth,
+    ),
+    (
+        "saturating from above chance",
+        |l| 0.85 - 0.5 * (-(3.3 - l) / 0.5).exp(),
+        Kind::Smooth,
+    ),
+];
+
+/// Data sets per truth, warm-up and sample size (more in the benchmark:
+/// `SIMULATION_SETS`).
+fn sets() -> u64 {
+    std::env::var("SIMULATION_SETS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40)
+}
+
+#[test]
+fn known_truths_get_their_verdict_with_and_without_warm_up() {
+    let n = sets();
+    let mut failed = Vec::new();
+    for (t, (name, f, truth)) in TRUTHS.iter().enumerate() {
+        let wrong = if *truth == Kind::Emergent {
+            Kind::Smooth
+        } else {
+            Kind::Emergent
+        };
+        for docs in [300, 1000] {
+            for warm_up in [false, true] {
+                let kinds: Vec<Kind> = (0..n)
+                    .into_par_iter()
+                    .map(|k| {
+                        let seed = 40_000 + 1000 * t as u64 + k + if warm_up { 500 } else { 0 };
+                        let s = simulate_truth(seed + docs as u64, f, docs, warm_up);
+                        judge(&s, &rules(30), k).kind
+                    })
+                    .collect();
+                let right = kinds.iter().filter(|&&k| k == *truth).count();
+                let crossed = kinds.iter().filter(|&&k| k == wrong).count();
+                let counts: Vec<(Kind, usize)> = Kind::ALL
+                    .iter()
+                    .map(|&k| (k, kinds.iter().filter(|&&x| x == k).count()))
+                    .filter(|c| c.1 > 0)
+                    .collect();
+                eprintln!("{name}, {docs} documents, warm-up {warm_up}: {counts:?}");
+                if right * 10 < n as usize * 9 || crossed * 50 > n as usize {
+                    failed.push(format!("{name} {docs} {warm_up}: {counts:?}"));
+                }
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
 }

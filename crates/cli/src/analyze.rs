@@ -44,9 +44,22 @@ pub struct AnalyzeArgs {
     /// threshold may lie and still count as at chance.
     #[arg(long, default_value_t = Rules::default().margin)]
     pub chance_margin: f64,
-    /// The fraction of refits that must agree before a task is called emergent.
+    /// The fraction of refits that must agree with a verdict; one they do not carry is
+    /// uncertain.
     #[arg(long, default_value_t = Rules::default().min_stability)]
     pub min_stability: f64,
+    /// The share of the range after the warm-up that an emergent task's plateau at
+    /// chance must cover.
+    #[arg(long, default_value_t = Rules::default().min_plateau)]
+    pub min_plateau: f64,
+    /// Checkpoints trained on less than this share of their run's tokens are the
+    /// warm-up, set aside by the verdicts.
+    #[arg(long, default_value_t = Rules::default().warmup_fraction)]
+    pub warmup_fraction: f64,
+    /// Where the warm-up ends on the x axis, in its units (instead of
+    /// --warmup-fraction): checkpoints before it are set aside by the verdicts.
+    #[arg(long)]
+    pub warmup: Option<f64>,
     /// Tokens per parameter at which a threshold becomes a model size and compute.
     #[arg(long, default_value_t = Options::default().tokens_per_param)]
     pub tokens_per_param: f64,
@@ -82,9 +95,9 @@ pub(crate) fn print_summary(f: &Findings) {
     );
     let num = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
     for t in &rows {
-        // An uncertain break's η and interval, queried.
+        // An uncertain series' onset and interval, queried.
         let (eta, ci, q) = match t.kind {
-            Kind::Uncertain => (t.break_eta, t.break_ci, "?"),
+            Kind::Uncertain => (t.onset, t.onset_ci, "?"),
             _ => (t.threshold, t.ci, ""),
         };
         let ci = ci.map_or("–".to_string(), |[a, b]| format!("[{a:.3}, {b:.3}]"));
@@ -171,63 +184,17 @@ pub(crate) fn print_summary(f: &Findings) {
 
 /// The paper's claims, one line each.
 fn print_claims(c: &Claims) {
-    let verdict = |h: bool| if h { "holds" } else { "does not hold" };
-    let names = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
-    let say = |head: &str, holds: bool, detail: String| {
-        let text = format!("{} ({detail})", verdict(holds));
-        println!("{}", term::wrap(head, &text, 6));
-    };
     println!("the paper's claims on this study:");
-    let lp = &c.loss_predicts_performance;
-    let failing = names(&mut lp.tasks.iter().filter(|t| !t.holds).map(|t| t.task.clone()));
-    let not = if failing.is_empty() {
-        String::new()
-    } else {
-        format!("; not: {failing}")
-    };
-    say(
-        "  1. loss predicts performance: ",
-        lp.holds,
-        format!("{} tasks with signal{not}", lp.tasks.len()),
-    );
-    let em = &c.emergent_tasks;
-    say(
-        "  2. emergent tasks: ",
-        em.holds,
-        names(&mut em.tasks.iter().map(|e| {
-            format!(
-                "{} η {} ± {}",
-                e.task,
-                e.threshold.map_or("–".into(), |v| format!("{v:.3}")),
-                e.ci_fraction
-                    .map_or("–".into(), |f| format!("{:.0}% of the range", 100.0 * f))
-            )
-        })),
-    );
-    let sm = &c.smooth_tasks;
-    say("  3. smooth tasks: ", sm.holds, sm.tasks.join(", "));
-    let co = &c.continuous_metrics;
-    say(
-        "  4. thresholds under continuous metrics: ",
-        co.holds,
-        names(
-            &mut co
-                .tasks
-                .iter()
-                .map(|t| format!("{}: {}", t.task, t.summary())),
-        ),
-    );
-    let la = &c.languages_agree;
-    say(
-        "  5. languages agree: ",
-        la.holds,
-        names(&mut la.tasks.iter().map(|p| {
-            format!(
-                "{} {} / {} {}",
-                p.tasks[0], p.kinds[0], p.tasks[1], p.kinds[1]
-            )
-        })),
-    );
+    for row in c.rows() {
+        let verdict = if row.holds { "holds" } else { "does not hold" };
+        let tasks: Vec<String> = row
+            .lines
+            .iter()
+            .map(|(task, text)| format!("{task} {text}").trim_end().to_string())
+            .collect();
+        let text = format!("{verdict} ({})", tasks.join("; "));
+        println!("{}", term::wrap(&format!("  {}: ", row.title), &text, 6));
+    }
 }
 
 /// Runs the analysis and writes findings.json and the report; returns the findings.
@@ -237,6 +204,21 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
             "--tokens-per-param must be a positive number, not {}",
             args.tokens_per_param
         );
+    }
+    if !(args.min_plateau.is_finite() && (0.0..1.0).contains(&args.min_plateau)) {
+        bail!(
+            "--min-plateau must be a share of the range in [0, 1), not {}",
+            args.min_plateau
+        );
+    }
+    if !(args.warmup_fraction.is_finite() && (0.0..1.0).contains(&args.warmup_fraction)) {
+        bail!(
+            "--warmup-fraction must be a share of a run's tokens in [0, 1), not {}",
+            args.warmup_fraction
+        );
+    }
+    if args.warmup.is_some_and(|w| !w.is_finite()) {
+        bail!("--warmup must be a number on the x axis");
     }
     if !(args.chance_margin.is_finite() && args.chance_margin >= 0.0) {
         bail!(
@@ -267,10 +249,13 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Findings> {
             boot: args.bootstrap,
             margin: args.chance_margin,
             min_stability: args.min_stability,
+            min_plateau: args.min_plateau,
+            warmup_fraction: args.warmup_fraction,
             ..Rules::default()
         },
         seed: args.seed,
         tokens_per_param: args.tokens_per_param,
+        warmup: args.warmup,
     };
     let out = args
         .out

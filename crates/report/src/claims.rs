@@ -17,105 +17,29 @@ fn verdict(holds: bool) -> &'static str {
     }
 }
 
-fn interval(ci: Option<[f64; 2]>) -> String {
-    ci.map_or("–".into(), |[a, b]| format!("[{a:.3}, {b:.3}]"))
-}
-
-/// Each item's line, one line per item.
-fn lines<T>(items: &[T], line: impl Fn(&T) -> String, sep: &str) -> String {
-    items.iter().map(line).collect::<Vec<_>>().join(sep)
-}
-
 /// The claims table of one study; `link` writes a task's name (as a link to its
 /// section).
 pub fn claims_table(html: &mut String, c: &Claims, link: &dyn Fn(&str) -> String) {
-    let lp = &c.loss_predicts_performance;
-    let em = &c.emergent_tasks;
-    let sm = &c.smooth_tasks;
-    let co = &c.continuous_metrics;
-    let la = &c.languages_agree;
-    let rows = [
-        (
-            "1. loss predicts performance, whatever the size",
-            lp.holds,
-            &lp.rule,
-            lines(
-                &lp.tasks,
-                |t| {
-                    format!(
-                        "{}: R² {}, +{} with size (on compute alone {})",
-                        link(&t.task),
-                        fmt(t.r2_loss, 3),
-                        fmt(t.r2_gain_from_size, 3),
-                        fmt(t.r2_compute, 3)
-                    )
-                },
-                "<br>",
-            ),
-        ),
-        (
-            "2. some tasks are emergent",
-            em.holds,
-            &em.rule,
-            lines(
-                &em.tasks,
-                |e| {
-                    format!(
-                        "{} ({}): η {} {}, {}% of the range",
-                        link(&e.task),
-                        esc(&e.metric),
-                        fmt(e.threshold, 3),
-                        interval(e.ci),
-                        fmt(e.ci_fraction.map(|f| 100.0 * f), 0)
-                    )
-                },
-                "<br>",
-            ),
-        ),
-        (
-            "3. others improve smoothly",
-            sm.holds,
-            &sm.rule,
-            lines(&sm.tasks, |t| link(t), ", "),
-        ),
-        (
-            "4. the threshold stays under continuous metrics",
-            co.holds,
-            &co.rule,
-            lines(
-                &co.tasks,
-                |t| format!("{}: {}", link(&t.task), esc(&t.summary())),
-                "<br>",
-            ),
-        ),
-        (
-            "5. both languages share the threshold",
-            la.holds,
-            &la.rule,
-            lines(
-                &la.tasks,
-                |p| {
-                    format!(
-                        "{} {} {} / {} {} {}",
-                        link(&p.tasks[0]),
-                        p.kinds[0],
-                        interval(p.cis[0]),
-                        link(&p.tasks[1]),
-                        p.kinds[1],
-                        interval(p.cis[1])
-                    )
-                },
-                "<br>",
-            ),
-        ),
-    ];
     html.push_str("<h2 id=\"claims\">The paper's claims</h2><table><tr><th>claim</th><th>verdict</th><th>rule</th><th>the numbers</th></tr>");
-    for (name, holds, rule, detail) in rows {
+    for row in c.rows() {
+        let detail: Vec<String> = row
+            .lines
+            .iter()
+            .map(|(task, text)| {
+                if text.is_empty() {
+                    link(task)
+                } else {
+                    format!("{}: {}", link(task), esc(text))
+                }
+            })
+            .collect();
         let _ = write!(
             html,
-            "<tr><td>{name}</td>{}<td>{}</td><td>{detail}</td></tr>",
-            verdict(holds),
-            esc(rule)
+            "<tr><td>{}</td>{}<td>{}</td><td>{}</td></tr>",
+            esc(row.title),
+            verdict(row.holds),
+            esc(row.rule),
+            detail.join("<br>")
         );
     }
     html.push_str("</table>");

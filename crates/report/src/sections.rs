@@ -158,14 +158,16 @@ pub fn thresholds_table(page: &mut Page, f: &Findings) {
     let r = &f.rules;
     let _ = write!(
         page.html,
-        "<h2 id=\"thresholds\">Thresholds</h2><p>Per task and metric, against {}: the verdict (hover it for the rule that decided it), the break-point η with its 95% interval over {} resamples (documents resampled jointly across checkpoints where records exist, runs resampled), the verdict's stability (the fraction of resamples, leave-one-run-out and highest-loss-{:.0}%-dropped refits that agree; emergent needs {:.0}%), the level above η against the random baseline (at chance within ±{}), the extrapolation error of the smooth family fitted on the upper {:.0}% of the range against the noise, the forecast of the largest size's checkpoints from the other runs (mean absolute error, and the share of them inside its 95% interval), R² of performance on {} alone (monotone fit) and with log size and log tokens added, Pearson's and Spearman's correlation with it (the paper's Table 2), R² on training compute alone (the paper's negative control: sizes that share a curve against loss and not against compute score well below R² x here), the domain whose loss explains it best, and where a scaling law is fitted the model size and compute (at {} tokens per parameter) whose loss is η. <a href=\"tables/thresholds.csv\">CSV</a></p>",
-        esc(&f.x_label), r.boot, 100.0 * r.drop_fraction, 100.0 * r.min_stability, r.margin,
+        "<h2 id=\"thresholds\">Thresholds</h2><p>Per task and metric, against {}: the verdict (hover it for the rule that decided it), the onset η (where the rising shapes, weighted by their evidence, leave the random-guess band) with its 95% interval over {} resamples (documents resampled jointly across checkpoints where records exist, runs resampled), the plateau's share of the range after the warm-up (emergent needs {:.0}%), the share from η to half the rise (small: abrupt) and the shape with the most evidence, the verdict's stability (the fraction of resamples, leave-one-run-out and highest-loss-{:.0}%-dropped refits that agree; every verdict needs {:.0}%), the plateau's level against the random baseline (no better than chance: within +{} on the better side), the extrapolation error of the smooth family fitted on the upper {:.0}% of the range against the noise, the forecast of the largest size's checkpoints from the other runs (mean absolute error, and the share of them inside its 95% interval), R² of performance on {} alone (monotone fit) and with log size and log tokens added, Pearson's and Spearman's correlation with it (the paper's Table 2), R² on training compute alone (the paper's negative control: sizes that share a curve against loss and not against compute score well below R² x here), the domain whose loss explains it best, and where a scaling law is fitted the model size and compute (at {} tokens per parameter) whose loss is η. <a href=\"tables/thresholds.csv\">CSV</a></p>",
+        esc(&f.x_label), r.boot, 100.0 * r.min_plateau, 100.0 * r.drop_fraction, 100.0 * r.min_stability, r.margin,
         100.0 * r.fit_fraction, esc(&f.x_axis), f.tokens_per_param
     );
-    page.html.push_str("<table><tr><th>task</th><th>shots</th><th>metric</th><th>verdict</th><th>η</th><th>95% interval</th><th>stability</th><th>level above η</th><th>baseline</th><th>extrapolation error / noise</th><th>forecast error / covered</th><th>R² x</th><th>R² x+size</th><th>Pearson / Spearman</th><th>R² compute</th><th>best domain</th><th>points</th><th>size at η</th><th>compute at η</th></tr>");
+    page.html.push_str("<table><tr><th>task</th><th>shots</th><th>metric</th><th>verdict</th><th>η</th><th>95% interval</th><th>plateau</th><th>half-rise span</th><th>shape</th><th>stability</th><th>plateau level</th><th>baseline</th><th>extrapolation error / noise</th><th>forecast error / covered</th><th>R² x</th><th>R² x+size</th><th>Pearson / Spearman</th><th>R² compute</th><th>best domain</th><th>points</th><th>size at η</th><th>compute at η</th></tr>");
     for t in &f.tasks {
         let ci =
             t.ci.map_or("–".into(), |[a, b]| format!("[{a:.4}, {b:.4}]"));
+        let share = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.0}%", 100.0 * v));
+        let shape = t.shape.map_or("–", |s| s.name());
         let stable = t
             .stability
             .as_ref()
@@ -187,9 +189,9 @@ pub fn thresholds_table(page: &mut Page, f: &Findings) {
             .map_or("–".into(), |(d, r2)| format!("{} ({r2:.3})", esc(d)));
         let _ = write!(
             page.html,
-            "<tr class=\"{k}\"><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{k}</td><td>{}</td><td>{ci}</td><td>{stable}</td><td>{level}</td><td>{}</td><td>{ex}</td><td>{fc}</td><td>{}</td><td>{}</td><td>{corr}</td><td>{}</td><td>{domain}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"{k}\"><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{k}</td><td>{}</td><td>{ci}</td><td>{}</td><td>{}</td><td>{shape}</td><td>{stable}</td><td>{level}</td><td>{}</td><td>{ex}</td><td>{fc}</td><td>{}</td><td>{}</td><td>{corr}</td><td>{}</td><td>{domain}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             task_link(&t.task, t.shots), t.shots, esc(&t.metric), esc(t.reason.as_deref().unwrap_or("")),
-            fmt(t.threshold, 4), fmt(t.baseline, 3),
+            fmt(t.threshold, 4), share(t.plateau_share), share(t.half_rise_span), fmt(t.baseline, 3),
             fmt(t.r2_loss, 3), fmt(t.r2_loss_size, 3), fmt(t.r2_compute, 3), t.n_points,
             t.threshold_params.map_or("–".into(), human_count), sci(t.threshold_flops),
             k = t.kind.name(),

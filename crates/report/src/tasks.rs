@@ -180,13 +180,13 @@ fn x_label(axis: &XAxis) -> String {
     }
 }
 
-/// How a fitted curve is drawn: the break solid black, the best smooth shape dashed,
-/// a smooth shape set aside as a soft-cornered break dotted.
+/// How a fitted curve is drawn: the evidence-weighted average (what the onset is read
+/// from) solid black, the break dotted and the best smooth shape dashed.
 fn curve_look(role: CurveRole) -> (RGBColor, Stroke) {
     match role {
-        CurveRole::Break => (BLACK, Stroke::Solid),
+        CurveRole::Average => (BLACK, Stroke::Solid),
+        CurveRole::Break => (GREY, Stroke::Dotted),
         CurveRole::Smooth => (GREY, Stroke::Dashed),
-        CurveRole::SoftBreak => (GREY, Stroke::Dotted),
     }
 }
 
@@ -206,13 +206,13 @@ fn fitted_lines(t: &TaskFinding) -> Vec<Line> {
         .collect()
 }
 
-/// The threshold to mark: an emergent task's η, or an uncertain break's, queried.
+/// The threshold to mark: an emergent task's onset η, or an uncertain one's, queried.
 fn eta_mark(t: &TaskFinding) -> Option<(f64, String, Option<[f64; 2]>)> {
     match t.kind {
         Kind::Emergent => t.threshold.map(|e| (e, format!("η = {}", short(e)), t.ci)),
         Kind::Uncertain => t
-            .break_eta
-            .map(|e| (e, format!("η ≈ {}?", short(e)), t.break_ci)),
+            .onset
+            .map(|e| (e, format!("η ≈ {}?", short(e)), t.onset_ci)),
         _ => None,
     }
 }
@@ -241,9 +241,9 @@ fn legend(t: &TaskFinding, styles: &Styles) -> Vec<Key> {
         let (colour, stroke) = curve_look(c.role);
         keys.push(Key {
             label: match c.role {
+                CurveRole::Average => "shapes weighted by evidence".to_string(),
                 CurveRole::Break => format!("break model{aic}"),
                 CurveRole::Smooth => format!("best smooth: {}{aic}", c.model),
-                CurveRole::SoftBreak => format!("{}: a soft-cornered break{aic}", c.model),
             },
             colour,
             marker: None,
