@@ -277,7 +277,7 @@ fn check_rates(n: u64, boot: usize, max_false: f64, min_true: f64) {
 
 #[test]
 fn each_claim_holds_where_true_and_not_where_false() {
-    check_rates(8, 12, 0.2, 0.6);
+    check_rates(6, 8, 0.2, 0.6);
 }
 
 #[test]
