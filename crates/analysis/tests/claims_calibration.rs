@@ -289,26 +289,3 @@ fn claims_calibration_benchmark() {
         .unwrap_or(400);
     check_rates(n, 50, 0.05, 0.8);
 }
-
-#[test]
-#[ignore]
-fn show_one_study() {
-    let obs = study(Case::AllTrue, 7);
-    let opts = Options {
-        rules: Rules {
-            boot: 20,
-            ..Rules::default()
-        },
-        ..Options::default()
-    };
-    let f = analyze(&obs, &curve_from_obs(&obs), Vec::new(), &opts);
-    for t in &f.tasks {
-        eprintln!(
-            "{} {} {:?} onset {:?} {:?} warm {:?} level {:?} reason {:?}",
-            t.task, t.metric, t.kind, t.onset, t.onset_ci, t.n_warmup, t.level, t.reason
-        );
-    }
-    for r in f.claims.unwrap().rows() {
-        eprintln!("{} {} {:?}", r.title, r.holds, r.lines);
-    }
-}
