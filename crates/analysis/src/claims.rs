@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::axis::XAxis;
-use crate::findings::{SeriesKey, TaskFinding};
+use crate::findings::{run_ids, SeriesKey, TaskFinding};
 use crate::input::Obs;
 use crate::matched::{matched_effect, Effect};
 use crate::threshold::{Kind, Rules};
@@ -281,20 +281,6 @@ fn overlap(a: Option<[f64; 2]>, b: Option<[f64; 2]>) -> bool {
 /// A study's series on the x axis, by (task, shots, metric): what the claims' tests
 /// at matched loss resample.
 pub type Groups<'a> = BTreeMap<SeriesKey, Vec<(&'a Obs, f64)>>;
-
-/// Run labels as numbers, in order of first appearance.
-fn run_ids(pts: &[(&Obs, f64)]) -> Vec<u32> {
-    let mut names: Vec<&str> = Vec::new();
-    pts.iter()
-        .map(|(o, _)| match names.iter().position(|n| *n == o.run) {
-            Some(i) => i as u32,
-            None => {
-                names.push(&o.run);
-                (names.len() - 1) as u32
-            }
-        })
-        .collect()
-}
 
 /// The main series of a task finding, on the x axis.
 fn points<'a, 'b>(groups: &'b Groups<'a>, t: &TaskFinding) -> Option<&'b Vec<(&'a Obs, f64)>> {

@@ -392,20 +392,24 @@ fn spread_bins(key: &SeriesKey, pts: &[(&Obs, f64)], u: &[f64]) -> (Vec<SpreadBi
     (bins, mean_noise)
 }
 
+/// Each point's run as a number, in order of first appearance.
+pub(crate) fn run_ids(pts: &[(&Obs, f64)]) -> Vec<u32> {
+    let mut names: Vec<&str> = Vec::new();
+    pts.iter()
+        .map(|(o, _)| match names.iter().position(|n| *n == o.run) {
+            Some(i) => i as u32,
+            None => {
+                names.push(&o.run);
+                (names.len() - 1) as u32
+            }
+        })
+        .collect()
+}
+
 /// The series a verdict is fitted to: each point's run, and the per-document scores
 /// when every point has them for the same documents.
 fn series_of(pts: &[(&Obs, f64)], ax: &XAxis) -> Series {
-    let mut runs: Vec<&str> = Vec::new();
-    let run = pts
-        .iter()
-        .map(|(o, _)| match runs.iter().position(|r| *r == o.run) {
-            Some(i) => i as u32,
-            None => {
-                runs.push(&o.run);
-                (runs.len() - 1) as u32
-            }
-        })
-        .collect();
+    let run = run_ids(pts);
     let first = pts[0].0.docs.as_ref();
     let aligned = first.is_some_and(|f| {
         f.ids.len() >= 2

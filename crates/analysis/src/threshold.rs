@@ -254,8 +254,6 @@ pub struct Single {
     pub average: Option<Average>,
     /// Where the averaged curve leaves the band (when it does, below the range's top).
     pub onset: Option<Onset>,
-    /// The averaged curve is above the band already where the range judged starts.
-    pub starts_above: bool,
     /// Extra between-checkpoint variance (beyond sampling), estimated from the data.
     pub tau2: f64,
     /// Each point's variance: sampling plus `tau2`.
@@ -290,7 +288,6 @@ impl Single {
             smooth: None,
             average: None,
             onset: None,
-            starts_above: false,
             tau2: 0.0,
             var: vec![f64::NAN; m],
             n_above: 0,
@@ -475,23 +472,24 @@ fn onset_verdict(
     sampling: &[f64],
     rules: &Rules,
 ) -> (Kind, Option<String>) {
-    let (Some(b), Some(avg)) = (s.baseline, out.average.clone()) else {
+    let (Some(b), Some(avg)) = (s.baseline, out.average.as_ref()) else {
         return (Kind::Smooth, None);
     };
-    let Frame { lo, .. } = Frame::of(&s.x);
-    let top = Frame::of(&s.x).hi;
+    let Frame { lo, hi: top } = Frame::of(&s.x);
+    // Where the curve ends is all the rise test needs of it below.
+    let end = avg.predict(lo);
     let band = format!("the band {b} ± {:.4}", rules.margin);
-    let onset = match find(
+    let leaves = find(
         &|x| avg.predict(x),
         lo,
         top,
         b,
         rules.margin,
         !s.lower_better,
-    ) {
+    );
+    let onset = match leaves {
         Leaves::Never => return (Kind::Flat, Some(format!("never leaves {band}"))),
         Leaves::AtStart => {
-            out.starts_above = true;
             return (
                 Kind::Smooth,
                 Some(format!("above {band} where its range starts")),
@@ -530,7 +528,7 @@ fn onset_verdict(
     let (Some(level), Some(se)) = (out.level_above, out.level_se) else {
         return (Kind::Uncertain, Some("no level on the plateau".into()));
     };
-    let rise = s.direction() * (avg.predict(lo) - level);
+    let rise = s.direction() * (end - level);
     let need = rules.margin.max(2.0 * se);
     if rise <= need {
         return (
