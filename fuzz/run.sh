@@ -22,6 +22,7 @@ seed() {
 seed config_json $root/reference/goldens/checkpoint/model/config.json
 seed safetensors $root/reference/goldens/checkpoint/model/model.safetensors
 seed torch $root/reference/goldens/torch/*/pytorch_model*.bin
+seed index $(find $root/reference/goldens -name '*.index.json')
 seed tokenizer_json $root/reference/goldens/checkpoint/model/tokenizer.json
 seed gguf $root/reference/goldens/gguf/tiny-q8_0.gguf $root/reference/goldens/gguf/tiny-q4_1.gguf
 seed shard seeds/tokens.bin

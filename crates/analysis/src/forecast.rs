@@ -48,18 +48,26 @@ pub struct SeriesForecast {
 /// The shapes a verdict forecasts with: every rising shape for an emergent task (how
 /// the rise goes on past the data is unknown: a straight break is one shape that fits
 /// it, an accelerating exponential or a sigmoid another), the smooth family (the
-/// sigmoid among them) for a smooth one, a level for a flat one, and any shape where
-/// the verdict is undecided.
+/// sigmoid among them) for a smooth one, and every shape where the data show no rise
+/// (flat: an ability may begin past the observed range) or cannot place one.
 fn family(kind: Kind) -> Vec<Shape> {
     match kind {
         Kind::Emergent => std::iter::once(Shape::Break).chain(Shape::SMOOTH).collect(),
         Kind::Smooth => Shape::SMOOTH.to_vec(),
-        Kind::Flat => vec![Shape::Flat, Shape::Level],
-        Kind::Uncertain | Kind::Insufficient => [Shape::Flat, Shape::Level, Shape::Break]
-            .into_iter()
-            .chain(Shape::SMOOTH)
-            .collect(),
+        Kind::Flat | Kind::Uncertain | Kind::Insufficient => {
+            [Shape::Flat, Shape::Level, Shape::Break]
+                .into_iter()
+                .chain(Shape::SMOOTH)
+                .collect()
+        }
     }
+}
+
+/// Whether the verdict found how the series rises: then its shapes are weighed by
+/// their evidence in the data; else the fitted range says nothing of how a rise beyond
+/// it goes, and they are weighed by how well each forecast the furthest training run.
+fn weighed_by_evidence(kind: Kind) -> bool {
+    matches!(kind, Kind::Emergent | Kind::Smooth)
 }
 
 fn mean_abs(errors: impl Iterator<Item = f64>) -> f64 {
@@ -95,10 +103,17 @@ pub fn forecast(
         .min_by(|a, b| a.aic().total_cmp(&b.aic()))?
         .clone();
     let bound = bounded_like(&s.y);
-    // The forecast is the family's shapes weighted by their evidence (Akaike weights),
-    // each kept within the metric's bounds: no one shape's extrapolation stands for all
-    // that fit about as well.
-    let weights = akaike_weights(&candidates.iter().collect::<Vec<_>>())?;
+    // The forecast is the family's shapes averaged, each kept within the metric's
+    // bounds: no one shape's extrapolation stands for all that fit about as well.
+    let by_evidence = || akaike_weights(&candidates.iter().collect::<Vec<_>>());
+    let weights = if weighed_by_evidence(kind) {
+        by_evidence()?
+    } else {
+        match validation_weights(&train, &candidates, rules) {
+            Some(w) => w,
+            None => by_evidence()?,
+        }
+    };
     let average = |x: f64| -> f64 {
         candidates
             .iter()
@@ -171,6 +186,44 @@ pub fn forecast(
         mae,
         sigmoid_mae,
     })
+}
+
+/// Weights inversely proportional to each shape's mean squared error forecasting the
+/// training run that reaches furthest along the axis from the other training runs
+/// (Bates & Granger 1969; rolling-origin evaluation, Tashman 2000). Real series are no
+/// one shape, and hundreds of checkpoints make the in-sample evidence pick whichever
+/// follows the noise of the fitted range best, not the one that extrapolates.
+/// `None` with fewer than three runs, or when a shape cannot be fitted without the run.
+fn validation_weights(train: &Series, candidates: &[Fit], rules: &Rules) -> Option<Vec<f64>> {
+    let furthest = |r: &u32| {
+        (0..train.x.len())
+            .filter(|&i| train.run[i] == *r)
+            .map(|i| train.x[i])
+            .fold(f64::INFINITY, f64::min)
+    };
+    let mut runs = train.run.clone();
+    runs.sort_unstable();
+    runs.dedup();
+    if runs.len() < 3 {
+        return None;
+    }
+    let last = *runs
+        .iter()
+        .min_by(|a, b| furthest(a).total_cmp(&furthest(b)))?;
+    let (out, keep): (Vec<usize>, Vec<usize>) =
+        (0..train.x.len()).partition(|&i| train.run[i] == last);
+    let inner = fit_once(&train.subset(&keep, |i| train.run[i]), rules);
+    let bound = bounded_like(&train.y);
+    let inverse_mse = |c: &Fit| -> Option<f64> {
+        let f = inner.fits.iter().find(|f| f.shape == c.shape)?;
+        let sq = out
+            .iter()
+            .map(|&i| (bound(f.predict(train.x[i])) - train.y[i]).powi(2));
+        Some(out.len() as f64 / sq.sum::<f64>().max(f64::MIN_POSITIVE))
+    };
+    let w: Vec<f64> = candidates.iter().map(inverse_mse).collect::<Option<_>>()?;
+    let total: f64 = w.iter().sum();
+    Some(w.iter().map(|v| v / total).collect())
 }
 
 /// The family refitted to `rules.boot` resamples of the fitted points, the shape chosen

@@ -487,8 +487,21 @@ fn onset_verdict(
         rules.margin,
         !s.lower_better,
     );
+    // A curve that sits on the band's edge leaves it at the start in one resample and
+    // never in the next: one that ends within a margin of the edge and gains less than
+    // a margin over the range has shown no ability, whichever side of the edge it is.
+    let change = s.direction() * (end - avg.predict(top));
+    let at_edge = s.direction() * (end - b) <= 2.0 * rules.margin;
     let onset = match leaves {
         Leaves::Never => return (Kind::Flat, Some(format!("never leaves {band}"))),
+        _ if at_edge && change <= rules.margin => {
+            return (
+                Kind::Flat,
+                Some(format!(
+                    "ends within a margin of {band} and gains only {change:.4} over its range"
+                )),
+            );
+        }
         Leaves::AtStart => {
             return (
                 Kind::Smooth,
@@ -529,12 +542,15 @@ fn onset_verdict(
         return (Kind::Uncertain, Some("no level on the plateau".into()));
     };
     let rise = s.direction() * (end - level);
-    let need = rules.margin.max(2.0 * se);
+    // The rise is a difference on the same documents: their shared offset, part of the
+    // level's error against a fixed baseline, cancels in it.
+    let rise_se = (se * se - out.shared_var).max(0.0).sqrt();
+    let need = rules.margin.max(2.0 * rise_se);
     if rise <= need {
         return (
             Kind::Uncertain,
             Some(format!(
-                "below η it rises only {rise:.4} from its plateau (more than {need:.4} needed: the margin and twice the plateau's standard error)"
+                "below η it rises only {rise:.4} from its plateau (more than {need:.4} needed: the margin and twice the plateau's standard error within its documents)"
             )),
         );
     }

@@ -241,7 +241,8 @@ impl ModelConfig {
 
     /// Reads a Hugging Face `config.json` of any architecture in [`Architecture::ALL`].
     pub fn from_hf_json(path: &Path) -> Result<Self, EngineError> {
-        let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
+        let text =
+            emergent_files::read_regular_to_string(path).map_err(|e| EngineError::io(path, e))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|cause| EngineError::Json {
                 path: path.into(),

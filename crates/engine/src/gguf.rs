@@ -166,7 +166,7 @@ const TYPES: [(u32, &str, usize, usize); 6] = [
 
 impl GgufFile {
     pub fn open(path: &Path) -> Result<Self, EngineError> {
-        let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+        let file = emergent_files::open_regular(path).map_err(|e| EngineError::io(path, e))?;
         // SAFETY: the map is read-only and every access is bounds-checked.
         let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(path, e))?;
         let mut c = Cursor {

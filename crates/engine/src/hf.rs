@@ -74,7 +74,7 @@ pub fn visit_safetensors(
     path: &Path,
     take: &mut dyn FnMut(String, HfTensor) -> Result<(), EngineError>,
 ) -> Result<(), EngineError> {
-    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let file = emergent_files::open_regular(path).map_err(|e| EngineError::io(path, e))?;
     // SAFETY: the file is opened read-only and emergent never writes to it while mapped.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(path, e))?;
     let st = safetensors::SafeTensors::deserialize(&map).map_err(|e| EngineError::Safetensors {
@@ -167,34 +167,49 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
 /// The shard files an index (`*.index.json`, `weight_map`) lists, beside it.
 pub(crate) fn index_files(index: &Path) -> Result<Vec<PathBuf>, EngineError> {
     let dir = index.parent().unwrap_or(Path::new("."));
-    let text = std::fs::read_to_string(index).map_err(|e| EngineError::io(index, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|cause| EngineError::Json {
-        path: index.into(),
-        cause,
+    let text =
+        emergent_files::read_regular_to_string(index).map_err(|e| EngineError::io(index, e))?;
+    let names = index_shards(&text).map_err(|e| match e {
+        IndexError::Json(cause) => EngineError::Json {
+            path: index.into(),
+            cause,
+        },
+        IndexError::Field(message) => EngineError::Config {
+            path: index.into(),
+            field: "weight_map".into(),
+            message,
+        },
     })?;
+    Ok(names.into_iter().map(|n| dir.join(n)).collect())
+}
+
+/// Why an index's text gives no shard names.
+#[derive(Debug)]
+pub enum IndexError {
+    Json(serde_json::Error),
+    Field(String),
+}
+
+/// The shard names an index's `weight_map` lists, sorted and once each: plain file
+/// names, so no entry reaches outside the checkpoint's folder.
+pub fn index_shards(text: &str) -> Result<Vec<String>, IndexError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(IndexError::Json)?;
     let map = v
         .get("weight_map")
         .and_then(|m| m.as_object())
-        .ok_or_else(|| EngineError::Config {
-            path: index.into(),
-            field: "weight_map".into(),
-            message: "missing or not an object".into(),
-        })?;
-    let mut files = Vec::new();
+        .ok_or_else(|| IndexError::Field("missing or not an object".into()))?;
+    let mut names = Vec::new();
     for f in map.values() {
         let name = f
             .as_str()
-            .filter(|n| Path::new(n).file_name() == Some(n.as_ref()));
-        let name = name.ok_or_else(|| EngineError::Config {
-            path: index.into(),
-            field: "weight_map".into(),
-            message: format!("{f} is not a file name beside the index"),
-        })?;
-        files.push(dir.join(name));
+            .filter(|n| !n.is_empty() && Path::new(n).file_name() == Some(n.as_ref()));
+        let name = name
+            .ok_or_else(|| IndexError::Field(format!("{f} is not a file name beside the index")))?;
+        names.push(name.to_string());
     }
-    files.sort();
-    files.dedup();
-    Ok(files)
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// Loads a Hugging Face checkpoint directory (ours or anyone's) of any architecture as a
@@ -216,37 +231,109 @@ pub fn read_checkpoint(dir: &Path) -> Result<(ModelConfig, Vec<f32>), EngineErro
         .enumerate()
         .map(|(i, m)| (m.name.as_str(), i))
         .collect();
-    let mut seen = vec![false; layout.hf.len()];
+    let files = weight_files(dir)?;
+    // Which file each tensor came from, the integer tensors met, and a tied head's copy.
+    let mut from: Vec<Option<usize>> = vec![None; layout.hf.len()];
+    let mut integer: HashMap<String, (&'static str, usize)> = HashMap::new();
+    let mut head: Option<(HfTensor, usize)> = None;
     let mut params = vec![0.0f32; layout.total()];
-    for file in weight_files(dir)? {
+    for (f, file) in files.iter().enumerate() {
         // Each tensor is checked and put in place as it is read, then dropped.
         let mut take = |name: String, t: HfTensor| -> Result<(), EngineError> {
+            if layout.tied_head.as_deref() == Some(name.as_str()) {
+                head = Some((t, f));
+                return Ok(());
+            }
             let Some(&i) = index.get(name.as_str()) else {
                 return Ok(());
             };
-            place(&layout.hf[i], &t, &file, &mut params)?;
-            seen[i] = true;
+            let map = &layout.hf[i];
+            if let Some(first) = from[i] {
+                return same_again(map, &t, &files[first], file, &params);
+            }
+            place(map, &t, file, &mut params)?;
+            from[i] = Some(f);
             Ok(())
         };
         if file.extension().is_some_and(|e| e == "bin") {
-            for (name, t) in crate::torch::read_torch(&file)? {
+            let dict = crate::torch::read_torch(file)?;
+            for (name, what) in dict.integer {
+                integer.insert(name, (what, f));
+            }
+            for (name, t) in dict.tensors {
                 take(name, t)?;
             }
         } else {
-            visit_safetensors(&file, &mut take)?;
+            visit_safetensors(file, &mut take)?;
         }
     }
-    if let Some(i) = seen.iter().position(|s| !s) {
-        return Err(EngineError::Tensor {
-            path: dir.to_path_buf(),
-            name: layout.hf[i].name.clone(),
-            message: format!(
+    if let Some(i) = from.iter().position(Option::is_none) {
+        let name = layout.hf[i].name.clone();
+        let message = match integer.get(&name) {
+            Some((what, f)) => format!(
+                "stored as {what} in {}: weights are floating point (F32, F16, BF16, F64)",
+                files[*f].display()
+            ),
+            None => format!(
                 "missing from the checkpoint ({} needs it)",
                 config.architecture.hf_class()
             ),
+        };
+        return Err(EngineError::Tensor {
+            path: dir.to_path_buf(),
+            name,
+            message,
         });
     }
+    if let (Some((t, f)), Some(embed)) = (head, layout.hf.first()) {
+        tied_copy_agrees(embed, &t, &files[f], layout.tied_head.as_deref(), &params)?;
+    }
     Ok((config, params))
+}
+
+/// A tensor met a second time (in two shards) must hold what it held the first time:
+/// which copy the model should use is otherwise a guess.
+fn same_again(
+    map: &HfTensorMap,
+    t: &HfTensor,
+    first: &Path,
+    file: &Path,
+    params: &[f32],
+) -> Result<(), EngineError> {
+    if t.shape == map.shape && map.gather(params) == t.data {
+        return Ok(());
+    }
+    Err(EngineError::Tensor {
+        path: file.to_path_buf(),
+        name: map.name.clone(),
+        message: format!(
+            "also in {}, with other values or shape: which copy is the model's is unknown",
+            first.display()
+        ),
+    })
+}
+
+/// config.json ties the head to the embedding, so a head the checkpoint still holds is
+/// the embedding's copy; one that differs means the file and config.json disagree.
+fn tied_copy_agrees(
+    embed: &HfTensorMap,
+    head: &HfTensor,
+    file: &Path,
+    name: Option<&str>,
+    params: &[f32],
+) -> Result<(), EngineError> {
+    if head.shape == embed.shape && embed.gather(params) == head.data {
+        return Ok(());
+    }
+    Err(EngineError::Tensor {
+        path: file.to_path_buf(),
+        name: name.unwrap_or("lm_head.weight").into(),
+        message: format!(
+            "differs from `{}`, which config.json ties it to (tie_word_embeddings): set it \
+             to false to use this head, or save the checkpoint again",
+            embed.name
+        ),
+    })
 }
 
 /// One checkpoint tensor into the parameters, once its shape and values are checked.
@@ -319,6 +406,26 @@ mod tests {
             .unwrap();
         let e = load_checkpoint(dir.path()).err().unwrap().to_string();
         assert!(e.contains(&name) && e.contains("non-finite"), "{e}");
+    }
+
+    #[test]
+    fn an_index_names_only_files_beside_it() {
+        let ok = r#"{"weight_map": {"a": "m-2.bin", "b": "m-1.bin", "c": "m-2.bin"}}"#;
+        assert_eq!(index_shards(ok).unwrap(), ["m-1.bin", "m-2.bin"]);
+        for bad in ["../m.bin", "/etc/passwd", "", ".", "..", "d/m.bin"] {
+            let text = serde_json::json!({"weight_map": {"a": bad}}).to_string();
+            assert!(
+                matches!(index_shards(&text), Err(IndexError::Field(_))),
+                "{bad}"
+            );
+        }
+        for bad in [r#"{"weight_map": {"a": 3}}"#, r#"{"weight_map": []}"#, "{}"] {
+            assert!(
+                matches!(index_shards(bad), Err(IndexError::Field(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(index_shards("{"), Err(IndexError::Json(_))));
     }
 
     #[test]

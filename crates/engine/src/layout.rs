@@ -80,6 +80,9 @@ pub struct ParamLayout {
     /// The same tensors under llama.cpp's GGUF names (`blk.0.attn_q.weight`), for the
     /// architectures llama.cpp has ([`Architecture::gguf_arch`]).
     pub gguf: Vec<HfTensorMap>,
+    /// With tied embeddings, the head's name a checkpoint may still hold a copy under
+    /// (the embedding's `hf` entry is `hf[0]`).
+    pub tied_head: Option<String>,
     total: usize,
 }
 
@@ -384,6 +387,7 @@ impl ParamLayout {
             lm_head,
             hf: b.hf,
             gguf: b.gguf,
+            tied_head: c.tie_word_embeddings.then(|| format!("{}.weight", n.head)),
             total: b.total,
         }
     }

@@ -31,7 +31,10 @@ pub use config::ModelConfig;
 pub use emergent_rng::Rng;
 pub use error::EngineError;
 pub use gguf::{load_gguf, read_gguf, GgufFile, GgufTensorInfo, GgufValue};
-pub use hf::{load_checkpoint, read_checkpoint, read_safetensors, write_safetensors, HfTensor};
+pub use hf::{
+    index_shards, load_checkpoint, read_checkpoint, read_safetensors, write_safetensors, HfTensor,
+    IndexError,
+};
 pub use infer::{KvCache, Segment};
 pub use layout::{HfTensorMap, LayerSlots, NormSlots, ParamLayout, TensorSlot};
 pub use matmul::matmul_peak_gflops;

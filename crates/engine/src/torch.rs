@@ -18,8 +18,8 @@ use crate::EngineError;
 /// Reads every floating-point tensor of a `torch.save`d state dict as f32 (from F32, F16,
 /// BF16 or F64 storages); integer and boolean buffers (masks, position ids) are skipped,
 /// as no architecture's weights are stored that way.
-pub fn read_torch(path: &Path) -> Result<HashMap<String, HfTensor>, EngineError> {
-    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+pub fn read_torch(path: &Path) -> Result<StateDict, EngineError> {
+    let file = emergent_files::open_regular(path).map_err(|e| EngineError::io(path, e))?;
     // SAFETY: the file is opened read-only and emergent never writes to it while mapped.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(path, e))?;
     let bad = |message: String| EngineError::Torch {
@@ -31,7 +31,7 @@ pub fn read_torch(path: &Path) -> Result<HashMap<String, HfTensor>, EngineError>
 
 /// The whole reader on the bytes of one file; errors are messages the caller prefixes
 /// with the path.
-pub fn parse(bytes: &[u8]) -> Result<HashMap<String, HfTensor>, String> {
+pub fn parse(bytes: &[u8]) -> Result<StateDict, String> {
     if !bytes.starts_with(b"PK\x03\x04") {
         return Err(if bytes.starts_with(&[0x80, 0x02, 0x8a, 0x0a]) {
             "PyTorch's legacy format (before 1.6, not a ZIP archive): load it and save it \
@@ -55,24 +55,46 @@ pub fn parse(bytes: &[u8]) -> Result<HashMap<String, HfTensor>, String> {
             return Err("the tensors are stored big-endian; only little-endian is read".into());
         }
     }
-    let value = Machine::default().run(zip.data(&zip.entries[&pkl_name])?)?;
+    let machine = Machine {
+        stack: Vec::new(),
+        memo: HashMap::new(),
+        tensors_left: MIN_TENSORS.max(bytes.len() / BYTES_PER_TENSOR),
+    };
+    let value = machine.run(zip.data(&zip.entries[&pkl_name])?)?;
     let Val::Dict(items) = value else {
         return Err(format!(
             "the pickle holds {}, not a state dict (a dict of tensor names to tensors)",
             value.kind()
         ));
     };
-    let mut out = HashMap::new();
-    for (key, val) in items.borrow().iter() {
+    let mut out = StateDict::default();
+    // Gathered views can repeat a storage (tied weights share one); past four times the
+    // file's bytes (f16 doubled, then shared once more) something else is going on.
+    let mut budget = 4 * bytes.len() as u64 + (1 << 20);
+    for pair in items.borrow().0.chunks_exact(2) {
+        let (key, val) = (&pair[0], &pair[1]);
         let Val::Str(name) = key else {
             return Err(format!("a state dict key is {}, not a string", key.kind()));
         };
         let Val::Tensor(t) = val else {
             return Err(format!("`{name}` is {}, not a tensor", val.kind()));
         };
-        let Dtype::Float(dtype) = t.storage.dtype else {
-            continue;
+        let dtype = match t.storage.dtype {
+            Dtype::Float(f) => f,
+            Dtype::Int(_, what) => {
+                out.integer.insert(name.to_string(), what);
+                continue;
+            }
         };
+        let numel = t
+            .size
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+        budget = numel
+            .and_then(|n| budget.checked_sub(n.saturating_mul(4)))
+            .ok_or_else(|| {
+                format!("`{name}`: the tensors' views hold more than four times the file's bytes")
+            })?;
         let record = format!("{prefix}data/{}", t.storage.key);
         let entry = zip
             .entries
@@ -80,7 +102,7 @@ pub fn parse(bytes: &[u8]) -> Result<HashMap<String, HfTensor>, String> {
             .ok_or_else(|| format!("`{name}`: its storage `{record}` is not in the archive"))?;
         let data = tensor_data(zip.data(entry)?, dtype, &t.storage, t)
             .map_err(|e| format!("`{name}`: {e}"))?;
-        out.insert(
+        out.tensors.insert(
             name.to_string(),
             HfTensor {
                 shape: t.size.clone(),
@@ -89,6 +111,14 @@ pub fn parse(bytes: &[u8]) -> Result<HashMap<String, HfTensor>, String> {
         );
     }
     Ok(out)
+}
+
+/// A state dict's floating-point tensors as f32, and the names of its integer and
+/// boolean ones (masks, position ids: never weights) with their type.
+#[derive(Debug, Default)]
+pub struct StateDict {
+    pub tensors: HashMap<String, HfTensor>,
+    pub integer: HashMap<String, &'static str>,
 }
 
 /// A tensor's elements in row-major order, gathered through its offset and strides from
@@ -332,7 +362,8 @@ fn zip64_fields(
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Dtype {
     Float(Float),
-    Int(u64),
+    /// Width in bytes, and torch's name of the type.
+    Int(u64, &'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -351,10 +382,12 @@ impl Dtype {
             "HalfStorage" => Dtype::Float(Float::F16),
             "BFloat16Storage" => Dtype::Float(Float::BF16),
             "DoubleStorage" => Dtype::Float(Float::F64),
-            "LongStorage" => Dtype::Int(8),
-            "IntStorage" => Dtype::Int(4),
-            "ShortStorage" => Dtype::Int(2),
-            "ByteStorage" | "CharStorage" | "BoolStorage" => Dtype::Int(1),
+            "LongStorage" => Dtype::Int(8, "int64"),
+            "IntStorage" => Dtype::Int(4, "int32"),
+            "ShortStorage" => Dtype::Int(2, "int16"),
+            "ByteStorage" => Dtype::Int(1, "uint8"),
+            "CharStorage" => Dtype::Int(1, "int8"),
+            "BoolStorage" => Dtype::Int(1, "bool"),
             _ => return None,
         })
     }
@@ -362,7 +395,7 @@ impl Dtype {
     fn width(self) -> u64 {
         match self {
             Dtype::Float(f) => f.width() as u64,
-            Dtype::Int(w) => w,
+            Dtype::Int(w, _) => w,
         }
     }
 }
@@ -419,6 +452,29 @@ impl Global {
     }
 }
 
+/// A container's items (a dict's as key, value, key, value …), dropped without
+/// recursion: a pickle of a few hundred kilobytes can nest containers a hundred
+/// thousand deep, and the default drop recurses once a level, past any thread's stack.
+#[derive(Debug, Default)]
+struct Items(Vec<Val>);
+
+impl Drop for Items {
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut self.0);
+        while let Some(v) = pending.pop() {
+            // A container no one else holds gives up its items here, so it drops empty.
+            let inner = match v {
+                Val::Tuple(rc) => Rc::try_unwrap(rc).ok(),
+                Val::List(rc) | Val::Dict(rc) => Rc::try_unwrap(rc).ok().map(RefCell::into_inner),
+                _ => None,
+            };
+            if let Some(mut items) = inner {
+                pending.append(&mut items.0);
+            }
+        }
+    }
+}
+
 /// A value on the pickle machine's stack.
 #[derive(Debug, Clone)]
 enum Val {
@@ -427,9 +483,10 @@ enum Val {
     Scalar,
     Int(i64),
     Str(Rc<str>),
-    Tuple(Rc<[Val]>),
-    List(Rc<RefCell<Vec<Val>>>),
-    Dict(Rc<RefCell<Vec<(Val, Val)>>>),
+    Tuple(Rc<Items>),
+    List(Rc<RefCell<Items>>),
+    /// Keys and values alternate.
+    Dict(Rc<RefCell<Items>>),
     Global(Global),
     Storage(Rc<Storage>),
     Tensor(Rc<Tensor>),
@@ -455,28 +512,34 @@ impl Val {
 
     fn index(&self, what: &str) -> Result<usize, String> {
         match self {
-            Val::Int(i) if *i >= 0 => {
-                usize::try_from(*i).map_err(|_| format!("{what} {i} is too large"))
-            }
+            Val::Int(i) if *i < 0 => Err(format!("{what} is {i}: negative")),
+            Val::Int(i) => usize::try_from(*i).map_err(|_| format!("{what} {i} is too large")),
             other => Err(format!("{what} is {}, not a whole number", other.kind())),
         }
     }
 
     fn indices(&self, what: &str) -> Result<Vec<usize>, String> {
         match self {
-            Val::Tuple(t) => t.iter().map(|v| v.index(what)).collect(),
+            Val::Tuple(t) => t.0.iter().map(|v| v.index(what)).collect(),
             other => Err(format!("{what} is {}, not a tuple", other.kind())),
         }
     }
 }
 
-/// The pickle machine: a stack, the memo, and a budget of operations so that no input
-/// runs long.
-#[derive(Default)]
+/// The pickle machine: a stack, the memo, and how many more tensors it may build.
+/// Every opcode reads at least one byte, so no input runs long; the tensor budget keeps
+/// its memory a small multiple of the file's size.
 struct Machine {
     stack: Vec<Val>,
     memo: HashMap<u32, Val>,
+    tensors_left: usize,
 }
+
+/// At most one tensor per this many bytes of the file (a state dict's smallest tensors,
+/// a tiny model's biases, take more), with a floor for small files: 10⁶ empty tensors
+/// in 30 MB once took 737 MB before they were refused.
+const BYTES_PER_TENSOR: usize = 256;
+const MIN_TENSORS: usize = 4096;
 
 struct Reader<'a> {
     b: &'a [u8],
@@ -557,11 +620,7 @@ impl Machine {
         let Val::Dict(d) = self.top()? else {
             return Err("items are set on something that is not a dict".into());
         };
-        let mut d = d.borrow_mut();
-        let mut it = items.into_iter();
-        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            d.push((k, v));
-        }
+        d.borrow_mut().0.extend(items);
         Ok(())
     }
 
@@ -569,8 +628,12 @@ impl Machine {
         let Val::List(l) = self.top()? else {
             return Err("items are appended to something that is not a list".into());
         };
-        l.borrow_mut().extend(items);
+        l.borrow_mut().0.extend(items);
         Ok(())
+    }
+
+    fn tuple(items: Vec<Val>) -> Val {
+        Val::Tuple(Rc::new(Items(items)))
     }
 
     fn run(mut self, pickle: &[u8]) -> Result<Val, String> {
@@ -591,7 +654,7 @@ impl Machine {
                 b'.' => return self.pop(),
                 b'}' => self.stack.push(Val::Dict(Rc::default())),
                 b']' => self.stack.push(Val::List(Rc::default())),
-                b')' => self.stack.push(Val::Tuple(Rc::from(Vec::new()))),
+                b')' => self.stack.push(Machine::tuple(Vec::new())),
                 b'(' => self.stack.push(Val::Mark),
                 b'N' => self.stack.push(Val::None),
                 0x88 | 0x89 => self.stack.push(Val::Scalar),
@@ -666,7 +729,7 @@ impl Machine {
                 }
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.stack.push(Val::Tuple(items.into()));
+                    self.stack.push(Machine::tuple(items));
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -677,7 +740,7 @@ impl Machine {
                     if items.iter().any(|v| matches!(v, Val::Mark)) {
                         return Err("a tuple would hold a mark".into());
                     }
-                    self.stack.push(Val::Tuple(items.into()));
+                    self.stack.push(Machine::tuple(items));
                 }
                 b's' => {
                     let v = self.pop()?;
@@ -703,7 +766,13 @@ impl Machine {
                 b'R' => {
                     let args = self.pop()?;
                     let f = self.pop()?;
-                    self.stack.push(reduce(&f, &args)?);
+                    let v = reduce(&f, &args)?;
+                    if matches!(v, Val::Tensor(_)) {
+                        self.tensors_left = self.tensors_left.checked_sub(1).ok_or(
+                            "the pickle builds more tensors than a file of its size holds",
+                        )?;
+                    }
+                    self.stack.push(v);
                 }
                 b'b' => {
                     // BUILD sets an object's state; the only object is an OrderedDict,
@@ -729,7 +798,7 @@ fn storage(pid: &Val) -> Result<Storage, String> {
     let Val::Tuple(t) = pid else {
         return Err(format!("a persistent id is {}, not a tuple", pid.kind()));
     };
-    match &t[..] {
+    match &t.0[..] {
         [Val::Str(tag), Val::Global(Global::StorageType(dtype)), Val::Str(key), Val::Str(_), numel]
             if &**tag == "storage" =>
         {
@@ -758,6 +827,7 @@ fn reduce(f: &Val, args: &Val) -> Result<Val, String> {
             args.kind()
         ));
     };
+    let a = &a.0;
     match f {
         Val::Global(Global::OrderedDict) if a.is_empty() => Ok(Val::Dict(Rc::default())),
         Val::Global(Global::RebuildTensor) if a.len() >= 4 => {
@@ -839,9 +909,15 @@ mod tests {
 
     /// `{"w": tensor}` over storage "0" of 6 floats, with the given view.
     fn state_dict(offset: u8, size: &[u8], stride: &[u8]) -> Vec<u8> {
+        typed_state_dict("FloatStorage", offset, size, stride)
+    }
+
+    fn typed_state_dict(storage: &str, offset: u8, size: &[u8], stride: &[u8]) -> Vec<u8> {
         let mut p = vec![0x80, 2, b'}', b'q', 0, b'(', b'X', 1, 0, 0, 0, b'w'];
         p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n(");
-        p.extend(b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06tQ");
+        p.extend(b"(X\x07\x00\x00\x00storagectorch\n");
+        p.extend(storage.as_bytes());
+        p.extend(b"\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06tQ");
         p.extend([b'K', offset, b'(']);
         for &s in size {
             p.extend([b'K', s]);
@@ -866,14 +942,17 @@ mod tests {
             ("archive/byteorder", b"little"),
             ("archive/data/0", &six_floats()),
         ]);
-        let t = &parse(&file).unwrap()["w"];
+        let t = &parse(&file).unwrap().tensors["w"];
         assert_eq!(t.shape, [3, 2]);
         assert_eq!(t.data, [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
         let file = zip(&[
             ("archive/data.pkl", &state_dict(2, &[2, 2], &[2, 1])),
             ("archive/data/0", &six_floats()),
         ]);
-        assert_eq!(parse(&file).unwrap()["w"].data, [2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(
+            parse(&file).unwrap().tensors["w"].data,
+            [2.0, 3.0, 4.0, 5.0]
+        );
     }
 
     #[test]
@@ -911,7 +990,7 @@ mod tests {
             ("archive/data.pkl", &state_dict(0, &[2, 3], &[3, 1])),
             ("archive/data/0", &six_floats()),
         ]);
-        assert_eq!(parse(&good).unwrap()["w"].data.len(), 6);
+        assert_eq!(parse(&good).unwrap().tensors["w"].data.len(), 6);
         for cut in 0..good.len() {
             let _ = parse(&good[..cut]);
         }
@@ -927,5 +1006,124 @@ mod tests {
             .unwrap_err()
             .contains("legacy"));
         assert!(parse(b"hello").unwrap_err().contains("not a PyTorch"));
+    }
+
+    #[test]
+    fn a_pickle_nested_150000_deep_is_an_error_not_a_stack_overflow() {
+        // None wrapped in a one-tuple 150,000 times: 150 KB.
+        let mut p = vec![0x80, 2, b'N'];
+        p.extend(std::iter::repeat_n(0x85, 150_000));
+        p.push(b'.');
+        let file = zip(&[("archive/data.pkl", &p)]);
+        let e = parse(&file).unwrap_err();
+        assert!(e.contains("a tuple, not a state dict"), "{e}");
+        // Lists appended into one another after they were made, so no depth is known
+        // when each is built: the last holder still drops them one at a time.
+        let mut p = vec![0x80, 2];
+        for k in 0..60_000u32 {
+            p.push(b']');
+            p.push(b'r');
+            p.extend(k.to_le_bytes());
+        }
+        for k in 0..59_999u32 {
+            p.push(b'j');
+            p.extend(k.to_le_bytes());
+            p.push(b'j');
+            p.extend((k + 1).to_le_bytes());
+            p.push(b'a');
+        }
+        p.push(b'.');
+        let file = zip(&[("archive/data.pkl", &p)]);
+        assert!(parse(&file).is_err());
+    }
+
+    #[test]
+    fn integer_tensors_are_named_and_negative_sizes_say_so() {
+        let file = zip(&[
+            (
+                "archive/data.pkl",
+                &typed_state_dict("LongStorage", 0, &[2], &[1]),
+            ),
+            ("archive/data/0", &[0u8; 48]),
+        ]);
+        let dict = parse(&file).unwrap();
+        assert!(dict.tensors.is_empty());
+        assert_eq!(dict.integer["w"], "int64");
+        let mut p = state_dict(0, &[2, 3], &[3, 1]);
+        // The stride's last `K 1` becomes `J -1`.
+        let at = p.windows(3).rposition(|w| w == [b'K', 1, b't']).unwrap();
+        p.splice(at..at + 2, [b'J', 0xff, 0xff, 0xff, 0xff]);
+        let file = zip(&[("archive/data.pkl", &p), ("archive/data/0", &six_floats())]);
+        let e = parse(&file).unwrap_err();
+        assert!(e.contains("stride is -1: negative"), "{e}");
+    }
+
+    #[test]
+    fn a_weight_stored_as_integers_is_named_with_its_type() {
+        let config = crate::ModelConfig::llama(16, 8, 1, 2, 16, 32);
+        let name = b"model.embed_tokens.weight";
+        let p = typed_state_dict("LongStorage", 0, &[2], &[1]);
+        let at = p
+            .windows(6)
+            .position(|w| w == b"X\x01\x00\x00\x00w")
+            .unwrap();
+        let mut renamed = p[..at].to_vec();
+        renamed.push(b'X');
+        renamed.extend((name.len() as u32).to_le_bytes());
+        renamed.extend(name);
+        renamed.extend(&p[at + 6..]);
+        let dir = tempfile::tempdir().unwrap();
+        let json = serde_json::to_string(&config.to_hf_json()).unwrap();
+        std::fs::write(dir.path().join("config.json"), json).unwrap();
+        let file = zip(&[
+            ("archive/data.pkl", &renamed),
+            ("archive/data/0", &[0u8; 48]),
+        ]);
+        std::fs::write(dir.path().join("pytorch_model.bin"), file).unwrap();
+        let e = crate::read_checkpoint(dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("model.embed_tokens.weight") && e.contains("stored as int64"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_million_tensors_in_a_small_file_are_refused_before_they_are_built() {
+        // One storage of one float, memoised, viewed by 10⁶ tensors of about 25 bytes of
+        // pickle each: `name`, rebuild, (storage, 0, (1,), (1,)), REDUCE.
+        let mut p = vec![0x80, 2, b'}', b'('];
+        for k in 0..1_000_000u32 {
+            let name = k.to_string();
+            p.push(b'X');
+            p.extend((name.len() as u32).to_le_bytes());
+            p.extend(name.as_bytes());
+            if k == 0 {
+                p.extend(b"ctorch._utils\n_rebuild_tensor_v2\nq\x01(");
+                p.extend(b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\n");
+                p.extend(b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x01tQq\x02");
+            } else {
+                p.extend(b"h\x01(h\x02");
+            }
+            p.extend(b"K\x00K\x01\x85K\x01\x85tR");
+        }
+        p.extend(b"u.");
+        let file = zip(&[("archive/data.pkl", &p), ("archive/data/0", &[0u8; 4])]);
+        let e = parse(&file).unwrap_err();
+        assert!(e.contains("more tensors than a file of its size"), "{e}");
+        // The first thousand are a state dict like any other.
+        let cut = p
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'R')
+            .nth(999)
+            .unwrap()
+            .0;
+        let mut small = p[..=cut].to_vec();
+        small.extend(b"u.");
+        let file = zip(&[("archive/data.pkl", &small), ("archive/data/0", &[0u8; 4])]);
+        assert_eq!(parse(&file).unwrap().tensors.len(), 1000);
     }
 }

@@ -15,7 +15,7 @@ fn read_dir(dir: &Path) -> HashMap<String, HfTensor> {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "bin") {
-            out.extend(read_torch(&path).unwrap());
+            out.extend(read_torch(&path).unwrap().tensors);
         }
     }
     out

@@ -26,6 +26,27 @@ pub fn write_via_temp(
     written
 }
 
+/// Opens `path` for reading when it is a regular file (links followed). A FIFO or a
+/// device named where a checkpoint or its JSON should be would block the read forever
+/// or never end: it is an error here instead, before anything is opened.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a folder, FIFO, socket or device)",
+        ));
+    }
+    std::fs::File::open(path)
+}
+
+/// Reads a regular file as UTF-8 text ([`open_regular`]).
+pub fn read_regular_to_string(path: &Path) -> std::io::Result<String> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut open_regular(path)?, &mut text)?;
+    Ok(text)
+}
+
 /// Writes `bytes` to `path` atomically; unchanged content is left untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {

@@ -76,24 +76,22 @@ fn one(entry: &CheckpointsConfig, path: &Path) -> Result<Found> {
     } else {
         GgufFile::open(path)?.model_config()?
     };
-    let meta = read_json(&path.join("meta.json"));
-    let trainer = read_json(&path.join("trainer_state.json"));
+    let meta = Counts::read(path.join("meta.json"))?;
+    let trainer = Counts::read(path.join("trainer_state.json"))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let step = meta
-        .as_ref()
-        .and_then(|m| m.get("step")?.as_u64())
-        .or_else(|| trainer.as_ref()?.get("global_step")?.as_u64())
+        .get("step")?
+        .or(trainer.get("global_step")?)
         .or_else(|| step_in_name(&name))
         .ok_or_else(|| {
             anyhow!("no step: no meta.json or trainer_state.json with one, and no `step…` or `checkpoint-…` in the name")
         })?;
     let tokens = meta
-        .as_ref()
-        .and_then(|m| m.get("tokens")?.as_u64())
-        .or_else(|| trainer.as_ref()?.get("num_input_tokens_seen")?.as_u64())
+        .get("tokens")?
+        .or(trainer.get("num_input_tokens_seen")?)
         .or_else(|| entry.tokens_per_step.map(|t| t.saturating_mul(step)))
         .ok_or_else(|| {
             anyhow!("step {step} but no token count (meta.json `tokens`, trainer_state.json `num_input_tokens_seen`): give the entry's `tokens_per_step`")
@@ -119,8 +117,44 @@ fn one(entry: &CheckpointsConfig, path: &Path) -> Result<Found> {
     })
 }
 
-fn read_json(path: &Path) -> Option<serde_json::Value> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+/// A checkpoint's `meta.json` or `trainer_state.json`, where it has one: the counts a
+/// ladder takes from it.
+struct Counts {
+    path: PathBuf,
+    doc: Option<serde_json::Value>,
+}
+
+impl Counts {
+    /// Absent is no counts; present but unreadable or not JSON is an error naming it.
+    fn read(path: PathBuf) -> Result<Counts> {
+        if !path.exists() {
+            return Ok(Counts { path, doc: None });
+        }
+        let text = emergent_files::read_regular_to_string(&path)
+            .with_context(|| format!("{}", path.display()))?;
+        let doc = serde_json::from_str(&text)
+            .with_context(|| format!("{}: invalid JSON", path.display()))?;
+        Ok(Counts {
+            path,
+            doc: Some(doc),
+        })
+    }
+
+    /// A count the file gives: a whole number, else an error naming the file and field
+    /// (−1, 10³⁰ or a string would otherwise be passed over in silence).
+    fn get(&self, field: &str) -> Result<Option<u64>> {
+        let Some(v) = self.doc.as_ref().and_then(|d| d.get(field)) else {
+            return Ok(None);
+        };
+        match v.as_u64() {
+            Some(n) => Ok(Some(n)),
+            None if v.is_null() => Ok(None),
+            None => bail!(
+                "{}: field `{field}`: {v} is not a whole number (0 to 2⁶⁴ − 1)",
+                self.path.display()
+            ),
+        }
+    }
 }
 
 /// The step in a checkpoint's name: the number after the last `step` or `checkpoint`
@@ -419,5 +453,41 @@ mod tests {
         assert_eq!(size_label(1_000_000), "1M");
         assert_eq!(size_label(1_400_000_000), "1.4B");
         assert_eq!(size_label(6_700), "6.7K");
+    }
+
+    #[test]
+    fn a_count_that_is_not_a_whole_number_names_its_file_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trainer_state.json");
+        for bad in ["-1", "1e30", "\"1000\"", "12.5"] {
+            std::fs::write(&path, format!("{{\"global_step\": {bad}}}")).unwrap();
+            let e = Counts::read(path.clone())
+                .unwrap()
+                .get("global_step")
+                .unwrap_err();
+            let e = format!("{e:#}");
+            assert!(
+                e.contains("trainer_state.json") && e.contains("`global_step`"),
+                "{bad}: {e}"
+            );
+        }
+        std::fs::write(
+            &path,
+            r#"{"global_step": 1000, "num_input_tokens_seen": null}"#,
+        )
+        .unwrap();
+        let counts = Counts::read(path.clone()).unwrap();
+        assert_eq!(counts.get("global_step").unwrap(), Some(1000));
+        assert_eq!(counts.get("num_input_tokens_seen").unwrap(), None);
+        std::fs::write(&path, "{not json").unwrap();
+        let e = format!("{:#}", Counts::read(path.clone()).err().unwrap());
+        assert!(
+            e.contains("trainer_state.json") && e.contains("invalid JSON"),
+            "{e}"
+        );
+        assert!(Counts::read(dir.path().join("absent.json"))
+            .unwrap()
+            .doc
+            .is_none());
     }
 }
