@@ -195,21 +195,11 @@ pub fn forecast(
 /// follows the noise of the fitted range best, not the one that extrapolates.
 /// `None` with fewer than three runs, or when a shape cannot be fitted without the run.
 fn validation_weights(train: &Series, candidates: &[Fit], rules: &Rules) -> Option<Vec<f64>> {
-    let furthest = |r: &u32| {
-        (0..train.x.len())
-            .filter(|&i| train.run[i] == *r)
-            .map(|i| train.x[i])
-            .fold(f64::INFINITY, f64::min)
-    };
-    let mut runs = train.run.clone();
-    runs.sort_unstable();
-    runs.dedup();
-    if runs.len() < 3 {
+    if train.distinct_runs() < 3 {
         return None;
     }
-    let last = *runs
-        .iter()
-        .min_by(|a, b| furthest(a).total_cmp(&furthest(b)))?;
+    // The run of the point furthest along the axis (the lowest x).
+    let last = train.run[(0..train.x.len()).min_by(|&a, &b| train.x[a].total_cmp(&train.x[b]))?];
     let (out, keep): (Vec<usize>, Vec<usize>) =
         (0..train.x.len()).partition(|&i| train.run[i] == last);
     let inner = fit_once(&train.subset(&keep, |i| train.run[i]), rules);

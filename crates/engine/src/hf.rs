@@ -235,13 +235,13 @@ pub fn read_checkpoint(dir: &Path) -> Result<(ModelConfig, Vec<f32>), EngineErro
     // Which file each tensor came from, the integer tensors met, and a tied head's copy.
     let mut from: Vec<Option<usize>> = vec![None; layout.hf.len()];
     let mut integer: HashMap<String, (&'static str, usize)> = HashMap::new();
-    let mut head: Option<(HfTensor, usize)> = None;
+    let mut head: Option<(String, HfTensor, usize)> = None;
     let mut params = vec![0.0f32; layout.total()];
     for (f, file) in files.iter().enumerate() {
         // Each tensor is checked and put in place as it is read, then dropped.
         let mut take = |name: String, t: HfTensor| -> Result<(), EngineError> {
             if layout.tied_head.as_deref() == Some(name.as_str()) {
-                head = Some((t, f));
+                head = Some((name, t, f));
                 return Ok(());
             }
             let Some(&i) = index.get(name.as_str()) else {
@@ -249,7 +249,12 @@ pub fn read_checkpoint(dir: &Path) -> Result<(ModelConfig, Vec<f32>), EngineErro
             };
             let map = &layout.hf[i];
             if let Some(first) = from[i] {
-                return same_again(map, &t, &files[first], file, &params);
+                return same_copy(map, &t, &params, file, &map.name, || {
+                    format!(
+                        "also in {}, with other values or shape: which copy is the model's is unknown",
+                        files[first].display()
+                    )
+                });
             }
             place(map, &t, file, &mut params)?;
             from[i] = Some(f);
@@ -285,54 +290,36 @@ pub fn read_checkpoint(dir: &Path) -> Result<(ModelConfig, Vec<f32>), EngineErro
             message,
         });
     }
-    if let (Some((t, f)), Some(embed)) = (head, layout.hf.first()) {
-        tied_copy_agrees(embed, &t, &files[f], layout.tied_head.as_deref(), &params)?;
+    if let (Some((name, t, f)), Some(embed)) = (head, layout.hf.first()) {
+        same_copy(embed, &t, &params, &files[f], &name, || {
+            format!(
+                "differs from `{}`, which config.json ties it to (tie_word_embeddings): set it \
+                 to false to use this head, or save the checkpoint again",
+                embed.name
+            )
+        })?;
     }
     Ok((config, params))
 }
 
-/// A tensor met a second time (in two shards) must hold what it held the first time:
-/// which copy the model should use is otherwise a guess.
-fn same_again(
+/// A second copy of a tensor already in place must hold the same shape and values:
+/// a tensor met again in another shard (which copy is the model's is otherwise a guess),
+/// or the head a checkpoint still holds beside the embedding config.json ties it to.
+fn same_copy(
     map: &HfTensorMap,
     t: &HfTensor,
-    first: &Path,
-    file: &Path,
     params: &[f32],
+    file: &Path,
+    name: &str,
+    message: impl FnOnce() -> String,
 ) -> Result<(), EngineError> {
     if t.shape == map.shape && map.gather(params) == t.data {
         return Ok(());
     }
     Err(EngineError::Tensor {
         path: file.to_path_buf(),
-        name: map.name.clone(),
-        message: format!(
-            "also in {}, with other values or shape: which copy is the model's is unknown",
-            first.display()
-        ),
-    })
-}
-
-/// config.json ties the head to the embedding, so a head the checkpoint still holds is
-/// the embedding's copy; one that differs means the file and config.json disagree.
-fn tied_copy_agrees(
-    embed: &HfTensorMap,
-    head: &HfTensor,
-    file: &Path,
-    name: Option<&str>,
-    params: &[f32],
-) -> Result<(), EngineError> {
-    if head.shape == embed.shape && embed.gather(params) == head.data {
-        return Ok(());
-    }
-    Err(EngineError::Tensor {
-        path: file.to_path_buf(),
-        name: name.unwrap_or("lm_head.weight").into(),
-        message: format!(
-            "differs from `{}`, which config.json ties it to (tie_word_embeddings): set it \
-             to false to use this head, or save the checkpoint again",
-            embed.name
-        ),
+        name: name.into(),
+        message: message(),
     })
 }
 
