@@ -31,6 +31,36 @@ pub fn bar(len: u64, template: &str) -> ProgressBar {
     pb
 }
 
+/// A bar per file fetched from the Hub, in bytes.
+#[derive(Default)]
+pub struct FetchBar {
+    current: Option<(String, ProgressBar)>,
+    /// The study's bars, when it is drawn among them.
+    multi: Option<MultiProgress>,
+}
+
+impl FetchBar {
+    pub fn update(&mut self, file: &str, done: u64, total: u64) {
+        if self.current.as_ref().is_none_or(|(f, _)| f != file) {
+            let mut pb = bar(
+                total,
+                "fetch {prefix} [{bar:30}] {bytes}/{total_bytes}, {bytes_per_sec}, eta {eta}",
+            );
+            if let Some(m) = &self.multi {
+                pb = m.add(pb);
+            }
+            pb.set_prefix(file.to_string());
+            self.current = Some((file.to_string(), pb));
+        }
+        let (_, pb) = self.current.as_ref().expect("made above");
+        pb.set_position(done);
+        if done >= total {
+            pb.finish_and_clear();
+            self.current = None;
+        }
+    }
+}
+
 /// How often a bar prints its line when stderr is not a terminal.
 const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -93,12 +123,18 @@ pub struct Bars {
     multi: MultiProgress,
     stages: Mutex<HashMap<Stage, ProgressBar>>,
     runs: Mutex<HashMap<String, ProgressBar>>,
+    fetch: Mutex<FetchBar>,
 }
 
 impl Bars {
     pub fn new() -> Bars {
+        let multi = MultiProgress::new();
         Bars {
-            multi: MultiProgress::new(),
+            fetch: Mutex::new(FetchBar {
+                current: None,
+                multi: Some(multi.clone()),
+            }),
+            multi,
             stages: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashMap::new()),
         }
@@ -169,6 +205,11 @@ impl Progress for Bars {
                 }
             }
             Event::Findings(f) => crate::analyze::print_summary(f),
+            Event::Fetch { file, done, total } => self
+                .fetch
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .update(file, done, total),
         }
     }
 }

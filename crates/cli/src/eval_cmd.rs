@@ -28,12 +28,20 @@ pub struct EvalArgs {
     /// The model scored outside a study: a Hugging Face checkpoint directory (safetensors
     /// or pytorch_model.bin) or a GGUF file, or lm-eval's model type `hf` with
     /// `--model_args pretrained=PATH`. Repeat it, or give a quoted pattern
-    /// (`'ladder/*/step-*'`), to score several, each into its own results folder.
+    /// (`'ladder/*/step-*'`), to score several, each into its own results folder. As in
+    /// transformers, a path that exists wins; otherwise ORG/NAME is a Hugging Face Hub
+    /// repository, taken from the Hub's cache (HF_HUB_CACHE, HF_HOME) or fetched into it
+    /// (HF_ENDPOINT, HF_TOKEN; HF_HUB_OFFLINE=1 uses the cache alone).
     #[arg(long)]
     pub model: Vec<String>,
-    /// lm-eval's `key=value,…`: pretrained, max_length, add_bos_token, dtype (float32).
+    /// lm-eval's `key=value,…`: pretrained, revision, max_length, add_bos_token, dtype
+    /// (float32).
     #[arg(long = "model_args", alias = "model-args")]
     pub model_args: Option<String>,
+    /// The revision of a Hub repository --model names: a branch, tag or commit
+    /// (`step1000`); `main` when neither this nor `revision=` in --model_args names one.
+    #[arg(long)]
+    pub revision: Option<String>,
     /// Tasks, comma-separated: lm-eval YAML configs (.yaml), folders of them, TOML specs,
     /// or names of tasks, groups and tags (in --include_path folders and shipped tasks/).
     #[arg(long, value_delimiter = ',')]
@@ -94,6 +102,7 @@ impl EvalArgs {
             || !self.text.is_empty()
             || self.output_path.is_some()
             || self.model_args.is_some()
+            || self.revision.is_some()
     }
 }
 
@@ -118,7 +127,11 @@ pub fn eval_models(args: &EvalArgs) -> Result<()> {
         }
     }
     crate::bench::set_threads(args.threads.unwrap_or(0));
-    harness::score_models(&args.request(), &models, &mut Drawn { bar: None })
+    let mut drawn = Drawn {
+        bar: None,
+        fetch: crate::draw::FetchBar::default(),
+    };
+    harness::score_models(&args.request(), &models, &mut drawn)
 }
 
 impl EvalArgs {
@@ -126,6 +139,7 @@ impl EvalArgs {
         Request {
             model: String::new(),
             model_args: self.model_args.clone(),
+            revision: self.revision.clone(),
             tasks: self.tasks.clone(),
             include_path: self.include_path.clone(),
             shipped: crate::shipped_tasks_dir(),
@@ -149,6 +163,7 @@ impl EvalArgs {
 /// A progress bar per task; messages on stderr; each model's table on stdout.
 struct Drawn {
     bar: Option<indicatif::ProgressBar>,
+    fetch: crate::draw::FetchBar,
 }
 
 impl Observer for Drawn {
@@ -171,6 +186,9 @@ impl Observer for Drawn {
     fn scored(&mut self, outcome: &Outcome) {
         print!("{}", lmeval_table(&outcome.results));
         print_continuous(outcome.scored.iter());
+    }
+    fn fetch(&mut self, file: &str, done: u64, total: u64) {
+        self.fetch.update(file, done, total);
     }
 }
 

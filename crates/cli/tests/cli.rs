@@ -5,6 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+use common::{bits_per_byte, rows, slurm_cluster, slurm_wait};
+
 const STUDY: &str = r#"
 name = "cli test"
 seed = 5
@@ -729,30 +732,6 @@ fn a_study_trains_and_scores_every_architecture() {
     }
 }
 
-/// Every row of a table, as text, sorted, the study directory's own path as `OUT`: what
-/// two study directories must share.
-fn rows(out: &Path, sql: &str) -> Vec<String> {
-    let db = out.join("results.sqlite");
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap();
-    let n = stmt.column_count();
-    let mut out: Vec<String> = stmt
-        .query_map([], |r| {
-            let cells: Vec<String> = (0..n)
-                .map(|i| match r.get_ref(i).unwrap() {
-                    rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                    other => format!("{other:?}"),
-                })
-                .collect();
-            Ok(cells.join("|").replace(out.to_str().unwrap(), "OUT"))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    out.sort();
-    out
-}
-
 /// Two `emergent run` processes started at once on one study directory share the work
 /// (a run is trained by one of them, the corpus prepared once) and end with what one
 /// process makes: the same checkpoints byte for byte, the same rows, none twice.
@@ -874,52 +853,6 @@ fn two_processes_on_one_study_end_with_the_results_of_one() {
     let skipped = said.iter().filter(|e| e.contains("is up to date")).count();
     assert_eq!(skipped, 1, "one report between two processes: {said:?}");
     assert!(two.join("report/index.html").exists());
-}
-
-/// The Slurm cluster the tests may use: `SLURM_CONF` set (scripts/slurm-local.sh start
-/// prints it) and `sinfo` answering; else the Slurm tests skip, saying so.
-fn slurm_cluster() -> bool {
-    let up = std::env::var_os("SLURM_CONF").is_some()
-        && Command::new("sinfo")
-            .arg("-h")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !up {
-        eprintln!(
-            "skipping: no Slurm cluster (start one with scripts/slurm-local.sh start, then export SLURM_CONF)"
-        );
-    }
-    up
-}
-
-/// Waits for a Slurm job to end; its final state.
-fn slurm_wait(job: &str) -> String {
-    let t0 = std::time::Instant::now();
-    loop {
-        let o = Command::new("scontrol")
-            .args(["show", "job", job])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&o.stdout).to_string();
-        let state = text
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("JobState="))
-            .unwrap_or("UNKNOWN")
-            .to_string();
-        if ![
-            "PENDING",
-            "RUNNING",
-            "CONFIGURING",
-            "COMPLETING",
-            "REQUEUED",
-        ]
-        .contains(&state.as_str())
-            || t0.elapsed().as_secs() > 900
-        {
-            return state;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
 }
 
 /// The study through Slurm (a corpus job, a job array of runs, a finishing job) ends as
@@ -1238,17 +1171,7 @@ fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
         .collect();
     assert_eq!(stored.len(), 9);
     for (checkpoint, loss) in stored {
-        let file = e.join(checkpoint.replace('/', "_")).join("results.json");
-        let results: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        let bpb = results[0]["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["metric"] == "bits_per_byte")
-            .unwrap()["value"]
-            .as_f64()
-            .unwrap();
+        let bpb = bits_per_byte(&e.join(checkpoint.replace('/', "_")));
         assert_eq!(
             loss, bpb,
             "{checkpoint}: the ladder's loss is eval --text's"
@@ -1274,7 +1197,7 @@ fn a_study_of_existing_checkpoints_scores_them_on_one_loss_axis() {
     let o = emergent(&["run", &mixed, "--out", out.to_str().unwrap(), "--no-report"]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(
-        err.contains("validation: 0 checkpoints to score") && err.contains("0 to score"),
+        err.contains("and the validation loss, 27 evaluations cached, 0 to score"),
         "{err}"
     );
     // One tokenizer (the same tokenizer.json bytes) makes the axis nats per token.

@@ -1,8 +1,10 @@
 //! Every command in the README's fenced `sh` blocks runs, in the README's order, in a
-//! scratch directory. Two things stand in for what a reader has: `studies/quick.toml`
+//! scratch directory. Three things stand in for what a reader has: `studies/quick.toml`
 //! there is a tiny study (the quick study's minute is too long for CI's budget once per
-//! command), and `CHECKPOINT` is the reference checkpoint; `studies/ladder.toml` is the
-//! checkout's, its paths into `reference/` made absolute. Paths into the repository
+//! command), `CHECKPOINT` is the reference checkpoint, and the Hugging Face Hub is a
+//! local one (`emergent_testhub`) serving the ladder fixture's small run as
+//! `EleutherAI/pythia-160m` at three of its revisions' names; `studies/ladder.toml` and
+//! `studies/pythia.toml` are the checkout's, their paths into `reference/` made absolute. Paths into the repository
 //! (`reference/`, `scripts/`, `crates/`) and `../shared/data` resolve to the checkout's.
 //! The `cargo` set-up commands are CI's own: `.ci/run` must run exactly the test
 //! command, and the install path must hold the `emergent` binary.
@@ -140,13 +142,33 @@ fn every_readme_command_runs() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("studies")).unwrap();
     std::fs::write(dir.path().join("studies/quick.toml"), TINY_STUDY).unwrap();
-    let ladder = std::fs::read_to_string(repo().join("studies/ladder.toml")).unwrap();
     let here = format!("\"{}/reference/", repo().display());
-    std::fs::write(
-        dir.path().join("studies/ladder.toml"),
-        ladder.replace("\"reference/", &here),
+    for study in ["ladder.toml", "pythia.toml"] {
+        let text = std::fs::read_to_string(repo().join("studies").join(study)).unwrap();
+        std::fs::write(
+            dir.path().join("studies").join(study),
+            text.replace("\"reference/", &here),
+        )
+        .unwrap();
+    }
+    let small = repo().join("reference/goldens/ladder/small");
+    let hub = emergent_testhub::Server::start(
+        &[emergent_testhub::Repo {
+            id: "EleutherAI/pythia-160m".into(),
+            revisions: [
+                ("step1000", "step23"),
+                ("step12000", "step60"),
+                ("step23000", "step156"),
+            ]
+            .iter()
+            .map(|(name, dir)| (name.to_string(), small.join(dir)))
+            .collect(),
+            token: None,
+        }],
+        emergent_testhub::Faults::default(),
     )
     .unwrap();
+    let cache = dir.path().join("hf-cache");
     for cmd in &commands {
         let words: Vec<&str> = cmd.split_whitespace().collect();
         if words[0] == "cargo" {
@@ -170,6 +192,10 @@ fn every_readme_command_runs() {
         let started = std::time::Instant::now();
         let o = Command::new(&program)
             .args(&args)
+            .env("HF_ENDPOINT", &hub.url)
+            .env("HF_HUB_CACHE", &cache)
+            .env_remove("HF_HUB_OFFLINE")
+            .env_remove("HF_TOKEN")
             .current_dir(dir.path())
             .output()
             .unwrap();
@@ -186,4 +212,6 @@ fn every_readme_command_runs() {
     assert!(dir.path().join("scores/results.json").exists());
     assert!(dir.path().join("again/findings.json").exists());
     assert!(dir.path().join("ladder/report/index.html").exists());
+    assert!(dir.path().join("pythia/report/index.html").exists());
+    assert!(dir.path().join("pythia-step1000/results.json").exists());
 }

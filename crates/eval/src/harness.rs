@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use emergent_engine::Backend;
+use emergent_hub::Locator;
 use serde_json::{json, Map, Value as Json};
 
 use crate::{
@@ -21,8 +22,11 @@ pub struct Request {
     /// A Hugging Face checkpoint directory, a GGUF file, or lm-eval's model type `hf`
     /// (`gguf`) with `pretrained=PATH` in `model_args`.
     pub model: String,
-    /// lm-eval's `key=value,…`: pretrained, max_length, add_bos_token, dtype.
+    /// lm-eval's `key=value,…`: pretrained, revision, max_length, add_bos_token, dtype.
     pub model_args: Option<String>,
+    /// The revision of a Hub repository the model names (`--revision`; `main` when
+    /// neither this nor `revision=` in `model_args` names one).
+    pub revision: Option<String>,
     /// Task names, groups, tags, YAML or TOML files, folders of them.
     pub tasks: Vec<String>,
     /// Folders of YAML task configs that `tasks` can name.
@@ -63,6 +67,8 @@ pub trait Observer {
     fn say(&mut self, line: &str);
     /// One model is scored and its files are written.
     fn scored(&mut self, outcome: &Outcome);
+    /// A file of a Hub checkpoint is being fetched: `done` of `total` bytes.
+    fn fetch(&mut self, _file: &str, _done: u64, _total: u64) {}
 }
 
 /// One model's scores.
@@ -155,6 +161,8 @@ fn parse_batch_size(batch_size: &str) -> Result<Option<usize>> {
 /// Options and model arguments checked before anything is loaded.
 struct Plan {
     model_path: PathBuf,
+    /// The Hub checkpoint the model is, fetched into `model_path` before it is loaded.
+    hub: Option<Locator>,
     model_type: String,
     model_args: Map<String, Json>,
     opts: EvalOptions,
@@ -185,6 +193,40 @@ fn model_location(model: &str, model_args: &mut Map<String, Json>) -> Result<(Pa
     }
 }
 
+/// A model named by a path that does not exist and that reads as `ORG/NAME` is a Hub
+/// repository at the revision named by `--revision` or `revision=` (`main` when neither),
+/// as in transformers; the revision is written into the model arguments lm-eval reports.
+fn hub_model(
+    path: &Path,
+    revision: Option<&str>,
+    model_args: &mut Map<String, Json>,
+) -> Result<Option<Locator>> {
+    let arg = model_args.get("revision").map(|v| match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let revision = match (revision, arg.as_deref()) {
+        (Some(a), Some(b)) if a != b => {
+            bail!("--revision {a} and --model_args revision={b} name different revisions")
+        }
+        (a, b) => a.or(b).map(str::to_string),
+    };
+    let name = path.to_string_lossy();
+    if path.exists() {
+        if let Some(r) = revision {
+            bail!("revision {r}: {name} is a local checkpoint; a revision names one of a Hub repository (ORG/NAME)");
+        }
+        return Ok(None);
+    }
+    let Ok(repo) = emergent_hub::RepoId::parse(&name) else {
+        return Ok(None);
+    };
+    let revision = revision.unwrap_or_else(|| "main".into());
+    emergent_hub::repo::check_revision(&revision)?;
+    model_args.insert("revision".into(), json!(revision));
+    Ok(Some(Locator { repo, revision }))
+}
+
 /// The model arguments emergent honours, applied to the options; the rest refused.
 fn apply_model_args(model_args: &Map<String, Json>, opts: &mut EvalOptions) -> Result<()> {
     for (k, v) in model_args {
@@ -208,7 +250,7 @@ fn apply_model_args(model_args: &Map<String, Json>, opts: &mut EvalOptions) -> R
                     bail!("--model_args dtype={v}: emergent scores in float32 (dtype=float32 or auto)");
                 }
             }
-            other => bail!("--model_args: `{other}` is not an argument emergent takes (pretrained, max_length, add_bos_token, dtype)"),
+            other => bail!("--model_args: `{other}` is not an argument emergent takes (pretrained, revision, max_length, add_bos_token, dtype)"),
         }
     }
     Ok(())
@@ -220,6 +262,7 @@ fn plan(req: &Request) -> Result<Plan> {
         None => Map::new(),
     };
     let (model_path, model_type) = model_location(&req.model, &mut model_args)?;
+    let hub = hub_model(&model_path, req.revision.as_deref(), &mut model_args)?;
     let mut opts = EvalOptions {
         num_fewshot: req.num_fewshot,
         score_long_continuations: req.score_long_continuations,
@@ -239,6 +282,7 @@ fn plan(req: &Request) -> Result<Plan> {
     opts.fewshot_seed = seeds[3];
     Ok(Plan {
         model_path,
+        hub,
         model_type,
         model_args,
         opts,
@@ -490,6 +534,9 @@ pub fn score_model(req: &Request, obs: &mut dyn Observer) -> Result<()> {
     if nodes.is_empty() {
         bail!("no task to score ({load_failed} failed to load)");
     }
+    if let Some(l) = &p.hub {
+        p.model_path = fetch(l, obs)?;
+    }
     let (mut lm, tokenizer) = load_model(&p.model_path, p.backend)?;
     if req.apply_chat_template {
         let t = load_chat_template(&p.model_path, &tokenizer)?.ok_or_else(|| {
@@ -548,6 +595,19 @@ pub fn score_model(req: &Request, obs: &mut dyn Observer) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A Hub checkpoint's folder in the cache, fetched where the cache lacks its files.
+fn fetch(l: &Locator, obs: &mut dyn Observer) -> Result<PathBuf> {
+    obs.say(&format!(
+        "{}: no such local path, so the Hub repository; its cache first, then the Hub",
+        l.repo
+    ));
+    let obs = std::cell::RefCell::new(obs);
+    let progress = |f: &str, done: u64, total: u64| obs.borrow_mut().fetch(f, done, total);
+    emergent_hub::Hub::from_env()
+        .checkpoint(&l.repo, &l.revision, emergent_hub::Part::All, &progress)
+        .with_context(|| l.to_string())
 }
 
 /// lm-eval's results (and samples) and emergent's own files, then the observer told.

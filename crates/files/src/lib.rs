@@ -3,11 +3,13 @@
 //! sees the old content or the new, never a part (several processes share a study
 //! directory); a failed write leaves no temporary behind, whose space a full disk needs
 //! for the next attempt. A stage's output is keyed by a short hash of what produced it.
-//! Paths a user names by a pattern are expanded as a shell expands them ([`glob`]).
+//! Paths a user names by a pattern are expanded as a shell expands them ([`glob`]); processes
+//! that share a folder take turns through advisory locks ([`lock`]).
 
 use std::path::Path;
 
 pub mod glob;
+pub mod lock;
 
 use sha2::{Digest, Sha256};
 
@@ -18,7 +20,10 @@ pub fn write_via_temp(
     write: impl FnOnce(&Path) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    // Unique within the process too: threads may write the same target at once.
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let written = write(&tmp).and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);

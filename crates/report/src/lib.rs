@@ -30,6 +30,9 @@ pub struct Input<'a> {
     pub curve: &'a [CurvePoint],
     pub findings: &'a Findings,
     pub axis: &'a XAxis,
+    /// Where the checkpoints came from, when from the Hugging Face Hub: a repository and
+    /// its revisions each.
+    pub sources: &'a [String],
     /// Called as each figure is written (a progress bar's tick).
     pub on_figure: &'a dyn Fn(),
 }

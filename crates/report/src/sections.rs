@@ -127,6 +127,13 @@ pub fn summary(page: &mut Page, input: &Input) {
             }
         }
     }
+    if !input.sources.is_empty() {
+        let _ = write!(
+            page.html,
+            " Checkpoints from the Hugging Face Hub: {}.",
+            esc(&input.sources.join("; "))
+        );
+    }
     page.html.push_str("</p>");
     if let Some(c) = &f.claims {
         claims::claims_table(&mut page.html, c, &|task| {

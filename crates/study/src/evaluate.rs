@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use emergent_data::{Tokenizer, TASK_NAMES};
 use emergent_eval::{evaluate, load_model, load_task, EvalOptions, SampleRecord, Scorer, Task};
-use emergent_store::{CheckpointRow, EvalRow, Store};
+use emergent_store::{scored_loss, CheckpointRow, EvalRow, Store};
 use emergent_train::stop;
 use sha2::{Digest, Sha256};
 
 use crate::builtin_tasks::write_builtin_task;
+use crate::ladder::{self, ValidationPass};
 use crate::lock::each_under_lock;
 use crate::progress::{say, Event, Progress, Stage};
 use crate::Study;
@@ -97,15 +98,19 @@ fn task_key(task: &Task, seed: u64) -> Result<String> {
     Ok(hash_of(&(&task.spec, digest.finalize().to_vec(), seed)))
 }
 
-/// Scores every checkpoint on every task that it was not already scored on.
+/// Scores every checkpoint on every task that it was not already scored on, and in a
+/// study of checkpoints on the validation text where its loss is not known: each
+/// checkpoint loaded once (fetched first where it is on the Hub, and released after
+/// where its entry says so). The checkpoints that could not be scored are returned.
 pub fn eval_runs(
     study: &Study,
     store: &mut Store,
     task_paths: &[PathBuf],
     out: &Path,
     only: Option<&[String]>,
+    validation: Option<&ValidationPass>,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let _watch = stop::Watch::start();
     let mut tasks = Vec::new();
     for p in task_paths {
@@ -117,19 +122,30 @@ pub fn eval_runs(
     if let Some(only) = only {
         ckpts.retain(|c| only.contains(&c.run));
     }
-    // How many tasks each checkpoint still needs; which ones is asked again under its lock.
+    // How many tasks (and validation losses) each checkpoint still needs; which ones is
+    // asked again under its lock.
+    let units = tasks.len() + usize::from(validation.is_some());
     let mut missing_of = Vec::with_capacity(ckpts.len());
     for c in &ckpts {
-        missing_of.push(todo(store, c, &tasks)?.len());
+        let loss = usize::from(validation.is_some() && scored_loss(c.val_loss).is_none());
+        missing_of.push(todo(store, c, &tasks)?.len() + loss);
     }
-    let cached = ckpts.len() * tasks.len() - missing_of.iter().sum::<usize>();
+    let cached = ckpts.len() * units - missing_of.iter().sum::<usize>();
+    if let Some(v) = validation {
+        say(progress, format!("validation: {}", v.describe()));
+    }
     say(
         progress,
         format!(
-            "eval: {} checkpoints × {} tasks, {cached} evaluations cached, {} to score",
+            "eval: {} checkpoints × {} tasks{}, {cached} evaluations cached, {} to score",
             ckpts.len(),
             tasks.len(),
-            ckpts.len() * tasks.len() - cached
+            if validation.is_some() {
+                " and the validation loss"
+            } else {
+                ""
+            },
+            ckpts.len() * units - cached
         ),
     );
     // A checkpoint's scoring costs about its parameter count (plus a fixed part): the
@@ -142,7 +158,7 @@ pub fn eval_runs(
     let weight = |c: &CheckpointRow| params.get(&c.run).copied().unwrap_or(0) / 1000 + 100;
     progress.event(Event::Begin {
         stage: Stage::Eval,
-        total: ckpts.iter().map(|c| weight(c) * tasks.len() as u64).sum(),
+        total: ckpts.iter().map(|c| weight(c) * units as u64).sum(),
     });
     let mut scoring = Scoring {
         study,
@@ -153,10 +169,12 @@ pub fn eval_runs(
         done: 0,
         of: ckpts.len(),
         scored: 0,
+        validation,
+        failed: Vec::new(),
     };
     let mut pending = Vec::new();
     for (i, (c, missing)) in ckpts.iter().zip(missing_of).enumerate() {
-        scoring.done += weight(c) * (tasks.len() - missing) as u64;
+        scoring.done += weight(c) * (units - missing) as u64;
         if missing > 0 {
             pending.push((i, c, missing));
         }
@@ -176,8 +194,11 @@ pub fn eval_runs(
         },
         |(i, c, before)| {
             let now = todo(scoring.store, c, &tasks)?;
-            scoring.done += weight(c) * (before - now.len()) as u64;
-            scoring.checkpoint(i, c, now, weight(c))
+            let loss =
+                validation.is_some() && scoring.store.checkpoint_loss(&c.checkpoint)?.is_none();
+            let left = now.len() + usize::from(loss);
+            scoring.done += weight(c) * (before - left) as u64;
+            scoring.checkpoint(i, c, now, loss, weight(c))
         },
     )?;
     progress.event(Event::End { stage: Stage::Eval });
@@ -188,7 +209,7 @@ pub fn eval_runs(
             scoring.scored
         ),
     );
-    Ok(())
+    Ok(scoring.failed)
 }
 
 /// The tasks (with their keys) a checkpoint has not been scored on.
@@ -222,18 +243,23 @@ struct Scoring<'a> {
     done: u64,
     of: usize,
     scored: usize,
+    validation: Option<&'a ValidationPass>,
+    /// The checkpoints that could not be loaded or whose validation loss failed.
+    failed: Vec<String>,
 }
 
 impl Scoring<'_> {
-    /// Scores checkpoint `c` (number `i`) on `todo`, storing each task's rows as it ends.
+    /// Scores checkpoint `c` (number `i`) on the validation text where `loss`, then on
+    /// `todo`, storing each task's rows as it ends.
     fn checkpoint(
         &mut self,
         i: usize,
         c: &CheckpointRow,
         todo: Vec<(&Task, &String)>,
+        loss: bool,
         weight: u64,
     ) -> Result<()> {
-        if todo.is_empty() {
+        if todo.is_empty() && !loss {
             return Ok(());
         }
         let note = format!("checkpoint {}/{}: {}", i + 1, self.of, c.checkpoint);
@@ -246,18 +272,34 @@ impl Scoring<'_> {
             })
         };
         advance(self.done);
-        let dir = Path::new(&c.path);
-        let (mut model, loaded) = match load_model(dir, self.study.device) {
+        let units = todo.len() + usize::from(loss);
+        let loaded = ladder::fetched(&c.path, progress)
+            .and_then(|dir| Ok((load_model(&dir, self.study.device)?, dir)));
+        let ((mut model, loaded), dir) = match loaded {
             Ok(m) => m,
             Err(e) => {
-                // A checkpoint that cannot be read is named; the others are scored.
+                // A checkpoint that cannot be fetched or read is named; the others are scored.
                 say(progress, format!("error: {}: {e:#}", c.path));
-                self.done += weight * todo.len() as u64;
+                self.failed.push(c.path.clone());
+                self.done += weight * units as u64;
                 advance(self.done);
                 return Ok(());
             }
         };
-        let tokenizer = self.shared.of(dir, loaded);
+        let tokenizer = self.shared.of(&dir, loaded);
+        if let (true, Some(v)) = (loss, self.validation) {
+            stop::check()?;
+            let mut scorer = Scorer {
+                model: model.as_mut(),
+                tokenizer,
+            };
+            if let Err(e) = v.score(self.store, c, &mut scorer) {
+                say(progress, format!("error: {}: {e:#}", c.path));
+                self.failed.push(c.path.clone());
+            }
+            self.done += weight;
+            advance(self.done);
+        }
         for (task, key) in todo {
             stop::check()?;
             let mut scorer = Scorer {
@@ -302,7 +344,8 @@ impl Scoring<'_> {
             self.done += weight;
             advance(self.done);
         }
-        Ok(())
+        drop(model);
+        ladder::release(self.study, &c.path, &dir, progress)
     }
 }
 

@@ -25,6 +25,46 @@ pub struct Observations {
     /// The validation loss's unit where a study records one other than nats per token
     /// (`bits/byte`: checkpoints with different tokenizers).
     pub loss_unit: Option<String>,
+    /// Where a study's checkpoints came from when not from its own runs or folders: each
+    /// Hub repository with the revisions scored.
+    pub sources: Vec<String>,
+}
+
+/// Each Hub repository among the checkpoints' locators, with its revisions in step
+/// order: `EleutherAI/pythia-160m at 3 revisions: step1000, step2000, step3000`.
+fn hub_sources(checkpoints: &[emergent_store::CheckpointRow]) -> Vec<String> {
+    let mut by_repo: std::collections::BTreeMap<String, Vec<(u64, String)>> = Default::default();
+    for c in checkpoints {
+        if let Some(Ok(l)) = emergent_hub::Locator::parse(&c.path) {
+            by_repo
+                .entry(l.repo.to_string())
+                .or_default()
+                .push((c.step, l.revision));
+        }
+    }
+    by_repo
+        .into_iter()
+        .map(|(repo, mut revs)| {
+            revs.sort();
+            let names: Vec<String> = revs.into_iter().map(|(_, r)| r).collect();
+            let shown = if names.len() > 6 {
+                format!(
+                    "{}, {}, {}, …, {}",
+                    names[0],
+                    names[1],
+                    names[2],
+                    names[names.len() - 1]
+                )
+            } else {
+                names.join(", ")
+            };
+            format!(
+                "{repo} at {} revision{}: {shown}",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" }
+            )
+        })
+        .collect()
 }
 
 /// Per-document scores of one checkpoint's task from the study's `samples/` (written by
@@ -102,8 +142,9 @@ pub fn observations(dir: &Path) -> Result<Observations> {
         })
         .collect();
     let runs = store.runs()?;
-    let curve = store
-        .checkpoints()?
+    let checkpoints = store.checkpoints()?;
+    let sources = hub_sources(&checkpoints);
+    let curve = checkpoints
         .into_iter()
         .filter(|c| emergent_store::scored_loss(c.val_loss).is_some())
         .filter_map(|c| {
@@ -125,6 +166,7 @@ pub fn observations(dir: &Path) -> Result<Observations> {
         obs,
         curve,
         rejected: warn,
+        sources,
     })
 }
 
@@ -152,6 +194,7 @@ pub fn imported(path: &Path, placement: LmevalPlacement) -> Result<Observations>
         curve: Vec::new(),
         rejected: loaded.rejected,
         loss_unit: loaded.loss_unit,
+        sources: Vec::new(),
     })
 }
 
@@ -210,6 +253,7 @@ pub fn analyze_and_report(
         curve,
         rejected,
         loss_unit,
+        sources,
     } = input;
     let bits = opts.x == XAxis::Loss && loss_unit.as_deref() == Some(crate::ladder::BITS_PER_BYTE);
     let opts = &Options {
@@ -293,6 +337,7 @@ pub fn analyze_and_report(
         curve: &curve,
         findings: &findings,
         axis: &opts.x,
+        sources: &sources,
         on_figure: &on_figure,
     };
     let report = emergent_report::write_report(&out.join("report"), &input)?;

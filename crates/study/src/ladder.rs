@@ -1,33 +1,39 @@
 //! A study of checkpoints that exist already (`[[checkpoints]]`): each found by its
-//! pattern, its run, step and tokens read from its folder or name, registered in the
-//! study's database, and put on a common loss axis by scoring one validation text. The
-//! evaluation, analysis and report are then those of a trained grid.
+//! pattern, or as a revision of a Hugging Face Hub repository, its run, step and tokens
+//! read from its folder or name, registered in the study's database, and put on a common
+//! loss axis by scoring one validation text. The evaluation, analysis and report are then
+//! those of a trained grid.
+//!
+//! A Hub checkpoint is stored by its locator (`hf://ORG/NAME@REVISION`): its small files
+//! are fetched when it is found, its weights when it is scored, and with `keep = false`
+//! they leave the cache once it is scored, so a ladder streams through a small disk.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use emergent_data::{read_records, RECORD_EXTENSIONS};
-use emergent_engine::Backend;
 use emergent_engine::{GgufFile, ModelConfig};
-use emergent_eval::{evaluate, load_model, EvalOptions, Scorer, Task};
-use emergent_store::{scored_loss, CheckpointRow, RunRow, Store, UNSCORED_LOSS};
-use emergent_train::stop;
+use emergent_eval::{evaluate, EvalOptions, Scorer, Task};
+use emergent_store::{CheckpointRow, RunRow, Store, UNSCORED_LOSS};
 
-use crate::lock::each_under_lock;
-use crate::progress::{say, Event, Progress, Stage};
+use crate::progress::{say, Event, Progress};
 use crate::{CheckpointsConfig, Study, ValidationConfig};
 use emergent_files::glob;
 use emergent_files::hash_of;
+use emergent_hub::{Hub, Locator, Part, RepoId};
 
 pub use emergent_analysis::{BITS_PER_BYTE, NATS_PER_TOKEN};
 
-/// One checkpoint found on disk, before it is scored.
+/// One checkpoint found, before it is scored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
     pub run: String,
     pub size: String,
     pub checkpoint: String,
+    /// Its folder or file (for a Hub checkpoint, its snapshot in the cache).
     pub path: PathBuf,
+    /// What the database stores and the status shows: the path, or the Hub locator.
+    pub source: String,
     pub step: u64,
     pub tokens: u64,
     pub params: u64,
@@ -40,12 +46,28 @@ pub struct Found {
 pub fn discover(study: &Study) -> Result<Vec<Found>> {
     let mut found = Vec::new();
     for (i, entry) in study.checkpoints.iter().enumerate() {
+        if let Some(repo) = &entry.repo {
+            found.extend(on_the_hub(entry, repo).with_context(|| format!("checkpoints[{i}]"))?);
+            continue;
+        }
         let paths = glob::expand(&entry.path);
         if paths.is_empty() {
             bail!("checkpoints[{i}].path `{}`: matches nothing", entry.path);
         }
         for path in paths {
-            found.push(one(entry, &path).with_context(|| path.display().to_string())?);
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let run = path
+                .parent()
+                .and_then(|p| p.file_name())
+                .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned());
+            let source = path.display().to_string();
+            found.push(
+                one(entry, &path, &name, run, source)
+                    .with_context(|| path.display().to_string())?,
+            );
         }
     }
     found.sort_by(|a, b| (&a.run, a.step).cmp(&(&b.run, b.step)));
@@ -53,8 +75,8 @@ pub fn discover(study: &Study) -> Result<Vec<Found>> {
         if w[0].checkpoint == w[1].checkpoint {
             bail!(
                 "{} and {} are both checkpoint `{}` (run and step): name the runs apart with `run`",
-                w[0].path.display(),
-                w[1].path.display(),
+                w[0].source,
+                w[1].source,
                 w[0].checkpoint
             );
         }
@@ -69,8 +91,47 @@ pub fn runs(study: &Study) -> Result<Vec<String>> {
     Ok(runs)
 }
 
-/// What a checkpoint's folder (or GGUF file) and name say about it.
-fn one(entry: &CheckpointsConfig, path: &Path) -> Result<Found> {
+/// The revisions of a Hub repository an entry names, each with its small files fetched
+/// (configuration, tokenizer, trainer state): the run is named after the repository, the
+/// checkpoint after the revision.
+fn on_the_hub(entry: &CheckpointsConfig, repo: &str) -> Result<Vec<Found>> {
+    let hub = Hub::from_env();
+    let repo = RepoId::parse(repo)?;
+    let refs: Vec<String> = hub.refs(&repo)?.into_iter().map(|(name, _)| name).collect();
+    let revisions = emergent_hub::expand_revisions(&entry.revisions, &refs)
+        .with_context(|| format!("{repo}"))?;
+    let mut found = Vec::new();
+    for revision in revisions {
+        let locator = Locator {
+            repo: repo.clone(),
+            revision: revision.clone(),
+        };
+        let dir = hub
+            .checkpoint(
+                &repo,
+                &revision,
+                Part::Config,
+                &|_: &str, _: u64, _: u64| {},
+            )
+            .with_context(|| locator.to_string())?;
+        let run = repo.name.clone();
+        found.push(
+            one(entry, &dir, &revision, run, locator.to_string())
+                .with_context(|| locator.to_string())?,
+        );
+    }
+    Ok(found)
+}
+
+/// What a checkpoint's folder (or GGUF file) and name say about it; its run is
+/// `default_run` unless the entry names one.
+fn one(
+    entry: &CheckpointsConfig,
+    path: &Path,
+    name: &str,
+    default_run: String,
+    source: String,
+) -> Result<Found> {
     let config = if path.is_dir() {
         ModelConfig::from_hf_json(&path.join("config.json"))?
     } else {
@@ -78,14 +139,10 @@ fn one(entry: &CheckpointsConfig, path: &Path) -> Result<Found> {
     };
     let meta = Counts::read(path.join("meta.json"))?;
     let trainer = Counts::read(path.join("trainer_state.json"))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let step = meta
         .get("step")?
         .or(trainer.get("global_step")?)
-        .or_else(|| step_in_name(&name))
+        .or_else(|| step_in_name(name))
         .ok_or_else(|| {
             anyhow!("no step: no meta.json or trainer_state.json with one, and no `step…` or `checkpoint-…` in the name")
         })?;
@@ -96,11 +153,7 @@ fn one(entry: &CheckpointsConfig, path: &Path) -> Result<Found> {
         .ok_or_else(|| {
             anyhow!("step {step} but no token count (meta.json `tokens`, trainer_state.json `num_input_tokens_seen`): give the entry's `tokens_per_step`")
         })?;
-    let run = entry.run.clone().unwrap_or_else(|| {
-        path.parent()
-            .and_then(|p| p.file_name())
-            .map_or_else(|| "run".into(), |n| n.to_string_lossy().into_owned())
-    });
+    let run = entry.run.clone().unwrap_or(default_run);
     let non_embedding = config.non_embedding_params() as u64;
     Ok(Found {
         size: entry
@@ -110,6 +163,7 @@ fn one(entry: &CheckpointsConfig, path: &Path) -> Result<Found> {
         checkpoint: format!("{run}/{name}"),
         run,
         path: path.to_path_buf(),
+        source,
         step,
         tokens,
         params: config.num_params() as u64,
@@ -209,7 +263,7 @@ pub fn register(store: &Store, found: &[Found]) -> Result<()> {
             token_budget: budget,
             spec_hash: "checkpoints".into(),
         })?;
-        let path = f.path.display().to_string();
+        let path = f.source.clone();
         let val_loss = known
             .get(&(f.checkpoint.clone(), path.clone()))
             .copied()
@@ -285,24 +339,24 @@ fn read_validation(v: &ValidationConfig) -> Result<Validation> {
     })
 }
 
-/// Scores the validation text with every checkpoint whose loss is not known yet (in
-/// lm-eval's rolling windows, as `eval --text` does) and stores it in `unit`, overall and
-/// per domain. A checkpoint that fails is reported by path and the others go on; the
-/// failures are returned.
-pub fn validation_losses(
-    study: &Study,
-    store: &Store,
-    out: &Path,
-    unit: &str,
-    progress: &dyn Progress,
-) -> Result<Vec<String>> {
+/// What scoring a study of checkpoints adds to each checkpoint: its loss on the
+/// validation documents (a task of rolling log-likelihoods, as `eval --text` scores), in
+/// the study's unit.
+pub struct ValidationPass {
+    task: Task,
+    v: Validation,
+    unit: &'static str,
+}
+
+/// The validation documents read, in `unit`; when they, their domains or the unit
+/// changed, every loss computed from the old ones is forgotten, to be scored again.
+pub fn validation_pass(study: &Study, store: &Store, unit: &'static str) -> Result<ValidationPass> {
     let config = study
         .validation
         .as_ref()
         .ok_or_else(|| anyhow!("a study of checkpoints needs `[validation] text`"))?;
     let v = read_validation(config)?;
     let task = Task::from_texts("validation", &v.path, v.docs.clone())?;
-    // The axis is recomputed when the text, its domains or the unit change.
     let key = hash_of(&(&v.docs, &v.domains, unit));
     store.put_meta("loss_unit", unit)?;
     if store.meta("validation_key")?.as_deref() != Some(key.as_str()) {
@@ -312,84 +366,83 @@ pub fn validation_losses(
         }
         store.put_meta("validation_key", &key)?;
     }
-    let todo: Vec<CheckpointRow> = store
-        .checkpoints()?
-        .into_iter()
-        .filter(|c| scored_loss(c.val_loss).is_none())
-        .collect();
+    Ok(ValidationPass { task, v, unit })
+}
+
+impl ValidationPass {
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.v.path.display(), self.unit)
+    }
+
+    /// Scores checkpoint `c` with the loaded model and stores its loss, overall and per
+    /// domain.
+    pub(crate) fn score(
+        &self,
+        store: &Store,
+        c: &CheckpointRow,
+        scorer: &mut Scorer,
+    ) -> Result<()> {
+        let (loss, domains) = validation_loss(scorer, &self.task, &self.v, self.unit)?;
+        store.put_domain_losses(&c.checkpoint, &domains)?;
+        store.put_checkpoint(&CheckpointRow {
+            val_loss: loss,
+            ..c.clone()
+        })
+    }
+}
+
+/// The folder a stored checkpoint names: its path, or a Hub checkpoint's snapshot in
+/// the cache with its weights fetched where the cache lacks them.
+pub(crate) fn fetched(source: &str, progress: &dyn Progress) -> Result<PathBuf> {
+    let Some(locator) = Locator::parse(source) else {
+        return Ok(PathBuf::from(source));
+    };
+    let l = locator?;
+    let bytes =
+        |file: &str, done: u64, total: u64| progress.event(Event::Fetch { file, done, total });
+    Hub::from_env().checkpoint(&l.repo, &l.revision, Part::All, &bytes)
+}
+
+/// After a checkpoint's scoring: a Hub checkpoint whose entry says `keep = false` takes
+/// its weights out of the cache (its small files stay, for the next discovery).
+pub(crate) fn release(
+    study: &Study,
+    source: &str,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let Some(Ok(l)) = Locator::parse(source) else {
+        return Ok(());
+    };
+    let repo = l.repo.to_string();
+    let entries = study
+        .checkpoints
+        .iter()
+        .filter(|e| e.repo.as_deref() == Some(&repo));
+    if entries.clone().count() == 0 || entries.clone().any(|e| e.keep) {
+        return Ok(());
+    }
+    let freed = Hub::from_env().release_weights(dir)?;
     say(
         progress,
         format!(
-            "validation: {} checkpoints to score on {} ({unit})",
-            todo.len(),
-            v.path.display()
+            "{source}: scored; {:.1} MB of weights leave the cache (keep = false)",
+            freed as f64 / 1e6
         ),
     );
-    progress.event(Event::Begin {
-        stage: Stage::Eval,
-        total: todo.len() as u64,
-    });
-    let lock = |c: &CheckpointRow| {
-        crate::evaluate::samples_folder(&out.join("samples"), &c.checkpoint)
-            .join(".validation.lock")
-    };
-    let mut failed = Vec::new();
-    let mut score = |c: &CheckpointRow| -> Result<()> {
-        // Another process may have scored it while this one waited.
-        if store.checkpoint_loss(&c.checkpoint)?.is_some() {
-            return Ok(());
-        }
-        match validation_loss(study.device, Path::new(&c.path), &task, &v, unit) {
-            Ok((loss, domains)) => {
-                store.put_domain_losses(&c.checkpoint, &domains)?;
-                store.put_checkpoint(&CheckpointRow {
-                    val_loss: loss,
-                    ..c.clone()
-                })?
-            }
-            Err(e) => {
-                say(progress, format!("error: {}: {e:#}", c.path));
-                failed.push(c.path.clone());
-            }
-        }
-        Ok(())
-    };
-    let mut done = 0;
-    each_under_lock(
-        &todo,
-        |c| lock(c),
-        |_| {},
-        |c| {
-            stop::check()?;
-            score(c)?;
-            done += 1;
-            progress.event(Event::Advance {
-                stage: Stage::Eval,
-                done,
-                note: &c.checkpoint,
-            });
-            Ok(())
-        },
-    )?;
-    progress.event(Event::End { stage: Stage::Eval });
-    Ok(failed)
+    Ok(())
 }
 
 /// One checkpoint's loss on the validation documents, overall and per domain: the
 /// rolling log-likelihood per token or per byte, summed over documents first.
 fn validation_loss(
-    backend: Backend,
-    path: &Path,
+    scorer: &mut Scorer,
     task: &Task,
     v: &Validation,
     unit: &str,
 ) -> Result<(f64, Vec<(String, f64)>)> {
-    let (mut model, tokenizer) = load_model(path, backend)?;
-    let mut scorer = Scorer {
-        model: model.as_mut(),
-        tokenizer: &tokenizer,
-    };
-    let (_, records) = evaluate(&mut scorer, task, &EvalOptions::default(), &mut |_| {})?;
+    let tokenizer = scorer.tokenizer;
+    let (_, records) = evaluate(scorer, task, &EvalOptions::default(), &mut |_| {})?;
     let per_doc: Vec<(f64, f64)> = records
         .iter()
         .zip(&v.docs)

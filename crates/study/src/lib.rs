@@ -10,7 +10,7 @@ mod corpus;
 mod evaluate;
 pub mod finish;
 pub mod ladder;
-pub mod lock;
+pub use emergent_files::lock;
 pub mod progress;
 mod runs;
 pub mod slurm;
@@ -62,11 +62,25 @@ pub struct Study {
     pub validation: Option<ValidationConfig>,
 }
 
-/// One `[[checkpoints]]` entry: a folder, a GGUF file or a pattern of either.
+/// One `[[checkpoints]]` entry: a folder, a GGUF file or a pattern of either (`path`), or
+/// the revisions of a Hugging Face Hub repository (`repo`, `revisions`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointsConfig {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
+    /// A Hub repository, `ORG/NAME`, whose revisions are the checkpoints (the run is
+    /// named after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// The repository's revisions: names, and patterns (`step{1000..143000..1000}`,
+    /// `step*`) kept to the revisions the repository has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<String>,
+    /// Whether a revision's weights stay in the Hub's cache once it is scored; `false`
+    /// streams the ladder through a disk that holds about one checkpoint.
+    #[serde(default = "keep_default", skip_serializing_if = "is_kept")]
+    pub keep: bool,
     /// The series' size label (else from the config: non-embedding parameters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
@@ -76,6 +90,14 @@ pub struct CheckpointsConfig {
     /// The series the checkpoints belong to (else each one's parent folder's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
+}
+
+fn keep_default() -> bool {
+    true
+}
+
+fn is_kept(keep: &bool) -> bool {
+    *keep
 }
 
 /// `[validation]`: the text every checkpoint scores: a text file, or a table of documents
@@ -679,14 +701,41 @@ fn check_tasks(e: &EvalConfig, bad: &mut Vec<String>) {
     }
 }
 
+/// An entry names a path, or a repository with its revisions; `keep` goes with a
+/// repository. The problem starts with its field's name.
+fn checkpoints_source(c: &CheckpointsConfig) -> std::result::Result<(), String> {
+    match (&c.repo, c.path.trim().is_empty()) {
+        (Some(_), false) => {
+            Err("path`: give `path` (folders, files) or `repo` (a Hub repository), not both".into())
+        }
+        (None, true) => Err("path`: empty (give `path`, or `repo` with `revisions`)".into()),
+        (None, false) if !c.revisions.is_empty() => {
+            Err("revisions`: revisions go with `repo`".into())
+        }
+        (None, false) if !c.keep => Err(
+            "keep`: `keep = false` goes with `repo`: emergent deletes only what it fetched".into(),
+        ),
+        (None, false) => Ok(()),
+        (Some(repo), true) => {
+            emergent_hub::RepoId::parse(repo).map_err(|e| format!("repo`: {e}"))?;
+            if c.revisions.is_empty() {
+                return Err("revisions`: none (names such as \"step1000\", or patterns such as \"step{1000..143000..1000}\")".into());
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Every problem of a study of existing checkpoints: its entries, its validation text
 /// and its tasks (the grid's fields are not used).
 fn validate_checkpoints(s: &Study) -> Vec<String> {
     let mut bad = Vec::new();
     for (i, c) in s.checkpoints.iter().enumerate() {
-        if c.path.trim().is_empty() {
-            bad.push(format!("field `checkpoints[{i}].path`: empty"));
-        }
+        bad.extend(
+            checkpoints_source(c)
+                .err()
+                .map(|e| format!("field `checkpoints[{i}].{e}")),
+        );
         if c.tokens_per_step == Some(0) {
             bad.push(format!(
                 "field `checkpoints[{i}].tokens_per_step`: positive"
@@ -839,6 +888,42 @@ mod tests {
             e.contains("models[0].heads") && e.contains("not divisible"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_checkpoints_entry_names_a_path_or_a_repository_with_revisions() {
+        let e = |entry: &str| {
+            let text = format!("[[checkpoints]]\n{entry}\n[validation]\ntext = \"Cargo.toml\"\n");
+            parse_study(&text, "s.toml").err().map(|e| format!("{e:#}"))
+        };
+        assert_eq!(e("repo = \"EleutherAI/pythia-160m\"\nrevisions = [\"step{1000..3000..1000}\"]\nkeep = false"), None);
+        assert_eq!(e("path = \"runs/*/step-*\""), None);
+        for (entry, says) in [
+            ("repo = \"a/b\"", "revisions`: none"),
+            (
+                "repo = \"gpt2\"\nrevisions = [\"main\"]",
+                "is not a Hub repository",
+            ),
+            (
+                "repo = \"a/b\"\npath = \"x\"\nrevisions = [\"main\"]",
+                "not both",
+            ),
+            (
+                "path = \"x\"\nkeep = false",
+                "keep = false` goes with `repo`",
+            ),
+            (
+                "path = \"x\"\nrevisions = [\"main\"]",
+                "revisions go with `repo`",
+            ),
+            ("tokens_per_step = 4", "path`: empty"),
+        ] {
+            let got = e(entry).unwrap_or_default();
+            assert!(
+                got.contains("checkpoints[0].") && got.contains(says),
+                "{entry}: {got}"
+            );
+        }
     }
 
     #[test]

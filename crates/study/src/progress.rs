@@ -53,6 +53,12 @@ pub enum Event<'a> {
     },
     /// The analysis is done and written.
     Findings(&'a Findings),
+    /// A file of a Hub checkpoint is being fetched: `done` of `total` bytes.
+    Fetch {
+        file: &'a str,
+        done: u64,
+        total: u64,
+    },
 }
 
 /// Receives every [`Event`]; called from the stage's threads, so it is `Sync`.

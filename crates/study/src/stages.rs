@@ -78,8 +78,33 @@ fn tasks(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
 
 /// Scores every checkpoint of the study on every task it was not scored on.
 pub fn eval_all(study: &Study, out: &Path, progress: &dyn Progress) -> Result<()> {
+    if !study.checkpoints.is_empty() {
+        return checkpoints_failed(&score_checkpoints(study, out, progress)?);
+    }
     let tasks = tasks(study, out)?;
-    eval_runs(study, &mut open_store(out)?, &tasks, out, None, progress)
+    eval_runs(
+        study,
+        &mut open_store(out)?,
+        &tasks,
+        out,
+        None,
+        None,
+        progress,
+    )?;
+    Ok(())
+}
+
+/// An error naming the checkpoints that could not be scored, when any could not.
+fn checkpoints_failed(failed: &[String]) -> Result<()> {
+    if !failed.is_empty() {
+        bail!(
+            "{} checkpoint{} could not be scored (the others were): {}",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Scores run `run`'s checkpoints into the run's own database.
@@ -93,13 +118,18 @@ pub fn eval_run(study: &Study, out: &Path, run: &str, progress: &dyn Progress) -
         let unit = ladder::loss_unit(&found);
         let mine: Vec<_> = found.into_iter().filter(|f| f.run == run).collect();
         ladder::register(&store, &mine)?;
-        let failed = ladder::validation_losses(study, &store, out, unit, progress)?;
+        let pass = ladder::validation_pass(study, &store, unit)?;
         let one = [run.to_string()];
-        eval_runs(study, &mut store, &tasks, out, Some(&one), progress)?;
-        if !failed.is_empty() {
-            bail!("could not score: {}", failed.join(", "));
-        }
-        return Ok(());
+        let failed = eval_runs(
+            study,
+            &mut store,
+            &tasks,
+            out,
+            Some(&one),
+            Some(&pass),
+            progress,
+        )?;
+        return checkpoints_failed(&failed);
     }
     // A run trained without its own database has its checkpoints in the study's.
     let main = out.join("results.sqlite");
@@ -107,7 +137,8 @@ pub fn eval_run(study: &Study, out: &Path, run: &str, progress: &dyn Progress) -
         store.merge_from(&main)?;
     }
     let one = [run.to_string()];
-    eval_runs(study, &mut store, &tasks, out, Some(&one), progress)
+    eval_runs(study, &mut store, &tasks, out, Some(&one), None, progress)?;
+    Ok(())
 }
 
 /// Merges the runs' databases into the study's, analyses and writes the report.
@@ -198,6 +229,19 @@ fn run_checkpoints(
     no_report: bool,
     progress: &dyn Progress,
 ) -> Result<Option<Findings>> {
+    let failed = score_checkpoints(study, out, progress)?;
+    let findings = if no_report {
+        Ok(None)
+    } else {
+        finish_once(study, out, progress)
+    };
+    checkpoints_failed(&failed)?;
+    findings
+}
+
+/// Every checkpoint of a study of checkpoints found, registered, and scored on the
+/// validation text and the tasks; those that could not be scored are returned.
+fn score_checkpoints(study: &Study, out: &Path, progress: &dyn Progress) -> Result<Vec<String>> {
     let found = ladder::discover(study)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_study_file(study, out)?;
@@ -221,23 +265,18 @@ fn run_checkpoints(
             }
         ),
     );
-    let failed = ladder::validation_losses(study, &store, out, unit, progress)?;
+    let pass = ladder::validation_pass(study, &store, unit)?;
     drop(store);
-    eval_all(study, out, progress)?;
-    let findings = if no_report {
-        Ok(None)
-    } else {
-        finish_once(study, out, progress)
-    };
-    if !failed.is_empty() {
-        bail!(
-            "{} checkpoint{} could not be scored (the others were): {}",
-            failed.len(),
-            if failed.len() == 1 { "" } else { "s" },
-            failed.join(", ")
-        );
-    }
-    findings
+    let tasks = tasks(study, out)?;
+    eval_runs(
+        study,
+        &mut open_store(out)?,
+        &tasks,
+        out,
+        None,
+        Some(&pass),
+        progress,
+    )
 }
 
 /// An error listing the runs that failed, when any did.

@@ -47,6 +47,7 @@ pub enum Seen {
     RunStep(String, u64),
     RunEnd(String),
     Findings,
+    Fetch(String, u64),
 }
 
 /// Records every event.
@@ -69,6 +70,7 @@ impl Log {
                 Event::RunStep { run, step, .. } => Seen::RunStep(run.to_string(), step),
                 Event::RunEnd { run } => Seen::RunEnd(run.to_string()),
                 Event::Findings(_) => Seen::Findings,
+                Event::Fetch { file, done, .. } => Seen::Fetch(file.to_string(), done),
             };
             self.0.lock().unwrap().push(seen);
         }

@@ -1,6 +1,8 @@
-//! Advisory locks in a study's folders (`flock` on a lock file), so that
-//! several processes working in one study directory never do the same stage at once:
-//! one prepares the corpus while the others wait, and a run is trained by one process.
+//! Advisory locks (`flock` on a lock file), so that several processes working in one
+//! folder never do the same thing at once: one prepares a study's corpus while the others
+//! wait, a run is trained by one process, a file is fetched into the Hub's cache by one.
+//! `flock` is also what Python's `filelock` takes, so a lock is shared with
+//! `huggingface_hub`.
 //! The kernel drops a lock when its process dies, so a killed process blocks no one.
 
 use std::fs::File;
