@@ -239,12 +239,12 @@ fn pythia_12b_is_forecast_from_the_smaller_sizes_within_its_intervals() {
     assert!(covered * 10 >= points * 9, "{covered} of {points} covered");
 }
 
-/// The verdict of every accuracy and `acc_norm` series of the whole suite (both shot
-/// counts) against LAMBADA perplexity.
-fn verdicts_of(
+/// The finding of every accuracy and `acc_norm` series of the whole suite (both shot
+/// counts) against LAMBADA perplexity, by task, shots and metric.
+fn findings_of(
     obs: &[emergent_analysis::Obs],
     boot: usize,
-) -> std::collections::BTreeMap<(String, u32, String), Kind> {
+) -> std::collections::BTreeMap<(String, u32, String), emergent_analysis::TaskFinding> {
     let opts = Options {
         x: "lambada_openai:ppl".parse::<XAxis>().unwrap(),
         rules: Rules {
@@ -257,7 +257,7 @@ fn verdicts_of(
     f.tasks
         .iter()
         .filter(|t| t.metric == "acc" || t.metric == "acc_norm")
-        .map(|t| ((t.task.clone(), t.shots, t.metric.clone()), t.kind))
+        .map(|t| ((t.task.clone(), t.shots, t.metric.clone()), t.clone()))
         .collect()
 }
 
@@ -294,7 +294,9 @@ fn pythia_verdicts_survive_dropping_the_warm_up_and_halving_the_sizes() {
         .and_then(|b| b.parse().ok())
         .unwrap_or(200);
     let obs = read_lmeval(root).unwrap().obs;
-    let whole = verdicts_of(&obs, boot);
+    let whole_found = findings_of(&obs, boot);
+    let whole: std::collections::BTreeMap<_, _> =
+        whole_found.iter().map(|(k, t)| (k.clone(), t.kind)).collect();
     let mut counts = std::collections::BTreeMap::new();
     for k in whole.values() {
         *counts.entry(k.name()).or_insert(0) += 1;
@@ -315,12 +317,23 @@ fn pythia_verdicts_survive_dropping_the_warm_up_and_halving_the_sizes() {
             .collect()
     };
     let mut failed = Vec::new();
+    // `PYTHIA_ONLY=odd` (or `even`, `late`) runs that comparison alone and lists its
+    // disagreements with their refits' verdicts.
+    let only = std::env::var("PYTHIA_ONLY").ok();
     for (name, part, need) in [
         ("without the warm-up", late, 0.95),
         ("even sizes", half(0), 0.90),
         ("odd sizes", half(1), 0.90),
     ] {
-        let v = verdicts_of(&part, boot);
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        let found = findings_of(&part, boot);
+        if only.is_some() {
+            list_disagreements(&whole_found, &found);
+        }
+        let v: std::collections::BTreeMap<_, _> =
+            found.into_iter().map(|(k, t)| (k, t.kind)).collect();
         let (same, both, flips) = agreement(&whole, &v);
         let share = same as f64 / both as f64;
         eprintln!("{name}: {same} of {both} agree ({share:.3}), {flips} emergent/smooth flips");
@@ -329,6 +342,38 @@ fn pythia_verdicts_survive_dropping_the_warm_up_and_halving_the_sizes() {
         }
     }
     assert!(failed.is_empty(), "{failed:?}");
+}
+
+/// Each series two analyses judge differently: its verdicts, their refits' verdicts and
+/// reasons, as lines on stderr.
+fn list_disagreements(
+    a: &std::collections::BTreeMap<(String, u32, String), emergent_analysis::TaskFinding>,
+    b: &std::collections::BTreeMap<(String, u32, String), emergent_analysis::TaskFinding>,
+) {
+    let said = |t: &emergent_analysis::TaskFinding| {
+        let counts = t.stability.as_ref().map_or(String::new(), |s| {
+            let c: Vec<String> = s.counts.iter().map(|(k, n)| format!("{n} {}", k.name())).collect();
+            format!(
+                "[{}; resamples {:.2}, runs out {:.2}, dropped {}]",
+                c.join(", "),
+                s.resamples.unwrap_or(f64::NAN),
+                s.leave_run_out.unwrap_or(f64::NAN),
+                s.drop_high_loss.map_or("-", |k| k.name())
+            )
+        });
+        format!(
+            "{} {counts} {} runs, {}",
+            t.kind.name(),
+            t.n_runs,
+            t.reason.as_deref().unwrap_or("")
+        )
+    };
+    for (k, ta) in a {
+        let Some(tb) = b.get(k) else { continue };
+        if ta.kind != tb.kind {
+            eprintln!("{} {}-shot {}\n  whole: {}\n  part:  {}", k.0, k.1, k.2, said(ta), said(tb));
+        }
+    }
 }
 
 /// The 12B forecast from the seven smaller standard sizes over every accuracy series
