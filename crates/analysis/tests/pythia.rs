@@ -295,8 +295,10 @@ fn pythia_verdicts_survive_dropping_the_warm_up_and_halving_the_sizes() {
         .unwrap_or(200);
     let obs = read_lmeval(root).unwrap().obs;
     let whole_found = findings_of(&obs, boot);
-    let whole: std::collections::BTreeMap<_, _> =
-        whole_found.iter().map(|(k, t)| (k.clone(), t.kind)).collect();
+    let whole: std::collections::BTreeMap<_, _> = whole_found
+        .iter()
+        .map(|(k, t)| (k.clone(), t.kind))
+        .collect();
     let mut counts = std::collections::BTreeMap::new();
     for k in whole.values() {
         *counts.entry(k.name()).or_insert(0) += 1;
@@ -352,7 +354,11 @@ fn list_disagreements(
 ) {
     let said = |t: &emergent_analysis::TaskFinding| {
         let counts = t.stability.as_ref().map_or(String::new(), |s| {
-            let c: Vec<String> = s.counts.iter().map(|(k, n)| format!("{n} {}", k.name())).collect();
+            let c: Vec<String> = s
+                .counts
+                .iter()
+                .map(|(k, n)| format!("{n} {}", k.name()))
+                .collect();
             format!(
                 "[{}; resamples {:.2}, runs out {:.2}, dropped {}]",
                 c.join(", "),
@@ -371,7 +377,14 @@ fn list_disagreements(
     for (k, ta) in a {
         let Some(tb) = b.get(k) else { continue };
         if ta.kind != tb.kind {
-            eprintln!("{} {}-shot {}\n  whole: {}\n  part:  {}", k.0, k.1, k.2, said(ta), said(tb));
+            eprintln!(
+                "{} {}-shot {}\n  whole: {}\n  part:  {}",
+                k.0,
+                k.1,
+                k.2,
+                said(ta),
+                said(tb)
+            );
         }
     }
 }
