@@ -204,7 +204,7 @@ impl Progress for Bars {
                     pb.finish_and_clear();
                 }
             }
-            Event::Findings(f) => crate::analyze::print_summary(f),
+            Event::Findings(f) => crate::summary::print_summary(f),
             Event::Fetch { file, done, total } => self
                 .fetch
                 .lock()

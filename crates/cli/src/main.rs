@@ -8,6 +8,7 @@ mod eval_cmd;
 mod interrupt;
 mod slurm;
 mod status;
+mod summary;
 use emergent_study as study;
 mod term;
 

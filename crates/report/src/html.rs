@@ -1,5 +1,6 @@
-//! The page's HTML: escaping, ids and links, number formats, its style sheet and script,
-//! and [`Page`], which the sections write into and which places each figure.
+//! The page's HTML: ids and links, its style sheet and script, and [`Page`], which the
+//! sections write into and which places each figure; escaping and number formats
+//! ([`crate::text`]) re-exported for the sections.
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use anyhow::{Context, Result};
 
 use crate::figure::{Figure, Size};
 use crate::style::Styles;
+pub(crate) use crate::text::{esc, fmt, sci};
 
 pub(crate) fn slug(s: &str) -> String {
     s.chars()
@@ -19,21 +21,6 @@ pub(crate) fn slug(s: &str) -> String {
             }
         })
         .collect()
-}
-
-pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-pub(crate) fn fmt(v: Option<f64>, digits: usize) -> String {
-    v.map_or("–".into(), |v| format!("{v:.digits$}"))
-}
-
-pub(crate) fn sci(v: Option<f64>) -> String {
-    v.map_or("–".into(), |v| format!("{v:.2e}"))
 }
 
 /// The id of a task's section.

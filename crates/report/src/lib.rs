@@ -12,6 +12,7 @@ mod html;
 mod sections;
 mod style;
 mod tasks;
+mod text;
 
 use std::path::{Path, PathBuf};
 

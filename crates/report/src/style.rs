@@ -10,7 +10,7 @@ use emergent_analysis::{human_count, CurvePoint, Obs};
 use plotters::style::RGBColor;
 
 use crate::figure::{Key, Marker, Stroke};
-use crate::html::esc;
+use crate::text::esc;
 
 /// Viridis (matplotlib's default sequential map) at nine stops; its light yellow end
 /// is left out so every colour reads on white.
