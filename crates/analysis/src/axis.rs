@@ -10,10 +10,7 @@ use std::fmt;
 use crate::input::Obs;
 use emergent_metrics::{is_perplexity, lower_is_better};
 
-/// The validation loss's unit when checkpoints share one tokenizer.
-pub const NATS_PER_TOKEN: &str = "nats/token";
-/// The validation loss's unit that no tokenizer changes.
-pub const BITS_PER_BYTE: &str = "bits/byte";
+pub use crate::input::{BITS_PER_BYTE, NATS_PER_TOKEN};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum XAxis {

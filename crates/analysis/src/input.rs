@@ -10,6 +10,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+/// The validation loss's unit when checkpoints share one tokenizer.
+pub const NATS_PER_TOKEN: &str = "nats/token";
+/// The validation loss's unit that no tokenizer changes.
+pub const BITS_PER_BYTE: &str = "bits/byte";
+
 /// One evaluation of one checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Obs {
@@ -247,7 +252,6 @@ fn loss_unit(
     line: usize,
     at: &str,
 ) -> std::result::Result<(), String> {
-    use crate::axis::{BITS_PER_BYTE, NATS_PER_TOKEN};
     if unit != NATS_PER_TOKEN && unit != BITS_PER_BYTE {
         return Err(format!(
             "{at}: column `loss_unit`: `{unit}` is neither {NATS_PER_TOKEN} nor {BITS_PER_BYTE}"

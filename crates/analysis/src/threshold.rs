@@ -8,7 +8,8 @@
 //! then rises; smooth when it is above the band where its range starts or leaves it
 //! within the first part of it; flat when it never leaves it. Whether the plateau is at
 //! chance is a one-sided test: no better than the baseline plus the margin.
-//! [`crate::robust`] repeats this fit under resampling to give intervals and stability.
+//! `robust.rs`, above this module, repeats this fit under resampling to give intervals and
+//! stability.
 
 use serde::Serialize;
 
