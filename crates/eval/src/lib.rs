@@ -6,8 +6,9 @@
 //! per-sample records are also written as lm-eval's own output files.
 //!
 //! The spine, in the order data flows: `task` (the spec and a loaded task) ← `yaml` (lm-eval
-//! config files) and `lmeval_config` (a config as a spec) ← `load` (files and names to
-//! tasks) → `score` (requests to a model, records, metrics) → `lmeval_out` and `table`
+//! config files; a group's tasks built by the function `load` gives it) and
+//! `lmeval_config` (a config as a spec, and a spec as YAML) ← `load` (files and names to
+//! tasks) and `spec_files` (a spec written with its lm-eval twin and documents) → `score` (requests to a model, records, metrics) → `lmeval_out` and `table`
 //! (lm-eval's files and table) ← `harness` (an `eval --model` from request to files).
 //! `py` and `pyrandom` hold the Python behaviour lm-eval's numbers depend on.
 
@@ -23,6 +24,7 @@ mod model_io;
 mod py;
 mod pyrandom;
 mod score;
+mod spec_files;
 mod table;
 mod task;
 mod template;
@@ -43,10 +45,11 @@ pub use model_io::{load_chat_template, load_model, Model};
 pub use py::{is_py_space, py_float, py_json_dumps, py_str, sha256_hex};
 pub use pyrandom::PyRandom;
 pub use score::{evaluate, EvalOptions, SampleRecord, Scorer, BYTES, WORDS};
+pub use spec_files::{twin_text, write_task};
 pub use table::lmeval_table;
 pub use task::{
-    twin_text, write_task, Doc, DocFields, FewshotConfig, FewshotPool, FilterFunction, FilterSpec,
-    GenerationKwargs, MetricSpec, OutputType, Sampler, Task, TaskSpec,
+    Doc, DocFields, FewshotConfig, FewshotPool, FilterFunction, FilterSpec, GenerationKwargs,
+    MetricSpec, OutputType, Sampler, Task, TaskSpec,
 };
 pub use template::{Field, Resolved, Templates};
 pub use yaml::{is_yaml, read_config, AggregateMetric, Config, Group, Node, Selector, TaskIndex};

@@ -267,7 +267,11 @@ pub fn select_tasks(
         .map(|e| {
             let select = || -> Result<Vec<Node>> {
                 let p = Path::new(e);
-                let sel = |index| Selector { index, data_dir };
+                let build = |c: &Config| lmeval_task(c, data_dir);
+                let sel = |index| Selector {
+                    index,
+                    build: &build,
+                };
                 if p.is_dir() {
                     return sel(&user).folder(p);
                 }

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Map, Value as Json};
 
-use crate::load::lmeval_task;
 use crate::task::Task;
 
 /// A file lm-eval reads as YAML: `.yaml`, `.yml`, or a template named `…_yaml`.
@@ -363,10 +362,11 @@ impl Node {
     }
 }
 
-/// Resolves `--tasks` entries: a YAML file, a folder of them, or a name in `index`.
+/// Resolves `--tasks` entries: a YAML file, a folder of them, or a name in `index`;
+/// `build` makes a task of one config (`load.rs` gives it, with where the data is).
 pub struct Selector<'a> {
     pub index: &'a TaskIndex,
-    pub data_dir: Option<&'a Path>,
+    pub build: &'a dyn Fn(&Config) -> Result<Task>,
 }
 
 impl Selector<'_> {
@@ -379,7 +379,7 @@ impl Selector<'_> {
         }
         let s = Selector {
             index: &index,
-            data_dir: self.data_dir,
+            build: self.build,
         };
         s.config(&c, &Map::new())
     }
@@ -397,7 +397,7 @@ impl Selector<'_> {
         }
         let s = Selector {
             index: &index,
-            data_dir: self.data_dir,
+            build: self.build,
         };
         let mut out = Vec::new();
         for n in names {
@@ -431,7 +431,7 @@ impl Selector<'_> {
             }
         }
         let c = c.with_overrides(overrides);
-        let task = lmeval_task(&c, self.data_dir)?;
+        let task = (self.build)(&c)?;
         Ok(vec![Node::Task(Box::new(task))])
     }
 
@@ -507,7 +507,7 @@ impl Selector<'_> {
                             map,
                             origin: BTreeMap::new(),
                         };
-                        children.push(Node::Task(Box::new(lmeval_task(&inline, self.data_dir)?)));
+                        children.push(Node::Task(Box::new((self.build)(&inline)?)));
                     }
                 }
                 other => bail!(
