@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::axis::XAxis;
-use crate::findings::{run_ids, SeriesKey, TaskFinding};
+use crate::finding::TaskFinding;
 use crate::input::Obs;
 use crate::matched::{matched_effect, Effect};
+use crate::series::{run_ids, SeriesKey};
 use crate::threshold::{Kind, Rules};
 use emergent_metrics::{continuations, is_main, is_multiple_choice, BRIER_SCORE, PROB_CORRECT};
 
@@ -802,7 +803,7 @@ mod tests {
     }
 
     fn check_with(tasks: &[TaskFinding], obs: &[Obs]) -> Claims {
-        let groups = crate::findings::series(obs, &XAxis::Loss);
+        let groups = crate::series::series(obs, &XAxis::Loss);
         let rules = Rules {
             boot: 40,
             ..Rules::default()

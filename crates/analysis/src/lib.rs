@@ -8,6 +8,7 @@ mod axis;
 mod checkpoints;
 pub mod claims;
 mod correlation;
+mod finding;
 mod findings;
 mod forecast;
 mod input;
@@ -16,15 +17,17 @@ mod matched;
 mod onset;
 mod robust;
 mod scaling;
+mod series;
 mod shapes;
 mod threshold;
 
 pub use axis::{XAxis, BITS_PER_BYTE, NATS_PER_TOKEN};
 pub use checkpoints::{checkpoint_view, CheckpointView, FinalPoint};
 pub use correlation::{pearson, spearman};
+pub use finding::{CurveRole, FittedCurve, TaskFinding};
 pub use findings::{
-    analyze, analyze_with_progress, csv_field, curve_from_obs, series, CurvePoint, CurveRole,
-    Findings, FittedCurve, Options, Prediction, SeriesKey, SpreadBin, TaskFinding, SCHEMA_VERSION,
+    analyze, analyze_with_progress, csv_field, curve_from_obs, CurvePoint, Findings, Options,
+    Prediction, SpreadBin, SCHEMA_VERSION,
 };
 pub use forecast::{forecast, Forecast, ForecastPoint, Predicted, SeriesForecast};
 pub use input::{
@@ -36,5 +39,6 @@ pub use matched::{matched_effect, Effect};
 pub use onset::{find as find_onset, Average, Leaves, Onset};
 pub use robust::{judge, Extrapolation, NoiseModel, Stability, Verdict};
 pub use scaling::{fit_loss_curve, fit_scaling_law, LossCurve, ScalingFit, ScalingPoint};
+pub use series::{series, SeriesKey};
 pub use shapes::{Data, Fit, Frame, Shape};
 pub use threshold::{fit_once, gain, Chance, Kind, Noise, Rules, Series, Single, MARGIN_FRACTION};
