@@ -96,7 +96,7 @@ impl Cache {
     /// Every branch and tag the cache has a ref of, with its commit.
     pub fn refs(&self, repo: &RepoId) -> Vec<(String, String)> {
         let root = self.repo_dir(repo).join("refs");
-        let mut out: Vec<(String, String)> = crate::list_files(&root)
+        let mut out: Vec<(String, String)> = list_files(&root)
             .into_iter()
             .filter_map(|name| {
                 let commit = self.commit_of(repo, &name)?;
@@ -109,7 +109,7 @@ impl Cache {
 
     /// The files a snapshot holds (links whose blob is there), relative to it.
     pub fn snapshot_files(&self, repo: &RepoId, commit: &str) -> Vec<String> {
-        crate::list_files(&self.snapshot(repo, commit))
+        list_files(&self.snapshot(repo, commit))
     }
 
     /// Links `snapshots/COMMIT/FILE` to its blob by a relative path, as `huggingface_hub`
@@ -149,7 +149,7 @@ impl Cache {
             return Ok(0);
         }
         let snapshots = repo_dir.join("snapshots");
-        let shared = crate::list_files(&snapshots)
+        let shared = list_files(&snapshots)
             .iter()
             .any(|f| std::fs::canonicalize(snapshots.join(f)).is_ok_and(|b| b == blob));
         if shared {
@@ -159,6 +159,29 @@ impl Cache {
         std::fs::remove_file(&blob).with_context(|| format!("removing {}", blob.display()))?;
         Ok(size)
     }
+}
+
+/// The files under `dir`, relative to it, links followed where they resolve.
+pub fn list_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.exists() {
+                if let Ok(rel) = p.strip_prefix(dir) {
+                    out.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 #[cfg(unix)]

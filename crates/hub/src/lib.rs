@@ -211,7 +211,7 @@ impl Hub {
     /// Removes a snapshot's weights from the cache (the blobs no other snapshot links to),
     /// keeping its small files; the bytes freed.
     pub fn release_weights(&self, snapshot: &Path) -> Result<u64> {
-        let files: Vec<String> = list_files(snapshot);
+        let files: Vec<String> = cache::list_files(snapshot);
         let weights: Vec<&String> = files.iter().filter(|f| is_weight(f)).collect();
         let mut freed = 0;
         for f in weights {
@@ -259,29 +259,6 @@ fn shards_in_index(path: &Path) -> Vec<String> {
         .collect();
     out.sort();
     out.dedup();
-    out
-}
-
-/// The files under `dir`, relative to it, links followed where they resolve.
-fn list_files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.exists() {
-                if let Ok(rel) = p.strip_prefix(dir) {
-                    out.push(rel.to_string_lossy().into_owned());
-                }
-            }
-        }
-    }
-    out.sort();
     out
 }
 

@@ -81,16 +81,7 @@ pub fn eval_all(study: &Study, out: &Path, progress: &dyn Progress) -> Result<()
     if !study.checkpoints.is_empty() {
         return checkpoints_failed(&score_checkpoints(study, out, progress)?);
     }
-    let tasks = tasks(study, out)?;
-    eval_runs(
-        study,
-        &mut open_store(out)?,
-        &tasks,
-        out,
-        None,
-        None,
-        progress,
-    )?;
+    every_checkpoint(study, out, None, progress)?;
     Ok(())
 }
 
@@ -267,16 +258,20 @@ fn score_checkpoints(study: &Study, out: &Path, progress: &dyn Progress) -> Resu
     );
     let pass = ladder::validation_pass(study, &store, unit)?;
     drop(store);
+    every_checkpoint(study, out, Some(&pass), progress)
+}
+
+/// Every checkpoint in the study's database scored on the study's tasks (and the
+/// validation text where one is given); those that could not be scored.
+fn every_checkpoint(
+    study: &Study,
+    out: &Path,
+    validation: Option<&ladder::ValidationPass>,
+    progress: &dyn Progress,
+) -> Result<Vec<String>> {
     let tasks = tasks(study, out)?;
-    eval_runs(
-        study,
-        &mut open_store(out)?,
-        &tasks,
-        out,
-        None,
-        Some(&pass),
-        progress,
-    )
+    let mut store = open_store(out)?;
+    eval_runs(study, &mut store, &tasks, out, None, validation, progress)
 }
 
 /// An error listing the runs that failed, when any did.
